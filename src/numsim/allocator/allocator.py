@@ -1,0 +1,527 @@
+"""The Allocator: picks the number a call goes out on, under every rule, atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..clock import Clock, SchedulingClock
+from ..errors import UnknownNumberError, UnknownTemplateError
+from ..numbers import OutboundNumber, Template, check_template_id
+from ..phone import PhoneInfo, normalize_e164, phone_info
+from .backend import Backend, NumberSpec, Policy, Refusal
+from .lease import Lease
+from .memory import MemoryBackend
+from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
+from .rules import (
+    DAY,
+    CallingHours,
+    DestinationLimit,
+    calling_hours_map,
+    compliance_map,
+    number_tags,
+)
+from .strategy import Strategy
+from .waiting import Request, WaitQueue
+
+if TYPE_CHECKING:
+    from ..registry import NumberRegistry
+
+# Longer than the longest call the providers allow (Plivo 4 h, Exotel TimeLimit 14,400 s),
+# so a call that never renews is not cut short.
+DEFAULT_LEASE_TTL = 4 * 3600 + 600
+DEFAULT_STICKY_TTL = 7 * DAY
+_DESTINATION_CACHE = 1 << 17
+
+
+class _Destination(NamedTuple):
+    e164: str
+    info: PhoneInfo
+    required_tag: str | None
+    groups: tuple[str, ...]
+    hours: CallingHours | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The pool at one moment: per number state, and counters since the start."""
+
+    time: float
+    numbers: dict[str, dict[str, Any]]
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"time": self.time, "numbers": self.numbers, "counters": self.counters}
+
+    def to_frame(self) -> Any:
+        """The per-number table as a pandas DataFrame (needs pandas)."""
+        import pandas as pd
+
+        frame = pd.DataFrame.from_dict(self.numbers, orient="index")
+        frame.index.name = "e164"
+        return frame
+
+
+class Allocator:
+    """Pick an available number from a template's pool at call time.
+
+    The same object serves a live service (wall clock, memory or Redis backend)
+    and the simulator (a SimPy clock): the rules exist once.
+    """
+
+    def __init__(
+        self,
+        numbers: Iterable[OutboundNumber],
+        templates: Mapping[str, Iterable[str]] | Iterable[Template],
+        *,
+        backend: Backend | None = None,
+        clock: Clock | None = None,
+        destination_limit: DestinationLimit | None = None,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        strategy: str | Strategy = "least_loaded",
+        seed: int | None = None,
+        calling_hours: Mapping[str, object] | None = None,
+        compliance: bool | Mapping[str, str] = True,
+        sticky_ttl: float = DEFAULT_STICKY_TTL,
+    ) -> None:
+        if destination_limit is not None and not isinstance(destination_limit, DestinationLimit):
+            raise TypeError("destination_limit must be a numsim.DestinationLimit or None")
+        _check_seconds("lease_ttl", lease_ttl)
+        _check_seconds("sticky_ttl", sticky_ttl)
+        self._clock: Callable[[], float] = clock or time.time
+        self._backend = backend if backend is not None else MemoryBackend()
+        self._strategy = Strategy.named(strategy)
+        self._compliance = compliance_map(compliance)
+        self._hours = calling_hours_map(calling_hours)
+        self._numbers: dict[str, OutboundNumber] = {}
+        self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
+        self._config_lock = threading.RLock()
+        self._destinations: dict[str, _Destination] = {}
+        self._counts: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+        self._scheduled: set[float] = set()
+        self._sticky = self._strategy.sticky
+        self._backend.configure(
+            Policy(
+                order=self._strategy.order,
+                lease_ttl=float(lease_ttl),
+                destination_limit=destination_limit,
+                sticky_ttl=float(sticky_ttl) if self._sticky else None,
+                seed=seed,
+            )
+        )
+        self._waits = WaitQueue(self._attempt_request, self._clock)
+        self._backend.subscribe(self._on_free)
+        self._load(numbers, templates)
+
+    @classmethod
+    def from_registry(cls, registry: NumberRegistry, **options: Any) -> Allocator:
+        """An allocator over every number and template pool of a registry."""
+        templates = {t.id: t.numbers for t in registry.templates().values()}
+        return cls(registry.numbers(), templates, **options)
+
+    # -- calls --------------------------------------------------------------------------
+
+    def acquire(
+        self,
+        template: str,
+        destination: str,
+        *,
+        call_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Lease:
+        """Take a channel of the best available number of `template`'s pool.
+
+        Raises NoNumberAvailable (with reasons and retry_after) if none fits. With
+        `timeout` (seconds), waits first come, first served until one does.
+        """
+        if timeout:
+            return self._acquire_waiting(template, destination, call_id, timeout)
+        target = self._destination(destination)
+        if self._waits.waiting:
+            self._waits.serve()  # those already waiting go first
+        outcome = self._attempt(template, target, call_id, True)
+        if type(outcome) is not Lease:
+            raise outcome
+        return outcome
+
+    def try_acquire(
+        self, template: str, destination: str, *, call_id: str | None = None
+    ) -> Lease | NoNumberAvailable:
+        """Like acquire, but returns the refusal instead of raising it, without
+        itemizing `reasons`: for hot loops such as the simulator."""
+        target = self._destination(destination)
+        if self._waits.waiting:
+            self._waits.serve()  # those already waiting go first
+        return self._attempt(template, target, call_id, False)
+
+    async def aacquire(
+        self,
+        template: str,
+        destination: str,
+        *,
+        call_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Lease:
+        """acquire for asyncio: waits without blocking the event loop."""
+        if not timeout:
+            return self.acquire(template, destination, call_id=call_id)
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        request = self.request(
+            template,
+            destination,
+            call_id=call_id,
+            timeout=timeout,
+            callback=lambda _: loop.call_soon_threadsafe(woken.set),
+        )
+        try:
+            while not request.done:
+                try:
+                    await asyncio.wait_for(woken.wait(), self._wait_seconds())
+                except TimeoutError:
+                    self.poll()
+        except asyncio.CancelledError:
+            request.cancel()
+            if request.lease is not None:
+                self.release(request.lease)
+            raise
+        return request.result()
+
+    def request(
+        self,
+        template: str,
+        destination: str,
+        *,
+        call_id: str | None = None,
+        timeout: float = 0.0,
+        callback: Callable[[Request], object] | None = None,
+    ) -> Request:
+        """Low level: ask for a number, waiting up to `timeout` seconds of the clock.
+
+        Returns at once; `callback(request)` runs when the request completes
+        (it may run before this returns). Front ends for threads, asyncio and
+        the simulator are built on this.
+        """
+        if not (timeout >= 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
+        if template not in self._pools:
+            raise UnknownTemplateError(f"unknown template {template!r}")
+        target = self._destination(destination)
+        request = Request(
+            template,
+            target,
+            call_id,
+            self._clock() + timeout,
+            (template, target.groups),
+            callback,
+        )
+        self._waits.submit(request)
+        self._schedule_wakeup()
+        return request
+
+    def acquire_inbound(self, e164: str, *, call_id: str | None = None) -> Lease:
+        """Take a channel of `e164` for an inbound call (not counted toward hourly caps)."""
+        number = normalize_e164(e164)
+        if number not in self._numbers:
+            raise UnknownNumberError(f"{number} is not a number of this allocator")
+        outcome = self._backend.acquire_number(number, self._clock(), call_id)
+        if isinstance(outcome, Refusal):
+            raise NoNumberAvailable(outcome.reason, reasons=outcome.statuses, destination=number)
+        return outcome
+
+    def release(self, lease: Lease) -> bool:
+        """Give the lease's channel back. Idempotent: returns False (and changes
+        nothing) if the lease was already released or had expired."""
+        if not isinstance(lease, Lease):
+            raise TypeError(f"release() takes a Lease, got {type(lease).__name__}")
+        return self._backend.release(lease.id, self._clock())
+
+    def renew(self, lease: Lease) -> bool:
+        """Extend a live call's lease by the TTL; False if it already expired or ended."""
+        expires_at = self._backend.renew(lease.id, self._clock())
+        if expires_at is None:
+            return False
+        lease.expires_at = expires_at
+        return True
+
+    # -- time ---------------------------------------------------------------------------
+
+    def poll(self) -> None:
+        """Serve waiting requests whose time has come. Waiting front ends call this
+        at `next_wakeup()`; a clock with call_at has it called for it."""
+        self._waits.serve()
+        self._schedule_wakeup()
+
+    def next_wakeup(self) -> float | None:
+        """Clock time when a waiting request may be served by time alone, or None."""
+        wake = self._waits.next_wakeup()
+        if wake is None:
+            return None
+        expiry = self._backend.next_expiry(self._clock())
+        return wake if expiry is None else min(wake, expiry)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def in_use(self, e164: str) -> int:
+        """Channels busy on `e164` now, inbound calls included."""
+        number = normalize_e164(e164)
+        busy = self._backend.in_use(number, self._clock())
+        if busy == 0 and number not in self._numbers:
+            raise UnknownNumberError(f"{number} is not a number of this allocator")
+        return busy
+
+    def snapshot(self) -> Snapshot:
+        """Per number: channels in use, capacity, calls in the rolling hour and day,
+        status; plus counters of acquisitions and refusals by reason."""
+        now = self._clock()
+        states = self._backend.numbers(now)
+        with self._config_lock:
+            templates_of: dict[str, list[str]] = {}
+            for template, pool in self._pools.items():
+                for e164 in pool:
+                    templates_of.setdefault(e164, []).append(template)
+            rows: dict[str, dict[str, Any]] = {}
+            for e164, state in states.items():
+                number = self._numbers.get(e164)
+                rows[e164] = {
+                    "provider": number.provider.value if number else None,
+                    "capacity": number.capacity if number else None,
+                    "in_use": state.in_use,
+                    "inbound": state.inbound,
+                    "calls_last_hour": state.calls_last_hour,
+                    "max_calls_per_hour": number.max_calls_per_hour if number else None,
+                    "calls_last_day": state.calls_last_day,
+                    "max_calls_per_day": number.max_calls_per_day if number else None,
+                    "status": state.status,
+                    "templates": templates_of.get(e164, []),
+                }
+        counters = Counter(self._backend.stats())
+        with self._count_lock:
+            counters.update(self._counts)
+        return Snapshot(now, rows, dict(sorted(counters.items())))
+
+    @property
+    def numbers(self) -> dict[str, OutboundNumber]:
+        with self._config_lock:
+            return dict(self._numbers)
+
+    @property
+    def templates(self) -> dict[str, tuple[str, ...]]:
+        with self._config_lock:
+            return {t: tuple(pool) for t, pool in self._pools.items()}
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    # -- live pool changes (live leases are never lost) -----------------------------------
+
+    def add_number(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:
+        """Add a number, or update its settings, and assign it to `templates`."""
+        if not isinstance(number, OutboundNumber):
+            raise TypeError(f"add_number() takes an OutboundNumber, got {number!r}")
+        wanted = [check_template_id(t) for t in templates]
+        with self._config_lock:
+            self._numbers[number.e164] = number
+            for template in wanted:
+                self._pools.setdefault(template, {})[number.e164] = None
+            self._push(number.e164)
+        self.poll()
+
+    def remove_number(self, e164: str) -> None:
+        """Stop using a number; calls on it keep their leases until released."""
+        number = normalize_e164(e164)
+        with self._config_lock:
+            if self._numbers.pop(number, None) is None:
+                raise UnknownNumberError(f"{number} is not a number of this allocator")
+            for pool in self._pools.values():
+                pool.pop(number, None)
+            self._backend.drop_number(number)
+
+    def assign(self, template: str, numbers: Iterable[str]) -> None:
+        """Add numbers (already known to the allocator) to a template's pool."""
+        check_template_id(template)
+        with self._config_lock:
+            wanted = [self._known(n) for n in numbers]
+            pool = self._pools.setdefault(template, {})
+            for e164 in wanted:
+                pool[e164] = None
+                self._push(e164)
+        self.poll()
+
+    def unassign(self, template: str, numbers: Iterable[str]) -> None:
+        """Take numbers out of a template's pool; their live calls go on."""
+        with self._config_lock:
+            pool = self._pools.get(template)
+            if pool is None:
+                raise UnknownTemplateError(f"unknown template {template!r}")
+            for e164 in [self._known(n) for n in numbers]:
+                if pool.pop(e164, "absent") == "absent":
+                    raise UnknownNumberError(f"{e164} is not in template {template!r}")
+                self._push(e164)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _load(
+        self,
+        numbers: Iterable[OutboundNumber],
+        templates: Mapping[str, Iterable[str]] | Iterable[Template],
+    ) -> None:
+        for number in numbers:
+            if not isinstance(number, OutboundNumber):
+                raise TypeError(f"numbers must be OutboundNumber objects, got {number!r}")
+            if number.e164 in self._numbers:
+                raise ValueError(f"number {number.e164} is given twice")
+            self._numbers[number.e164] = number
+        for template in Template.from_mapping(templates).values():
+            missing = [n for n in template.numbers if n not in self._numbers]
+            if missing:
+                raise UnknownNumberError(
+                    f"template {template.id!r} uses {', '.join(missing)}, not in numbers"
+                )
+            self._pools[template.id] = dict.fromkeys(template.numbers)
+        for e164 in self._numbers:
+            self._push(e164)
+
+    def _push(self, e164: str) -> None:
+        """Tell the backend a number's limits and its groups in each template."""
+        number = self._numbers[e164]
+        tags = number_tags(number) & set(self._compliance.values())
+        groups = self._strategy.groups(number._info, tags)
+        self._backend.put_number(
+            NumberSpec(e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day),
+            {template: groups for template, pool in self._pools.items() if e164 in pool},
+        )
+
+    def _known(self, value: str) -> str:
+        e164 = normalize_e164(value)
+        if e164 not in self._numbers:
+            raise UnknownNumberError(f"{e164} is not a number of this allocator")
+        return e164
+
+    def _destination(self, value: object) -> _Destination:
+        try:
+            return self._destinations[value]  # type: ignore[index]
+        except (KeyError, TypeError):
+            pass
+        info = phone_info(value, what="destination")
+        required = self._compliance.get(info.region)
+        target = _Destination(
+            info.e164,
+            info,
+            required,
+            self._strategy.preferences(info, required),
+            self._hours.get(info.region),
+        )
+        if len(self._destinations) >= _DESTINATION_CACHE:
+            self._destinations.clear()
+        self._destinations[value] = target  # type: ignore[index]
+        return target
+
+    def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
+        return self._attempt(request.template, request.destination, request.call_id, final)  # type: ignore[arg-type]
+
+    def _attempt(
+        self, template: str, target: _Destination, call_id: str | None, explain: bool
+    ) -> Lease | NoNumberAvailable:
+        """One atomic try; `explain` itemizes the reasons of a refusal (costs O(pool))."""
+        if template not in self._pools:
+            raise UnknownTemplateError(f"unknown template {template!r}")
+        now = self._clock()
+        if target.hours is not None:
+            wait = target.hours.seconds_until_open(now, target.info.time_zones)
+            if wait != 0.0:
+                self._count("refused:" + CALLING_HOURS)
+                return NoNumberAvailable(
+                    CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
+                )
+        outcome = self._backend.acquire(
+            template, target.groups, target.e164, now, call_id, self._sticky, explain
+        )
+        if type(outcome) is Lease:
+            return outcome
+        reasons = None
+        if outcome.statuses is not None:  # type: ignore[union-attr]
+            reasons = self._reasons(outcome.statuses, target.required_tag)  # type: ignore[union-attr]
+        retry_at = outcome.retry_at  # type: ignore[union-attr]
+        return NoNumberAvailable(
+            outcome.reason,  # type: ignore[union-attr]
+            reasons=reasons,
+            retry_after=None if retry_at is None else max(retry_at - outcome.now, 0.0),  # type: ignore[union-attr]
+            template=template,
+            destination=target.e164,
+        )
+
+    def _reasons(self, statuses: dict[str, str], required_tag: str | None) -> dict[str, str]:
+        if required_tag is None:
+            return statuses
+        compliant = {
+            e164
+            for e164 in statuses
+            if e164 in self._numbers and required_tag in number_tags(self._numbers[e164])
+        }
+        return {e164: (s if e164 in compliant else NOT_COMPLIANT) for e164, s in statuses.items()}
+
+    def _acquire_waiting(
+        self, template: str, destination: str, call_id: str | None, timeout: float
+    ) -> Lease:
+        woken = threading.Event()
+        request = self.request(
+            template, destination, call_id=call_id, timeout=timeout, callback=lambda _: woken.set()
+        )
+        try:
+            while not request.done:
+                if not woken.wait(self._wait_seconds()):
+                    self.poll()
+        except BaseException:
+            request.cancel()
+            if request.lease is not None:
+                self.release(request.lease)
+            raise
+        return request.result()
+
+    def _wait_seconds(self) -> float | None:
+        """Real seconds a waiting thread or task sleeps before polling, or None for
+        clocks that call us back themselves."""
+        if isinstance(self._clock, SchedulingClock):
+            return None
+        wake = self.next_wakeup()
+        return None if wake is None else max(wake - self._clock(), 0.0) + 1e-3
+
+    def _schedule_wakeup(self) -> None:
+        if not isinstance(self._clock, SchedulingClock):
+            return
+        wake = self.next_wakeup()
+        if wake is None or wake in self._scheduled:
+            return
+        if self._scheduled and wake > min(self._scheduled):
+            return
+        self._scheduled.add(wake)
+
+        def fire(when: float = wake) -> None:
+            self._scheduled.discard(when)
+            self.poll()
+
+        self._clock.call_at(wake, fire)
+
+    def _on_free(self) -> None:
+        if self._waits.waiting:
+            self.poll()
+
+    def _count(self, key: str) -> None:
+        with self._count_lock:
+            self._counts[key] += 1
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if not 0 < value < math.inf:
+        raise ValueError(f"{name} must be > 0 seconds, got {value!r}")

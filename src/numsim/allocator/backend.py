@@ -1,0 +1,118 @@
+"""The backend interface: the allocator's shared state, changed only in atomic steps.
+
+Everything that needs no shared state (validation, compliance, calling hours,
+strategy preferences) lives once, in the Allocator. A backend holds the state
+and does the check-and-take and the release, each as one atomic step: a lock
+in memory, one Lua script in Redis. Every backend passes the same test suite.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .lease import Lease
+from .rules import DestinationLimit
+
+
+@dataclass(frozen=True, slots=True)
+class NumberSpec:
+    """What a backend needs to know about a number's limits."""
+
+    e164: str
+    capacity: int
+    hour_cap: int | None
+    day_cap: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Settings fixed for the life of an allocator."""
+
+    order: str  # least_loaded | round_robin | random
+    lease_ttl: float
+    destination_limit: DestinationLimit | None
+    sticky_ttl: float | None  # how long a destination remembers its number; None: never
+    seed: int | None = None
+
+
+class Refusal(NamedTuple):
+    reason: str
+    retry_at: float | None  # backend time when time alone may let the call through
+    now: float  # backend time of the refusal
+    statuses: dict[str, str] | None  # pool number -> why, when asked to explain
+
+
+class NumberState(NamedTuple):
+    """One number as a backend sees it at a moment."""
+
+    in_use: int
+    inbound: int
+    calls_last_hour: int
+    calls_last_day: int | None  # None where no daily cap is kept
+    status: str  # ready | busy | hourly_cap | daily_cap | retired
+
+
+class Backend(ABC):
+    """Shared allocation state. All times are epoch seconds; `now` is the caller's
+    clock reading, which a backend may replace with its own (Redis server time)."""
+
+    @abstractmethod
+    def configure(self, policy: Policy) -> None:
+        """Set the policy; called once by the allocator before anything else."""
+
+    @abstractmethod
+    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> None:
+        """Add or update a number and its groups per template; live leases stay."""
+
+    @abstractmethod
+    def drop_number(self, e164: str) -> None:
+        """Take a number out of every pool; its live leases stay until released."""
+
+    @abstractmethod
+    def acquire(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Lease | Refusal:
+        """Atomically: check every rule and take a channel of the best number that fits."""
+
+    @abstractmethod
+    def acquire_number(self, e164: str, now: float, call_id: str | None = None) -> Lease | Refusal:
+        """Atomically take a channel of one given number (an inbound call)."""
+
+    @abstractmethod
+    def release(self, lease_id: str, now: float) -> bool:
+        """Give a lease's channel back; False if it was already released or expired."""
+
+    @abstractmethod
+    def renew(self, lease_id: str, now: float) -> float | None:
+        """Extend a live lease by the TTL; its new expiry, or None if it is gone."""
+
+    @abstractmethod
+    def numbers(self, now: float) -> dict[str, NumberState]:
+        """Every number's state now."""
+
+    @abstractmethod
+    def in_use(self, e164: str, now: float) -> int:
+        """Channels busy on `e164` now (0 for an unknown number)."""
+
+    @abstractmethod
+    def next_expiry(self, now: float) -> float | None:
+        """When the next live lease expires (wakes waiters if its worker died)."""
+
+    @abstractmethod
+    def subscribe(self, callback: Callable[[], object]) -> None:
+        """Call `callback` after a channel frees (release or expiry), outside any lock."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Counts since start: acquired, acquired_inbound, released, release_ignored,
+        expired, and refused:<reason> for each refusal the backend made."""

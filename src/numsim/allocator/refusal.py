@@ -1,0 +1,86 @@
+"""Why a call got no number, and when to try again."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+# Per number.
+BUSY = "busy"  # every channel is carrying a call; a release frees one
+HOURLY_CAP = "hourly_cap"  # max_calls_per_hour reached in the rolling hour
+DAILY_CAP = "daily_cap"  # max_calls_per_day reached in the rolling 24 h
+NOT_COMPLIANT = "not_compliant"  # lacks the registration the destination's country needs
+# For the call as a whole.
+DESTINATION_LIMIT = "destination_limit"  # this destination had its calls for now
+CALLING_HOURS = "calling_hours"  # outside the destination's calling hours
+EMPTY_POOL = "empty_pool"  # the template has no numbers
+
+REASONS = (
+    BUSY,
+    HOURLY_CAP,
+    DAILY_CAP,
+    NOT_COMPLIANT,
+    DESTINATION_LIMIT,
+    CALLING_HOURS,
+    EMPTY_POOL,
+)
+
+
+class NoNumberAvailable(Exception):
+    """No number of the pool can take the call now.
+
+    `reason` is the call's one reason; `reasons` maps each pool number to why it
+    could not take the call (empty when a rule for the whole call refused it).
+    `retry_after` is the seconds until time alone could let the call through
+    (a rolling window or the destination limit frees a slot, calling hours
+    open), or None when only a release can help.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        reasons: Mapping[str, str] | None = None,
+        retry_after: float | None = None,
+        template: str | None = None,
+        destination: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.reasons = dict(reasons or {})
+        self.retry_after = retry_after
+        self.template = template
+        self.destination = destination
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        who = f"template {self.template!r}" if self.template else "inbound"
+        target = f" for {self.destination}" if self.destination else ""
+        text = f"no number of {who} can take a call{target}: {self.reason}"
+        if self.reasons:
+            counts = Counter(self.reasons.values())
+            text += " (" + ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) + ")"
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:.3f} s"
+        return text
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable across processes
+        return (
+            _rebuild,
+            (self.reason, self.reasons, self.retry_after, self.template, self.destination),
+        )
+
+
+def _rebuild(
+    reason: str,
+    reasons: dict[str, str],
+    retry_after: float | None,
+    template: str | None,
+    destination: str | None,
+) -> NoNumberAvailable:
+    return NoNumberAvailable(
+        reason,
+        reasons=reasons,
+        retry_after=retry_after,
+        template=template,
+        destination=destination,
+    )

@@ -1,0 +1,57 @@
+"""The numsim command line: `numsim numbers ...`, `numsim demo`, ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..credentials import CredentialError
+from ..errors import (
+    ImportFileError,
+    InvalidNumberError,
+    RegistryError,
+    UnknownNumberError,
+    UnknownTemplateError,
+)
+from . import demo, numbers
+
+# Bad input a user can fix: printed as one line, exit code 1, no traceback.
+USER_ERRORS = (
+    ImportFileError,
+    InvalidNumberError,
+    RegistryError,
+    UnknownNumberError,
+    UnknownTemplateError,
+    CredentialError,
+    ValueError,
+    OSError,
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="numsim", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    numbers.register(commands)
+    demo.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # usage errors (1) and --help (0)
+        return int(exit_.code or 0)
+    try:
+        return int(args.run(args) or 0)
+    except USER_ERRORS as error:
+        print(f"numsim: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

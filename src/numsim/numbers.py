@@ -1,0 +1,156 @@
+"""The number model: providers, outbound numbers and templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from numbers import Integral
+
+from .credentials import CredentialError, CredentialRef
+from .errors import InvalidNumberError
+from .phone import PhoneInfo, normalize_e164, phone_info
+
+_TEMPLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
+
+
+class Provider(StrEnum):
+    """The telephony provider a number is registered with."""
+
+    TWILIO = "twilio"
+    PLIVO = "plivo"
+    EXOTEL = "exotel"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Provider:
+        if isinstance(value, str):
+            for member in cls:
+                if member.value == value.strip().lower():
+                    return member
+        valid = ", ".join(repr(m.value) for m in cls)
+        raise ValueError(f"unknown provider {value!r}; valid providers are {valid}")
+
+    @property
+    def one_call_per_number(self) -> bool:
+        """Twilio numbers carry one call at a time, whatever channel count is set."""
+        return self is Provider.TWILIO
+
+
+def check_limit(name: str, value: object, *, optional: bool) -> int | None:
+    """A whole number >= 1 (or None where `optional`); bools and floats are refused."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
+        raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise InvalidNumberError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def check_template_id(value: object) -> str:
+    """Template ids are short identifiers: letters, digits and _ . : @ / -."""
+    if not isinstance(value, str) or not _TEMPLATE_ID.fullmatch(value):
+        raise ValueError(
+            f"invalid template id {value!r}: use 1-128 letters, digits or _ . : @ / -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundNumber:
+    """A phone number a campaign calls from, with its provider and per-number limits."""
+
+    e164: str
+    provider: Provider
+    max_concurrent_calls: int = 1
+    max_calls_per_hour: int | None = None
+    max_calls_per_day: int | None = None
+    trai_registered: bool = False  # needed to call destinations in India
+    stir_shaken_attested: bool = False  # needed to call destinations in the US
+    account: str | None = None  # the provider account (SID / auth id); not a secret
+    credentials: CredentialRef | None = None  # where the auth token lives, never the token
+    label: str | None = None
+    _info: PhoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        info = phone_info(self.e164, what="outbound number")
+        set_(self, "_info", info)
+        set_(self, "e164", info.e164)
+        set_(self, "provider", Provider(self.provider))
+        set_(
+            self,
+            "max_concurrent_calls",
+            check_limit("max_concurrent_calls", self.max_concurrent_calls, optional=False),
+        )
+        for name in ("max_calls_per_hour", "max_calls_per_day"):
+            set_(self, name, check_limit(name, getattr(self, name), optional=True))
+        for name in ("trai_registered", "stir_shaken_attested"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidNumberError(f"{name} must be True or False for {self.e164}")
+        if self.credentials is not None:
+            try:
+                set_(self, "credentials", CredentialRef.parse(self.credentials))
+            except CredentialError as error:
+                raise InvalidNumberError(f"{self.e164}: {error}") from None
+        for name in ("account", "label"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidNumberError(f"{name} must be a string or None for {self.e164}")
+
+    @property
+    def capacity(self) -> int:
+        """Concurrent calls this number can carry: always 1 for Twilio."""
+        return 1 if self.provider.one_call_per_number else self.max_concurrent_calls
+
+    @property
+    def region(self) -> str:
+        """ISO 3166 country code of the number, e.g. "US" or "IN"."""
+        return self._info.region
+
+    @property
+    def area_code(self) -> str | None:
+        """The geographic area code where phonenumbers knows one (e.g. "415")."""
+        return self._info.area_code
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A campaign template and the pool of numbers it may call from."""
+
+    id: str
+    numbers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_template_id(self.id)
+        pool = tuple(dict.fromkeys(normalize_e164(n, what="pool number") for n in self.numbers))
+        object.__setattr__(self, "numbers", pool)
+
+    @classmethod
+    def from_mapping(cls, templates: object) -> dict[str, Template]:
+        """Accept {template id: numbers} or an iterable of Template."""
+        if isinstance(templates, dict):
+            items: Iterable[Template] = (
+                cls(key, _as_tuple(key, value)) for key, value in templates.items()
+            )
+        else:
+            items = templates  # type: ignore[assignment]
+        result: dict[str, Template] = {}
+        for template in items:
+            if not isinstance(template, Template):
+                raise TypeError(f"templates must map id -> numbers, got {template!r}")
+            if template.id in result:
+                raise ValueError(f"template {template.id!r} given twice")
+            result[template.id] = template
+        return result
+
+
+def _as_tuple(template_id: str, numbers: object) -> tuple[str, ...]:
+    if isinstance(numbers, str) or not isinstance(numbers, Iterable):
+        raise TypeError(
+            f"template {template_id!r} must map to an iterable of E.164 strings, got {numbers!r}"
+        )
+    return tuple(numbers)

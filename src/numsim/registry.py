@@ -1,0 +1,406 @@
+"""NumberRegistry: the system of record for numbers and template pools, in SQLite."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import IO, Literal
+
+from .bulk import (
+    ImportReport,
+    ParsedRow,
+    RowError,
+    frame_rows,
+    number_to_row,
+    parse_rows,
+    read_csv_rows,
+    write_csv,
+)
+from .errors import RegistryError, UnknownNumberError, UnknownTemplateError
+from .numbers import OutboundNumber, Template, check_template_id
+from .phone import normalize_e164
+
+OnExisting = Literal["error", "update", "skip"]
+
+_NUMBER_COLUMNS = (
+    "e164",
+    "provider",
+    "max_concurrent_calls",
+    "max_calls_per_hour",
+    "max_calls_per_day",
+    "trai_registered",
+    "stir_shaken_attested",
+    "account",
+    "credentials",
+    "label",
+)
+
+
+def _schema_v1(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE numbers (
+            e164 TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            max_concurrent_calls INTEGER NOT NULL CHECK (max_concurrent_calls >= 1),
+            max_calls_per_hour INTEGER CHECK (max_calls_per_hour >= 1),
+            max_calls_per_day INTEGER CHECK (max_calls_per_day >= 1),
+            trai_registered INTEGER NOT NULL DEFAULT 0,
+            stir_shaken_attested INTEGER NOT NULL DEFAULT 0,
+            account TEXT,
+            credentials TEXT,
+            label TEXT,
+            updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+        );
+        CREATE TABLE assignments (
+            template TEXT NOT NULL,
+            e164 TEXT NOT NULL REFERENCES numbers (e164),
+            PRIMARY KEY (template, e164)
+        );
+        CREATE INDEX assignments_by_number ON assignments (e164);
+        """,
+    )
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    # Not executescript(): it commits first, and migrations run inside one transaction.
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# Index i migrates a database from schema version i to i + 1. Append; never edit.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class NumberRegistry:
+    """Numbers and their template assignments, in a SQLite file or ``":memory:"``.
+
+    Safe to share between threads (one connection behind a lock); several
+    processes may open the same file (WAL mode, waits on a busy database).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=30.0, isolation_level=None
+        )
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._migrate()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> NumberRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- numbers -------------------------------------------------------------------
+
+    def add(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:
+        """Add a new number (refused if present: use update) and assign it to templates."""
+        template_ids = [check_template_id(t) for t in templates]
+        with self._transaction() as db:
+            if self._exists(db, number.e164):
+                raise RegistryError(f"{number.e164} is already in the registry; use update")
+            self._insert(db, number)
+            self._assign(db, number.e164, template_ids)
+
+    def update(self, e164: str, **changes: object) -> OutboundNumber:
+        """Change a number's settings (limits, flags, account...); returns the new number."""
+        if "e164" in changes:
+            raise RegistryError("the e164 of a number cannot change; use rotate")
+        with self._transaction() as db:
+            current = self._get(db, normalize_e164(e164))
+            values = {name: getattr(current, name) for name in _NUMBER_COLUMNS}
+            unknown = set(changes) - set(values)
+            if unknown:
+                raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+            values.update(changes)
+            updated = OutboundNumber(**values)  # type: ignore[arg-type]
+            self._update(db, updated)
+            return updated
+
+    def remove(self, e164: str, *, force: bool = False) -> None:
+        """Remove a number; refused while a template uses it, unless `force`."""
+        with self._transaction() as db:
+            number = self._get(db, normalize_e164(e164)).e164
+            used_by = self._templates_of(db, number)
+            if used_by and not force:
+                raise RegistryError(
+                    f"{number} is used by template(s) {', '.join(used_by)}; "
+                    "unassign it first or remove with force"
+                )
+            db.execute("DELETE FROM assignments WHERE e164 = ?", (number,))
+            db.execute("DELETE FROM numbers WHERE e164 = ?", (number,))
+
+    def get(self, e164: str) -> OutboundNumber:
+        with self._lock:
+            return self._get(self._db, normalize_e164(e164))
+
+    def numbers(self) -> list[OutboundNumber]:
+        """Every number, ordered by E.164."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_select()} FROM numbers ORDER BY e164").fetchall()
+        return [_number(row) for row in rows]
+
+    def __contains__(self, e164: object) -> bool:
+        try:
+            number = normalize_e164(e164)
+        except ValueError:
+            return False
+        with self._lock:
+            return self._exists(self._db, number)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM numbers").fetchone()[0]
+
+    # -- templates -----------------------------------------------------------------
+
+    def assign(self, template: str, numbers: Iterable[str]) -> None:
+        """Add numbers to a template's pool (numbers already there stay)."""
+        template = check_template_id(template)
+        wanted = [normalize_e164(n) for n in numbers]
+        with self._transaction() as db:
+            for e164 in wanted:
+                self._get(db, e164)
+                self._assign(db, e164, [template])
+
+    def unassign(self, template: str, numbers: Iterable[str]) -> None:
+        """Take numbers out of a template's pool."""
+        wanted = [normalize_e164(n) for n in numbers]
+        with self._transaction() as db:
+            self._require_template(db, template)
+            for e164 in wanted:
+                gone = db.execute(
+                    "DELETE FROM assignments WHERE template = ? AND e164 = ?", (template, e164)
+                )
+                if gone.rowcount == 0:
+                    raise RegistryError(f"{e164} is not in template {template!r}")
+
+    def templates(self) -> dict[str, Template]:
+        """Every template that has numbers, with its pool."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT template, e164 FROM assignments ORDER BY template, e164"
+            ).fetchall()
+        pools: dict[str, list[str]] = {}
+        for template, e164 in rows:
+            pools.setdefault(template, []).append(e164)
+        return {t: Template(t, tuple(pool)) for t, pool in pools.items()}
+
+    def pool(self, template: str) -> list[OutboundNumber]:
+        """The numbers a template may call from."""
+        with self._lock:
+            self._require_template(self._db, template)
+            rows = self._db.execute(
+                f"SELECT {_select('n.')} FROM numbers n JOIN assignments a USING (e164) "
+                "WHERE a.template = ? ORDER BY n.e164",
+                (template,),
+            ).fetchall()
+        return [_number(row) for row in rows]
+
+    def templates_of(self, e164: str) -> list[str]:
+        with self._lock:
+            return self._templates_of(self._db, normalize_e164(e164))
+
+    def rotate(self, old: str, new: str | OutboundNumber) -> list[str]:
+        """Swap `old` for `new` in every template using `old`, in one transaction.
+
+        `new` may be a number already in the registry, or an OutboundNumber to add.
+        `old` stays registered (unassigned). Returns the templates changed.
+        """
+        old = normalize_e164(old)
+        with self._transaction() as db:
+            self._get(db, old)
+            if isinstance(new, OutboundNumber):
+                if not self._exists(db, new.e164):
+                    self._insert(db, new)
+                new_e164 = new.e164
+            else:
+                new_e164 = self._get(db, normalize_e164(new)).e164
+            if new_e164 == old:
+                raise RegistryError(f"cannot rotate {old} into itself")
+            templates = self._templates_of(db, old)
+            db.execute("DELETE FROM assignments WHERE e164 = ?", (old,))
+            self._assign(db, new_e164, templates)
+            return templates
+
+    # -- bulk ----------------------------------------------------------------------
+
+    def import_csv(
+        self, source: str | IO[str] | IO[bytes], *, on_existing: OnExisting = "error"
+    ) -> ImportReport:
+        """Import numbers from a CSV file (path or open file); see README for columns.
+
+        Every good row lands; each bad row is reported with its line and reason.
+        A number already registered is reported (``on_existing="error"``), or
+        updated, or skipped, as asked.
+        """
+        return self._import(read_csv_rows(source), on_existing)
+
+    def import_dataframe(self, frame: object, *, on_existing: OnExisting = "error") -> ImportReport:
+        """Like import_csv, from a pandas DataFrame with the same columns."""
+        return self._import(frame_rows(frame), on_existing)
+
+    def export_csv(self, target: str | IO[str]) -> int:
+        """Write every number as CSV (credentials as references only); returns rows."""
+        with self._lock:
+            rows = [
+                number_to_row(number, self._templates_of(self._db, number.e164))
+                for number in self.numbers()
+            ]
+        if isinstance(target, str):
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                write_csv(rows, handle)
+        else:
+            write_csv(rows, target)
+        return len(rows)
+
+    def _import(
+        self, rows: Iterable[tuple[int, dict[str, str]]], on_existing: OnExisting
+    ) -> ImportReport:
+        if on_existing not in ("error", "update", "skip"):
+            raise ValueError(
+                f"on_existing must be 'error', 'update' or 'skip', not {on_existing!r}"
+            )
+        report = ImportReport()
+        parsed = parse_rows(rows, report)  # reads the whole file before writing anything
+        with self._transaction() as db:
+            for row in parsed:
+                self._import_row(db, row, on_existing, report)
+        report.errors.sort(key=lambda error: error.line)
+        return report
+
+    def _import_row(
+        self, db: sqlite3.Connection, row: ParsedRow, on_existing: OnExisting, report: ImportReport
+    ) -> None:
+        e164 = row.number.e164
+        if self._exists(db, e164):
+            if on_existing == "skip":
+                report.skipped.append(e164)
+                return
+            if on_existing == "error":
+                report.errors.append(RowError(row.line, "e164", f"{e164} is already registered"))
+                return
+            self._update(db, row.number)
+            report.updated.append(e164)
+        else:
+            self._insert(db, row.number)
+            report.added.append(e164)
+        self._assign(db, e164, row.templates)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise RegistryError(
+                    f"{self.path} has schema version {version}, newer than this numsim "
+                    f"understands ({SCHEMA_VERSION}); upgrade numsim"
+                )
+            for step in MIGRATIONS[version:]:
+                step(db)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @staticmethod
+    def _exists(db: sqlite3.Connection, e164: str) -> bool:
+        return db.execute("SELECT 1 FROM numbers WHERE e164 = ?", (e164,)).fetchone() is not None
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, e164: str) -> OutboundNumber:
+        row = db.execute(f"SELECT {_select()} FROM numbers WHERE e164 = ?", (e164,)).fetchone()
+        if row is None:
+            raise UnknownNumberError(f"{e164} is not in the registry")
+        return _number(row)
+
+    @staticmethod
+    def _templates_of(db: sqlite3.Connection, e164: str) -> list[str]:
+        rows = db.execute(
+            "SELECT template FROM assignments WHERE e164 = ? ORDER BY template", (e164,)
+        )
+        return [template for (template,) in rows]
+
+    @staticmethod
+    def _require_template(db: sqlite3.Connection, template: str) -> None:
+        found = db.execute("SELECT 1 FROM assignments WHERE template = ? LIMIT 1", (template,))
+        if found.fetchone() is None:
+            raise UnknownTemplateError(f"template {template!r} has no numbers in the registry")
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, number: OutboundNumber) -> None:
+        marks = ", ".join("?" * len(_NUMBER_COLUMNS))
+        db.execute(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", _values(number))
+
+    @staticmethod
+    def _update(db: sqlite3.Connection, number: OutboundNumber) -> None:
+        e164, *settings = _values(number)
+        assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
+        db.execute(
+            f"UPDATE numbers SET {assignments}, "
+            "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE e164 = ?",
+            (*settings, e164),
+        )
+
+    @staticmethod
+    def _assign(db: sqlite3.Connection, e164: str, templates: Iterable[str]) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)",
+            [(t, e164) for t in templates],
+        )
+
+
+def _select(prefix: str = "") -> str:
+    return ", ".join(prefix + c for c in _NUMBER_COLUMNS)
+
+
+def _values(number: OutboundNumber) -> tuple[object, ...]:
+    return (
+        number.e164,
+        number.provider.value,
+        number.max_concurrent_calls,
+        number.max_calls_per_hour,
+        number.max_calls_per_day,
+        int(number.trai_registered),
+        int(number.stir_shaken_attested),
+        number.account,
+        None if number.credentials is None else str(number.credentials),
+        number.label,
+    )
+
+
+def _number(row: tuple[object, ...]) -> OutboundNumber:
+    values = dict(zip(_NUMBER_COLUMNS, row, strict=True))
+    values["trai_registered"] = bool(values["trai_registered"])
+    values["stir_shaken_attested"] = bool(values["stir_shaken_attested"])
+    return OutboundNumber(**values)  # type: ignore[arg-type]

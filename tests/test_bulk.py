@@ -1,0 +1,150 @@
+"""Bulk import and export: every good row lands, every bad row is reported by line."""
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from numsim import ImportFileError, NumberRegistry, OutboundNumber
+from numsim.bulk import COLUMNS
+
+SAMPLE = Path(__file__).parent.parent / "data" / "numbers.csv"
+
+MIXED = """\
+e164,provider,max_concurrent_calls,max_calls_per_hour,templates,trai_registered,credentials
++14155550100,twilio,1,30,us,false,env:TWILIO_AUTH_TOKEN
+4155550101,twilio,1,30,us,false,
++918045000001,exotel,4,,india;collections,true,env:EXOTEL_API_TOKEN
++918045000002,vonage,4,,india,true,
++912240000011,plivo,0,,india,true,
++912240000012,plivo,2.5,,india,maybe,
++1 (415) 555-0100,twilio,1,,us,false,
++912240000013,plivo,5,,bad template,true,
++912240000014,plivo,5,10,india,yes,my-secret-token
++912240000015,plivo,5,10,india,yes,,extra
++912240000017,plivo,5,10,india,yes
++912240000016,plivo,5,100,india,YES,env:PLIVO_AUTH_TOKEN
+"""
+
+
+@pytest.fixture
+def registry():
+    with NumberRegistry() as reg:
+        yield reg
+
+
+def test_mixed_file_keeps_every_good_row_and_reports_every_bad_one(registry):
+    report = registry.import_csv(io.StringIO(MIXED))
+    assert report.added == ["+14155550100", "+918045000001", "+912240000017", "+912240000016"]
+    assert len(registry) == 4
+    by_line = {}
+    for error in report.errors:
+        by_line.setdefault(error.line, []).append(error)
+    assert sorted(by_line) == [3, 5, 6, 7, 8, 9, 10, 11]
+    assert by_line[3][0].column == "e164" and "no country code" in by_line[3][0].reason
+    assert by_line[5][0].column == "provider" and "vonage" in by_line[5][0].reason
+    assert by_line[6][0].column == "max_concurrent_calls"
+    assert {e.column for e in by_line[7]} == {"max_concurrent_calls", "trai_registered"}
+    assert "duplicate of line 2" in by_line[8][0].reason
+    assert by_line[9][0].column == "templates"
+    assert by_line[10][0].column == "credentials" and "my-secret" not in str(report)
+    assert "has 8 fields, the header has 7" in by_line[11][0].reason
+    assert registry.get("+912240000017").credentials is None  # a short row is padded
+    assert registry.templates()["india"].numbers == (
+        "+912240000016",
+        "+912240000017",
+        "+918045000001",
+    )
+    assert registry.get("+912240000016").max_calls_per_hour == 100
+
+
+def test_numbers_already_present_are_reported_not_merged(registry):
+    registry.add(OutboundNumber("+14155550100", "twilio", max_calls_per_hour=5))
+    report = registry.import_csv(io.StringIO(MIXED))
+    assert any(e.line == 2 and "already registered" in e.reason for e in report.errors)
+    assert registry.get("+14155550100").max_calls_per_hour == 5
+
+
+def test_on_existing_update_and_skip(registry):
+    registry.add(OutboundNumber("+14155550100", "twilio", max_calls_per_hour=5))
+    text = "e164,provider,max_calls_per_hour\n+14155550100,twilio,30\n"
+    skipped = registry.import_csv(io.StringIO(text), on_existing="skip")
+    assert skipped.skipped == ["+14155550100"] and skipped.ok
+    assert registry.get("+14155550100").max_calls_per_hour == 5
+    updated = registry.import_csv(io.StringIO(text), on_existing="update")
+    assert updated.updated == ["+14155550100"]
+    assert registry.get("+14155550100").max_calls_per_hour == 30
+
+
+def test_line_numbers_follow_the_file_through_blank_and_quoted_lines(registry):
+    text = 'e164,provider,label\n\n+14155550100,twilio,"two\nlines"\n+1415,twilio,x\n'
+    report = registry.import_csv(io.StringIO(text))
+    assert report.added == ["+14155550100"]
+    assert [e.line for e in report.errors] == [5]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "binary"),
+        (b"\xff\xfe\xfa not utf8", "UTF-8"),
+        (b"number,carrier\n+14155550100,twilio\n", "missing required column"),
+        (b"e164;provider\n+14155550100;twilio\n", "separated by ';'"),
+        (b"e164,provider,colour\n+14155550100,twilio,red\n", "unknown column"),
+        (b"e164,provider,e164\n+14155550100,twilio,x\n", "more than once"),
+        (b'e164,provider\n"+14155550100,twilio\n', "CSV"),
+    ],
+)
+def test_files_that_are_not_our_csv_are_refused_whole(registry, content, message):
+    with pytest.raises(ImportFileError, match=message):
+        registry.import_csv(io.BytesIO(content))
+    assert len(registry) == 0
+
+
+def test_missing_file_is_a_clear_error(registry, tmp_path):
+    with pytest.raises(ImportFileError, match="cannot read"):
+        registry.import_csv(str(tmp_path / "nope.csv"))
+
+
+def test_header_is_case_and_space_insensitive_and_bom_tolerant(registry):
+    text = "\ufeff E164 , Provider \n+14155550100,twilio\n".encode()
+    assert registry.import_csv(io.BytesIO(text)).added == ["+14155550100"]
+
+
+def test_sample_pool_imports_cleanly(registry):
+    report = registry.import_csv(str(SAMPLE))
+    assert report.ok and len(report.added) == 9
+    assert set(registry.templates()) == {"us-appointments", "loan-reminders", "collections"}
+
+
+def test_export_round_trips_without_secrets(registry, monkeypatch, tmp_path):
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "real-secret-value")
+    registry.import_csv(str(SAMPLE))
+    out = io.StringIO()
+    assert registry.export_csv(out) == 9
+    text = out.getvalue()
+    assert text.splitlines()[0] == ",".join(COLUMNS)
+    assert "real-secret-value" not in text and "env:TWILIO_AUTH_TOKEN" in text
+    with NumberRegistry() as copy:
+        assert copy.import_csv(io.StringIO(text)).ok
+        assert copy.numbers() == registry.numbers()
+        assert copy.templates() == registry.templates()
+
+
+def test_dataframe_import_reports_rows_like_csv_lines(registry):
+    frame = pd.DataFrame(
+        {
+            "e164": ["+14155550100", "+1415", "+918045000001"],
+            "provider": ["twilio", "twilio", "exotel"],
+            "max_concurrent_calls": [1, 1, None],  # a gap makes pandas use floats
+            "max_calls_per_hour": [None, 10, 60],
+            "trai_registered": [False, False, True],
+        }
+    )
+    report = registry.import_dataframe(frame)
+    assert report.added == ["+14155550100", "+918045000001"]
+    assert [(e.line, e.column) for e in report.errors] == [(3, "e164")]
+    assert registry.get("+918045000001").max_calls_per_hour == 60
+    assert registry.get("+918045000001").trai_registered is True

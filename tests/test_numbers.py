@@ -1,0 +1,153 @@
+"""The number model: E.164 parsing, providers, limits, compliance flags, credentials."""
+
+import pytest
+
+from numsim import CredentialRef, InvalidNumberError, OutboundNumber, Provider, Template
+from numsim.credentials import CredentialError
+from numsim.phone import normalize_e164, phone_info
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+14155551234",
+        "+1 (415) 555-1234",
+        " +1 415.555.1234 ",
+        "+1-415-555-1234",
+        "tel:+14155551234",
+    ],
+)
+def test_common_formats_normalize_to_e164(raw):
+    assert normalize_e164(raw) == "+14155551234"
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("4155551234", "no country code"),
+        ("(415) 555-1234", "no country code"),
+        ("", "empty"),
+        ("   ", "empty"),
+        ("+1415", "too short"),
+        ("+1415555123456789", "too long"),
+        ("+14155551234 ext. 12", "extension"),
+        ("+999123456", "country code"),
+        ("+10005551234", "not a valid number"),
+        ("phone", "no country code"),
+        ("+abc", "phone number"),
+    ],
+)
+def test_bad_numbers_are_refused_naming_input_and_reason(raw, why):
+    with pytest.raises(InvalidNumberError) as caught:
+        normalize_e164(raw)
+    assert repr(raw) in str(caught.value)
+    assert why in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [14155551234, None, 4.2, b"+14155551234", ["+14155551234"]])
+def test_non_strings_are_refused(value):
+    with pytest.raises(InvalidNumberError, match="must be a string"):
+        normalize_e164(value)
+
+
+def test_invalid_number_error_is_a_value_error():
+    assert issubclass(InvalidNumberError, ValueError)
+
+
+def test_phone_info_knows_region_area_code_and_zone():
+    info = phone_info("+14155551234")
+    assert (info.region, info.area_code) == ("US", "415")
+    assert info.time_zones == ("America/Los_Angeles",)
+    mobile = phone_info("+919876500001")
+    assert mobile.region == "IN" and mobile.area_code is None
+
+
+def test_outbound_number_normalizes_and_exposes_region():
+    number = OutboundNumber("+1 (415) 555-0100", "twilio")
+    assert number.e164 == "+14155550100"
+    assert number.provider is Provider.TWILIO
+    assert number.region == "US"
+    assert number.area_code == "415"
+
+
+@pytest.mark.parametrize("name", ["twilio", "Twilio", " PLIVO ", Provider.EXOTEL])
+def test_provider_accepts_enum_and_names(name):
+    assert OutboundNumber("+918045000001", name).provider in set(Provider)
+
+
+def test_unknown_provider_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown provider 'vonage'.*'twilio', 'plivo', 'exotel'"):
+        OutboundNumber("+14155550100", "vonage")
+
+
+def test_twilio_capacity_is_one_whatever_the_channel_count():
+    assert OutboundNumber("+14155550100", "twilio", max_concurrent_calls=10).capacity == 1
+    assert OutboundNumber("+918045000001", "exotel", max_concurrent_calls=10).capacity == 10
+    assert OutboundNumber("+912240000011", "plivo", max_concurrent_calls=3).capacity == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, 2.0, True, "3", None])
+def test_max_concurrent_calls_must_be_a_whole_number_at_least_one(bad):
+    with pytest.raises(InvalidNumberError, match="max_concurrent_calls"):
+        OutboundNumber("+912240000011", "plivo", max_concurrent_calls=bad)
+
+
+@pytest.mark.parametrize("field", ["max_calls_per_hour", "max_calls_per_day"])
+@pytest.mark.parametrize("bad", [0, -5, 2.5, False, "10"])
+def test_caps_are_none_or_whole_numbers_at_least_one(field, bad):
+    with pytest.raises(InvalidNumberError, match=field):
+        OutboundNumber("+912240000011", "plivo", **{field: bad})
+
+
+def test_caps_accept_none_and_positive_integers():
+    number = OutboundNumber("+912240000011", "plivo", max_calls_per_hour=None, max_calls_per_day=75)
+    assert number.max_calls_per_hour is None and number.max_calls_per_day == 75
+
+
+def test_compliance_flags_must_be_booleans():
+    with pytest.raises(InvalidNumberError, match="trai_registered"):
+        OutboundNumber("+912240000011", "plivo", trai_registered="yes")
+
+
+def test_credentials_are_references_and_never_shown_as_secrets(monkeypatch):
+    monkeypatch.setenv("NUMSIM_TEST_TOKEN", "s3cr3t-value")
+    number = OutboundNumber("+14155550100", "twilio", credentials="env:NUMSIM_TEST_TOKEN")
+    assert isinstance(number.credentials, CredentialRef)
+    assert "s3cr3t" not in repr(number) and "s3cr3t" not in str(number)
+    assert number.credentials.resolve() == "s3cr3t-value"
+
+
+def test_a_pasted_secret_is_refused_without_echoing_it():
+    with pytest.raises(InvalidNumberError) as caught:
+        OutboundNumber("+14155550100", "twilio", credentials="ab12cd34ef56-secret")
+    assert "ab12cd34ef56" not in str(caught.value)
+    assert "reference" in str(caught.value)
+
+
+def test_missing_credential_is_a_clear_error_without_secret(monkeypatch):
+    monkeypatch.delenv("NUMSIM_NOT_SET", raising=False)
+    with pytest.raises(CredentialError, match="NUMSIM_NOT_SET is not set"):
+        CredentialRef.parse("env:NUMSIM_NOT_SET").resolve()
+
+
+def test_file_credentials_resolve(tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("tok-123\n")
+    assert CredentialRef.parse(f"file:{secret}").resolve() == "tok-123"
+
+
+def test_numbers_are_values():
+    a = OutboundNumber("+14155550100", "twilio")
+    assert a == OutboundNumber("+1 415 555 0100", Provider.TWILIO)
+    assert len({a, OutboundNumber("+14155550100", "twilio")}) == 1
+
+
+def test_template_normalizes_and_deduplicates_its_pool():
+    template = Template("t-1", ("+1 415 555 0100", "+14155550100", "+14155550101"))
+    assert template.numbers == ("+14155550100", "+14155550101")
+
+
+@pytest.mark.parametrize("bad", ["", " x", "has space", "a;b", None, "x" * 200])
+def test_template_ids_are_checked(bad):
+    with pytest.raises(ValueError, match="template id"):
+        Template(bad)

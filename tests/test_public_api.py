@@ -1,0 +1,57 @@
+"""The public names are a contract (DESIGN.md): they change only on purpose."""
+
+import subprocess
+import sys
+
+import numsim
+import numsim.planning
+
+EXPECTED = {
+    "Allocator",
+    "BackendUnavailable",
+    "CallingHours",
+    "CredentialError",
+    "CredentialRef",
+    "DEFAULT_CALLING_HOURS",
+    "DestinationLimit",
+    "ImportFileError",
+    "InvalidNumberError",
+    "Lease",
+    "ManualClock",
+    "MemoryBackend",
+    "NoNumberAvailable",
+    "NumberRegistry",
+    "OutboundNumber",
+    "Provider",
+    "RegistryError",
+    "Request",
+    "Snapshot",
+    "Strategy",
+    "Template",
+    "UnknownNumberError",
+    "UnknownTemplateError",
+    "__version__",
+}
+
+
+def test_exported_names():
+    assert set(numsim.__all__) == EXPECTED
+    for name in numsim.__all__:
+        assert getattr(numsim, name) is not None
+
+
+def test_design_names_exist():
+    assert numsim.Provider("twilio") is numsim.Provider.TWILIO
+    assert issubclass(numsim.InvalidNumberError, ValueError)
+    assert callable(numsim.planning.erlang_b) and callable(numsim.planning.erlang_c)
+
+
+def test_import_needs_only_the_core():
+    # Live services import the allocator: no pandas, simpy, redis or SDKs on import.
+    code = (
+        "import sys, numsim; "
+        "heavy = {'pandas', 'numpy', 'simpy', 'redis', 'twilio', 'plivo', 'matplotlib'}; "
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

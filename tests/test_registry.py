@@ -1,0 +1,148 @@
+"""NumberRegistry: the SQLite system of record for numbers and template pools."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from numsim import (
+    NumberRegistry,
+    OutboundNumber,
+    RegistryError,
+    UnknownNumberError,
+    UnknownTemplateError,
+)
+from numsim.registry import SCHEMA_VERSION
+
+TWILIO = OutboundNumber("+14155550100", "twilio", stir_shaken_attested=True)
+PLIVO = OutboundNumber("+912240000011", "plivo", max_concurrent_calls=10, trai_registered=True)
+EXOTEL = OutboundNumber("+918045000001", "exotel", max_concurrent_calls=4, max_calls_per_hour=60)
+
+
+@pytest.fixture
+def registry():
+    with NumberRegistry() as reg:
+        yield reg
+
+
+def test_add_get_and_list(registry):
+    registry.add(PLIVO, templates=["collections"])
+    registry.add(TWILIO)
+    assert registry.get("+91 22 4000 0011") == PLIVO
+    assert [n.e164 for n in registry.numbers()] == [TWILIO.e164, PLIVO.e164]
+    assert len(registry) == 2 and TWILIO.e164 in registry and "+15555" not in registry
+
+
+def test_adding_a_present_number_is_refused(registry):
+    registry.add(TWILIO)
+    with pytest.raises(RegistryError, match="already in the registry"):
+        registry.add(TWILIO)
+
+
+def test_get_unknown_number_names_it(registry):
+    with pytest.raises(UnknownNumberError, match=r"\+14155550100 is not in the registry"):
+        registry.get("+14155550100")
+
+
+def test_update_changes_limits_and_flags_with_validation(registry):
+    registry.add(EXOTEL)
+    updated = registry.update(EXOTEL.e164, max_calls_per_hour=30, trai_registered=True)
+    assert registry.get(EXOTEL.e164) == updated
+    assert (updated.max_calls_per_hour, updated.trai_registered) == (30, True)
+    with pytest.raises(ValueError, match="max_concurrent_calls"):
+        registry.update(EXOTEL.e164, max_concurrent_calls=0)
+    with pytest.raises(RegistryError, match="unknown setting"):
+        registry.update(EXOTEL.e164, colour="red")
+    assert registry.get(EXOTEL.e164) == updated  # a refused update changes nothing
+
+
+def test_remove_is_refused_while_a_template_uses_the_number(registry):
+    registry.add(TWILIO, templates=["us"])
+    with pytest.raises(RegistryError, match="used by template"):
+        registry.remove(TWILIO.e164)
+    registry.remove(TWILIO.e164, force=True)
+    assert TWILIO.e164 not in registry
+    assert "us" not in registry.templates()
+
+
+def test_assign_unassign_and_pool(registry):
+    for number in (TWILIO, PLIVO, EXOTEL):
+        registry.add(number)
+    registry.assign("india", [PLIVO.e164, "+91 80 4500 0001"])
+    registry.assign("india", [PLIVO.e164])  # assigning twice keeps one assignment
+    assert [n.e164 for n in registry.pool("india")] == [PLIVO.e164, EXOTEL.e164]
+    assert registry.templates_of(PLIVO.e164) == ["india"]
+    registry.unassign("india", [EXOTEL.e164])
+    assert registry.templates()["india"].numbers == (PLIVO.e164,)
+    with pytest.raises(RegistryError, match="not in template"):
+        registry.unassign("india", [EXOTEL.e164])
+
+
+def test_assign_refuses_unknown_numbers_and_changes_nothing(registry):
+    registry.add(TWILIO)
+    with pytest.raises(UnknownNumberError):
+        registry.assign("us", [TWILIO.e164, "+14155550199"])
+    assert registry.templates() == {}
+
+
+def test_pool_of_unknown_template(registry):
+    with pytest.raises(UnknownTemplateError, match="'nope'"):
+        registry.pool("nope")
+
+
+def test_rotate_swaps_in_every_template_in_one_transaction(registry):
+    registry.add(TWILIO, templates=["a", "b"])
+    replacement = OutboundNumber("+14155550101", "twilio", stir_shaken_attested=True)
+    changed = registry.rotate(TWILIO.e164, replacement)
+    assert changed == ["a", "b"]
+    assert all(t.numbers == (replacement.e164,) for t in registry.templates().values())
+    assert TWILIO.e164 in registry  # the old number stays, unassigned
+    assert registry.templates_of(TWILIO.e164) == []
+
+
+def test_rotate_to_unknown_number_changes_nothing(registry):
+    registry.add(TWILIO, templates=["a"])
+    with pytest.raises(UnknownNumberError):
+        registry.rotate(TWILIO.e164, "+14155550199")
+    assert registry.templates()["a"].numbers == (TWILIO.e164,)
+
+
+def test_file_registry_persists_and_is_versioned(tmp_path):
+    path = tmp_path / "reg.db"
+    with NumberRegistry(path) as reg:
+        reg.add(PLIVO, templates=["collections"])
+        assert reg.schema_version == SCHEMA_VERSION
+    with NumberRegistry(path) as reg:
+        assert reg.pool("collections") == [PLIVO]
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    NumberRegistry(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RegistryError, match="newer than this numsim"):
+        NumberRegistry(path)
+
+
+def test_safe_from_many_threads(tmp_path):
+    registry = NumberRegistry(tmp_path / "threads.db")
+    errors = []
+
+    def add_range(start):
+        try:
+            for i in range(start, start + 25):
+                registry.add(OutboundNumber(f"+1415555{i:04d}", "twilio"), templates=["t"])
+                registry.numbers()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=add_range, args=(k * 25,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(registry) == 200
+    assert len(registry.pool("t")) == 200
+    registry.close()
