@@ -1,8 +1,12 @@
-"""Shared fixtures and Hypothesis settings."""
+"""Shared fixtures: every allocator test runs against every backend, on a manual clock."""
 
 import os
+from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+import numsim
 
 settings.register_profile(
     "ci",
@@ -12,3 +16,62 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+# 12:00 UTC: 07:00 in New York (before US calling hours), 17:30 in India.
+START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC).timestamp()
+
+BACKENDS = ["memory"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_factory(request):
+    """A callable making a fresh, empty backend of each kind."""
+    if request.param == "memory":
+        return numsim.MemoryBackend
+    raise AssertionError(request.param)
+
+
+@pytest.fixture
+def clock():
+    return numsim.ManualClock(START)
+
+
+@pytest.fixture
+def make_allocator(backend_factory, clock):
+    def make(numbers, templates, **options):
+        options.setdefault("clock", clock)
+        return numsim.Allocator(numbers, templates, backend=backend_factory(), **options)
+
+    return make
+
+
+def twilio(i=0, **options):
+    options.setdefault("stir_shaken_attested", True)
+    return numsim.OutboundNumber(f"+1415555{i:04d}", "twilio", **options)
+
+
+def plivo(i=0, channels=3, **options):
+    options.setdefault("trai_registered", True)
+    return numsim.OutboundNumber(f"+9122400{i:05d}", "plivo", max_concurrent_calls=channels, **options)
+
+
+def exotel(i=0, channels=2, **options):
+    options.setdefault("trai_registered", True)
+    return numsim.OutboundNumber(f"+9180450{i:05d}", "exotel", max_concurrent_calls=channels, **options)
+
+
+def pool(*numbers):
+    return [n.e164 for n in numbers]
+
+
+US = "+12125550143"  # New York
+IN = "+919876543210"
+UK = "+442079460018"
+
+
+def us(i):
+    return f"+1212555{i:04d}"
+
+
+def india(i):
+    return f"+9198765{i:05d}"

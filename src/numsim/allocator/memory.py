@@ -24,6 +24,7 @@ from .rules import DAY, HOUR
 
 READY = "ready"
 RETIRED = "retired"
+_COMPACT_SLACK = 1024  # stale lease-queue entries tolerated before compacting
 _HOUR_TIMES = operator.attrgetter("hour")
 _DAY_TIMES = operator.attrgetter("day")
 
@@ -317,6 +318,8 @@ class MemoryBackend(Backend):
             else:
                 self._released += 1
                 self._free(record[0], lease_id)
+                if len(self._lease_queue) > 2 * len(self._leases) + _COMPACT_SLACK:
+                    self._compact_lease_queue()
         if self._freed:
             self._notify()
         return record is not None
@@ -488,6 +491,11 @@ class MemoryBackend(Backend):
         if self._sticky_queue:
             self._expire_sticky(now)
         return now
+
+    def _compact_lease_queue(self) -> None:
+        """Drop the entries of released leases, so memory follows live calls only."""
+        live = sorted((expires_at, lease_id) for lease_id, (_, expires_at) in self._leases.items())
+        self._lease_queue = deque(live)
 
     def _expire_leases(self, now: float) -> None:
         queue, leases = self._lease_queue, self._leases

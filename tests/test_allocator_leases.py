@@ -1,0 +1,139 @@
+"""Leases: idempotent release, TTL expiry, renewal, and pools changing under live calls."""
+
+import pytest
+from conftest import IN, india, plivo, pool, twilio, us
+
+import numsim
+from numsim import NoNumberAvailable
+
+
+def test_release_is_idempotent_and_says_so(make_allocator):
+    number = plivo(0, channels=2)
+    allocator = make_allocator([number], {"t": pool(number)})
+    first, second = allocator.acquire("t", IN), allocator.acquire("t", india(1))
+    assert allocator.release(first) is True
+    assert allocator.release(first) is False
+    assert allocator.in_use(number.e164) == 1  # the second release took nothing more
+    assert allocator.release(second) is True
+
+
+def test_release_of_a_foreign_lease_changes_nothing(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", us(1))
+    stranger = numsim.Lease("no-such-lease", number.e164, "t", us(1), None, 0.0)
+    assert allocator.release(stranger) is False
+    assert allocator.in_use(number.e164) == 1
+    with pytest.raises(TypeError, match="Lease"):
+        allocator.release("lease-1")
+
+
+def test_default_ttl_outlasts_the_longest_provider_call(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    lease = allocator.acquire("t", us(1))
+    assert lease.expires_at - clock() > 4 * 3600
+    clock.advance(4 * 3600)
+    assert allocator.in_use(number.e164) == 1
+
+
+def test_an_expired_lease_gives_its_channel_back_then_and_not_before(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)}, lease_ttl=60)
+    lease = allocator.acquire("t", us(1))
+    assert lease.expires_at == pytest.approx(clock() + 60)
+    clock.advance(59.999)
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", us(2))
+    clock.advance(0.001)
+    assert allocator.in_use(number.e164) == 0
+    assert allocator.acquire("t", us(2)).number == number.e164
+    assert allocator.release(lease) is False  # a late release changes nothing
+    assert allocator.in_use(number.e164) == 1
+    assert allocator.snapshot().counters["expired"] == 1
+
+
+def test_renew_extends_a_live_call(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)}, lease_ttl=60)
+    lease = allocator.acquire("t", us(1))
+    clock.advance(50)
+    assert allocator.renew(lease) is True
+    assert lease.expires_at == pytest.approx(clock() + 60)
+    clock.advance(50)  # 100 s after the start, 50 s after the renewal
+    assert allocator.in_use(number.e164) == 1
+    clock.advance(10)
+    assert allocator.in_use(number.e164) == 0
+    assert allocator.renew(lease) is False
+
+
+def test_removing_a_number_never_loses_its_live_lease(make_allocator):
+    a, b = plivo(0, channels=2), plivo(1, channels=2)
+    allocator = make_allocator([a, b], {"t": pool(a, b)}, strategy="round_robin")
+    lease = allocator.acquire("t", IN)
+    assert lease.number == a.e164
+    allocator.remove_number(a.e164)
+    assert allocator.in_use(a.e164) == 1  # the call goes on
+    assert {allocator.acquire("t", india(i)).number for i in range(1, 3)} == {b.e164}
+    assert allocator.release(lease) is True
+    with pytest.raises(numsim.UnknownNumberError):
+        allocator.in_use(a.e164)
+    with pytest.raises(numsim.UnknownNumberError):
+        allocator.remove_number(a.e164)
+
+
+def test_readding_a_removed_number_keeps_its_live_calls_and_windows(make_allocator):
+    number = plivo(0, channels=2, max_calls_per_hour=2)
+    allocator = make_allocator([number], {"t": pool(number)})
+    lease = allocator.acquire("t", IN)
+    allocator.remove_number(number.e164)
+    allocator.add_number(number, templates=["t"])
+    assert allocator.in_use(number.e164) == 1
+    allocator.acquire("t", india(1))
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", india(2))  # both channels are busy and the hour is full
+    assert allocator.release(lease)
+
+
+def test_assign_and_unassign_while_calls_are_live(make_allocator):
+    a, b = twilio(0), twilio(1)
+    allocator = make_allocator([a, b], {"x": pool(a), "y": pool(b)})
+    lease = allocator.acquire("x", us(1))
+    allocator.unassign("x", [a.e164])
+    allocator.assign("x", [b.e164])
+    assert allocator.templates == {"x": (b.e164,), "y": (b.e164,)}
+    assert allocator.acquire("x", us(2)).number == b.e164
+    assert allocator.release(lease) is True
+    with pytest.raises(numsim.UnknownNumberError):
+        allocator.assign("x", ["+14155559999"])
+    with pytest.raises(numsim.UnknownNumberError):
+        allocator.unassign("x", [a.e164])
+    with pytest.raises(numsim.UnknownTemplateError):
+        allocator.unassign("z", [a.e164])
+
+
+def test_updating_a_number_applies_its_new_limits(make_allocator):
+    number = plivo(0, channels=1)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", IN)
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", india(1))
+    allocator.add_number(number.__class__(number.e164, "plivo", max_concurrent_calls=2,
+                                          trai_registered=True))  # fmt: skip
+    assert allocator.acquire("t", india(1)).number == number.e164
+
+
+def test_new_templates_can_be_added_live(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([], {})
+    allocator.add_number(number, templates=["late"])
+    assert allocator.acquire("late", us(1)).number == number.e164
+
+
+def test_from_registry(tmp_path, clock):
+    registry = numsim.NumberRegistry()
+    registry.add(twilio(0), templates=["t"])
+    registry.add(plivo(0), templates=["t", "india"])
+    allocator = numsim.Allocator.from_registry(registry, clock=clock)
+    assert set(allocator.templates) == {"t", "india"}
+    assert allocator.acquire("india", IN).number == plivo(0).e164

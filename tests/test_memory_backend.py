@@ -1,0 +1,41 @@
+"""Memory-backend specifics: what it keeps in memory, and what it shares."""
+
+import pytest
+from conftest import india, plivo, pool
+
+import numsim
+from numsim import DestinationLimit
+
+
+def test_windows_keep_only_calls_inside_them(clock):
+    number = plivo(0, channels=1)
+    backend = numsim.MemoryBackend()
+    allocator = numsim.Allocator(
+        [number],
+        {"t": pool(number)},
+        backend=backend,
+        clock=clock,
+        destination_limit=DestinationLimit(1, 60),
+        strategy="sticky",
+        sticky_ttl=600,
+    )
+    for i in range(2000):
+        allocator.release(allocator.acquire("t", india(i % 500)))
+        clock.advance(30)
+    # 16.7 hours of calls were made; only those inside each window are kept.
+    assert len(backend._hour_queue) == len(number_state(backend, number).hour) == 120
+    assert len(backend._destinations) == 2 and len(backend._destination_queue) == 2
+    assert len(backend._sticky) == 20
+    assert backend._leases == {}
+    assert len(backend._lease_queue) <= 1024  # released leases' entries are compacted away
+
+
+def number_state(backend, number):
+    return backend._numbers[number.e164]
+
+
+def test_a_memory_backend_serves_one_allocator():
+    backend = numsim.MemoryBackend()
+    numsim.Allocator([], {}, backend=backend)
+    with pytest.raises(RuntimeError, match="already serves an allocator"):
+        numsim.Allocator([], {}, backend=backend)
