@@ -52,12 +52,16 @@ def twilio(i=0, **options):
 
 def plivo(i=0, channels=3, **options):
     options.setdefault("trai_registered", True)
-    return numsim.OutboundNumber(f"+9122400{i:05d}", "plivo", max_concurrent_calls=channels, **options)
+    return numsim.OutboundNumber(
+        f"+9122400{i:05d}", "plivo", max_concurrent_calls=channels, **options
+    )
 
 
 def exotel(i=0, channels=2, **options):
     options.setdefault("trai_registered", True)
-    return numsim.OutboundNumber(f"+9180450{i:05d}", "exotel", max_concurrent_calls=channels, **options)
+    return numsim.OutboundNumber(
+        f"+9180450{i:05d}", "exotel", max_concurrent_calls=channels, **options
+    )
 
 
 def pool(*numbers):

@@ -1,9 +1,9 @@
 """Leases: idempotent release, TTL expiry, renewal, and pools changing under live calls."""
 
 import pytest
-from conftest import IN, india, plivo, pool, twilio, us
 
 import numsim
+from conftest import IN, india, plivo, pool, twilio, us
 from numsim import NoNumberAvailable
 
 

@@ -3,9 +3,9 @@
 from datetime import UTC, datetime
 
 import pytest
-from conftest import IN, START, UK, US, exotel, india, plivo, pool, twilio, us
 
 import numsim
+from conftest import IN, START, UK, US, exotel, india, plivo, pool, twilio, us
 from numsim import (
     DestinationLimit,
     InvalidNumberError,

@@ -3,9 +3,9 @@
 from collections import Counter
 
 import pytest
-from conftest import IN, india, plivo, pool, twilio, us
 
 import numsim
+from conftest import IN, india, plivo, pool, twilio, us
 
 
 def test_least_loaded_spreads_calls_across_channel_numbers(make_allocator):
@@ -45,9 +45,7 @@ def test_random_is_seedable_and_covers_the_pool(make_allocator):
     numbers = [plivo(i, channels=100) for i in range(5)]
 
     def picks(seed):
-        allocator = make_allocator(
-            numbers, {"t": pool(*numbers)}, strategy="random", seed=seed
-        )
+        allocator = make_allocator(numbers, {"t": pool(*numbers)}, strategy="random", seed=seed)
         return [allocator.acquire("t", india(i)).number for i in range(60)]
 
     assert picks(7) == picks(7)

@@ -1,9 +1,9 @@
 """Memory-backend specifics: what it keeps in memory, and what it shares."""
 
 import pytest
-from conftest import india, plivo, pool
 
 import numsim
+from conftest import india, plivo, pool
 from numsim import DestinationLimit
 
 

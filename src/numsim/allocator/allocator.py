@@ -318,6 +318,11 @@ class Allocator:
             return {t: tuple(pool) for t, pool in self._pools.items()}
 
     @property
+    def waiting(self) -> int:
+        """Requests waiting for a number now."""
+        return self._waits.waiting
+
+    @property
     def backend(self) -> Backend:
         return self._backend
 

@@ -240,8 +240,7 @@ class MemoryBackend(Backend):
                 return
             self._unindex(number)
             number.active = False
-            if number.in_use == 0:
-                del self._numbers[e164]
+            self._forget_if_idle(number)
 
     def subscribe(self, callback: Callable[[], object]) -> None:
         self._listeners.append(callback)
@@ -428,9 +427,16 @@ class MemoryBackend(Backend):
             number.inbound -= 1
         if number.active:
             self._refresh(number)
-        elif number.in_use == 0 and self._numbers.get(number.e164) is number:
-            del self._numbers[number.e164]
+        else:
+            self._forget_if_idle(number)
         self._freed = True
+
+    def _forget_if_idle(self, number: _Number) -> None:
+        """Drop a retired number once nothing refers to it: no live call, no call in a
+        window (re-adding it must not reset its caps)."""
+        idle = number.in_use == 0 and not number.hour and not number.day
+        if not number.active and idle and self._numbers.get(number.e164) is number:
+            del self._numbers[number.e164]
 
     def _refresh(self, number: _Number) -> None:
         """Put a number where its state says: a ready index, a cooling heap, or neither."""
@@ -517,7 +523,9 @@ class MemoryBackend(Backend):
                 return
             queue.popleft()
             times.popleft()
-            if number.level is None and number.in_use < number.capacity and number.active:
+            if not number.active:
+                self._forget_if_idle(number)
+            elif number.level is None and number.in_use < number.capacity:
                 self._refresh(number)
 
     def _expire_destinations(self, now: float) -> None:

@@ -1,0 +1,290 @@
+"""Waiting for a number: threads and asyncio, first come first served, timeouts, and
+wake-ups from releases and from the windows' own expiry, never from polling."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+import numsim
+from conftest import IN, india, plivo, pool, twilio, us
+from numsim import DestinationLimit, NoNumberAvailable
+
+
+class Waiter(threading.Thread):
+    """A thread blocked in acquire(timeout=...); keeps what it got."""
+
+    def __init__(self, allocator, template, destination, timeout):
+        super().__init__(daemon=True)
+        self.args_ = (allocator, template, destination, timeout)
+        self.lease = self.error = None
+        self.done_at = None
+
+    def run(self):
+        allocator, template, destination, timeout = self.args_
+        try:
+            self.lease = allocator.acquire(template, destination, timeout=timeout)
+        except NoNumberAvailable as error:
+            self.error = error
+        self.done_at = time.monotonic()
+
+
+def start_waiting(allocator, *args):
+    """Start a waiter and return once it is queued (so queue order is known)."""
+    before = allocator.waiting
+    waiter = Waiter(allocator, *args)
+    waiter.start()
+    deadline = time.monotonic() + 10
+    while allocator.waiting == before:
+        assert time.monotonic() < deadline, "the waiter never queued"
+        time.sleep(0.001)
+    return waiter
+
+
+def test_a_waiting_thread_gets_the_released_channel(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    held = allocator.acquire("t", us(0))
+    waiter = start_waiting(allocator, "t", us(1), 60)
+    allocator.release(held)
+    waiter.join(10)
+    assert waiter.lease is not None and waiter.lease.number == number.e164
+    assert allocator.waiting == 0
+
+
+def test_waiting_threads_are_served_first_come_first_served(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    held = allocator.acquire("t", us(0))
+    waiters = [start_waiting(allocator, "t", us(i + 1), 60) for i in range(5)]
+    served = []
+    for waiter in waiters:
+        allocator.release(held)
+        waiter.join(10)
+        served.append(waiter.lease.destination)
+        held = waiter.lease
+    assert served == [us(i + 1) for i in range(5)]
+
+
+def test_a_wait_times_out_on_the_allocators_clock(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", us(0))
+    waiter = start_waiting(allocator, "t", us(1), 30)
+    clock.advance(29.9)
+    assert waiter.is_alive()
+    clock.advance(0.1)
+    waiter.join(10)
+    assert waiter.error is not None and waiter.error.reason == "busy"
+    assert waiter.error.reasons == {number.e164: "busy"}
+    assert allocator.waiting == 0
+
+
+def test_the_hourly_window_wakes_a_waiter_by_itself(make_allocator, clock):
+    number = plivo(0, channels=2, max_calls_per_hour=1)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.release(allocator.acquire("t", IN))
+    waiter = start_waiting(allocator, "t", india(1), 7200)
+    clock.advance(3599)
+    assert waiter.is_alive()
+    clock.advance(1)  # the first call leaves the rolling hour: nobody released anything
+    waiter.join(10)
+    assert waiter.lease is not None
+
+
+def test_an_expired_lease_wakes_a_waiter(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)}, lease_ttl=120)
+    allocator.acquire("t", us(0))  # its worker dies: never released
+    waiter = start_waiting(allocator, "t", us(1), 600)
+    clock.advance(120)
+    waiter.join(10)
+    assert waiter.lease is not None
+
+
+def test_waiters_go_before_newcomers(make_allocator):
+    now = [1000.0]
+    number = plivo(0, channels=3, max_calls_per_hour=1)
+    allocator = make_allocator([number], {"t": pool(number)}, clock=lambda: now[0])
+    allocator.release(allocator.acquire("t", IN))
+    granted = []
+    request = allocator.request("t", india(1), timeout=7200, callback=granted.append)
+    assert not request.done and allocator.next_wakeup() == pytest.approx(4600)
+    now[0] = 4600.0  # the slot frees; nobody has woken the waiter yet
+    newcomer = allocator.try_acquire("t", india(2))
+    assert granted == [request] and request.lease.destination == india(1)
+    assert isinstance(newcomer, NoNumberAvailable) and newcomer.reason == "hourly_cap"
+
+
+def test_a_destination_limited_waiter_does_not_block_its_class(make_allocator, clock):
+    number = plivo(0, channels=2)
+    allocator = make_allocator(
+        [number], {"t": pool(number)}, destination_limit=DestinationLimit(1, 600)
+    )
+    first = allocator.acquire("t", IN)
+    second = allocator.acquire("t", india(1))
+    same_person = allocator.request("t", IN, timeout=1000)  # waits for its own limit
+    other = allocator.request("t", india(2), timeout=1000)  # waits for a channel
+    allocator.release(first)
+    assert other.done and other.lease is not None
+    assert not same_person.done
+    allocator.release(second)
+    assert not same_person.done  # a channel is free but the person is not callable yet
+    clock.advance(600)
+    assert same_person.done and same_person.lease.destination == IN
+
+
+def test_a_refusal_that_time_cannot_fix_ends_the_wait_at_once(make_allocator):
+    number = plivo(0, trai_registered=False)
+    allocator = make_allocator([number], {"t": pool(number)})
+    request = allocator.request("t", IN, timeout=600)
+    assert request.done and request.error.reason == "not_compliant"
+    assert request.error.reasons == {number.e164: "not_compliant"}
+    with pytest.raises(NoNumberAvailable):
+        request.result()
+
+
+def test_request_validates_its_timeout(make_allocator):
+    allocator = make_allocator([twilio(0)], {"t": pool(twilio(0))})
+    for bad in (-1, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="timeout"):
+            allocator.request("t", us(1), timeout=bad)
+    with pytest.raises(numsim.UnknownTemplateError):
+        allocator.request("x", us(1), timeout=1)
+
+
+def test_cancelled_request_gets_nothing(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    held = allocator.acquire("t", us(0))
+    request = allocator.request("t", us(1), timeout=60)
+    request.cancel()
+    assert allocator.waiting == 0
+    allocator.release(held)
+    assert request.lease is None and allocator.in_use(number.e164) == 0
+
+
+def test_real_clock_wakes_exactly_when_the_window_frees_without_polling():
+    number = plivo(0, channels=2)
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, destination_limit=DestinationLimit(1, 0.3)
+    )
+    polls = []
+    original = allocator.poll
+    allocator.poll = lambda: (polls.append(1), original())[1]
+    allocator.acquire("t", IN)
+    started = time.monotonic()
+    lease = allocator.acquire("t", IN, timeout=10)
+    elapsed = time.monotonic() - started
+    assert lease.destination == IN
+    assert elapsed >= 0.29  # never early
+    assert len(polls) <= 3  # one timed wake-up, not a polling loop
+
+
+def test_real_clock_timeout():
+    number = twilio(0)
+    allocator = numsim.Allocator([number], {"t": pool(number)})
+    allocator.acquire("t", us(0))
+    started = time.monotonic()
+    with pytest.raises(NoNumberAvailable) as caught:
+        allocator.acquire("t", us(1), timeout=0.2)
+    assert time.monotonic() - started >= 0.2
+    assert caught.value.reason == "busy"
+
+
+def test_real_clock_release_from_another_thread():
+    number = twilio(0)
+    allocator = numsim.Allocator([number], {"t": pool(number)})
+    held = allocator.acquire("t", us(0))
+    timer = threading.Timer(0.05, allocator.release, args=(held,))
+    timer.start()
+    assert allocator.acquire("t", us(1), timeout=10).number == number.e164
+
+
+# -- asyncio -----------------------------------------------------------------------------
+
+
+def test_aacquire_waits_without_blocking_the_loop(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+
+    async def main():
+        held = allocator.acquire("t", us(0))
+        tasks = [
+            asyncio.create_task(allocator.aacquire("t", us(i + 1), timeout=60)) for i in range(3)
+        ]
+        while allocator.waiting < 3:
+            await asyncio.sleep(0)
+        order = []
+        for task in tasks:
+            allocator.release(held)
+            held = await asyncio.wait_for(task, 5)
+            order.append(held.destination)
+        return order
+
+    assert asyncio.run(main()) == [us(1), us(2), us(3)]
+
+
+def test_aacquire_times_out_and_cancels_cleanly(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+
+    async def main():
+        held = allocator.acquire("t", us(0))
+        timing_out = asyncio.create_task(allocator.aacquire("t", us(1), timeout=30))
+        cancelled = asyncio.create_task(allocator.aacquire("t", us(2), timeout=300))
+        while allocator.waiting < 2:
+            await asyncio.sleep(0)
+        clock.advance(30)
+        with pytest.raises(NoNumberAvailable):
+            await asyncio.wait_for(timing_out, 5)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert allocator.waiting == 0
+        allocator.release(held)
+        assert allocator.in_use(number.e164) == 0  # nobody took it on a cancelled behalf
+
+    asyncio.run(main())
+
+
+def test_aacquire_with_the_real_clock():
+    number = plivo(0, channels=2)
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, destination_limit=DestinationLimit(1, 0.2)
+    )
+
+    async def main():
+        allocator.acquire("t", IN)
+        ticks = 0
+
+        async def ticker():  # the loop stays free while we wait
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        tick_task = asyncio.create_task(ticker())
+        lease = await allocator.aacquire("t", IN, timeout=5)
+        tick_task.cancel()
+        return lease, ticks
+
+    lease, ticks = asyncio.run(main())
+    assert lease.destination == IN and ticks >= 5
+    assert await_free(allocator) is None
+
+
+def await_free(allocator):
+    return None if allocator.waiting == 0 else allocator.waiting
+
+
+def test_aacquire_without_timeout_is_a_plain_try(make_allocator):
+    allocator = make_allocator([twilio(0)], {"t": pool(twilio(0))})
+
+    async def main():
+        await allocator.aacquire("t", us(0))
+        with pytest.raises(NoNumberAvailable):
+            await allocator.aacquire("t", us(1))
+
+    asyncio.run(main())
