@@ -21,16 +21,22 @@ demo: $(VENV)/.core  ## the main job on the embedded allocator (no Redis)
 	$(BIN)/numsim demo
 
 test: $(VENV)/.dev  ## lint, then the whole test suite
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests benchmarks
 
 format: $(VENV)/.dev
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+bench: $(VENV)/.dev  ## benchmarks; writes benchmarks/report.json
+	$(BIN)/python -m benchmarks
+
+bench-check: $(VENV)/.dev  ## benchmarks, failing on a regression against benchmarks/baseline.json
+	$(BIN)/python -m benchmarks --check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""numsim's regression benchmarks: `python -m benchmarks --help`."""
