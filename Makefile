@@ -21,16 +21,16 @@ demo: $(VENV)/.core  ## the main job on the embedded allocator (no Redis)
 	$(BIN)/numsim demo
 
 test: $(VENV)/.dev  ## lint, then the whole test suite
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks data
+	$(BIN)/ruff format --check src tests benchmarks data
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks data
 
 format: $(VENV)/.dev
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks data
+	$(BIN)/ruff format src tests benchmarks data
 
 bench: $(VENV)/.dev  ## benchmarks; writes benchmarks/report.json
 	$(BIN)/python -m benchmarks

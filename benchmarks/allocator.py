@@ -15,10 +15,14 @@ DESTINATIONS = [f"+1212555{i:04d}" for i in range(1000)]
 
 def _pool(size: int, **options) -> tuple[numsim.Allocator, list[numsim.OutboundNumber]]:
     numbers = [
-        numsim.OutboundNumber(f"+1{415 + i // 10000:03d}555{i % 10000:04d}", "twilio",
-                              stir_shaken_attested=True, **options)
+        numsim.OutboundNumber(
+            f"+1{415 + i // 10000:03d}555{i % 10000:04d}",
+            "twilio",
+            stir_shaken_attested=True,
+            **options,
+        )
         for i in range(size)
-    ]  # fmt: skip
+    ]
     return numsim.Allocator(numbers, {"t": [n.e164 for n in numbers]}), numbers
 
 

@@ -118,8 +118,9 @@ def test_updating_a_number_applies_its_new_limits(make_allocator):
     allocator.acquire("t", IN)
     with pytest.raises(NoNumberAvailable):
         allocator.acquire("t", india(1))
-    allocator.add_number(number.__class__(number.e164, "plivo", max_concurrent_calls=2,
-                                          trai_registered=True))  # fmt: skip
+    allocator.add_number(
+        number.__class__(number.e164, "plivo", max_concurrent_calls=2, trai_registered=True)
+    )
     assert allocator.acquire("t", india(1)).number == number.e164
 
 

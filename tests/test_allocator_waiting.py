@@ -288,3 +288,18 @@ def test_aacquire_without_timeout_is_a_plain_try(make_allocator):
             await allocator.aacquire("t", us(1))
 
     asyncio.run(main())
+
+
+def test_a_lapsed_lease_does_not_spin_the_wakeups(make_allocator, clock):
+    # A waiter blocked by calling hours, and a lease whose worker died: the wake-up
+    # at the lease's expiry must not be scheduled again and again once it has passed.
+    number = twilio(0)
+    allocator = make_allocator(
+        [number], {"t": pool(number)}, lease_ttl=60, calling_hours={"US": ("08:00", "21:00")}
+    )
+    allocator.acquire("t", "+442079460018")  # never released
+    request = allocator.request("t", us(1), timeout=7200)  # 07:00 in New York: waits
+    clock.advance(120)
+    assert not request.done and allocator.in_use(number.e164) == 0
+    clock.advance(3600)
+    assert request.done and request.lease is not None

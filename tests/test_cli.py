@@ -48,9 +48,20 @@ def test_import_with_bad_rows_lands_good_ones_and_exits_1(capsys, db, tmp_path):
 def test_add_assign_rotate_remove(capsys, db):
     assert run(capsys, "numbers", "--db", db, "add", "+14155550100", "--provider", "twilio")[0] == 0
     code, _, _ = run(
-        capsys, "numbers", "--db", db, "add", "+14155550101", "--provider", "twilio",
-        "--stir-shaken", "--max-calls-per-hour", "30", "--credentials", "env:TWILIO_AUTH_TOKEN",
-    )  # fmt: skip
+        capsys,
+        "numbers",
+        "--db",
+        db,
+        "add",
+        "+14155550101",
+        "--provider",
+        "twilio",
+        "--stir-shaken",
+        "--max-calls-per-hour",
+        "30",
+        "--credentials",
+        "env:TWILIO_AUTH_TOKEN",
+    )
     assert code == 0
     assert run(capsys, "numbers", "--db", db, "assign", "us", "+14155550100")[0] == 0
     code, out, _ = run(capsys, "numbers", "--db", db, "rotate", "+14155550100", "+14155550101")

@@ -12,16 +12,11 @@ import heapq
 import itertools
 import threading
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
-
-
-@runtime_checkable
-class SchedulingClock(Clock, Protocol):
-    def call_at(self, when: float, callback: Callable[[], object]) -> None: ...
 
 
 class ManualClock:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..clock import Clock, SchedulingClock
+from ..clock import Clock
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
@@ -95,6 +95,10 @@ class Allocator:
         _check_seconds("lease_ttl", lease_ttl)
         _check_seconds("sticky_ttl", sticky_ttl)
         self._clock: Callable[[], float] = clock or time.time
+        # A clock with call_at wakes waiting requests itself (ManualClock, the simulator's).
+        self._call_at: Callable[[float, Callable[[], object]], object] | None = getattr(
+            self._clock, "call_at", None
+        )
         self._backend = backend if backend is not None else MemoryBackend()
         self._strategy = Strategy.named(strategy)
         self._compliance = compliance_map(compliance)
@@ -135,31 +139,48 @@ class Allocator:
         *,
         call_id: str | None = None,
         timeout: float | None = None,
+        ttl: float | None = None,
     ) -> Lease:
         """Take a channel of the best available number of `template`'s pool.
 
         Raises NoNumberAvailable (with reasons and retry_after) if none fits. With
-        `timeout` (seconds), waits first come, first served until one does.
+        `timeout` (seconds), waits first come, first served until one does. The
+        lease lives `ttl` seconds unless renewed (default: the allocator's
+        lease_ttl); a call with a provider time limit can pass that limit plus a
+        margin.
         """
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
         if timeout:
-            return self._acquire_waiting(template, destination, call_id, timeout)
+            return self._acquire_waiting(template, destination, call_id, timeout, ttl)
         target = self._destination(destination)
         if self._waits.waiting:
             self._waits.serve()  # those already waiting go first
-        outcome = self._attempt(template, target, call_id, True)
+        outcome = self._attempt(template, target, call_id, ttl, True)
         if type(outcome) is not Lease:
             raise outcome
         return outcome
 
     def try_acquire(
-        self, template: str, destination: str, *, call_id: str | None = None
+        self,
+        template: str,
+        destination: str,
+        *,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        explain: bool = False,
     ) -> Lease | NoNumberAvailable:
-        """Like acquire, but returns the refusal instead of raising it, without
-        itemizing `reasons`: for hot loops such as the simulator."""
-        target = self._destination(destination)
+        """Like acquire without waiting, but returns the refusal instead of raising it,
+        and itemizes `reasons` only if `explain` (it costs a pass over the pool): for
+        hot loops such as the simulator."""
+        target = self._destinations.get(destination)  # type: ignore[call-overload]
+        if target is None:
+            target = self._destination(destination)
+        if ttl is not None and not ttl > 0:
+            _check_seconds("ttl", ttl)
         if self._waits.waiting:
             self._waits.serve()  # those already waiting go first
-        return self._attempt(template, target, call_id, False)
+        return self._attempt(template, target, call_id, ttl, explain)
 
     async def aacquire(
         self,
@@ -168,10 +189,11 @@ class Allocator:
         *,
         call_id: str | None = None,
         timeout: float | None = None,
+        ttl: float | None = None,
     ) -> Lease:
         """acquire for asyncio: waits without blocking the event loop."""
         if not timeout:
-            return self.acquire(template, destination, call_id=call_id)
+            return self.acquire(template, destination, call_id=call_id, ttl=ttl)
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
         request = self.request(
@@ -179,6 +201,7 @@ class Allocator:
             destination,
             call_id=call_id,
             timeout=timeout,
+            ttl=ttl,
             callback=lambda _: loop.call_soon_threadsafe(woken.set),
         )
         try:
@@ -201,6 +224,7 @@ class Allocator:
         *,
         call_id: str | None = None,
         timeout: float = 0.0,
+        ttl: float | None = None,
         callback: Callable[[Request], object] | None = None,
     ) -> Request:
         """Low level: ask for a number, waiting up to `timeout` seconds of the clock.
@@ -211,6 +235,8 @@ class Allocator:
         """
         if not (timeout >= 0 and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         target = self._destination(destination)
@@ -218,6 +244,7 @@ class Allocator:
             template,
             target,
             call_id,
+            ttl,
             self._clock() + timeout,
             (template, target.groups),
             callback,
@@ -226,12 +253,16 @@ class Allocator:
         self._schedule_wakeup()
         return request
 
-    def acquire_inbound(self, e164: str, *, call_id: str | None = None) -> Lease:
+    def acquire_inbound(
+        self, e164: str, *, call_id: str | None = None, ttl: float | None = None
+    ) -> Lease:
         """Take a channel of `e164` for an inbound call (not counted toward hourly caps)."""
         number = normalize_e164(e164)
         if number not in self._numbers:
             raise UnknownNumberError(f"{number} is not a number of this allocator")
-        outcome = self._backend.acquire_number(number, self._clock(), call_id)
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
+        outcome = self._backend.acquire_number(number, self._clock(), call_id, ttl)
         if isinstance(outcome, Refusal):
             raise NoNumberAvailable(outcome.reason, reasons=outcome.statuses, destination=number)
         return outcome
@@ -243,9 +274,12 @@ class Allocator:
             raise TypeError(f"release() takes a Lease, got {type(lease).__name__}")
         return self._backend.release(lease.id, self._clock())
 
-    def renew(self, lease: Lease) -> bool:
-        """Extend a live call's lease by the TTL; False if it already expired or ended."""
-        expires_at = self._backend.renew(lease.id, self._clock())
+    def renew(self, lease: Lease, *, ttl: float | None = None) -> bool:
+        """Extend a live call's lease to now + ttl (default: the allocator's lease_ttl);
+        False if it already expired or ended."""
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
+        expires_at = self._backend.renew(lease.id, self._clock(), ttl)
         if expires_at is None:
             return False
         lease.expires_at = expires_at
@@ -431,10 +465,16 @@ class Allocator:
         return target
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
-        return self._attempt(request.template, request.destination, request.call_id, final)  # type: ignore[arg-type]
+        target: _Destination = request.destination  # type: ignore[assignment]
+        return self._attempt(request.template, target, request.call_id, request.ttl, final)
 
     def _attempt(
-        self, template: str, target: _Destination, call_id: str | None, explain: bool
+        self,
+        template: str,
+        target: _Destination,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
     ) -> Lease | NoNumberAvailable:
         """One atomic try; `explain` itemizes the reasons of a refusal (costs O(pool))."""
         if template not in self._pools:
@@ -448,7 +488,7 @@ class Allocator:
                     CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
                 )
         outcome = self._backend.acquire(
-            template, target.groups, target.e164, now, call_id, self._sticky, explain
+            template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
         if type(outcome) is Lease:
             return outcome
@@ -475,11 +515,21 @@ class Allocator:
         return {e164: (s if e164 in compliant else NOT_COMPLIANT) for e164, s in statuses.items()}
 
     def _acquire_waiting(
-        self, template: str, destination: str, call_id: str | None, timeout: float
+        self,
+        template: str,
+        destination: str,
+        call_id: str | None,
+        timeout: float,
+        ttl: float | None,
     ) -> Lease:
         woken = threading.Event()
         request = self.request(
-            template, destination, call_id=call_id, timeout=timeout, callback=lambda _: woken.set()
+            template,
+            destination,
+            call_id=call_id,
+            timeout=timeout,
+            ttl=ttl,
+            callback=lambda _: woken.set(),
         )
         try:
             while not request.done:
@@ -495,13 +545,13 @@ class Allocator:
     def _wait_seconds(self) -> float | None:
         """Real seconds a waiting thread or task sleeps before polling, or None for
         clocks that call us back themselves."""
-        if isinstance(self._clock, SchedulingClock):
+        if self._call_at is not None:
             return None
         wake = self.next_wakeup()
         return None if wake is None else max(wake - self._clock(), 0.0) + 1e-3
 
     def _schedule_wakeup(self) -> None:
-        if not isinstance(self._clock, SchedulingClock):
+        if self._call_at is None:
             return
         wake = self.next_wakeup()
         if wake is None or wake in self._scheduled:
@@ -514,7 +564,7 @@ class Allocator:
             self._scheduled.discard(when)
             self.poll()
 
-        self._clock.call_at(wake, fire)
+        self._call_at(wake, fire)
 
     def _on_free(self) -> None:
         if self._waits.waiting:

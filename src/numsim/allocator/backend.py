@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .lease import Lease
+from .lease import Lease, LeaseId
 from .rules import DestinationLimit
 
 
@@ -79,22 +79,28 @@ class Backend(ABC):
         destination: str,
         now: float,
         call_id: str | None = None,
+        ttl: float | None = None,
         sticky: bool = False,
         explain: bool = False,
     ) -> Lease | Refusal:
-        """Atomically: check every rule and take a channel of the best number that fits."""
+        """Atomically: check every rule and take a channel of the best number that fits.
+
+        The lease lives `ttl` seconds (the policy's lease_ttl if None)."""
 
     @abstractmethod
-    def acquire_number(self, e164: str, now: float, call_id: str | None = None) -> Lease | Refusal:
+    def acquire_number(
+        self, e164: str, now: float, call_id: str | None = None, ttl: float | None = None
+    ) -> Lease | Refusal:
         """Atomically take a channel of one given number (an inbound call)."""
 
     @abstractmethod
-    def release(self, lease_id: str, now: float) -> bool:
+    def release(self, lease_id: LeaseId, now: float) -> bool:
         """Give a lease's channel back; False if it was already released or expired."""
 
     @abstractmethod
-    def renew(self, lease_id: str, now: float) -> float | None:
-        """Extend a live lease by the TTL; its new expiry, or None if it is gone."""
+    def renew(self, lease_id: LeaseId, now: float, ttl: float | None = None) -> float | None:
+        """Extend a live lease to now + ttl (the policy's lease_ttl if None); its new
+        expiry, or None if it is gone."""
 
     @abstractmethod
     def numbers(self, now: float) -> dict[str, NumberState]:
@@ -106,7 +112,7 @@ class Backend(ABC):
 
     @abstractmethod
     def next_expiry(self, now: float) -> float | None:
-        """When the next live lease expires (wakes waiters if its worker died)."""
+        """When the next live lease expires, after `now` (wakes waiters if its worker died)."""
 
     @abstractmethod
     def subscribe(self, callback: Callable[[], object]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+LeaseId = int | str  # opaque: the memory backend counts, Redis uses random tokens
+
 
 @dataclass(slots=True, eq=False)
 class Lease:
@@ -13,7 +15,7 @@ class Lease:
     renewed; a lease not renewed or released by then gives its channel back.
     """
 
-    id: str
+    id: LeaseId
     number: str
     template: str | None
     destination: str | None

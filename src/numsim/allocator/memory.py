@@ -1,17 +1,18 @@
 """MemoryBackend: the embedded backend, all state in this process behind one lock.
 
 Cost per acquire does not grow with the pool: each (template, group) keeps an
-index of the numbers free now, ordered as the strategy asks, plus a heap of
-capped numbers by the time they free. Rolling windows are deques of call
-times, expired in time order from one queue per window, so memory is bounded
-by the calls inside the windows, never by the calls ever made.
+index of the numbers free now, ordered as the strategy asks, plus a heap of its
+capped numbers by the time they free. A number's rolling windows are deques of
+its call times, trimmed whenever the number is touched; a number whose state
+changes by time alone (a cap frees, a retired number's windows empty) waits in
+one "revisit" heap. Memory follows live calls and the calls inside the windows,
+never the calls ever made.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import operator
 import random
 import threading
 from collections import Counter, OrderedDict, deque
@@ -20,17 +21,19 @@ from collections.abc import Callable, Mapping, Sequence
 from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
 from .lease import Lease
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
-from .rules import DAY, HOUR
+from .rules import DAY, HOUR, DestinationLimit
 
 READY = "ready"
 RETIRED = "retired"
-_COMPACT_SLACK = 1024  # stale lease-queue entries tolerated before compacting
-_HOUR_TIMES = operator.attrgetter("hour")
-_DAY_TIMES = operator.attrgetter("day")
+_COMPACT_SLACK = 1024  # stale lease-heap entries tolerated before compacting
+_INFINITY = float("inf")
 
 
 class _Number:
-    """A number's live state. `level` is its place in the ready indexes (None: not ready)."""
+    """A number's live state. `level` is its place in the ready indexes (None: not ready).
+
+    A window entry at time t counts until t + window <= now (one comparison form
+    everywhere, so "capped" and "frees at" always agree)."""
 
     __slots__ = (
         "active",
@@ -38,6 +41,7 @@ class _Number:
         "day",
         "day_cap",
         "e164",
+        "groups",
         "hour",
         "hour_cap",
         "in_use",
@@ -53,14 +57,24 @@ class _Number:
         self.day_cap: int | None = None
         self.in_use = 0
         self.inbound = 0
-        self.hour: deque[float] = deque()  # outbound call times within the last hour
+        self.hour: deque[float] = deque()  # outbound call times, oldest first
         self.day: deque[float] | None = None  # kept only once a daily cap is set
-        self.indexes: list[_Index] = []
+        self.groups: dict[str, Sequence[str]] = {}  # template -> the groups it belongs to
+        self.indexes: list[_Index] = []  # the built indexes of those groups
         self.level: int | None = None
         self.active = True
 
+    def trim(self, now: float) -> None:
+        """Drop window entries that no longer count."""
+        hour = self.hour
+        while hour and hour[0] + HOUR <= now:
+            hour.popleft()
+        day = self.day
+        while day and day[0] + DAY <= now:
+            day.popleft()
+
     def cap_free_at(self) -> float | None:
-        """When the rolling windows let this number call again; None if not capped."""
+        """When the (trimmed) windows let this number call again; None if not capped."""
         free_at = None
         if self.hour_cap is not None and len(self.hour) >= self.hour_cap:
             free_at = self.hour[-self.hour_cap] + HOUR
@@ -69,7 +83,13 @@ class _Number:
             free_at = day_free if free_at is None else max(free_at, day_free)
         return free_at
 
+    def windows_end(self) -> float:
+        """When every window entry will have stopped counting."""
+        end = self.hour[-1] + HOUR if self.hour else -_INFINITY
+        return max(end, self.day[-1] + DAY) if self.day else end
+
     def status(self) -> str:
+        """Why this (trimmed) number can or cannot take a call; caps before busy."""
         if not self.active:
             return RETIRED
         if self.day_cap is not None and self.day is not None and len(self.day) >= self.day_cap:
@@ -83,7 +103,10 @@ class _Number:
 
 
 class _Index:
-    """The free numbers of one (template, group), and its capped ones by free time."""
+    """The free numbers of one (template, group), and its capped ones by free time.
+
+    Built the first time a call asks for its group: a group no destination needs
+    (say "*" in a pool that only calls the US) costs nothing."""
 
     __slots__ = ("cooling", "members")
 
@@ -105,7 +128,10 @@ class _Index:
 
 
 class _Levels(_Index):
-    """Least loaded / round robin: a FIFO of free numbers per load level."""
+    """Least loaded / round robin: a FIFO of free numbers per load level.
+
+    MemoryBackend._refresh updates `levels` inline (the hottest path); `add` and
+    `discard` say what it does."""
 
     __slots__ = ("levels", "low")
 
@@ -126,8 +152,10 @@ class _Levels(_Index):
         del self.levels[level][number]
 
     def first(self) -> _Number | None:
-        levels = self.levels
-        for level in range(self.low, len(levels)):
+        levels, low = self.levels, self.low
+        if low < len(levels) and levels[low]:  # the usual case: no scan
+            return next(iter(levels[low]))
+        for level in range(low + 1, len(levels)):
             if levels[level]:
                 self.low = level
                 return next(iter(levels[level]))
@@ -176,27 +204,30 @@ class MemoryBackend(Backend):
         self._lock = threading.Lock()
         self._policy: Policy | None = None
         self._by_load = True
+        self._levelled = True  # indexes are _Levels (not _Random): updated inline
         self._ttl = 0.0
+        self._limit: DestinationLimit | None = None
+        self._sticky_ttl = 0.0
         self._rng = random.Random()
         self._numbers: dict[str, _Number] = {}
         self._indexes: dict[str, dict[str, _Index]] = {}  # template -> group -> index
         self._pools: dict[str, dict[str, _Number]] = {}  # template -> e164 -> number
-        self._leases: dict[str, tuple[_Number, float]] = {}  # id -> (number, expires_at)
-        self._inbound: set[str] = set()  # ids of inbound leases
-        self._lease_queue: deque[tuple[float, str]] = deque()  # by expiry; stale entries skipped
-        self._hour_queue: deque[_Number] = deque()  # one entry per call, in time order
-        self._day_queue: deque[_Number] = deque()
+        self._leases: dict[int, tuple[_Number, float, bool]] = {}  # id -> number, expiry, inbound
+        self._lease_heap: list[tuple[float, int]] = []  # by expiry; released ones go stale
+        self._revisit: list[tuple[float, _Number]] = []  # numbers that change by time alone
         self._destinations: dict[str, deque[float]] = {}
-        self._destination_queue: deque[str] = deque()
+        self._destination_queue: deque[str] = deque()  # one entry per call, in time order
         self._sticky: dict[str, tuple[_Number, float]] = {}
         self._sticky_queue: deque[tuple[float, str]] = deque()
         self._ids = itertools.count(1)
-        self._now = float("-inf")
+        self._now = -_INFINITY
+        self._due = _INFINITY  # nothing expires before this time
         self._freed = False
         self._listeners: list[Callable[[], object]] = []
         self._stats: Counter[str] = Counter()
         self._acquired = 0
         self._released = 0
+        self._expired = 0
 
     # -- configuration ---------------------------------------------------------------
 
@@ -206,7 +237,10 @@ class MemoryBackend(Backend):
                 raise RuntimeError("this MemoryBackend already serves an allocator; use a new one")
             self._policy = policy
             self._by_load = policy.order == "least_loaded"
+            self._levelled = policy.order != "random"
             self._ttl = policy.lease_ttl
+            self._limit = policy.destination_limit
+            self._sticky_ttl = policy.sticky_ttl or 0.0
             self._rng = random.Random(policy.seed)
 
     def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> None:
@@ -223,13 +257,13 @@ class MemoryBackend(Backend):
                 number.day = deque()
             for template, names in groups.items():
                 self._pools.setdefault(template, {})[spec.e164] = number
+                number.groups[template] = tuple(names)
                 indexes = self._indexes.setdefault(template, {})
                 for name in names:
                     index = indexes.get(name)
-                    if index is None:
-                        index = indexes[name] = self._new_index()
-                    index.members += 1
-                    number.indexes.append(index)
+                    if index is not None:
+                        index.members += 1
+                        number.indexes.append(index)
             self._refresh(number)
         self._notify()
 
@@ -254,12 +288,18 @@ class MemoryBackend(Backend):
         destination: str,
         now: float,
         call_id: str | None = None,
+        ttl: float | None = None,
         sticky: bool = False,
         explain: bool = False,
     ) -> Lease | Refusal:
         with self._lock:
-            now = self._advance(now)
-            limit = self._policy.destination_limit  # type: ignore[union-attr]
+            if now > self._now:
+                self._now = now
+                if now >= self._due:
+                    self._expire(now)
+            else:
+                now = self._now  # never backwards
+            limit = self._limit
             if limit is not None:
                 window = self._destinations.get(destination)
                 if window is not None and len(window) >= limit.max_calls:
@@ -268,34 +308,41 @@ class MemoryBackend(Backend):
                     return outcome
             indexes = self._indexes.get(template)
             number = None
-            if indexes:
+            if indexes is not None:
                 if sticky:
                     number = self._sticky_number(destination, indexes, groups)
                 if number is None:
                     for name in groups:
                         index = indexes.get(name)
-                        if index is not None:
-                            number = index.first()
-                            if number is not None:
+                        if index is None:
+                            index = self._build_index(template, name)
+                        if self._levelled:  # inline _Levels.first() for its usual case
+                            levels, low = index.levels, index.low  # type: ignore[attr-defined]
+                            if low < len(levels) and levels[low]:
+                                number = next(iter(levels[low]))
                                 break
+                        number = index.first()
+                        if number is not None:
+                            break
             if number is None:
                 outcome = self._refusal(template, indexes, groups, now, explain)
             else:
-                outcome = self._take(number, now, template, destination, call_id)
+                outcome = self._take(number, now, template, destination, call_id, ttl)
                 if limit is not None:
-                    window = self._destinations.get(destination)
-                    if window is None:
-                        window = self._destinations[destination] = deque()
-                    window.append(now)
-                    self._destination_queue.append(destination)
+                    self._remember_destination(destination, now, limit.per_seconds)
                 if sticky:
                     self._sticky[destination] = (number, now)
                     self._sticky_queue.append((now, destination))
+                    self._due = min(self._due, now + self._sticky_ttl)
         if self._freed:
-            self._notify()
+            self._freed = False
+            for callback in self._listeners:
+                callback()
         return outcome
 
-    def acquire_number(self, e164: str, now: float, call_id: str | None = None) -> Lease | Refusal:
+    def acquire_number(
+        self, e164: str, now: float, call_id: str | None = None, ttl: float | None = None
+    ) -> Lease | Refusal:
         with self._lock:
             now = self._advance(now)
             number = self._numbers.get(e164)
@@ -303,36 +350,39 @@ class MemoryBackend(Backend):
                 status = number.status() if number else RETIRED
                 outcome: Lease | Refusal = self._refuse(BUSY, None, now, {e164: status})
             else:
-                outcome = self._take(number, now, None, None, call_id)
+                outcome = self._take(number, now, None, None, call_id, ttl)
         if self._freed:
             self._notify()
         return outcome
 
-    def release(self, lease_id: str, now: float) -> bool:
+    def release(self, lease_id: object, now: float) -> bool:
         with self._lock:
-            self._advance(now)
-            record = self._leases.pop(lease_id, None)
+            if now > self._now:
+                self._now = now
+                if now >= self._due:
+                    self._expire(now)
+            record = self._leases.pop(lease_id, None)  # type: ignore[call-overload]
             if record is None:
                 self._stats["release_ignored"] += 1
             else:
                 self._released += 1
-                self._free(record[0], lease_id)
-                if len(self._lease_queue) > 2 * len(self._leases) + _COMPACT_SLACK:
-                    self._compact_lease_queue()
+                self._free(record)
+                if len(self._lease_heap) > 2 * len(self._leases) + _COMPACT_SLACK:
+                    self._compact_lease_heap()
         if self._freed:
             self._notify()
         return record is not None
 
-    def renew(self, lease_id: str, now: float) -> float | None:
+    def renew(self, lease_id: object, now: float, ttl: float | None = None) -> float | None:
         with self._lock:
             now = self._advance(now)
-            record = self._leases.get(lease_id)
+            record = self._leases.get(lease_id)  # type: ignore[call-overload]
             if record is None:
                 expires_at = None
             else:
-                expires_at = now + self._ttl
-                self._leases[lease_id] = (record[0], expires_at)
-                self._lease_queue.append((expires_at, lease_id))
+                expires_at = now + (self._ttl if ttl is None else ttl)
+                self._leases[lease_id] = (record[0], expires_at, record[2])  # type: ignore[index]
+                self._push_expiry(expires_at, lease_id)  # type: ignore[arg-type]
         if self._freed:
             self._notify()
         return expires_at
@@ -341,17 +391,17 @@ class MemoryBackend(Backend):
 
     def numbers(self, now: float) -> dict[str, NumberState]:
         with self._lock:
-            self._advance(now)
-            states = {
-                e164: NumberState(
+            now = self._advance(now)
+            states = {}
+            for e164, number in self._numbers.items():
+                number.trim(now)
+                states[e164] = NumberState(
                     number.in_use,
                     number.inbound,
                     len(number.hour),
                     None if number.day is None else len(number.day),
                     number.status(),
                 )
-                for e164, number in self._numbers.items()
-            }
         if self._freed:
             self._notify()
         return states
@@ -367,21 +417,26 @@ class MemoryBackend(Backend):
 
     def next_expiry(self, now: float) -> float | None:
         with self._lock:
-            queue, leases = self._lease_queue, self._leases
-            while queue:
-                expires_at, lease_id = queue[0]
+            self._advance(now)  # expire what is due, so the answer lies in the future
+            heap, leases = self._lease_heap, self._leases
+            expiry = None
+            while heap:
+                expires_at, lease_id = heap[0]
                 record = leases.get(lease_id)
                 if record is not None and record[1] == expires_at:
-                    return expires_at
-                queue.popleft()
-            return None
+                    expiry = expires_at
+                    break
+                heapq.heappop(heap)
+        if self._freed:
+            self._notify()
+        return expiry
 
     def stats(self) -> dict[str, int]:
         with self._lock:
             stats = dict(self._stats)
             stats["acquired"] = self._acquired - stats.get("acquired_inbound", 0)
             stats["released"] = self._released
-            stats.setdefault("expired", 0)
+            stats["expired"] = self._expired
             return stats
 
     # -- internals (called with the lock held) --------------------------------------------
@@ -389,7 +444,22 @@ class MemoryBackend(Backend):
     def _new_index(self) -> _Index:
         if self._policy is None:
             raise RuntimeError("MemoryBackend.configure() must be called first")
-        return _Random(self._rng) if self._policy.order == "random" else _Levels()
+        return _Levels() if self._levelled else _Random(self._rng)
+
+    def _build_index(self, template: str, name: str) -> _Index:
+        """The index of a group asked for the first time: its members as they are now."""
+        index = self._indexes[template][name] = self._new_index()
+        for number in self._pools[template].values():
+            if name in number.groups.get(template, ()):
+                index.members += 1
+                number.indexes.append(index)
+                if number.level is not None:
+                    index.add(number, number.level)
+                elif number.in_use < number.capacity:
+                    free_at = number.cap_free_at()
+                    if free_at is not None:
+                        heapq.heappush(index.cooling, (free_at, number))
+        return index
 
     def _take(
         self,
@@ -398,32 +468,53 @@ class MemoryBackend(Backend):
         template: str | None,
         destination: str | None,
         call_id: str | None,
+        ttl: float | None,
     ) -> Lease:
         number.in_use += 1
         self._acquired += 1
-        lease_id = str(next(self._ids))
-        if destination is None:
+        inbound = destination is None
+        if inbound:
             number.inbound += 1
-            self._inbound.add(lease_id)
             self._stats["acquired_inbound"] += 1
         else:
-            number.hour.append(now)
-            self._hour_queue.append(number)
+            hour = number.hour
+            if hour and hour[0] + HOUR <= now:
+                number.trim(now)
+            hour.append(now)
             if number.day is not None:
                 number.day.append(now)
-                self._day_queue.append(number)
         self._refresh(number)
-        expires_at = now + self._ttl
-        self._leases[lease_id] = (number, expires_at)
-        self._lease_queue.append((expires_at, lease_id))
-        return Lease(
-            lease_id, number.e164, template, destination, call_id, expires_at, destination is None
-        )
+        lease_id = next(self._ids)
+        expires_at = now + (self._ttl if ttl is None else ttl)
+        self._leases[lease_id] = (number, expires_at, inbound)
+        heapq.heappush(self._lease_heap, (expires_at, lease_id))
+        if expires_at < self._due:
+            self._due = expires_at
+        return Lease(lease_id, number.e164, template, destination, call_id, expires_at, inbound)
 
-    def _free(self, number: _Number, lease_id: str) -> None:
+    def _push_expiry(self, expires_at: float, lease_id: int) -> None:
+        heapq.heappush(self._lease_heap, (expires_at, lease_id))
+        if expires_at < self._due:
+            self._due = expires_at
+
+    def _revisit_at(self, when: float, number: _Number) -> None:
+        heapq.heappush(self._revisit, (when, number))
+        if when < self._due:
+            self._due = when
+
+    def _remember_destination(self, destination: str, now: float, per_seconds: float) -> None:
+        window = self._destinations.get(destination)
+        if window is None:
+            window = self._destinations[destination] = deque()
+        window.append(now)
+        self._destination_queue.append(destination)
+        if now + per_seconds < self._due:
+            self._due = now + per_seconds
+
+    def _free(self, record: tuple[_Number, float, bool]) -> None:
+        number = record[0]
         number.in_use -= 1
-        if self._inbound and lease_id in self._inbound:
-            self._inbound.discard(lease_id)
+        if record[2]:
             number.inbound -= 1
         if number.active:
             self._refresh(number)
@@ -434,31 +525,52 @@ class MemoryBackend(Backend):
     def _forget_if_idle(self, number: _Number) -> None:
         """Drop a retired number once nothing refers to it: no live call, no call in a
         window (re-adding it must not reset its caps)."""
-        idle = number.in_use == 0 and not number.hour and not number.day
-        if not number.active and idle and self._numbers.get(number.e164) is number:
+        if number.active or number.in_use or self._numbers.get(number.e164) is not number:
+            return
+        number.trim(self._now)
+        if number.hour or number.day:
+            self._revisit_at(number.windows_end(), number)
+        else:
             del self._numbers[number.e164]
 
     def _refresh(self, number: _Number) -> None:
-        """Put a number where its state says: a ready index, a cooling heap, or neither."""
+        """Put a number where its state says: a ready index, a cooling heap, or neither.
+
+        The hottest code of the allocator: the level indexes are updated inline."""
         level = None
         if number.in_use < number.capacity and number.active:
             hour_cap, day_cap = number.hour_cap, number.day_cap
+            if hour_cap is not None or day_cap is not None:
+                number.trim(self._now)
             if (hour_cap is None or len(number.hour) < hour_cap) and (
                 day_cap is None or len(number.day) < day_cap  # type: ignore[arg-type]
             ):
                 level = number.in_use if self._by_load else 0
             else:
-                entry = (number.cap_free_at(), number)
+                free_at = number.cap_free_at()
+                entry = (free_at, number)
                 for index in number.indexes:
                     heapq.heappush(index.cooling, entry)  # type: ignore[arg-type]
+                self._revisit_at(free_at, number)  # type: ignore[arg-type]
         old = number.level
-        if old is not None:
-            for index in number.indexes:
-                index.discard(number, old)
-        if level is not None:
-            for index in number.indexes:
-                index.add(number, level)
         number.level = level
+        if not self._levelled:
+            for index in number.indexes:
+                if old is not None:
+                    index.discard(number, old)
+                if level is not None:
+                    index.add(number, level)
+            return
+        for index in number.indexes:
+            levels = index.levels  # type: ignore[attr-defined]
+            if old is not None:
+                del levels[old][number]
+            if level is not None:
+                if level >= len(levels):
+                    levels.extend(OrderedDict() for _ in range(level + 1 - len(levels)))
+                levels[level][number] = None
+                if level < index.low:  # type: ignore[attr-defined]
+                    index.low = level  # type: ignore[attr-defined]
 
     def _unindex(self, number: _Number) -> None:
         if number.level is not None:
@@ -471,84 +583,73 @@ class MemoryBackend(Backend):
         for index in number.indexes:
             index.members -= 1
         number.indexes = []
-        for template, indexes in list(self._indexes.items()):
-            for name in [name for name, index in indexes.items() if index.members == 0]:
-                del indexes[name]
-            if not indexes:
-                del self._indexes[template]
+        number.groups = {}
+        for template in [t for t in self._indexes if t not in self._pools]:
+            del self._indexes[template]
 
     def _advance(self, now: float) -> float:
-        """Move to `now` (never backwards): expire leases, window entries, memories."""
-        if now < self._now:
-            now = self._now
-        else:
+        """Move to `now` (never backwards), expiring whatever is due."""
+        if now > self._now:
             self._now = now
-        queue = self._lease_queue
-        if queue and queue[0][0] <= now:
-            self._expire_leases(now)
-        hours = self._hour_queue
-        if hours and hours[0].hour[0] <= now - HOUR:
-            self._expire_window(hours, now - HOUR, _HOUR_TIMES)
-        days = self._day_queue
-        if days and days[0].day[0] <= now - DAY:  # type: ignore[index]
-            self._expire_window(days, now - DAY, _DAY_TIMES)
-        if self._destination_queue:
-            self._expire_destinations(now)
-        if self._sticky_queue:
-            self._expire_sticky(now)
-        return now
+            if now >= self._due:
+                self._expire(now)
+        return self._now
 
-    def _compact_lease_queue(self) -> None:
-        """Drop the entries of released leases, so memory follows live calls only."""
-        live = sorted((expires_at, lease_id) for lease_id, (_, expires_at) in self._leases.items())
-        self._lease_queue = deque(live)
-
-    def _expire_leases(self, now: float) -> None:
-        queue, leases = self._lease_queue, self._leases
-        while queue and queue[0][0] <= now:
-            expires_at, lease_id = queue.popleft()
+    def _expire(self, now: float) -> None:
+        """Expire leases, revisit numbers, forget old destinations; find the next due."""
+        heap, leases = self._lease_heap, self._leases
+        while heap and heap[0][0] <= now:
+            expires_at, lease_id = heapq.heappop(heap)
             record = leases.get(lease_id)
             if record is not None and record[1] == expires_at:
                 del leases[lease_id]
-                self._stats["expired"] += 1
-                self._free(record[0], lease_id)
-
-    def _expire_window(
-        self, queue: deque[_Number], cutoff: float, times_of: Callable[[_Number], deque[float]]
-    ) -> None:
-        while queue:
-            number = queue[0]
-            times = times_of(number)
-            if times[0] > cutoff:
-                return
-            queue.popleft()
-            times.popleft()
+                self._expired += 1
+                self._free(record)
+        revisit = self._revisit
+        while revisit and revisit[0][0] <= now:
+            number = heapq.heappop(revisit)[1]
             if not number.active:
                 self._forget_if_idle(number)
-            elif number.level is None and number.in_use < number.capacity:
+            elif number.level is None:
                 self._refresh(number)
+        due = heap[0][0] if heap else _INFINITY
+        if revisit and revisit[0][0] < due:
+            due = revisit[0][0]
+        if self._destination_queue:
+            due = min(due, self._expire_destinations(now))
+        if self._sticky_queue:
+            due = min(due, self._expire_sticky(now))
+        self._due = due
 
-    def _expire_destinations(self, now: float) -> None:
-        cutoff = now - self._policy.destination_limit.per_seconds  # type: ignore[union-attr]
+    def _expire_destinations(self, now: float) -> float:
+        """Forget destination calls outside the limit's window; when the next one leaves."""
+        per = self._limit.per_seconds  # type: ignore[union-attr]
         queue, windows = self._destination_queue, self._destinations
         while queue:
             destination = queue[0]
             window = windows[destination]
-            if window[0] > cutoff:
-                return
+            if window[0] + per > now:
+                return window[0] + per
             queue.popleft()
             window.popleft()
             if not window:
                 del windows[destination]
+        return _INFINITY
 
-    def _expire_sticky(self, now: float) -> None:
-        cutoff = now - self._policy.sticky_ttl  # type: ignore[operator, union-attr]
-        queue = self._sticky_queue
-        while queue and queue[0][0] <= cutoff:
+    def _expire_sticky(self, now: float) -> float:
+        queue, ttl = self._sticky_queue, self._sticky_ttl
+        while queue and queue[0][0] + ttl <= now:
             taken_at, destination = queue.popleft()
             memory = self._sticky.get(destination)
             if memory is not None and memory[1] == taken_at:
                 del self._sticky[destination]
+        return queue[0][0] + ttl if queue else _INFINITY
+
+    def _compact_lease_heap(self) -> None:
+        """Drop the entries of released leases, so memory follows live calls only."""
+        live = [(expires_at, lease_id) for lease_id, (_, expires_at, _) in self._leases.items()]
+        heapq.heapify(live)
+        self._lease_heap = live
 
     def _sticky_number(
         self, destination: str, indexes: dict[str, _Index], groups: Sequence[str]
@@ -569,19 +670,20 @@ class MemoryBackend(Backend):
         explain: bool,
     ) -> Refusal:
         """Why no number fits, and the earliest time a capped one frees."""
-        if not indexes:
+        if indexes is None:
             return self._refuse(EMPTY_POOL, None, now, {} if explain else None)
         retry_at, blocker, eligible = None, None, False
         for name in groups:
             index = indexes.get(name)
-            if index is None:
+            if index is None or not index.members:
                 continue
             eligible = True
             cooling = index.cooling
             while cooling:
                 free_at, number = cooling[0]
                 if (
-                    number.level is None
+                    free_at > now
+                    and number.level is None
                     and number.active
                     and number.in_use < number.capacity
                     and index in number.indexes
@@ -597,7 +699,10 @@ class MemoryBackend(Backend):
             reason = blocker.status() if blocker is not None else BUSY
         statuses = None
         if explain:
-            statuses = {e164: number.status() for e164, number in self._pools[template].items()}
+            statuses = {}
+            for e164, number in self._pools[template].items():
+                number.trim(now)
+                statuses[e164] = number.status()
         return self._refuse(reason, retry_at, now, statuses)
 
     def _refuse(

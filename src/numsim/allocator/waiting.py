@@ -41,6 +41,7 @@ class Request:
         "retry_at",
         "seq",
         "template",
+        "ttl",
     )
 
     def __init__(
@@ -48,6 +49,7 @@ class Request:
         template: str,
         destination: object,
         call_id: str | None,
+        ttl: float | None,
         deadline: float,
         key: Hashable,
         callback: Callable[[Request], object] | None,
@@ -55,6 +57,7 @@ class Request:
         self.template = template
         self.destination = destination
         self.call_id = call_id
+        self.ttl = ttl
         self.deadline = deadline
         self.key = key
         self.seq = 0

@@ -14,7 +14,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import demo, numbers
+from . import demo, numbers, simulate
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="numsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     numbers.register(commands)
+    simulate.register(commands)
     demo.register(commands)
     return parser
 

@@ -1,0 +1,152 @@
+"""`numsim simulate`: run a scenario file, or a pool and a load given as flags."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from typing import Any
+
+from .numbers import format_table
+
+JSON_FIGURES = (
+    "attempts",
+    "served",
+    "blocked_fraction",
+    "service_level",
+    "wait_probability",
+    "wait_p50",
+    "wait_p95",
+    "wait_p99",
+    "pacing_wait_p95",
+    "utilization",
+    "refusals",
+    "campaign_completion_hours",
+)
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "simulate",
+        help="simulate a pool under a load (needs numsim[sim])",
+        description="Flags override the scenario file's pool (its first number group), load "
+        "(its first arrivals) and rules; without a file they describe the whole scenario.",
+    )
+    parser.add_argument("scenario", nargs="?", help="scenario TOML file")
+    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
+    parser.add_argument("--numbers", type=int, help="numbers in the pool (default 10)")
+    parser.add_argument("--channels", type=int, help="channels per number (default 1)")
+    parser.add_argument("--max-calls-per-hour", type=int, help="rolling-hour cap per number")
+    parser.add_argument("--calls-per-hour", type=float, help="attempts per hour (default 600)")
+    parser.add_argument(
+        "--mean-duration", type=float, help="mean seconds a number is held per attempt (180)"
+    )
+    parser.add_argument("--max-wait", type=float, help="seconds an attempt may wait; 0: none")
+    parser.add_argument("--hours", type=float, help="simulated hours (default 8)")
+    parser.add_argument(
+        "--calls-per-second", type=float, help="provider account pacing (default: none)"
+    )
+    parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
+    parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sim import Scenario, simulate
+
+    scenario = Scenario.from_toml(args.scenario) if args.scenario else None
+    scenario = _apply_flags(scenario, args)
+    progress = _progress_bar() if not args.json and sys.stderr.isatty() else None
+    if args.replications is not None:
+        runs = simulate(scenario, seed=args.seed, replications=args.replications, progress=progress)
+        table = runs.summary()  # type: ignore[union-attr]
+        if args.json:
+            print(json.dumps(_clean(table.to_dict(orient="index")), indent=2))
+        else:
+            print(f"{scenario.name}: {args.replications} replications, 95% confidence intervals")
+            print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        return 0
+    result = simulate(scenario, seed=args.seed, progress=progress)
+    summary = result.summary()  # type: ignore[union-attr]
+    if args.json:
+        print(json.dumps(_clean({k: summary.get(k) for k in JSON_FIGURES})))
+    else:
+        print(f"{scenario.name} (seed {args.seed})")
+        print(format_table(["figure", "value"], [[k, _fmt(v)] for k, v in summary.items()]))
+    return 0
+
+
+def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
+    from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
+
+    if scenario is None:
+        scenario = Scenario(
+            name="numsim simulate",
+            numbers=(NumberGroup(),),
+            arrivals=(Arrivals(calls_per_hour=600.0),),
+            hours=8.0,
+        )
+    replace = dataclasses.replace
+    if scenario.numbers:
+        group = scenario.numbers[0]
+        changes = {
+            "provider": args.provider,
+            "count": args.numbers,
+            "channels": args.channels,
+            "max_calls_per_hour": args.max_calls_per_hour,
+        }
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if changes:
+            scenario = replace(scenario, numbers=(replace(group, **changes), *scenario.numbers[1:]))
+    if args.calls_per_hour is not None:
+        arrivals = scenario.arrivals or (Arrivals(calls_per_hour=args.calls_per_hour),)
+        first = replace(arrivals[0], calls_per_hour=args.calls_per_hour, profile=())
+        scenario = replace(scenario, arrivals=(first, *arrivals[1:]))
+    if args.mean_duration is not None:
+        held = Distribution("exponential", mean=args.mean_duration)
+        call = CallModel(answer_probability=1.0, talk_seconds=held)
+        scenario = replace(scenario, call=call)
+    if args.max_wait is not None:
+        scenario = replace(scenario, max_wait_seconds=args.max_wait)
+    if args.hours is not None:
+        scenario = replace(scenario, hours=args.hours)
+    if args.calls_per_second is not None:
+        providers = {group.provider for group in scenario.numbers}
+        scenario = replace(scenario, calls_per_second={p: args.calls_per_second for p in providers})
+    return scenario
+
+
+def _progress_bar() -> Any:
+    state = {"shown": -1}
+
+    def show(share: float) -> None:
+        percent = int(share * 100)
+        if percent != state["shown"]:
+            state["shown"] = percent
+            filled = percent // 4
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (25 - filled)}] {percent:3d}%")
+            if percent >= 100:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    return show
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: it becomes null."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

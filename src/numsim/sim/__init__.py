@@ -1,0 +1,35 @@
+"""numsim.sim: replay campaign load through the real allocator in simulated time.
+
+from numsim.sim import Scenario, simulate
+result = simulate(Scenario.from_toml("scenario.toml"), seed=1)
+result.summary(); result.calls; result.plot_busy()
+"""
+
+from .distributions import Distribution
+from .engine import SimClock
+from .result import SimulationResult
+from .run import Replications, simulate
+from .scenario import (
+    Arrivals,
+    CallModel,
+    Campaign,
+    NumberGroup,
+    Replay,
+    Scenario,
+    ScenarioError,
+)
+
+__all__ = [
+    "Arrivals",
+    "CallModel",
+    "Campaign",
+    "Distribution",
+    "NumberGroup",
+    "Replay",
+    "Replications",
+    "Scenario",
+    "ScenarioError",
+    "SimClock",
+    "SimulationResult",
+    "simulate",
+]

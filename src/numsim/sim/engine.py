@@ -1,0 +1,260 @@
+"""The simulation engine: SimPy time driving the production Allocator.
+
+Every attempt is one call of the real allocator at the simulated instant. A call
+holds its number through the lease: the lease's TTL is the call's holding time,
+so the allocator itself gives the channel back when the call ends, exactly as a
+release would, with no extra event per call. A call whose status callback is
+lost keeps the default TTL, as in production. No process per attempt, no
+polling: arrivals are timeout callbacks, waiting is the allocator's own queue,
+woken through the clock's call_at.
+"""
+
+from __future__ import annotations
+
+import random
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+from simpy.events import Timeout
+
+from ..allocator import Allocator, Lease, NoNumberAvailable
+from ..allocator.refusal import HOURLY_CAP, REASONS
+from .pool import numbers_and_templates
+from .scenario import Scenario
+
+OUTCOMES = ("answered", "no_answer", "refused", "callback", "callback_missed")
+ANSWERED, NO_ANSWER, REFUSED, CALLBACK, CALLBACK_MISSED = range(len(OUTCOMES))
+REASON_CODES = {reason: code for code, reason in enumerate(("", *REASONS))}
+LOST_CALLBACK = 1  # flag bit
+# One record per attempt, in one flat float array (codes are small whole numbers,
+# exact as floats): arrival, wait, pacing, hold (seconds since start), then the
+# codes of template, destination, number, outcome, reason, attempt, flags.
+FIELDS = 11
+_SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
+# How an attempt went: (lease or refusal, when the call hangs up, answered).
+Done = Callable[["Lease | NoNumberAvailable", float, bool], object]
+
+
+class SimClock:
+    """The allocator's clock in a simulation: epoch seconds at SimPy's `now`."""
+
+    __slots__ = ("_env", "epoch")
+
+    def __init__(self, env: simpy.Environment, epoch: float) -> None:
+        self._env = env
+        self.epoch = epoch
+
+    def __call__(self) -> float:
+        return self.epoch + self._env._now
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> None:
+        delay = max(when - self(), 0.0)
+        Timeout(self._env, delay).callbacks.append(lambda _: callback())
+
+
+class Engine:
+    """One run of a scenario with one seed."""
+
+    def __init__(self, scenario: Scenario, seed: int | None) -> None:
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.clock = SimClock(self.env, scenario.start_epoch)
+        self.rng = random.Random(seed)
+        numbers, templates = numbers_and_templates(scenario)
+        self.numbers = numbers
+        self.templates = list(templates)
+        self.allocator = Allocator(
+            numbers,
+            templates,
+            clock=self.clock,
+            destination_limit=scenario.destination_limit,
+            lease_ttl=scenario.lease_ttl_seconds,
+            strategy=scenario.strategy,
+            seed=self.rng.randrange(2**32),
+            calling_hours=scenario.calling_hours,
+            compliance=scenario.compliance,
+        )
+        self.number_code = {n.e164: i for i, n in enumerate(numbers)}
+        self.template_code = {t: i for i, t in enumerate(self.templates)}
+        self.destinations: list[str] = []
+        self.records = array("d")
+        self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
+        self._explain = any(n.max_calls_per_hour for n in numbers)
+        call = scenario.call
+        self._p_answer = call.answer_probability
+        self._p_lost = call.lost_callback_probability
+        self._p_callback = call.callback_probability
+        self._hold_answered = _sum(call.ring_seconds, call.talk_seconds, self.rng)
+        self._no_answer = call.no_answer_seconds.sampler(self.rng)
+        self._callback_delay = call.callback_delay_seconds.sampler(self.rng)
+        self._callback_talk = call.callback_talk_seconds.sampler(self.rng)
+        self._pacers = _Pacers(scenario.calls_per_second, numbers)
+        self._pacing = bool(self._pacers)
+        self._max_wait = scenario.max_wait_seconds
+
+    # -- destinations ---------------------------------------------------------------------
+
+    def add_destinations(self, destinations: list[str]) -> int:
+        """Register a source's destinations; returns the code of the first one."""
+        first = len(self.destinations)
+        self.destinations.extend(destinations)
+        return first
+
+    # -- attempts -------------------------------------------------------------------------
+
+    def attempt(
+        self,
+        template: str,
+        destination: int,
+        attempt: int = 1,
+        done: Done | None = None,
+        hold: float | None = None,
+        answered: bool | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """One outbound attempt now. `done(outcome, end, answered)` tells the source how
+        it went (end: when the call hangs up). Replays pass their own hold and answer;
+        campaigns their own max wait."""
+        random_ = self.rng.random
+        if answered is None:
+            answered = self._p_answer >= 1.0 or random_() < self._p_answer
+        if hold is None:
+            hold = self._hold_answered() if answered else self._no_answer()
+        if hold < _SHORTEST_HOLD:
+            hold = _SHORTEST_HOLD
+        lost = self._p_lost > 0.0 and random_() < self._p_lost
+        arrival = self.env._now
+        call = (template, destination, attempt, arrival, answered, hold, lost, done)
+        if max_wait is None:
+            max_wait = self._max_wait
+        if max_wait == 0.0:
+            outcome = self.allocator.try_acquire(
+                template,
+                self.destinations[destination],
+                ttl=None if lost else hold,
+                explain=self._explain,
+            )
+            self._settle(outcome, call)
+        else:
+            self.allocator.request(
+                template,
+                self.destinations[destination],
+                timeout=max_wait,
+                ttl=None if lost else hold,
+                callback=lambda request: self._settle(
+                    request.lease if request.lease is not None else request.error,  # type: ignore[arg-type]
+                    call,
+                ),
+            )
+
+    def _settle(self, outcome: Lease | NoNumberAvailable, call: tuple[Any, ...]) -> None:
+        template, destination, attempt, arrival, answered, hold, lost, done = call
+        now = self.env._now
+        if type(outcome) is not Lease:
+            reason = REASON_CODES[outcome.reason]  # type: ignore[union-attr]
+            code = self.template_code[template]
+            self.records.extend(
+                (
+                    arrival,
+                    now - arrival,
+                    0.0,
+                    0.0,
+                    code,
+                    destination,
+                    -1,
+                    REFUSED,
+                    reason,
+                    attempt,
+                    0,
+                )
+            )
+            if outcome.reasons:  # type: ignore[union-attr]
+                self._count_caps(outcome.reasons)  # type: ignore[union-attr]
+            if done is not None:
+                done(outcome, now, False)
+            return
+        lease: Lease = outcome
+        pacing = self._pacers.delay(lease.number, now) if self._pacing else 0.0
+        if pacing and not lost:
+            self.allocator.renew(lease, ttl=pacing + hold)
+        held = hold if not lost else lease.expires_at - self.clock() - pacing
+        self.records.extend(
+            (
+                arrival,
+                now - arrival,
+                pacing,
+                held,
+                self.template_code[template],
+                destination,
+                self.number_code[lease.number],
+                ANSWERED if answered else NO_ANSWER,
+                0,
+                attempt,
+                LOST_CALLBACK if lost else 0,
+            )
+        )
+        if answered and self._p_callback > 0.0 and self.rng.random() < self._p_callback:
+            delay = pacing + hold + self._callback_delay()
+            Timeout(self.env, delay, (lease.number, destination)).callbacks.append(self._call_back)
+        if done is not None:
+            done(lease, now + pacing + hold, answered)
+
+    def _call_back(self, event: Any) -> None:
+        """A destination calls the number back: an inbound call on that number."""
+        e164, destination = event.value
+        now = self.env._now
+        talk = max(self._callback_talk(), _SHORTEST_HOLD)
+        number_code = self.number_code[e164]
+        try:
+            self.allocator.acquire_inbound(e164, ttl=talk)
+        except NoNumberAvailable as refusal:
+            reason = REASON_CODES[refusal.reason]
+            self.records.extend(
+                (now, 0.0, 0.0, 0.0, -1, destination, number_code, CALLBACK_MISSED, reason, 0, 0)
+            )
+            return
+        self.records.extend((now, 0.0, 0.0, talk, -1, destination, number_code, CALLBACK, 0, 0, 0))
+
+    def _count_caps(self, reasons: dict[str, str]) -> None:
+        counts, codes = self.cap_refusals, self.number_code
+        for e164, why in reasons.items():
+            if why == HOURLY_CAP:
+                counts[codes[e164]] += 1
+
+
+def _sum(first: Any, second: Any, rng: random.Random) -> Callable[[], float]:
+    """A sampler of first + second, skipping a constant 0 (no ring time, say)."""
+    one, two = first.sampler(rng), second.sampler(rng)
+    if first.kind == "constant" and first.mean == 0:
+        return two
+    return lambda: one() + two()
+
+
+class _Pacers:
+    """Provider-account pacing: calls placed per second per account, the excess queued
+    (as Twilio does), the number held meanwhile."""
+
+    def __init__(self, calls_per_second: Any, numbers: list[Any]) -> None:
+        rates = dict(calls_per_second)
+        self._gap: dict[str, float] = {}
+        for number in numbers:
+            account = number.account or number.provider.value
+            rate = rates.get(account, rates.get(number.provider.value))
+            if rate:
+                self._gap[number.e164] = 1.0 / rate
+        self._account = {n.e164: n.account or n.provider.value for n in numbers}
+        self._next_free: dict[str, float] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._gap)
+
+    def delay(self, e164: str, now: float) -> float:
+        gap = self._gap.get(e164)
+        if gap is None:
+            return 0.0
+        account = self._account[e164]
+        start = max(now, self._next_free.get(account, now))
+        self._next_free[account] = start + gap
+        return start - now

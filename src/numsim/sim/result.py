@@ -1,0 +1,333 @@
+"""What a simulation run produced: tables (pandas), a summary, plots (matplotlib)."""
+
+from __future__ import annotations
+
+import html
+import math
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..allocator.refusal import REASONS
+from .engine import (
+    ANSWERED,
+    CALLBACK,
+    CALLBACK_MISSED,
+    FIELDS,
+    LOST_CALLBACK,
+    NO_ANSWER,
+    OUTCOMES,
+    REASON_CODES,
+    REFUSED,
+    Engine,
+)
+from .scenario import Scenario
+
+_REASONS = [reason or None for reason in REASON_CODES]  # code -> reason (0: none)
+
+
+class SimulationResult:
+    """One run. Times are seconds since the simulated start unless a column says else."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int | None,
+        engine: Engine,
+        horizon: float,
+        campaigns: list[dict[str, Any]],
+        wall_seconds: float,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.horizon = horizon  # simulated seconds the run covered
+        self.wall_seconds = wall_seconds
+        self.campaigns = campaigns
+        self.snapshot = engine.allocator.snapshot()
+        records = np.frombuffer(engine.records, dtype=np.float64).reshape(-1, FIELDS)
+        self._floats = records[:, :4]
+        self._ints = records[:, 4:].astype(np.int64)
+        self._numbers = engine.numbers
+        self._templates = engine.templates
+        self._destinations = engine.destinations
+        self._cap_refusals = engine.cap_refusals
+        self._warmup = scenario.warmup_hours * 3600.0
+
+    # -- tables -----------------------------------------------------------------------------
+
+    @cached_property
+    def calls(self) -> pd.DataFrame:
+        """One row per attempt (and per inbound callback)."""
+        floats, ints = self._floats, self._ints
+        arrival, wait, pacing, hold = floats.T
+        start = arrival + wait
+        granted = ints[:, 2] >= 0
+        outcome_code = ints[:, 3]
+        held = granted & (outcome_code != CALLBACK_MISSED)
+        inbound = (outcome_code == CALLBACK) | (outcome_code == CALLBACK_MISSED)
+        start_epoch = self.scenario.start_epoch
+        frame = pd.DataFrame(
+            {
+                "arrival": arrival,
+                "clock": pd.to_datetime(arrival + start_epoch, unit="s", utc=True).tz_convert(
+                    self.scenario.timezone
+                ),
+                "direction": np.where(inbound, "inbound", "outbound"),
+                "template": _labels(ints[:, 0], self._templates),
+                "destination": _labels(ints[:, 1], self._destinations),
+                "number": _labels(ints[:, 2], [n.e164 for n in self._numbers]),
+                "wait": wait,
+                "pacing_wait": pacing,
+                "start": np.where(held, start, np.nan),
+                "end": np.where(
+                    granted & (outcome_code != CALLBACK_MISSED), start + pacing + hold, np.nan
+                ),
+                "outcome": pd.Categorical.from_codes(outcome_code, OUTCOMES),
+                "reason": pd.Categorical.from_codes(ints[:, 4] - 1, list(REASONS)),
+                "attempt": ints[:, 5],
+                "lost_callback": (ints[:, 6] & LOST_CALLBACK) != 0,
+            }
+        )
+        return frame
+
+    @cached_property
+    def numbers(self) -> pd.DataFrame:
+        """Per number: calls, busy time, utilization, hourly-cap refusals."""
+        ints = self._ints
+        code = ints[:, 2]
+        busy = self._busy_intervals()
+        span = self.horizon - self._warmup
+        rows = []
+        for index, number in enumerate(self._numbers):
+            mine = busy[busy[:, 2] == index]
+            seconds = float(np.sum(mine[:, 1] - mine[:, 0]))
+            rows.append(
+                {
+                    "number": number.e164,
+                    "provider": number.provider.value,
+                    "capacity": number.capacity,
+                    "max_calls_per_hour": number.max_calls_per_hour,
+                    "calls": int(np.sum((code == index) & (ints[:, 3] <= NO_ANSWER))),
+                    "inbound": int(np.sum((code == index) & (ints[:, 3] == CALLBACK))),
+                    "busy_seconds": seconds,
+                    "utilization": seconds / (number.capacity * span) if span > 0 else math.nan,
+                    "hourly_cap_refusals": self._cap_refusals[index],
+                }
+            )
+        return pd.DataFrame(rows).set_index("number")
+
+    @cached_property
+    def timeline(self) -> pd.DataFrame:
+        """Channels busy over time, per bucket of `timeline_seconds`: mean and max."""
+        width = self.scenario.timeline_seconds
+        edges = np.arange(0.0, self.horizon + width, width)
+        edges[-1] = min(edges[-1], self.horizon) if len(edges) > 1 else self.horizon
+        busy = self._busy_intervals(clip_warmup=False)
+        times = np.concatenate([busy[:, 0], busy[:, 1]])
+        steps = np.concatenate([np.ones(len(busy)), -np.ones(len(busy))])
+        order = np.lexsort((steps, times))  # ends before starts at the same instant
+        times, level = times[order], np.cumsum(steps[order])
+        # Integral of busy(t) at each event time, then at each bucket edge.
+        area = np.concatenate([[0.0], np.cumsum(level[:-1] * np.diff(times))])
+
+        def integral(at: np.ndarray) -> np.ndarray:
+            i = np.searchsorted(times, at, side="right") - 1
+            before = i < 0
+            i = np.clip(i, 0, None)
+            value = area[i] + level[i] * (at - times[i]) if len(times) else np.zeros_like(at)
+            return np.where(before, 0.0, value)
+
+        if len(times) == 0:
+            means = np.zeros(len(edges) - 1)
+            peaks = np.zeros(len(edges) - 1)
+        else:
+            totals = integral(edges)
+            means = np.diff(totals) / np.diff(edges)
+            at_start = np.searchsorted(times, edges[:-1], side="right") - 1
+            peaks = np.where(at_start >= 0, level[np.clip(at_start, 0, None)], 0.0)
+            inside = np.searchsorted(times, edges[1:], side="left")
+            for k in range(len(edges) - 1):  # busiest moment inside each bucket
+                lo = max(at_start[k] + 1, 0)
+                if inside[k] > lo:
+                    peaks[k] = max(peaks[k], level[lo : inside[k]].max())
+        return pd.DataFrame(
+            {
+                "start": edges[:-1],
+                "clock": pd.to_datetime(
+                    edges[:-1] + self.scenario.start_epoch, unit="s", utc=True
+                ).tz_convert(self.scenario.timezone),
+                "busy_mean": means,
+                "busy_max": peaks,
+                "capacity": sum(n.capacity for n in self._numbers),
+            }
+        )
+
+    # -- figures ----------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """The run's figures, over attempts arriving after the warm-up."""
+        floats, ints = self._floats, self._ints
+        arrival, wait, pacing, _ = floats.T
+        outcome = ints[:, 3]
+        after = arrival >= self._warmup
+        counted = after & (outcome <= REFUSED)
+        attempts = int(counted.sum())
+        served_mask = counted & (outcome != REFUSED)
+        served = int(served_mask.sum())
+        waits = wait[counted]
+        level_seconds = self.scenario.service_level_seconds
+        if level_seconds is None:
+            level_seconds = self.scenario.max_wait_seconds
+        reasons: dict[str, int] = {}
+        for code, count in zip(
+            *np.unique(ints[counted & (outcome == REFUSED), 4], return_counts=True), strict=True
+        ):
+            reasons[_REASONS[code]] = int(count)
+        capacity = sum(n.capacity for n in self._numbers)
+        busy = self._busy_intervals()
+        span = self.horizon - self._warmup
+        summary: dict[str, Any] = {
+            "attempts": attempts,
+            "served": served,
+            "refused": attempts - served,
+            "blocked_fraction": (attempts - served) / attempts if attempts else math.nan,
+            "service_level": float(np.sum(served_mask & (wait <= level_seconds + 1e-9)) / attempts)
+            if attempts
+            else math.nan,
+            "wait_probability": float(np.mean(waits > 1e-9)) if attempts else math.nan,
+            "wait_mean": float(np.mean(waits)) if attempts else math.nan,
+            "wait_p50": _percentile(waits, 50),
+            "wait_p95": _percentile(waits, 95),
+            "wait_p99": _percentile(waits, 99),
+            "pacing_wait_p95": _percentile(pacing[served_mask], 95),
+            "refusals": reasons,
+            "answered": int(np.sum(counted & (outcome == ANSWERED))),
+            "lost_callbacks": int(np.sum(counted & ((ints[:, 6] & LOST_CALLBACK) != 0))),
+            "callbacks": int(np.sum((arrival >= self._warmup) & (outcome == CALLBACK))),
+            "callbacks_missed": int(
+                np.sum((arrival >= self._warmup) & (outcome == CALLBACK_MISSED))
+            ),
+            "utilization": float(np.sum(busy[:, 1] - busy[:, 0]) / (capacity * span))
+            if span > 0 and capacity
+            else math.nan,
+            "numbers": len(self._numbers),
+            "channels": capacity,
+            "simulated_hours": self.horizon / 3600.0,
+            "wall_seconds": self.wall_seconds,
+        }
+        if self.campaigns:
+            summary["campaigns"] = self.campaigns
+            done = [c["completed_hours"] for c in self.campaigns]
+            summary["campaign_completion_hours"] = None if None in done else max(done)
+        return summary
+
+    def busiest_rolling_hour(self) -> dict[str, int]:
+        """Per number, the most outbound calls it placed in any rolling 3,600 s.
+
+        Counted as the allocator counts: in epoch seconds, a call at t still counts
+        at `now` while t + 3600 > now."""
+        ints, floats = self._ints, self._floats
+        start = self.scenario.start_epoch + (floats[:, 0] + floats[:, 1])
+        result = {}
+        outbound = ints[:, 3] <= NO_ANSWER
+        for index, number in enumerate(self._numbers):
+            times = np.sort(start[outbound & (ints[:, 2] == index)])
+            # calls counting at each call's moment: those at or after t - 3600, strictly
+            first = np.searchsorted(times + 3600.0, times, side="right")
+            counts = np.arange(1, len(times) + 1) - first
+            result[number.e164] = int(counts.max()) if len(times) else 0
+        return result
+
+    # -- plots --------------------------------------------------------------------------------
+
+    def plot_busy(self, ax: Any = None) -> Any:
+        """Busy channels over time (bucket mean and max) against capacity."""
+        ax = _axes(ax)
+        line = self.timeline
+        hours = line["start"] / 3600.0
+        ax.step(hours, line["busy_max"], where="post", color="tab:orange", label="max busy")
+        ax.step(hours, line["busy_mean"], where="post", color="tab:blue", label="mean busy")
+        ax.axhline(line["capacity"].iloc[0], color="black", linestyle="--", label="channels")
+        ax.set_xlabel("hours since start")
+        ax.set_ylabel("busy channels")
+        ax.legend(loc="best", fontsize="small")
+        return ax
+
+    def plot_waits(self, ax: Any = None) -> Any:
+        """How long attempts waited for a number (complementary CDF)."""
+        ax = _axes(ax)
+        waits = np.sort(self.calls.loc[self.calls["direction"] == "outbound", "wait"].to_numpy())
+        if len(waits):
+            share = 1.0 - np.arange(1, len(waits) + 1) / len(waits)
+            ax.step(waits, share, where="post")
+        ax.set_xlabel("wait for a number (s)")
+        ax.set_ylabel("share of attempts waiting longer")
+        return ax
+
+    def plot_utilization(self, ax: Any = None) -> Any:
+        """Utilization per number."""
+        ax = _axes(ax)
+        table = self.numbers.sort_values("utilization")
+        ax.barh(range(len(table)), table["utilization"])
+        if len(table) <= 40:
+            ax.set_yticks(range(len(table)), table.index)
+        ax.set_xlabel("utilization (share of channel time busy)")
+        ax.set_xlim(0, 1)
+        return ax
+
+    def _repr_html_(self) -> str:
+        summary = self.summary()
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(key)}</th>"
+            f"<td>{html.escape(_fmt(value))}</td></tr>"
+            for key, value in summary.items()
+        )
+        return f"<b>{html.escape(self.scenario.name)}</b> (seed {self.seed})<table>{rows}</table>"
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (
+            f"<SimulationResult {self.scenario.name!r}: {s['attempts']} attempts, "
+            f"blocked {s['blocked_fraction']:.4f}, utilization {s['utilization']:.3f}>"
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _busy_intervals(self, *, clip_warmup: bool = True) -> np.ndarray:
+        """(from, to, number) for every held channel, clipped to the counted span."""
+        floats, ints = self._floats, self._ints
+        held = ints[:, 2] >= 0
+        held &= ints[:, 3] != CALLBACK_MISSED
+        start = floats[held, 0] + floats[held, 1]
+        end = start + floats[held, 2] + floats[held, 3]
+        low = self._warmup if clip_warmup else 0.0
+        start = np.clip(start, low, self.horizon)
+        end = np.clip(end, low, self.horizon)
+        return np.column_stack([start, end, ints[held, 2]])
+
+
+def _labels(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    categories = list(dict.fromkeys(names))
+    position = {name: i for i, name in enumerate(categories)}
+    mapped = np.array([position[name] for name in names] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(mapped[codes], categories)
+
+
+def _percentile(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else math.nan
+
+
+def _axes(ax: Any) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

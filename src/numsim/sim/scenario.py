@@ -1,0 +1,383 @@
+"""Scenario: what to simulate, as plain dataclasses loadable from TOML.
+
+Every field says its unit. Unknown keys are refused with the list of known ones,
+so a typo never silently turns into a default.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ..allocator.allocator import DEFAULT_LEASE_TTL
+from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
+from ..allocator.strategy import Strategy
+from ..numbers import Provider, check_template_id
+from .distributions import Distribution
+
+DEFAULT_TEMPLATE = "default"
+MAX_OPEN_ENDED_HOURS = 24 * 60  # a run without `hours` stops here at the latest
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be simulated; the message names the field."""
+
+
+@dataclass(frozen=True)
+class NumberGroup:
+    """A block of identical numbers in the simulated pool."""
+
+    provider: str = "twilio"  # twilio | plivo | exotel
+    count: int = 10  # numbers in the group
+    channels: int = 1  # max concurrent calls per number (a Twilio number carries 1)
+    max_calls_per_hour: int | None = None  # rolling-hour cap per number; None: no cap
+    max_calls_per_day: int | None = None  # rolling-24 h cap per number; None: no cap
+    country: str = "US"  # ISO country the numbers are from
+    trai_registered: bool = True  # may call India
+    stir_shaken_attested: bool = True  # may call the US
+    account: str | None = None  # provider account (pacing is per account); None: one per provider
+    templates: tuple[str, ...] = (DEFAULT_TEMPLATE,)  # templates these numbers serve
+
+    def __post_init__(self) -> None:
+        _set(self, "provider", Provider(self.provider).value)
+        _whole(self, "count", minimum=1)
+        _whole(self, "channels", minimum=1)
+        _whole(self, "max_calls_per_hour", minimum=1, optional=True)
+        _whole(self, "max_calls_per_day", minimum=1, optional=True)
+        _country(self, "country")
+        _templates(self, "templates")
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Open arrivals: calls that come whether or not the last one got through (Poisson)."""
+
+    template: str = DEFAULT_TEMPLATE
+    calls_per_hour: float | None = None  # constant rate, per hour
+    profile: tuple[Any, ...] = ()  # 24 hourly rates, or (start "HH:MM", end "HH:MM", per hour)
+    profile_timezone: str | None = None  # the profile's clock; default: the scenario's timezone
+    country: str = "US"  # the destinations' country
+    population: int = 10_000  # distinct destinations the calls go to
+
+    def __post_init__(self) -> None:
+        check_template_id(self.template)
+        _country(self, "country")
+        _whole(self, "population", minimum=1)
+        has_rate = self.calls_per_hour is not None
+        if has_rate == bool(self.profile):
+            raise ScenarioError("arrivals need calls_per_hour or a profile (one of them)")
+        if has_rate:
+            _seconds(self, "calls_per_hour", positive=True)
+        else:
+            _set(self, "profile", _profile(self.profile))
+        if self.profile_timezone is not None:
+            _zone(self.profile_timezone, "arrivals.profile_timezone")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A contact list dialled at a pacing, with redials, within the rules."""
+
+    template: str = DEFAULT_TEMPLATE
+    contacts: int = 1000  # contacts to generate (ignored with contacts_file)
+    contacts_file: str | None = None  # CSV with a `destination` column
+    country: str = "IN"  # the generated contacts' country
+    calls_per_hour: float | None = None  # pacing: dial attempts per hour
+    max_in_flight: int | None = None  # pacing: calls (and waits) at once
+    max_attempts: int = 3  # attempts per contact until answered
+    redial_gap_seconds: float = 3600.0  # after a busy / no-answer attempt ends
+    max_wait_seconds: float = 600.0  # a dialled contact waits this long for a free number
+    retry_blocked_seconds: float = 60.0  # then goes back in the list for this long
+
+    def __post_init__(self) -> None:
+        check_template_id(self.template)
+        _country(self, "country")
+        _whole(self, "contacts", minimum=1)
+        _whole(self, "max_attempts", minimum=1)
+        _whole(self, "max_in_flight", minimum=1, optional=True)
+        if self.calls_per_hour is None and self.max_in_flight is None:
+            raise ScenarioError("a campaign needs a pacing: calls_per_hour and/or max_in_flight")
+        if self.calls_per_hour is not None:
+            _seconds(self, "calls_per_hour", positive=True)
+        _seconds(self, "redial_gap_seconds")
+        _seconds(self, "max_wait_seconds")
+        _seconds(self, "retry_blocked_seconds", positive=True)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """Replay a call log (CSV or DataFrame: timestamp, template, destination,
+    holding_seconds, outcome), optionally scaled ("the same day at twice the load")."""
+
+    log: Any = None  # path to a CSV file, or a pandas DataFrame
+    scale: float = 1.0  # 2.0 replays each call twice (the copy moved in time)
+    jitter_seconds: float = 1800.0  # copies move by up to this many seconds either way
+
+    def __post_init__(self) -> None:
+        if self.log is None:
+            raise ScenarioError("replay needs a log (CSV path or DataFrame)")
+        _seconds(self, "scale", positive=True)
+        _seconds(self, "jitter_seconds")
+
+
+@dataclass(frozen=True)
+class CallModel:
+    """What one attempt does to a number: it is busy from dialling to hang-up."""
+
+    load_counts: str = "attempts"  # what a rate counts: "attempts" or "connected" calls
+    answer_probability: float = 1.0  # share of attempts answered
+    ring_seconds: Distribution = Distribution("constant", mean=0.0)  # before an answer
+    talk_seconds: Distribution = Distribution("exponential", mean=180.0)  # answered calls
+    no_answer_seconds: Distribution = Distribution("constant", mean=30.0)  # unanswered
+    callback_probability: float = 0.0  # share of answered destinations that call back
+    callback_delay_seconds: Distribution = Distribution("exponential", mean=600.0)
+    callback_talk_seconds: Distribution = Distribution("exponential", mean=120.0)
+    lost_callback_probability: float = 0.0  # status callback lost: held until the lease TTL
+
+    def __post_init__(self) -> None:
+        if self.load_counts not in ("attempts", "connected"):
+            raise ScenarioError("call.load_counts must be 'attempts' or 'connected'")
+        for name in ("answer_probability", "callback_probability", "lost_callback_probability"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ScenarioError(f"call.{name} must be a probability in [0, 1], got {value!r}")
+        if self.load_counts == "connected" and self.answer_probability == 0:
+            raise ScenarioError("load_counts = 'connected' needs answer_probability > 0")
+        for spec in fields(self):
+            if spec.name.endswith("_seconds"):
+                value = Distribution.parse(getattr(self, spec.name), f"call.{spec.name}")
+                _set(self, spec.name, value)
+
+    @property
+    def mean_hold_seconds(self) -> float:
+        """Mean seconds a number is held per attempt: ring + talk, or no-answer time."""
+        answered = self.ring_seconds.expected + self.talk_seconds.expected
+        p = self.answer_probability
+        return p * answered + (1 - p) * self.no_answer_seconds.expected
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A pool, a load and the rules, over a stretch of simulated time."""
+
+    name: str = "scenario"
+    start: str = "2026-01-05T09:00"  # local date and time the run starts (ISO)
+    timezone: str = "UTC"  # the start's timezone
+    hours: float | None = None  # simulated hours; None: until campaigns and replays end
+    warmup_hours: float = 0.0  # left out of the summary figures (steady-state estimates)
+    numbers: tuple[NumberGroup, ...] = field(default_factory=lambda: (NumberGroup(),))  # the pool
+    registry: str | None = None  # or: a registry file whose numbers and templates are the pool
+    arrivals: tuple[Arrivals, ...] = ()
+    campaigns: tuple[Campaign, ...] = ()
+    replays: tuple[Replay, ...] = ()
+    call: CallModel = field(default_factory=lambda: CallModel())
+    max_wait_seconds: float = (
+        0.0  # how long an open arrival may wait for a number; 0: a loss system
+    )
+    service_level_seconds: float | None = (
+        None  # served within this many seconds counts; None: max wait
+    )
+    destination_limit: DestinationLimit | None = None  # {max_calls, per_seconds}
+    calling_hours: Any = None  # "default" (IN 09-21, US 08-21), {country = [start, end]}, or None
+    compliance: bool = True  # TRAI for India, STIR/SHAKEN for the US
+    strategy: str = "least_loaded"  # least_loaded | round_robin | random | local_presence | sticky
+    lease_ttl_seconds: float = float(DEFAULT_LEASE_TTL)  # a lost status callback holds this long
+    calls_per_second: Mapping[str, float] = field(default_factory=dict)  # per account or provider
+    timeline_seconds: float = 60.0  # width of one bucket of the busy-channels timeline
+
+    def __post_init__(self) -> None:
+        _zone(self.timezone, "timezone")
+        try:
+            datetime.fromisoformat(self.start)
+        except (TypeError, ValueError):
+            raise ScenarioError(f"start must be an ISO date and time, got {self.start!r}") from None
+        if self.hours is not None:
+            _seconds(self, "hours", positive=True)
+        _seconds(self, "warmup_hours")
+        if self.hours is not None and self.warmup_hours >= self.hours:
+            raise ScenarioError("warmup_hours must be shorter than hours")
+        _set(self, "numbers", _items(self.numbers, NumberGroup, "numbers"))
+        _set(self, "arrivals", _items(self.arrivals, Arrivals, "arrivals"))
+        _set(self, "campaigns", _items(self.campaigns, Campaign, "campaigns"))
+        _set(self, "replays", _items(self.replays, Replay, "replays"))
+        if isinstance(self.call, Mapping):
+            _set(self, "call", _build(CallModel, self.call, "call"))
+        if not (self.arrivals or self.campaigns or self.replays):
+            raise ScenarioError("a scenario needs a load: arrivals, campaigns or replays")
+        if self.hours is None and self.arrivals:
+            raise ScenarioError("open arrivals never end: give hours")
+        if self.registry is None and not self.numbers:
+            raise ScenarioError("a scenario needs numbers or a registry")
+        _seconds(self, "max_wait_seconds")
+        if self.service_level_seconds is not None:
+            _seconds(self, "service_level_seconds")
+        if isinstance(self.destination_limit, Mapping):
+            limit = self.destination_limit
+            try:
+                _set(self, "destination_limit", DestinationLimit(**limit))
+            except (TypeError, ValueError) as error:
+                raise ScenarioError(f"destination_limit: {error}") from None
+        if self.calling_hours == "default":
+            _set(self, "calling_hours", dict(DEFAULT_CALLING_HOURS))
+        try:
+            calling_hours_map(self.calling_hours)
+            Strategy.named(self.strategy)
+        except ValueError as error:
+            raise ScenarioError(str(error)) from None
+        _seconds(self, "lease_ttl_seconds", positive=True)
+        _seconds(self, "timeline_seconds", positive=True)
+        for account, rate in dict(self.calls_per_second).items():
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+                raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
+        templates = {t for group in self.numbers for t in group.templates}
+        for load in (*self.arrivals, *self.campaigns):
+            if self.registry is None and load.template not in templates:
+                raise ScenarioError(f"no number group serves template {load.template!r}")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Scenario:
+        return _build(cls, data, "scenario")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Scenario:
+        """Load a scenario file; relative paths in it are relative to the file."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ScenarioError(f"{path} is not valid TOML: {error}") from None
+        base = path.parent
+        if isinstance(data.get("registry"), str):
+            data["registry"] = str(base / data["registry"])
+        for replay in data.get("replays", []):
+            if isinstance(replay, dict) and isinstance(replay.get("log"), str):
+                replay["log"] = str(base / replay["log"])
+        for campaign in data.get("campaigns", []):
+            if isinstance(campaign, dict) and isinstance(campaign.get("contacts_file"), str):
+                campaign["contacts_file"] = str(base / campaign["contacts_file"])
+        return cls.from_dict(data)
+
+    def replace(self, **changes: Any) -> Scenario:
+        return replace(self, **changes)
+
+    @property
+    def start_epoch(self) -> float:
+        moment = datetime.fromisoformat(self.start)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(self.timezone))
+        return moment.timestamp()
+
+    @property
+    def duration_seconds(self) -> float:
+        return (self.hours if self.hours is not None else MAX_OPEN_ENDED_HOURS) * 3600.0
+
+
+# -- validation helpers ------------------------------------------------------------------
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{where} must be a table of settings, got {data!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ScenarioError(
+            f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    try:
+        return cls(**data)
+    except ScenarioError as error:
+        raise ScenarioError(f"{where}: {error}") from None
+    except (TypeError, ValueError) as error:
+        raise ScenarioError(f"{where}: {error}") from None
+
+
+def _items(values: Any, cls: type, where: str) -> tuple[Any, ...]:
+    if isinstance(values, Mapping | str | bytes):
+        values = [values]
+    if not isinstance(values, Sequence | tuple | list):
+        raise ScenarioError(f"{where} must be a list, got {values!r}")
+    return tuple(_build(cls, item, f"{where}[{i}]") for i, item in enumerate(values))
+
+
+def _set(obj: object, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)
+
+
+def _whole(obj: object, name: str, *, minimum: int, optional: bool = False) -> None:
+    value = getattr(obj, name)
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ScenarioError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def _seconds(obj: object, name: str, *, positive: bool = False) -> None:
+    value = getattr(obj, name)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ScenarioError(f"{name} must be a number {bound}, got {value!r}")
+    _set(obj, name, float(value))
+
+
+def _country(obj: object, name: str) -> None:
+    value = getattr(obj, name)
+    if not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
+        raise ScenarioError(f"{name} must be an ISO country code like 'IN', got {value!r}")
+    _set(obj, name, value.upper())
+
+
+def _templates(obj: object, name: str) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        _set(obj, name, tuple(check_template_id(t) for t in value))
+    except (TypeError, ValueError) as error:
+        raise ScenarioError(f"{name}: {error}") from None
+
+
+def _zone(name: object, where: str) -> None:
+    try:
+        ZoneInfo(name)  # type: ignore[arg-type]
+    except (ZoneInfoNotFoundError, TypeError, ValueError):
+        raise ScenarioError(f"{where}: unknown timezone {name!r}") from None
+
+
+def _profile(profile: Any) -> tuple[Any, ...]:
+    """24 hourly rates, or (start, end, rate) intervals; rates are per hour."""
+    items = tuple(profile)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
+        if len(items) != 24 or any(v < 0 for v in items):
+            raise ScenarioError("a profile of rates needs 24 values >= 0, one per hour")
+        return tuple(float(v) for v in items)
+    intervals = []
+    for item in items:
+        try:
+            start, end, rate = item
+            intervals.append((_hhmm(start), _hhmm(end), float(rate)))
+        except (TypeError, ValueError):
+            raise ScenarioError(
+                f"profile intervals are [start 'HH:MM', end 'HH:MM', calls per hour], got {item!r}"
+            ) from None
+        if rate < 0:
+            raise ScenarioError(f"profile rate must be >= 0, got {rate!r}")
+    return tuple(intervals)
+
+
+def _hhmm(value: Any) -> str:
+    hours, minutes = str(value).split(":")
+    if not (0 <= int(hours) <= 24 and 0 <= int(minutes) < 60):
+        raise ValueError(value)
+    return f"{int(hours):02d}:{int(minutes):02d}"

@@ -1,0 +1,506 @@
+"""The simulator: scenarios, loads, rules, faults, results, replications."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+from numsim import NumberRegistry, OutboundNumber
+from numsim.sim import (
+    Arrivals,
+    CallModel,
+    Campaign,
+    Distribution,
+    NumberGroup,
+    Replay,
+    Scenario,
+    ScenarioError,
+    simulate,
+)
+
+matplotlib.use("Agg")
+DATA = Path(__file__).parent.parent / "data"
+EXPONENTIAL_60 = Distribution("exponential", mean=60.0)
+
+
+def small(**changes):
+    base = {
+        "name": "small",
+        "numbers": (NumberGroup(count=5),),
+        "arrivals": (Arrivals(calls_per_hour=200.0, population=500),),
+        "call": CallModel(talk_seconds=EXPONENTIAL_60),
+        "hours": 4.0,
+    }
+    base.update(changes)
+    return Scenario(**base)
+
+
+# -- scenarios ------------------------------------------------------------------------------
+
+
+def test_example_scenarios_load_and_run():
+    for path in sorted((DATA / "scenarios").glob("*.toml")):
+        scenario = Scenario.from_toml(path)
+        assert scenario.name
+        if scenario.campaigns:  # long: a shorter list is enough here
+            shorter = dataclasses.replace(scenario.campaigns[0], contacts=200)
+            scenario = scenario.replace(campaigns=(shorter,))
+        summary = simulate(scenario, seed=1).summary()
+        assert summary["attempts"] > 0 and summary["served"] > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"arrivals": [{"calls_per_hour": 10}], "hours": 1, "colour": "red"}, "unknown setting"),
+        ({"arrivals": [{"calls_per_hour": 10}]}, "open arrivals never end"),
+        ({"hours": 1}, "needs a load"),
+        ({"arrivals": [{"calls_per_hour": -5}], "hours": 1}, "calls_per_hour"),
+        ({"arrivals": [{"calls_per_hour": 5, "profile": [1] * 24}], "hours": 1}, "one of them"),
+        ({"arrivals": [{"profile": [1] * 23}], "hours": 1}, "24 values"),
+        ({"arrivals": [{"calls_per_hour": 5, "template": "x"}], "hours": 1}, "serves template"),
+        ({"numbers": [{"provider": "vonage"}], "campaigns": [{"calls_per_hour": 5}]}, "provider"),
+        ({"numbers": [{"count": 0}], "campaigns": [{"calls_per_hour": 5}]}, "count"),
+        ({"campaigns": [{"contacts": 5}]}, "pacing"),
+        ({"campaigns": [{"calls_per_hour": 5}], "timezone": "Mars/Base"}, "timezone"),
+        ({"campaigns": [{"calls_per_hour": 5}], "call": {"answer_probability": 2}}, "probability"),
+        (
+            {"campaigns": [{"calls_per_hour": 5}], "call": {"talk_seconds": {"kind": "pareto"}}},
+            "distribution",
+        ),
+        ({"campaigns": [{"calls_per_hour": 5}], "strategy": "fastest"}, "strategy"),
+        ({"campaigns": [{"calls_per_hour": 5}], "hours": 2, "warmup_hours": 3}, "warmup"),
+        (
+            {"campaigns": [{"calls_per_hour": 5}], "destination_limit": {"max_calls": 0}},
+            "destination_limit",
+        ),
+    ],
+)
+def test_bad_scenarios_are_refused_naming_the_field(data, message):
+    with pytest.raises(ScenarioError, match=message):
+        Scenario.from_dict(data)
+
+
+def test_toml_errors(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("hours = [")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        Scenario.from_toml(broken)
+    with pytest.raises(ScenarioError, match="cannot read"):
+        Scenario.from_toml(tmp_path / "missing.toml")
+
+
+def test_runs_repeat_exactly_with_a_seed():
+    first = simulate(small(), seed=7)
+    assert first.summary() | {"wall_seconds": 0} == simulate(small(), seed=7).summary() | {
+        "wall_seconds": 0
+    }
+    assert simulate(small(), seed=8).summary()["attempts"] != first.summary()["attempts"]
+
+
+# -- results --------------------------------------------------------------------------------
+
+
+def test_result_tables_agree_with_each_other():
+    result = simulate(small(), seed=3)
+    calls, numbers, summary = result.calls, result.numbers, result.summary()
+    assert {
+        "arrival",
+        "destination",
+        "template",
+        "number",
+        "wait",
+        "start",
+        "end",
+        "outcome",
+        "reason",
+    } <= set(calls.columns)
+    outbound = calls[calls["direction"] == "outbound"]
+    assert len(outbound) == summary["attempts"]
+    assert outbound["number"].notna().sum() == summary["served"]
+    assert (outbound["outcome"] == "refused").sum() == summary["refused"]
+    assert set(outbound.loc[outbound["outcome"] == "refused", "reason"]) == {"busy"}
+    assert numbers["calls"].sum() == summary["served"]
+    served = outbound.dropna(subset=["number"])
+    assert np.allclose(served["end"] - served["start"], served["end"] - served["start"])
+    assert (served["end"] > served["start"]).all()
+    busy = (numbers["busy_seconds"].sum()) / (5 * 4 * 3600)
+    assert summary["utilization"] == pytest.approx(busy)
+    timeline = result.timeline
+    assert len(timeline) == 4 * 60 and timeline["busy_max"].max() <= 5
+    assert timeline["busy_mean"].mean() == pytest.approx(summary["utilization"] * 5, rel=1e-6)
+
+
+def test_plots_return_axes_and_notebooks_get_html():
+    result = simulate(small(), seed=3)
+    for plot in (result.plot_busy, result.plot_waits, result.plot_utilization):
+        ax = plot()
+        assert isinstance(ax, matplotlib.axes.Axes)
+    assert "<table>" in result._repr_html_() and "blocked_fraction" in result._repr_html_()
+    assert "small" in repr(result)
+
+
+def test_replications_give_confidence_intervals():
+    runs = simulate(small(), seed=1, replications=4)
+    table = runs.summary()
+    assert len(runs) == 4 and {r.seed for r in runs.results} == {1, 2, 3, 4}
+    assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
+    assert table.loc["attempts", "mean"] == pytest.approx(np.mean(runs.values("attempts")))
+    with pytest.raises(ValueError, match="replications"):
+        simulate(small(), replications=1)
+
+
+def test_t_quantiles():
+    from numsim.sim.run import t_quantile
+
+    # Reference values of the two-sided Student t quantiles (printed tables).
+    for confidence, df, expected in [
+        (0.95, 1, 12.7062),
+        (0.95, 9, 2.26216),
+        (0.99, 9, 3.24984),
+        (0.95, 30, 2.04227),
+        (0.99, 4, 4.60409),
+        (0.90, 2, 2.91999),
+        (0.95, 1000, 1.96234),
+    ]:
+        assert t_quantile(confidence, df) == pytest.approx(expected, abs=1e-4)
+
+
+# -- rules inside the simulation --------------------------------------------------------------
+
+
+def test_waiting_is_bounded_by_the_max_wait():
+    result = simulate(
+        small(
+            max_wait_seconds=20.0,
+            call=CallModel(talk_seconds=Distribution("exponential", mean=120.0)),
+        ),
+        seed=2,
+    )
+    waits = result.calls["wait"]
+    assert waits.max() <= 20.0 + 1e-6 and (waits > 0).any()
+    refused = result.calls[result.calls["outcome"] == "refused"]
+    assert (refused["wait"] > 19.999).all()  # only after waiting the whole max wait
+
+
+def test_destination_limit_holds_in_simulation():
+    scenario = small(
+        arrivals=(Arrivals(calls_per_hour=600.0, population=20),),
+        destination_limit={"max_calls": 2, "per_seconds": 600},
+        numbers=(NumberGroup(count=30),),
+    )
+    result = simulate(scenario, seed=4)
+    served = result.calls.dropna(subset=["number"])
+    for _, times in served.groupby("destination", observed=True)["start"]:
+        times = np.sort(times.to_numpy()) + scenario.start_epoch
+        counting = np.arange(1, len(times) + 1) - np.searchsorted(times + 600, times, "right")
+        assert counting.max() <= 2
+    assert result.summary()["refusals"]["destination_limit"] > 0
+
+
+def test_calling_hours_hold_in_simulation():
+    scenario = small(
+        start="2026-01-05T18:00",
+        timezone="Asia/Kolkata",
+        hours=6.0,
+        numbers=(NumberGroup(provider="plivo", count=5, channels=2, country="IN"),),
+        arrivals=(Arrivals(calls_per_hour=200.0, country="IN", population=200),),
+        calling_hours="default",
+    )
+    calls = simulate(scenario, seed=1).calls
+    served = calls.dropna(subset=["number"])
+    local_hours = served["clock"].dt.hour
+    assert ((local_hours >= 9) & (local_hours < 21)).all()
+    assert (calls["reason"] == "calling_hours").sum() > 0
+
+
+def test_compliance_in_simulation():
+    scenario = small(
+        numbers=(NumberGroup(count=3, stir_shaken_attested=False),),
+        arrivals=(Arrivals(calls_per_hour=50.0, country="US"),),
+    )
+    summary = simulate(scenario, seed=1).summary()
+    assert summary["served"] == 0 and set(summary["refusals"]) == {"not_compliant"}
+
+
+def test_profile_arrivals_follow_local_time():
+    profile = [0.0] * 24
+    profile[10] = 600.0  # only 10:00-11:00 local
+    scenario = small(
+        start="2026-01-05T00:00",
+        timezone="Asia/Kolkata",
+        hours=24.0,
+        numbers=(NumberGroup(count=20),),
+        arrivals=(Arrivals(profile=tuple(profile), country="GB"),),
+    )
+    calls = simulate(scenario, seed=1).calls
+    assert set(calls["clock"].dt.hour) == {10}
+    assert 480 < len(calls) < 720  # Poisson(600)
+
+
+def test_profile_intervals_in_their_own_timezone():
+    scenario = small(
+        start="2026-01-05T00:00",
+        timezone="UTC",
+        hours=24.0,
+        numbers=(NumberGroup(count=20),),
+        arrivals=(
+            Arrivals(
+                profile=(("09:00", "12:00", 300.0), ("14:00", "15:00", 100.0)),
+                profile_timezone="America/New_York",
+                country="GB",
+            ),
+        ),
+    )
+    local = simulate(scenario, seed=1).calls["clock"].dt.tz_convert("America/New_York").dt.hour
+    assert set(local) <= {9, 10, 11, 14} and {9, 10, 11, 14} <= set(local)
+
+
+def test_attempts_and_connected_load():
+    model = CallModel(answer_probability=0.25, load_counts="connected", talk_seconds=EXPONENTIAL_60)
+    scenario = small(call=model, numbers=(NumberGroup(count=50),), hours=10.0)
+    summary = simulate(scenario, seed=1).summary()
+    assert summary["attempts"] == pytest.approx(4 * 200 * 10, rel=0.06)
+    assert summary["answered"] == pytest.approx(200 * 10, rel=0.08)
+
+
+def test_account_pacing_is_the_bottleneck_not_the_pool():
+    scenario = small(
+        numbers=(NumberGroup(count=200),),
+        arrivals=(Arrivals(calls_per_hour=7200.0, country="GB", population=5000),),
+        call=CallModel(talk_seconds=Distribution("constant", mean=10.0)),
+        calls_per_second={"twilio": 1.0},
+        hours=1.0,
+    )
+    result = simulate(scenario, seed=1)
+    served = result.calls.dropna(subset=["number"])
+    placed = served["start"] + served["pacing_wait"]
+    assert np.all(np.diff(np.sort(placed.to_numpy())) >= 1.0 - 1e-6)  # one per second at most
+    assert result.summary()["pacing_wait_p95"] > 60  # queued behind the account's 1 CPS
+    assert result.summary()["wait_p95"] == 0  # and never waiting for a number
+
+
+def test_lost_status_callbacks_hold_numbers_until_the_lease_ttl():
+    def run(lost):
+        model = CallModel(talk_seconds=EXPONENTIAL_60, lost_callback_probability=lost)
+        return simulate(small(call=model, lease_ttl_seconds=900.0), seed=1)
+
+    clean, faulty = run(0.0), run(0.2)
+    lost = faulty.calls[faulty.calls["lost_callback"]]
+    assert len(lost) > 0 and (lost["end"] - lost["start"]).round(6).eq(900.0).all()
+    assert faulty.summary()["blocked_fraction"] > clean.summary()["blocked_fraction"] + 0.1
+
+
+def test_inbound_callbacks_occupy_the_numbers_channels():
+    model = CallModel(
+        talk_seconds=EXPONENTIAL_60,
+        callback_probability=0.5,
+        callback_delay_seconds=Distribution("constant", mean=30.0),
+        callback_talk_seconds=Distribution("constant", mean=120.0),
+    )
+    result = simulate(small(call=model, numbers=(NumberGroup(count=3),)), seed=1)
+    summary, calls = result.summary(), result.calls
+    assert summary["callbacks"] > 0 and summary["callbacks_missed"] > 0
+    inbound = calls[calls["outcome"] == "callback"]
+    assert (inbound["end"] - inbound["start"]).round(6).eq(120.0).all()
+    assert (inbound["direction"] == "inbound").all()
+
+
+# -- campaigns --------------------------------------------------------------------------------
+
+
+def campaign(**changes):
+    spec = {
+        "contacts": 300,
+        "country": "IN",
+        "max_in_flight": 10,
+        "max_attempts": 3,
+        "redial_gap_seconds": 600.0,
+    }
+    spec.update(changes)
+    return Scenario(
+        name="campaign",
+        start="2026-01-05T09:00",
+        timezone="Asia/Kolkata",
+        numbers=(NumberGroup(provider="plivo", count=3, channels=4, country="IN"),),
+        campaigns=(Campaign(**spec),),
+        call=CallModel(
+            answer_probability=0.4,
+            ring_seconds=Distribution("constant", mean=15.0),
+            talk_seconds=EXPONENTIAL_60,
+            no_answer_seconds=Distribution("constant", mean=30.0),
+        ),
+        calling_hours="default",
+    )
+
+
+def test_campaign_dials_every_contact_until_answered_or_out_of_attempts():
+    result = simulate(campaign(), seed=1)
+    summary, calls = result.summary(), result.calls
+    (done,) = summary["campaigns"]
+    assert done["contacts"] == 300 and done["remaining"] == 0
+    assert done["answered"] + done["exhausted"] == 300
+    placed = calls.dropna(subset=["number"])
+    per_contact = placed.groupby("destination", observed=True)
+    assert per_contact["attempt"].max().max() <= 3
+    answered = placed[placed["outcome"] == "answered"]
+    assert answered["destination"].is_unique  # nobody is called again once answered
+    assert len(answered) == done["answered"]
+    assert summary["campaign_completion_hours"] == pytest.approx(placed["end"].max() / 3600)
+
+
+def test_campaign_redials_after_the_gap_and_keeps_its_pacing():
+    result = simulate(campaign(), seed=1)
+    placed = result.calls.dropna(subset=["number"]).sort_values("start")
+    for _, attempts in placed.groupby("destination", observed=True):
+        ends, starts = attempts["end"].to_numpy(), attempts["start"].to_numpy()
+        assert np.all(starts[1:] - ends[:-1] >= 600.0 - 1e-6)
+    times = np.concatenate([placed["start"], placed["end"]])
+    steps = np.concatenate([np.ones(len(placed)), -np.ones(len(placed))])
+    order = np.lexsort((steps, times))  # a call's end before another's start at one instant
+    assert np.cumsum(steps[order]).max() <= 10  # max_in_flight
+
+
+def test_campaign_respects_calling_hours_and_rate_pacing():
+    scenario = campaign(max_in_flight=None, calls_per_hour=360.0, contacts=3000)
+    result = simulate(scenario, seed=2)
+    placed = result.calls.dropna(subset=["number"])
+    hours = placed["clock"].dt.hour
+    assert ((hours >= 9) & (hours < 21)).all()
+    starts = np.sort(placed["start"].to_numpy())
+    assert np.all(np.diff(starts) >= 10.0 - 1e-6)  # 360 an hour: 10 s apart
+    assert result.summary()["campaign_completion_hours"] > 24  # it ran past a night
+
+
+def test_campaign_from_a_contacts_file(tmp_path):
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("destination\n+91 98765 00001\n+919876500002\n")
+    scenario = campaign(contacts_file=str(contacts))
+    result = simulate(scenario, seed=1)
+    assert set(result.calls["destination"]) == {"+919876500001", "+919876500002"}
+    contacts.write_text("destination\n98765\n")
+    with pytest.raises(ScenarioError, match="line 2"):
+        simulate(scenario, seed=1)
+
+
+# -- replays ----------------------------------------------------------------------------------
+
+
+def test_replay_of_the_sample_call_log():
+    log = pd.read_csv(DATA / "calls.csv", dtype={"destination": str})
+    scenario = Scenario(
+        name="replay",
+        start="2026-01-05T09:00",
+        timezone="Asia/Kolkata",
+        numbers=(
+            NumberGroup(
+                provider="exotel", count=50, channels=4, country="IN", templates=("collections",)
+            ),
+        ),
+        replays=(Replay(log=str(DATA / "calls.csv")),),
+    )
+    result = simulate(scenario, seed=1)
+    calls = result.calls
+    assert len(calls) == len(log) and result.summary()["blocked_fraction"] == 0
+    assert calls["end"].sub(calls["start"]).round(1).sum() == pytest.approx(
+        log["holding_seconds"].sum()
+    )
+    assert (calls["outcome"] == "answered").sum() == (log["outcome"] == "answered").sum()
+    doubled = simulate(scenario.replace(replays=(Replay(log=log, scale=2.0),)), seed=1)
+    assert len(doubled.calls) == pytest.approx(2 * len(log), rel=0.02)
+
+
+def test_replay_refuses_a_bad_log(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,template,destination\n2026-01-05T09:00:00+05:30,x,+919876500001\n")
+    scenario = Scenario(numbers=(NumberGroup(templates=("x",)),), replays=(Replay(log=str(bad)),))
+    with pytest.raises(ScenarioError, match="holding_seconds"):
+        simulate(scenario)
+    numeric = pd.read_csv(DATA / "calls.csv")  # pandas drops the '+' of a number column
+    with pytest.raises(ScenarioError, match="read the column as text"):
+        simulate(scenario.replace(replays=(Replay(log=numeric),)))
+
+
+# -- pools from a registry ---------------------------------------------------------------------
+
+
+def test_pool_from_a_registry_file(tmp_path):
+    path = tmp_path / "pool.db"
+    with NumberRegistry(path) as registry:
+        registry.import_csv(str(DATA / "numbers.csv"))
+    scenario = Scenario(
+        registry=str(path),
+        arrivals=(Arrivals(template="loan-reminders", calls_per_hour=100.0, country="IN"),),
+        hours=2.0,
+    )
+    result = simulate(scenario, seed=1)
+    assert set(result.numbers.index) == {n.e164 for n in NumberRegistry(path).numbers()}
+    used = set(result.calls["number"].dropna())
+    assert used and used <= {"+918045000001", "+918045000002", "+912240000011"}
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def test_cli_simulate_json(capsys):
+    from numsim.cli import main
+
+    code = main(
+        [
+            "simulate",
+            "--numbers",
+            "20",
+            "--calls-per-hour",
+            "600",
+            "--mean-duration",
+            "120",
+            "--hours",
+            "3",
+            "--seed",
+            "1",
+            "--json",
+        ]
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {
+        "attempts",
+        "served",
+        "blocked_fraction",
+        "service_level",
+        "wait_p95",
+        "utilization",
+    } <= set(summary)
+    assert 0 < summary["blocked_fraction"] < 0.4
+
+
+def test_cli_simulate_file_table_and_replications(capsys):
+    from numsim.cli import main
+
+    path = str(DATA / "scenarios" / "twilio-600-per-hour.toml")
+    assert main(["simulate", path, "--hours", "1", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "blocked_fraction" in out and "600 calls an hour" in out
+    assert main(["simulate", "--hours", "1", "--replications", "3", "--seed", "1"]) == 0
+    assert "ci_low" in capsys.readouterr().out
+
+
+def test_cli_simulate_bad_input(capsys):
+    from numsim.cli import main
+
+    assert main(["simulate", "--numbers", "0"]) == 1
+    assert main(["simulate", "no-such-file.toml"]) == 1
+    err = capsys.readouterr().err
+    assert "count must be" in err and "cannot read" in err and "Traceback" not in err
+
+
+def test_outbound_numbers_of_other_countries_are_generated_valid():
+    from numsim.sim.pool import fake_destinations
+
+    for country in ("US", "IN", "GB", "AU", "DE"):
+        for e164 in fake_destinations(country, 50):
+            assert OutboundNumber(e164, "plivo").region == country
