@@ -28,6 +28,7 @@ class Case:
     baseline: Runner
     ops: int  # operations per timed run
     target: float | None = None  # the bound the issue asks for, if any
+    rounds: int | None = None  # fewer rounds than the run's, for slow cases
     close: Callable[[], None] = lambda: None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -52,7 +53,7 @@ def measure(case: Case, rounds: int, scale: float = 1.0) -> dict[str, Any]:
     case.subject(max(ops // 10, 1))  # warm caches and lazy set-up
     case.baseline(max(ops // 10, 1))
     ratios, subject_us, baseline_us = [], [], []
-    for index in range(rounds):
+    for index in range(min(rounds, case.rounds or rounds)):
         if index % 2:
             base, subj = case.baseline(ops), case.subject(ops)
         else:

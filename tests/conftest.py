@@ -1,12 +1,15 @@
 """Shared fixtures: every allocator test runs against every backend, on a manual clock."""
 
 import os
+import shutil
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 import numsim
+from numsim.testing import RedisServer
 
 settings.register_profile(
     "ci",
@@ -20,15 +23,44 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # 12:00 UTC: 07:00 in New York (before US calling hours), 17:30 in India.
 START = datetime(2026, 11, 27, 12, 0, tzinfo=UTC).timestamp()
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", "redis"]
+REDIS_HELP = (
+    "redis-server not found: install it (apt-get install -y redis-server); "
+    "NUMSIM_REQUIRE_REDIS=1 makes this a failure instead of a skip"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server on 127.0.0.1, on a free port, without persistence."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("NUMSIM_REQUIRE_REDIS") == "1":
+            pytest.fail(REDIS_HELP)
+        pytest.skip(REDIS_HELP)
+    with RedisServer.started() as server:
+        yield server
 
 
 @pytest.fixture(params=BACKENDS)
 def backend_factory(request):
-    """A callable making a fresh, empty backend of each kind."""
+    """A callable making a fresh, empty backend of each kind (Redis: its own namespace,
+    on the allocator's clock so tests can move time)."""
     if request.param == "memory":
-        return numsim.MemoryBackend
-    raise AssertionError(request.param)
+        yield numsim.MemoryBackend
+        return
+    from numsim.allocator.redis import RedisBackend
+
+    server = request.getfixturevalue("redis_server")
+    made = []
+
+    def make():
+        backend = RedisBackend(server.url, namespace=f"test-{uuid.uuid4().hex}", clock="client")
+        made.append(backend)
+        return backend
+
+    yield make
+    for backend in made:
+        backend.close()
 
 
 @pytest.fixture

@@ -191,9 +191,25 @@ class Allocator:
         timeout: float | None = None,
         ttl: float | None = None,
     ) -> Lease:
-        """acquire for asyncio: waits without blocking the event loop."""
+        """acquire for asyncio: waits without blocking the event loop.
+
+        Without a timeout, a backend with asyncio operations (RedisBackend) is called
+        through them. With one, the task joins the same first-come, first-served
+        queue as threads (its place fixed when it calls), served by whoever frees a
+        channel: this process or, through Redis, any other."""
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
         if not timeout:
-            return self.acquire(template, destination, call_id=call_id, ttl=ttl)
+            if not hasattr(self._backend, "aacquire"):
+                return self.acquire(template, destination, call_id=call_id, ttl=ttl)
+            if self._waits.waiting:
+                self._waits.serve()  # those already waiting go first
+            outcome = await self._aattempt(
+                template, self._destination(destination), call_id, ttl, True
+            )
+            if type(outcome) is not Lease:
+                raise outcome  # type: ignore[misc]
+            return outcome
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
         request = self.request(
@@ -382,7 +398,7 @@ class Allocator:
                 raise UnknownNumberError(f"{number} is not a number of this allocator")
             for pool in self._pools.values():
                 pool.pop(number, None)
-            self._backend.drop_number(number)
+            self._backend.drop_number(number, self._clock())
 
     def assign(self, template: str, numbers: Iterable[str]) -> None:
         """Add numbers (already known to the allocator) to a template's pool."""
@@ -437,6 +453,7 @@ class Allocator:
         self._backend.put_number(
             NumberSpec(e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day),
             {template: groups for template, pool in self._pools.items() if e164 in pool},
+            self._clock(),
         )
 
     def _known(self, value: str) -> str:
@@ -481,25 +498,57 @@ class Allocator:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
         if target.hours is not None:
-            wait = target.hours.seconds_until_open(now, target.info.time_zones)
-            if wait != 0.0:
-                self._count("refused:" + CALLING_HOURS)
-                return NoNumberAvailable(
-                    CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
-                )
+            closed = self._closed(template, target, now)
+            if closed is not None:
+                return closed
         outcome = self._backend.acquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
         if type(outcome) is Lease:
             return outcome
-        reasons = None
-        if outcome.statuses is not None:  # type: ignore[union-attr]
-            reasons = self._reasons(outcome.statuses, target.required_tag)  # type: ignore[union-attr]
-        retry_at = outcome.retry_at  # type: ignore[union-attr]
+        return self._refused(outcome, template, target)  # type: ignore[arg-type]
+
+    async def _aattempt(
+        self,
+        template: str,
+        target: _Destination,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
+    ) -> Lease | NoNumberAvailable:
+        """_attempt over a backend's asyncio operations."""
+        if template not in self._pools:
+            raise UnknownTemplateError(f"unknown template {template!r}")
+        now = self._clock()
+        closed = self._closed(template, target, now) if target.hours is not None else None
+        if closed is not None:
+            return closed
+        outcome = await self._backend.aacquire(  # type: ignore[attr-defined]
+            template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
+        )
+        if type(outcome) is Lease:
+            return outcome
+        return self._refused(outcome, template, target)
+
+    def _closed(self, template: str, target: _Destination, now: float) -> NoNumberAvailable | None:
+        """The refusal for a destination outside its calling hours, or None."""
+        wait = target.hours.seconds_until_open(now, target.info.time_zones)  # type: ignore[union-attr]
+        if wait == 0.0:
+            return None
+        self._count("refused:" + CALLING_HOURS)
         return NoNumberAvailable(
-            outcome.reason,  # type: ignore[union-attr]
+            CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
+        )
+
+    def _refused(self, outcome: Refusal, template: str, target: _Destination) -> NoNumberAvailable:
+        reasons = None
+        if outcome.statuses is not None:
+            reasons = self._reasons(outcome.statuses, target.required_tag)
+        retry_at = outcome.retry_at
+        return NoNumberAvailable(
+            outcome.reason,
             reasons=reasons,
-            retry_after=None if retry_at is None else max(retry_at - outcome.now, 0.0),  # type: ignore[union-attr]
+            retry_after=None if retry_at is None else max(retry_at - outcome.now, 0.0),
             template=template,
             destination=target.e164,
         )
@@ -543,12 +592,17 @@ class Allocator:
         return request.result()
 
     def _wait_seconds(self) -> float | None:
-        """Real seconds a waiting thread or task sleeps before polling, or None for
-        clocks that call us back themselves."""
+        """Real seconds a waiting thread or task sleeps before polling: until the next
+        timed wake-up, capped by the backend's wake_interval (a fallback for a lost
+        cross-process wake-up); None for clocks that call us back themselves."""
         if self._call_at is not None:
             return None
         wake = self.next_wakeup()
-        return None if wake is None else max(wake - self._clock(), 0.0) + 1e-3
+        seconds = None if wake is None else max(wake - self._clock(), 0.0) + 1e-3
+        interval = self._backend.wake_interval
+        if interval is not None:
+            seconds = interval if seconds is None else min(seconds, interval)
+        return seconds
 
     def _schedule_wakeup(self) -> None:
         if self._call_at is None:

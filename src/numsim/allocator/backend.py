@@ -59,16 +59,20 @@ class Backend(ABC):
     """Shared allocation state. All times are epoch seconds; `now` is the caller's
     clock reading, which a backend may replace with its own (Redis server time)."""
 
+    # Waiting requests re-check at least this often (seconds): a fallback for a wake-up
+    # lost on its way from another process. None: every wake-up is delivered in-process.
+    wake_interval: float | None = None
+
     @abstractmethod
     def configure(self, policy: Policy) -> None:
         """Set the policy; called once by the allocator before anything else."""
 
     @abstractmethod
-    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> None:
+    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
         """Add or update a number and its groups per template; live leases stay."""
 
     @abstractmethod
-    def drop_number(self, e164: str) -> None:
+    def drop_number(self, e164: str, now: float) -> None:
         """Take a number out of every pool; its live leases stay until released."""
 
     @abstractmethod

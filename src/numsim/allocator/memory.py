@@ -243,8 +243,9 @@ class MemoryBackend(Backend):
             self._sticky_ttl = policy.sticky_ttl or 0.0
             self._rng = random.Random(policy.seed)
 
-    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> None:
+    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
         with self._lock:
+            self._advance(now)
             number = self._numbers.get(spec.e164)
             if number is None:
                 number = self._numbers[spec.e164] = _Number(spec.e164)
@@ -267,8 +268,9 @@ class MemoryBackend(Backend):
             self._refresh(number)
         self._notify()
 
-    def drop_number(self, e164: str) -> None:
+    def drop_number(self, e164: str, now: float) -> None:
         with self._lock:
+            self._advance(now)
             number = self._numbers.get(e164)
             if number is None:
                 return

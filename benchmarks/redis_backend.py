@@ -1,0 +1,136 @@
+"""Redis backend benchmarks, against a redis-server of their own on loopback.
+
+- acquire+release (two scripts, two round trips) vs one `limits` moving-window hit
+  (one script) on the same server: each of our scripts should cost no more than theirs;
+- a pool of 1,000 vs a pool of 10 (no key per pool member is sent: indexes in Redis);
+- aggregate throughput with 1, 4 and 16 client processes (reported, no target: on
+  2 shared cores the server and the clients compete for the same CPUs).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from limits import parse, storage, strategies
+
+import numsim
+from numsim.allocator.redis import RedisBackend
+from numsim.testing import RedisServer
+
+from .harness import Case, Runner, timed
+
+DESTINATIONS = [f"+1212555{i:04d}" for i in range(1000)]
+
+
+def _allocator(url: str, size: int, namespace: str) -> numsim.Allocator:
+    numbers = [
+        numsim.OutboundNumber(f"+1415555{i:04d}", "twilio", stir_shaken_attested=True)
+        for i in range(size)
+    ]
+    backend = RedisBackend(url, namespace=namespace)
+    return numsim.Allocator(numbers, {"t": [n.e164 for n in numbers]}, backend=backend)
+
+
+def _cycles(allocator: numsim.Allocator):
+    acquire, release = allocator.try_acquire, allocator.release
+
+    def loop(n: int) -> None:
+        for i in range(n):
+            release(acquire("t", DESTINATIONS[i % 1000]))
+
+    return loop
+
+
+def _limits_hits(url: str) -> Runner:
+    item = parse("100/hour")
+    keys = [f"key-{i}" for i in range(1000)]
+    limiter = strategies.MovingWindowRateLimiter(storage.RedisStorage(url))
+
+    def run(n: int) -> float:
+        limiter.storage.reset()  # empty windows, so every hit is an accepted one
+
+        def loop(n: int) -> None:
+            for i in range(n):
+                limiter.hit(item, keys[i % 1000])
+
+        return timed(loop)(n)
+
+    return run
+
+
+def _worker(url: str, namespace: str, operations: int, ready: Any) -> None:
+    allocator = _allocator(url, 100, namespace)
+    cycles = _cycles(allocator)
+    ready.wait()  # start together, once every process has set up
+    cycles(operations)
+    ready.wait()
+    allocator.backend.close()  # type: ignore[attr-defined]
+
+
+def _processes(url: str, count: int) -> Runner:
+    """`count` processes sharing one pool do n acquire+release cycles in all; only
+    the cycles are timed, not starting the processes."""
+    namespace = f"bench-{uuid.uuid4().hex}"
+    _allocator(url, 100, namespace).backend.close()  # type: ignore[attr-defined]
+    context = multiprocessing.get_context("spawn")
+
+    def run(n: int) -> float:
+        ready = context.Barrier(count + 1)
+        workers = [
+            context.Process(target=_worker, args=(url, namespace, n // count, ready))
+            for _ in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        ready.wait()
+        started = time.perf_counter()
+        ready.wait()
+        elapsed = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        return elapsed
+
+    return run
+
+
+def cases() -> Iterator[Case]:
+    if shutil.which("redis-server") is None:
+        print("redis benchmarks skipped: redis-server not found")
+        return
+    with RedisServer.started() as server:
+        url = server.url
+        small = _allocator(url, 10, f"bench-{uuid.uuid4().hex}")
+        yield Case(
+            "redis_vs_limits",
+            "Redis acquire+release (2 scripts) vs one limits moving-window hit (1 script), "
+            "same server",
+            timed(_cycles(small)),
+            _limits_hits(url),
+            ops=2_000,
+            target=2.0,
+        )
+        large = _allocator(url, 1000, f"bench-{uuid.uuid4().hex}")
+        yield Case(
+            "redis_pool_1000_vs_10",
+            "Redis acquire+release, pool of 1,000 vs pool of 10",
+            timed(_cycles(large)),
+            timed(_cycles(small)),
+            ops=2_000,
+            target=1.3,
+        )
+        one = _processes(url, 1)
+        for count in (4, 16):
+            yield Case(
+                f"redis_{count}_processes_vs_1",
+                f"time for 4,000 acquire+release cycles shared by {count} processes vs 1 "
+                "(below 1: they scale)",
+                _processes(url, count),
+                one,
+                ops=4_000,
+                rounds=3,
+            )

@@ -1,0 +1,100 @@
+-- ARGV: now, template, destination, lease id, ttl (us, "" = default),
+-- flags "sticky explain" as two 0/1 digits, random in [0, 1), then the groups to try.
+-- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
+-- [number, status]...}, or {-1} when the namespace lost its configuration.
+if not CFGV then return {-1} end
+local now = clock(ARGV[1])
+reclaim(now)
+local template, destination, id = ARGV[2], ARGV[3], ARGV[4]
+local ttl = ARGV[5] ~= "" and tonumber(ARGV[5]) or CFGV.ttl
+local sticky, explain = string.sub(ARGV[6], 1, 1) == "1", string.sub(ARGV[6], 2, 2) == "1"
+local groups = {}
+for i = 8, #ARGV do
+  groups[#groups + 1] = template .. "|" .. ARGV[i]
+end
+
+local function refuse(reason, retry_at, statuses)
+  count("refused:" .. reason)
+  local result = {0, reason, retry_at or -1, now}
+  for _, item in ipairs(statuses or {}) do
+    result[#result + 1] = item
+  end
+  return finish(result)
+end
+
+local dkey = key("dst", destination)
+if CFGV.dmax > 0 then
+  redis.call("ZREMRANGEBYSCORE", dkey, "-inf", now - CFGV.dper)
+  local calls = redis.call("ZCARD", dkey)
+  if calls >= CFGV.dmax then
+    return refuse("destination_limit", nth_score(dkey, calls - CFGV.dmax) + CFGV.dper)
+  end
+end
+local pick = nil
+if sticky then
+  -- "number|when": the key's own expiry only bounds memory; `when` decides, on our clock
+  local memory = redis.call("GET", key("st", destination))
+  if memory then
+    local bar = string.find(memory, "|", 1, true)
+    local last, since = string.sub(memory, 1, bar - 1), tonumber(string.sub(memory, bar + 1))
+    if since + CFGV.sticky > now and redis.call("ZSCORE", key("g", groups[#groups]), last) then
+      pick = last
+    end
+  end
+end
+if not pick then
+  for _, g in ipairs(groups) do
+    local gkey = key("g", g)
+    if CFGV.order == "random" then
+      local size = redis.call("ZCARD", gkey)
+      if size > 0 then
+        local index = math.floor(tonumber(ARGV[7]) * size)
+        pick = redis.call("ZRANGE", gkey, index, index)[1]
+      end
+    else
+      pick = redis.call("ZRANGE", gkey, 0, 0)[1]
+    end
+    if pick then
+      break
+    end
+  end
+end
+
+if not pick then
+  if redis.call("EXISTS", key("p", template)) == 0 then
+    return refuse("empty_pool", nil, {})
+  end
+  local eligible, retry_at, blocker = false, nil, nil
+  for _, g in ipairs(groups) do
+    if redis.call("SCARD", key("gm", g)) > 0 then
+      eligible = true
+      local first = redis.call("ZRANGE", key("c", g), 0, 0, "WITHSCORES")
+      if first[1] and (retry_at == nil or tonumber(first[2]) < retry_at) then
+        retry_at, blocker = tonumber(first[2]), first[1]
+      end
+    end
+  end
+  local reason = "not_compliant"
+  if eligible then
+    reason = blocker and status(blocker, now) or "busy"
+  end
+  local statuses = {}
+  if explain then
+    for _, e in ipairs(redis.call("SMEMBERS", key("p", template))) do
+      statuses[#statuses + 1] = e
+      statuses[#statuses + 1] = status(e, now)
+    end
+  end
+  return refuse(reason, retry_at, statuses)
+end
+
+local expires = take(pick, id, now, ttl, true)
+if CFGV.dmax > 0 then
+  redis.call("ZADD", dkey, now, id)
+  redis.call("PEXPIRE", dkey, math.floor(CFGV.dper / 1000) + 1000)
+end
+if sticky then
+  local memory = pick .. "|" .. string.format("%d", now)
+  redis.call("SET", key("st", destination), memory, "PX", math.floor(CFGV.sticky / 1000) + 1000)
+end
+return finish({1, id, pick, expires, now})

@@ -1,0 +1,14 @@
+-- ARGV: now, e164, lease id, ttl (us, "" = default). An inbound call on one number.
+if not CFGV then return {-1} end
+local now = clock(ARGV[1])
+reclaim(now)
+local e, id = ARGV[2], ARGV[3]
+local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl
+local cap, _, _, used, active = state(e)
+if not active or used >= cap then
+  count("refused:busy")
+  local why = redis.call("EXISTS", key("n", e)) == 1 and status(e, now) or "retired"
+  return finish({0, "busy", -1, now, e, why})
+end
+local expires = take(e, id, now, ttl, false)
+return finish({1, id, e, expires, now})

@@ -1,0 +1,232 @@
+-- numsim Redis backend: helpers shared by every script (prepended to each at load).
+--
+-- KEYS[1] is "{ns}:cfg"; every other key is built from its prefix, so all keys share
+-- the {ns} hash tag (one Redis Cluster slot per namespace). Times are integer
+-- microseconds: exact in Lua's doubles, so "t + window <= now" and "frees at
+-- t + window" always agree. ARGV[1] is the client's clock in microseconds, or ""
+-- to use the server's clock (TIME).
+
+local CFG = KEYS[1]
+local PREFIX = string.sub(CFG, 1, -4)
+local HOUR, DAY = 3600000000, 86400000000
+local LEVEL = 1099511627776 -- 2^40: score = calls in progress * LEVEL + order
+
+local function key(kind, name)
+  if name then
+    return PREFIX .. kind .. ":" .. name
+  end
+  return PREFIX .. kind
+end
+
+local function clock(given)
+  if given ~= "" then
+    return tonumber(given)
+  end
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local function config()
+  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit")
+  if not c[1] then
+    return nil
+  end
+  return {
+    order = c[1],
+    ttl = tonumber(c[2]),
+    dmax = tonumber(c[3]),
+    dper = tonumber(c[4]),
+    sticky = tonumber(c[5]),
+    audit = c[6] == "1",
+  }
+end
+
+local CFGV = config()
+local freed = false
+
+local function count(what)
+  redis.call("HINCRBY", key("stats"), what, 1)
+end
+
+local function audit(what, number, id, now)
+  if CFGV and CFGV.audit then
+    redis.call("XADD", key("audit"), "MAXLEN", "~", 1000000, "*",
+      "op", what, "number", number, "lease", id, "t", string.format("%d", now))
+  end
+end
+
+-- Drop window entries that no longer count; returns the calls in the hour and day.
+local function trim(e, now)
+  local hk, dk = key("h", e), key("d", e)
+  redis.call("ZREMRANGEBYSCORE", hk, "-inf", now - HOUR)
+  redis.call("ZREMRANGEBYSCORE", dk, "-inf", now - DAY)
+  return redis.call("ZCARD", hk), redis.call("ZCARD", dk)
+end
+
+local function nth_score(zkey, index)
+  local entry = redis.call("ZRANGE", zkey, index, index, "WITHSCORES")
+  return tonumber(entry[2])
+end
+
+-- Number e's settings and state: capacity, caps (0: none), calls in progress, active,
+-- and its "template|group" names (one per line).
+local function state(e)
+  local n = redis.call("HMGET", key("n", e), "cap", "hcap", "dcap", "used", "active", "groups")
+  return tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
+    tonumber(n[4]) or 0, n[5] == "1", n[6] or ""
+end
+
+-- When number e's windows let it call again (nil if not capped), and which cap binds.
+local function cap_free_at(e, hcap, dcap, hour, day)
+  local at, why = nil, nil
+  if hcap > 0 and hour >= hcap then
+    at, why = nth_score(key("h", e), hour - hcap) + HOUR, "hourly_cap"
+  end
+  if dcap > 0 and day >= dcap then
+    local day_at = nth_score(key("d", e), day - dcap) + DAY
+    if at == nil or day_at >= at then
+      at, why = day_at, "daily_cap"
+    end
+  end
+  return at, why
+end
+
+local function status(e, now)
+  local cap, hcap, dcap, used, active = state(e)
+  if not active then
+    return "retired"
+  end
+  local hour, day = trim(e, now)
+  local _, why = cap_free_at(e, hcap, dcap, hour, day)
+  if why then
+    return why
+  end
+  if used >= cap then
+    return "busy"
+  end
+  return "ready"
+end
+
+-- Put number e where its state says: in its groups' ready indexes (scored by load,
+-- then by when it got there), in their cooling sets (capped, a channel free), or out.
+-- Takes the number's state as read (and changed) by the caller: one read per script.
+local function refresh(e, now, cap, hcap, dcap, used, active, groups)
+  local capped_ever = hcap > 0 or dcap > 0
+  local score, free_at = nil, nil
+  if active and used < cap then
+    if capped_ever then
+      local hour, day = trim(e, now)
+      free_at = cap_free_at(e, hcap, dcap, hour, day)
+    end
+    if free_at == nil then
+      score = redis.call("INCR", key("seq"))
+      if CFGV.order == "least_loaded" then
+        score = used * LEVEL + score
+      end
+    end
+  end
+  for g in string.gmatch(groups, "[^\n]+") do
+    if score then
+      redis.call("ZADD", key("g", g), score, e)
+      if capped_ever then
+        redis.call("ZREM", key("c", g), e)
+      end
+    else
+      redis.call("ZREM", key("g", g), e)
+      if free_at then
+        redis.call("ZADD", key("c", g), free_at, e)
+      end
+    end
+  end
+  if free_at then
+    redis.call("ZADD", key("revisit"), free_at, e)
+  end
+end
+
+local function refresh_number(e, now)
+  refresh(e, now, state(e))
+end
+
+-- Give lease `id` (a channel of number e) back.
+local function free(id, e, inbound, now, why)
+  redis.call("HDEL", key("l"), id)
+  redis.call("ZREM", key("leases"), id)
+  if inbound then
+    redis.call("HINCRBY", key("n", e), "inb", -1)
+  end
+  local cap, hcap, dcap, _, active, groups = state(e)
+  local used = redis.call("HINCRBY", key("n", e), "used", -1)
+  refresh(e, now, cap, hcap, dcap, used, active, groups)
+  count(why)
+  audit(why, e, id, now)
+  freed = true
+end
+
+local function split_lease(record)
+  local bar = string.find(record, "|", 1, true)
+  return string.sub(record, 1, bar - 1), string.sub(record, bar + 1) == "1"
+end
+
+-- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call).
+local function reclaim(now)
+  local expired = redis.call("ZRANGEBYSCORE", key("leases"), "-inf", now, "LIMIT", 0, 512)
+  for _, id in ipairs(expired) do
+    local record = redis.call("HGET", key("l"), id)
+    if record then
+      local e, inbound = split_lease(record)
+      free(id, e, inbound, now, "expired")
+    else
+      redis.call("ZREM", key("leases"), id)
+    end
+  end
+  local due = redis.call("ZRANGEBYSCORE", key("revisit"), "-inf", now, "LIMIT", 0, 512)
+  for _, e in ipairs(due) do
+    redis.call("ZREM", key("revisit"), e)
+    refresh_number(e, now)
+  end
+end
+
+-- Take a channel of number e for lease `id`; `outbound` calls enter the windows
+-- (trimmed on every call, and gone once the number is idle: memory stays bounded).
+local function take(e, id, now, ttl, outbound)
+  local cap, hcap, dcap, _, active, groups = state(e)
+  local used = redis.call("HINCRBY", key("n", e), "used", 1)
+  if outbound then
+    local hk = key("h", e)
+    redis.call("ZREMRANGEBYSCORE", hk, "-inf", now - HOUR)
+    redis.call("ZADD", hk, now, id)
+    redis.call("PEXPIRE", hk, HOUR / 1000 + 1000)
+    if dcap > 0 then
+      local dk = key("d", e)
+      redis.call("ZREMRANGEBYSCORE", dk, "-inf", now - DAY)
+      redis.call("ZADD", dk, now, id)
+      redis.call("PEXPIRE", dk, DAY / 1000 + 1000)
+    end
+  else
+    redis.call("HINCRBY", key("n", e), "inb", 1)
+  end
+  refresh(e, now, cap, hcap, dcap, used, active, groups)
+  redis.call("HSET", key("l"), id, e .. "|" .. (outbound and "0" or "1"))
+  redis.call("ZADD", key("leases"), now + ttl, id)
+  count(outbound and "acquired" or "acquired_inbound")
+  audit("acquire", e, id, now)
+  return now + ttl
+end
+
+-- Take number e out of every group and pool (its settings and live leases stay).
+local function leave_groups(e)
+  local groups = redis.call("HGET", key("n", e), "groups") or ""
+  for g in string.gmatch(groups, "[^\n]+") do
+    redis.call("ZREM", key("g", g), e)
+    redis.call("ZREM", key("c", g), e)
+    redis.call("SREM", key("gm", g), e)
+    redis.call("SREM", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
+  end
+end
+
+local function finish(result)
+  if freed then
+    redis.call("PUBLISH", key("freed"), "1")
+  end
+  return result
+end

@@ -1,0 +1,21 @@
+-- ARGV: now, e164, capacity, hourly cap (0: none), daily cap (0: none),
+-- then "template|group" for every group the number belongs to.
+if not CFGV then return {-1} end
+local now = clock(ARGV[1])
+local e = ARGV[2]
+leave_groups(e)
+redis.call("SADD", key("numbers"), e)
+local groups = {}
+for i = 6, #ARGV do
+  local g = ARGV[i]
+  groups[#groups + 1] = g
+  redis.call("SADD", key("gm", g), e)
+  redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
+end
+redis.call("HSET", key("n", e), "cap", ARGV[3], "hcap", ARGV[4], "dcap", ARGV[5], "active", "1",
+  "groups", table.concat(groups, "\n"))
+redis.call("HSETNX", key("n", e), "used", 0)
+redis.call("HSETNX", key("n", e), "inb", 0)
+reclaim(now)
+refresh_number(e, now)
+return finish({1})

@@ -1,0 +1,433 @@
+"""RedisBackend: one allocator state shared by many worker processes and machines.
+
+Each operation is one Lua script (lua/*.lua, each prefixed with lua/common.lua),
+atomic on the server and called by SHA. The scripts keep, under the namespace's
+hash tag:
+
+    {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory)
+    {ns}:numbers             every number ever configured (set)
+    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active (hash)
+    {ns}:ng:<e164>           the "template|group" names the number belongs to (set)
+    {ns}:p:<template>        the template's pool (set)
+    {ns}:gm:<template|group> the group's members (set)
+    {ns}:g:<template|group>  free numbers, scored by load then arrival (sorted set)
+    {ns}:c:<template|group>  capped numbers with a free channel, by free time (sorted set)
+    {ns}:revisit             numbers whose caps free at a time (sorted set)
+    {ns}:h:<e164>, d:<e164>  outbound call times in the rolling hour / day (sorted sets)
+    {ns}:leases, {ns}:l      lease expiries (sorted set), lease -> "number|inbound" (hash)
+    {ns}:dst:<destination>   calls to a destination inside its limit's window
+    {ns}:st:<destination>    the number that last called it (sticky caller ID)
+    {ns}:seq, {ns}:stats     an order counter; counters of outcomes
+    {ns}:freed               pub/sub channel: a channel was freed (wakes waiters anywhere)
+    {ns}:audit               optional stream of every acquire / release / expiry
+
+Window, destination and sticky keys expire when idle; memory follows live calls and
+the calls inside the windows. Times are the Redis server's (TIME) unless clock="client".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import random
+import threading
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import redis
+import redis.asyncio
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from ..errors import BackendUnavailable
+from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
+from .lease import Lease
+
+log = logging.getLogger(__name__)
+
+SCRIPTS = (
+    "configure",
+    "put_number",
+    "drop_number",
+    "acquire",
+    "acquire_number",
+    "release",
+    "renew",
+    "numbers",
+    "next_expiry",
+)
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_MICRO = 1_000_000
+_FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
+
+
+def _script_source(name: str) -> str:
+    folder = resources.files(__package__) / "lua"
+    return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+class RedisBackend(Backend):
+    """Allocator state in Redis, for many workers.
+
+    `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
+    off). `clock="client"` passes the allocator's clock to the scripts instead of
+    using the server's TIME: for managed services that refuse TIME in scripts, at
+    the price of trusting every worker's clock. `async_client` (a redis.asyncio
+    client) serves Allocator.aacquire; from a URL one is made for you. `audit=True`
+    records every acquire, release and expiry in the {ns}:audit stream.
+    """
+
+    wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
+
+    def __init__(
+        self,
+        url_or_client: str | redis.Redis,
+        *,
+        namespace: str = "numsim",
+        clock: str = "server",
+        async_client: redis.asyncio.Redis | None = None,
+        audit: bool = False,
+    ) -> None:
+        if clock not in ("server", "client"):
+            raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
+        if not namespace or any(c in namespace for c in "{}"):
+            raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
+        if isinstance(url_or_client, str):
+            options = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+            self._client = redis.Redis.from_url(url_or_client, **options)
+            if async_client is None:
+                async_client = redis.asyncio.Redis.from_url(url_or_client, **options)
+        else:
+            self._client = url_or_client
+        self._async_client = async_client
+        self.namespace = namespace
+        self._cfg = f"{{{namespace}}}:cfg"
+        self._client_clock = clock == "client"
+        self._audit = audit
+        self._scripts = {
+            name: self._client.register_script(_script_source(name)) for name in SCRIPTS
+        }
+        self._async_scripts: dict[str, Any] = {}
+        self._policy: Policy | None = None
+        self._random = random.Random()
+        self._random_order = False
+        self._numbers: dict[str, tuple[NumberSpec, dict[str, list[str]]]] = {}
+        self._token = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+        self._orphans: set[str] = set()  # acquires whose outcome a dropped connection hid
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], object]] = []
+        self._pubsub_thread: threading.Thread | None = None
+        self._pubsub: Any = None
+        self._stopping = threading.Event()
+
+    # -- configuration ---------------------------------------------------------------
+
+    def configure(self, policy: Policy) -> None:
+        self._policy = policy
+        self._random = random.Random(policy.seed)
+        self._random_order = policy.order == "random"
+        self._configure()
+
+    def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
+        names = {template: list(g) for template, g in groups.items()}
+        self._numbers[spec.e164] = (spec, names)
+        self._call("put_number", self._now(now), *self._number_args(spec, names))
+
+    def drop_number(self, e164: str, now: float) -> None:
+        self._numbers.pop(e164, None)
+        self._call("drop_number", self._now(now), e164)
+
+    def subscribe(self, callback: Callable[[], object]) -> None:
+        self._listeners.append(callback)
+        if self._pubsub_thread is None:
+            self._pubsub_thread = threading.Thread(
+                target=self._listen, name=f"numsim-{self.namespace}-freed", daemon=True
+            )
+            self._pubsub_thread.start()
+
+    def close(self) -> None:
+        """Stop listening for freed channels (the clients stay open for the caller)."""
+        self._stopping.set()
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(Exception):
+                pubsub.close()  # ends the listener's wait now
+        if self._pubsub_thread is not None:
+            self._pubsub_thread.join(timeout=5)
+
+    # -- the atomic operations ----------------------------------------------------------
+
+    def acquire(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Lease | Refusal:
+        lease_id = self._new_id()
+        args = self._acquire_args(
+            template, groups, destination, now, lease_id, ttl, sticky, explain
+        )
+        try:
+            reply = self._call("acquire", *args)
+        except BackendUnavailable:
+            self._orphans.add(lease_id)  # it may have run: give it back once Redis answers
+            raise
+        return self._outcome(reply, template, destination, call_id)
+
+    async def aacquire(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Lease | Refusal:
+        """acquire over the asyncio client."""
+        lease_id = self._new_id()
+        args = self._acquire_args(
+            template, groups, destination, now, lease_id, ttl, sticky, explain
+        )
+        try:
+            reply = await self._acall("acquire", *args)
+        except BackendUnavailable:
+            self._orphans.add(lease_id)
+            raise
+        return self._outcome(reply, template, destination, call_id)
+
+    def acquire_number(
+        self, e164: str, now: float, call_id: str | None = None, ttl: float | None = None
+    ) -> Lease | Refusal:
+        lease_id = self._new_id()
+        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
+        try:
+            reply = self._call("acquire_number", self._now(now), e164, lease_id, ttl_arg)
+        except BackendUnavailable:
+            self._orphans.add(lease_id)
+            raise
+        return self._outcome(reply, None, None, call_id)
+
+    def release(self, lease_id: object, now: float) -> bool:
+        released = int(self._call("release", self._now(now), str(lease_id))[0]) == 1
+        if released:  # wake this process's waiters now; pub/sub tells the others
+            self._notify()
+        return released
+
+    async def arelease(self, lease_id: object, now: float) -> bool:
+        """release over the asyncio client."""
+        released = int((await self._acall("release", self._now(now), str(lease_id)))[0]) == 1
+        if released:
+            self._notify()
+        return released
+
+    def renew(self, lease_id: object, now: float, ttl: float | None = None) -> float | None:
+        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
+        reply = self._call("renew", self._now(now), str(lease_id), ttl_arg)
+        return int(reply[0]) / _MICRO if reply else None
+
+    # -- reading ------------------------------------------------------------------------
+
+    def numbers(self, now: float) -> dict[str, NumberState]:
+        reply = self._call("numbers", self._now(now))
+        states = {}
+        rows = sorted(range(1, len(reply), 6), key=lambda i: _text(reply[i]))
+        for i in rows:
+            e164, used, inbound, hour, day, status = reply[i : i + 6]
+            states[_text(e164)] = NumberState(
+                int(used),
+                int(inbound),
+                int(hour),
+                None if int(day) < 0 else int(day),
+                _text(status),
+            )
+        return states
+
+    def in_use(self, e164: str, now: float) -> int:
+        state = self.numbers(now).get(e164)
+        return 0 if state is None else state.in_use
+
+    def next_expiry(self, now: float) -> float | None:
+        """On the caller's clock: the server's answer shifted by the clocks' offset."""
+        server_now, expiry = (int(v) for v in self._call("next_expiry", self._now(now)))
+        if expiry < 0:
+            return None
+        return now + (expiry - server_now) / _MICRO
+
+    def stats(self) -> dict[str, int]:
+        try:
+            raw = self._client.hgetall(f"{{{self.namespace}}}:stats")
+        except _UNREACHABLE as error:
+            raise BackendUnavailable(f"Redis is unreachable: {error}") from error
+        stats = {_text(k): int(v) for k, v in raw.items()}
+        for name in ("acquired", "released", "expired"):
+            stats.setdefault(name, 0)
+        return stats
+
+    def audit_log(self) -> list[dict[str, str]]:
+        """The audit stream (with audit=True): op, number, lease, t (server microseconds)."""
+        entries = self._client.xrange(f"{{{self.namespace}}}:audit")
+        return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _call(self, name: str, *args: object) -> list[Any]:
+        """Run a script; re-create the namespace if Redis lost it (a restart without
+        persistence), and give back the leases of acquires whose replies were lost."""
+        try:
+            if self._orphans:
+                self._release_orphans(args[0])
+            reply = self._scripts[name](keys=[self._cfg], args=args)
+            if isinstance(reply, list) and reply and reply[0] == -1:
+                log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
+                self._restore(args[0])
+                reply = self._scripts[name](keys=[self._cfg], args=args)
+        except _UNREACHABLE as error:
+            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
+        except ResponseError as error:
+            raise BackendUnavailable(f"Redis refused {name}: {error}") from error
+        return reply
+
+    async def _acall(self, name: str, *args: object) -> list[Any]:
+        if self._async_client is None:
+            raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
+        script = self._async_scripts.get(name)
+        if script is None:
+            script = self._async_scripts[name] = self._async_client.register_script(
+                _script_source(name)
+            )
+        try:
+            reply = await script(keys=[self._cfg], args=args)
+            if isinstance(reply, list) and reply and reply[0] == -1:
+                self._restore(args[0])
+                reply = await script(keys=[self._cfg], args=args)
+        except _UNREACHABLE as error:
+            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
+        except ResponseError as error:
+            raise BackendUnavailable(f"Redis refused {name}: {error}") from error
+        return reply
+
+    def _configure(self) -> None:
+        policy = self._policy
+        if policy is None:
+            raise RuntimeError("RedisBackend.configure() must be called first")
+        limit = policy.destination_limit
+        self._call_raw(
+            "configure",
+            policy.order,
+            int(policy.lease_ttl * _MICRO),
+            0 if limit is None else limit.max_calls,
+            0 if limit is None else int(limit.per_seconds * _MICRO),
+            int((policy.sticky_ttl or 0) * _MICRO),
+            "1" if self._audit else "0",
+        )
+
+    def _restore(self, now: object) -> None:
+        self._configure()
+        for spec, groups in self._numbers.values():
+            self._call_raw("put_number", now, *self._number_args(spec, groups))
+
+    def _release_orphans(self, now: object) -> None:
+        for lease_id in list(self._orphans):
+            self._scripts["release"](keys=[self._cfg], args=(now, lease_id))
+            self._orphans.discard(lease_id)
+
+    def _call_raw(self, name: str, *args: object) -> list[Any]:
+        try:
+            return self._scripts[name](keys=[self._cfg], args=args)
+        except _UNREACHABLE as error:
+            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
+
+    def _acquire_args(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        lease_id: str,
+        ttl: float | None,
+        sticky: bool,
+        explain: bool,
+    ) -> tuple[object, ...]:
+        pick = repr(self._random.random()) if self._random_order else "0"
+        return (
+            self._now(now),
+            template,
+            destination,
+            lease_id,
+            "" if ttl is None else int(ttl * _MICRO),
+            _FLAGS[sticky, explain],
+            pick,
+            *groups,
+        )
+
+    def _outcome(
+        self,
+        reply: list[Any],
+        template: str | None,
+        destination: str | None,
+        call_id: str | None,
+    ) -> Lease | Refusal:
+        if int(reply[0]) == 1:
+            _, lease_id, number, expires, _ = reply
+            return Lease(
+                _text(lease_id),
+                _text(number),
+                template,
+                destination,
+                call_id,
+                int(expires) / _MICRO,
+                destination is None,
+            )
+        reason, retry_at, now = _text(reply[1]), int(reply[2]), int(reply[3]) / _MICRO
+        statuses = None
+        if len(reply) > 4 or reason == "empty_pool":
+            statuses = {_text(reply[i]): _text(reply[i + 1]) for i in range(4, len(reply), 2)}
+        return Refusal(reason, None if retry_at < 0 else retry_at / _MICRO, now, statuses)
+
+    def _number_args(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> list[object]:
+        names = [f"{template}|{group}" for template, items in groups.items() for group in items]
+        return [spec.e164, spec.capacity, spec.hour_cap or 0, spec.day_cap or 0, *names]
+
+    def _now(self, now: float) -> object:
+        """The time argument of every script: "" lets the server use its own clock."""
+        return int(now * _MICRO) if self._client_clock else ""
+
+    def _new_id(self) -> str:
+        return f"{self._token}-{os.getpid()}-{next(self._ids)}"
+
+    def _listen(self) -> None:
+        """Call the listeners whenever any process frees a channel; survive restarts."""
+        channel = f"{{{self.namespace}}}:freed"
+        while not self._stopping.is_set():
+            try:
+                self._pubsub = pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(channel)
+                while not self._stopping.is_set():
+                    if pubsub.get_message(timeout=1.0) is not None:
+                        self._notify()
+            except _UNREACHABLE:
+                self._stopping.wait(0.5)  # Redis is down: try again shortly
+            except Exception:
+                if not self._stopping.is_set():  # a listener failed: keep serving the others
+                    log.exception("a freed-channel listener failed")
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,258 @@
+"""Redis specifics, against a real redis-server: many processes, crashes, restarts,
+the server's clock, key expiry. The shared behaviour tests run on Redis too
+(conftest.BACKENDS)."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import redis
+from hypothesis import settings
+from hypothesis.stateful import run_state_machine_as_test
+
+import numsim
+from allocator_model import AllocatorMachine
+from conftest import pool, twilio, us
+from numsim import BackendUnavailable, NoNumberAvailable
+from numsim.allocator.redis import RedisBackend
+from numsim.testing import RedisServer
+from redis_worker import POOL, TEMPLATES
+
+WORKER = str(Path(__file__).with_name("redis_worker.py"))
+HOUR_US = 3600 * 1_000_000
+
+
+def namespace():
+    return f"test-{uuid.uuid4().hex}"
+
+
+def test_the_state_machine_holds_on_redis(redis_server):
+    class RedisMachine(AllocatorMachine):
+        def make_backend(self):
+            return RedisBackend(redis_server.url, namespace=namespace(), clock="client")
+
+    run_state_machine_as_test(
+        RedisMachine, settings=settings(max_examples=25, stateful_step_count=40, deadline=None)
+    )
+
+
+def test_server_clock_is_the_default_and_leases_expire_on_it(redis_server):
+    number = twilio(0)
+    backend = RedisBackend(redis_server.url, namespace=namespace())
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend, lease_ttl=0.3)
+    lease = allocator.acquire("t", us(1))
+    server_now = redis.Redis.from_url(redis_server.url).time()
+    assert abs(lease.expires_at - (server_now[0] + server_now[1] / 1e6 + 0.3)) < 0.1
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", us(2))
+    time.sleep(0.4)
+    assert allocator.acquire("t", us(2)).number == number.e164
+    assert allocator.snapshot().counters["expired"] == 1
+    backend.close()
+
+
+def test_numsim_exports_the_redis_backend():
+    assert numsim.RedisBackend is RedisBackend
+    with pytest.raises(ValueError, match="namespace"):
+        RedisBackend("redis://127.0.0.1:1/0", namespace="{bad}")
+    with pytest.raises(ValueError, match="clock"):
+        RedisBackend("redis://127.0.0.1:1/0", clock="sundial")
+
+
+def test_many_processes_hammer_one_scarce_pool(redis_server):
+    """8 processes, thousands of operations; the audit stream (written atomically
+    with every change) is checked independently: capacity, hourly caps, all free."""
+    space = namespace()
+    RedisBackend(redis_server.url, namespace=space)  # nothing configured yet: workers do it
+    workers = [
+        subprocess.Popen(
+            [sys.executable, WORKER, "hammer", redis_server.url, space, "1000", str(seed)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for seed in range(8)
+    ]
+    granted = sum(json.loads(w.communicate(timeout=300)[0])["granted"] for w in workers)
+    assert all(w.returncode == 0 for w in workers)
+    time.sleep(0.1)  # let the last unreleased leases pass their 50 ms TTL
+    checker = numsim.Allocator(
+        POOL, TEMPLATES, backend=RedisBackend(redis_server.url, namespace=space, audit=True)
+    )
+    assert all(checker.in_use(n.e164) == 0 for n in POOL)  # every channel free at the end
+    log = checker.backend.audit_log()
+    capacity = {n.e164: n.capacity for n in POOL}
+    caps = {n.e164: n.max_calls_per_hour for n in POOL}
+    busy = defaultdict(int)
+    starts = defaultdict(list)
+    live = set()
+    for entry in log:  # stream order is execution order: Redis runs one script at a time
+        number, lease = entry["number"], entry["lease"]
+        if entry["op"] == "acquire":
+            busy[number] += 1
+            assert busy[number] <= capacity[number], entry
+            assert lease not in live
+            live.add(lease)
+            starts[number].append(int(entry["t"]))
+        else:
+            busy[number] -= 1
+            live.remove(lease)  # each lease ends exactly once
+    assert not live and all(v == 0 for v in busy.values())
+    assert sum(len(times) for times in starts.values()) == granted > 500
+    for number, times in starts.items():
+        if caps[number]:
+            first = 0
+            for last, t in enumerate(times):
+                while times[first] + HOUR_US <= t:
+                    first += 1
+                assert last - first + 1 <= caps[number]
+    assert len(starts["+14155550101"]) == 40  # the capped number hit its cap exactly
+    assert {"expired", "released"} <= {e["op"] for e in log}
+
+
+def test_a_killed_worker_leaks_nothing_beyond_its_ttl(redis_server):
+    space = namespace()
+    worker = subprocess.Popen(
+        [sys.executable, WORKER, "hold", redis_server.url, space, "3", "2.0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    held = json.loads(worker.stdout.readline())
+    killed_at = time.monotonic()
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    watcher = numsim.Allocator(
+        POOL, TEMPLATES, backend=RedisBackend(redis_server.url, namespace=space)
+    )
+    assert sum(watcher.in_use(e) for e in set(held)) == 3
+    time.sleep(max(0.0, 1.5 - (time.monotonic() - killed_at)))
+    assert sum(watcher.in_use(e) for e in set(held)) == 3  # not before the TTL
+    time.sleep(max(0.0, 2.6 - (time.monotonic() - killed_at)))
+    assert sum(watcher.in_use(e) for e in set(held)) == 0  # and back after it
+    watcher.backend.close()
+
+
+def test_a_redis_restart_is_survived(redis_server, tmp_path):
+    server = RedisServer(directory=tmp_path)  # its own: this test stops it
+    server.start()
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=namespace())
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    lease = allocator.acquire("t", us(1))
+    server.stop()
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        allocator.acquire("t", us(2))
+    with pytest.raises(BackendUnavailable):
+        allocator.release(lease)
+    server.start()  # no persistence: the namespace comes back empty
+    again = allocator.acquire("t", us(3))  # the pool is restored by the allocator itself
+    assert again.number == number.e164
+    assert allocator.release(again) is True
+    assert allocator.release(lease) is False  # forgotten by the restart, as documented
+    backend.close()
+    server.stop()
+
+
+def test_an_acquire_whose_reply_was_lost_is_given_back(redis_server, monkeypatch):
+    number = twilio(0)
+    backend = RedisBackend(redis_server.url, namespace=namespace())
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    script = backend._scripts["acquire"]
+
+    class LostReply:
+        def __call__(self, keys, args):
+            script(keys=keys, args=args)  # it ran on the server...
+            raise redis.exceptions.ConnectionError("connection reset")  # ...the reply is lost
+
+    monkeypatch.setitem(backend._scripts, "acquire", LostReply())
+    with pytest.raises(BackendUnavailable):
+        allocator.acquire("t", us(1))
+    monkeypatch.setitem(backend._scripts, "acquire", script)
+    assert allocator.in_use(number.e164) == 0  # the next call gave the orphan back
+    assert allocator.acquire("t", us(2)).number == number.e164
+    backend.close()
+
+
+def test_idle_keys_expire_and_memory_follows_live_calls(redis_server):
+    space = namespace()
+    client = redis.Redis.from_url(redis_server.url)
+    backend = RedisBackend(client, namespace=space, clock="client")
+    clock = numsim.ManualClock(1_800_000_000)
+    numbers = [twilio(i) for i in range(3)]
+    allocator = numsim.Allocator(
+        numbers,
+        {"t": pool(*numbers)},
+        backend=backend,
+        clock=clock,
+        destination_limit=numsim.DestinationLimit(1, 60),
+    )
+    for i in range(50):
+        allocator.release(allocator.acquire("t", us(i)))
+    keys = {k.decode() for k in client.keys(f"{{{space}}}:*")}
+    assert all(client.pttl(k) > 0 for k in keys if ":dst:" in k or ":h:" in k)
+    assert client.hlen(f"{{{space}}}:l") == 0 and client.zcard(f"{{{space}}}:leases") == 0
+    assert all(k.startswith(f"{{{space}}}:") for k in keys)  # one hash tag: one cluster slot
+    backend.close()
+
+
+def test_waiters_in_another_process_are_woken_by_a_release(redis_server):
+    space = namespace()
+    number = twilio(0)
+    holder = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(redis_server.url, namespace=space)
+    )
+    waiter_backend = RedisBackend(redis_server.url, namespace=space)
+    waiter_backend.wake_interval = 30.0  # only pub/sub can wake it in time
+    waiter = numsim.Allocator([number], {"t": pool(number)}, backend=waiter_backend)
+    lease = holder.acquire("t", us(1))
+    result = {}
+
+    def wait():
+        started = time.monotonic()
+        result["lease"] = waiter.acquire("t", us(2), timeout=20)
+        result["took"] = time.monotonic() - started
+
+    import threading
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    time.sleep(0.3)
+    holder.release(lease)  # another allocator: the wake-up crosses Redis
+    thread.join(10)
+    assert result["lease"].number == number.e164 and result["took"] < 5
+    holder.backend.close()
+    waiter_backend.close()
+
+
+def test_aacquire_uses_the_asyncio_client(redis_server):
+    number = twilio(0)
+    backend = RedisBackend(redis_server.url, namespace=namespace())
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    calls = []
+    original = backend.aacquire
+
+    async def counting(*args, **kwargs):
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    backend.aacquire = counting
+
+    async def main():
+        lease = await allocator.aacquire("t", us(1))
+        with pytest.raises(NoNumberAvailable):
+            await allocator.aacquire("t", us(2))
+        waiting = asyncio.create_task(allocator.aacquire("t", us(3), timeout=10))
+        await asyncio.sleep(0.2)
+        assert await backend.arelease(lease.id, 0.0)
+        return await asyncio.wait_for(waiting, 10)
+
+    got = asyncio.run(main())
+    assert got.number == number.e164 and len(calls) == 2  # the waiting one queued
+    backend.close()
