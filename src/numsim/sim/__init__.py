@@ -8,7 +8,7 @@ result.summary(); result.calls; result.plot_busy()
 from .distributions import Distribution
 from .engine import SimClock
 from .result import SimulationResult
-from .run import Replications, simulate
+from .run import Replications, simulate, sweep
 from .scenario import (
     Arrivals,
     CallModel,
@@ -32,4 +32,5 @@ __all__ = [
     "SimClock",
     "SimulationResult",
     "simulate",
+    "sweep",
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -210,3 +211,37 @@ def _incomplete_beta(x: float, a: float, b: float) -> float:
         if abs(d * c - 1.0) < 1e-15:
             break
     return front * result / a
+
+
+def sweep(
+    scenario: Scenario,
+    values: Sequence[Any],
+    *,
+    change: Callable[[Scenario, Any], Scenario] | None = None,
+    replications: int = 5,
+    seed: int = 0,
+    figures: Sequence[str] = ("blocked_fraction", "wait_p95", "utilization"),
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Simulate `scenario` changed to each of `values`: by default, the first number
+    group's count ("how many numbers?"). One row per value: each figure's mean and
+    confidence interval over `replications` runs (the same seeds for every value)."""
+    change = change or _with_numbers
+    rows = {}
+    for value in values:
+        runs = simulate(change(scenario, value), seed=seed, replications=replications)
+        row: dict[str, float] = {}
+        for figure in figures:
+            mean, low, high = runs.interval(figure, confidence)  # type: ignore[union-attr]
+            row[figure] = mean
+            row[f"{figure}_low"] = low
+            row[f"{figure}_high"] = high
+        rows[value] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "value"
+    return frame
+
+
+def _with_numbers(scenario: Scenario, count: int) -> Scenario:
+    first, *rest = scenario.numbers
+    return scenario.replace(numbers=(dataclasses.replace(first, count=count), *rest))
