@@ -34,7 +34,7 @@ import os
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -178,11 +178,8 @@ class RedisBackend(Backend):
         args = self._acquire_args(
             template, groups, destination, now, lease_id, ttl, sticky, explain
         )
-        try:
+        with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire", *args)
-        except BackendUnavailable:
-            self._orphans.add(lease_id)  # it may have run: give it back once Redis answers
-            raise
         return self._outcome(reply, template, destination, call_id)
 
     async def aacquire(
@@ -201,11 +198,8 @@ class RedisBackend(Backend):
         args = self._acquire_args(
             template, groups, destination, now, lease_id, ttl, sticky, explain
         )
-        try:
+        with self._orphaned_if_lost(lease_id):
             reply = await self._acall("acquire", *args)
-        except BackendUnavailable:
-            self._orphans.add(lease_id)
-            raise
         return self._outcome(reply, template, destination, call_id)
 
     def acquire_number(
@@ -213,11 +207,8 @@ class RedisBackend(Backend):
     ) -> Lease | Refusal:
         lease_id = self._new_id()
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        try:
+        with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire_number", self._now(now), e164, lease_id, ttl_arg)
-        except BackendUnavailable:
-            self._orphans.add(lease_id)
-            raise
         return self._outcome(reply, None, None, call_id)
 
     def release(self, lease_id: object, now: float) -> bool:
@@ -338,6 +329,16 @@ class RedisBackend(Backend):
         self._configure()
         for spec, groups in self._numbers.values():
             self._call_raw("put_number", now, *self._number_args(spec, groups))
+
+    @contextlib.contextmanager
+    def _orphaned_if_lost(self, lease_id: str) -> Iterator[None]:
+        """An acquire that failed on the way may still have run on the server: remember
+        its lease, to give it back once Redis answers again."""
+        try:
+            yield
+        except BackendUnavailable:
+            self._orphans.add(lease_id)
+            raise
 
     def _release_orphans(self, now: object) -> None:
         for lease_id in list(self._orphans):
