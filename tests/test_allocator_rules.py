@@ -113,6 +113,17 @@ def test_a_capped_and_busy_number_needs_a_release_too(make_allocator):
     assert error.retry_after is None  # time alone will not free it: the call holds it
 
 
+def test_a_capped_number_that_fills_up_stops_offering_a_retry_time(make_allocator):
+    # Capped with a channel free (time would free it), then its last channel is taken.
+    number = plivo(0, channels=2, max_calls_per_hour=1)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", IN)
+    assert refusal(allocator, "t", india(1)).retry_after == pytest.approx(3600)
+    allocator.acquire_inbound(number.e164)
+    error = refusal(allocator, "t", india(1))
+    assert error.reasons == {number.e164: "hourly_cap"} and error.retry_after is None
+
+
 def test_destination_limit_counts_one_person_across_numbers_and_templates(make_allocator, clock):
     a, b = twilio(0), twilio(1)
     allocator = make_allocator(

@@ -135,6 +135,8 @@ local function refresh(e, now, cap, hcap, dcap, used, active, groups)
       redis.call("ZREM", key("g", g), e)
       if free_at then
         redis.call("ZADD", key("c", g), free_at, e)
+      elseif capped_ever then
+        redis.call("ZREM", key("c", g), e) -- busy: only a release frees it, not time
       end
     end
   end
