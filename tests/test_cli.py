@@ -98,3 +98,13 @@ def test_bad_input_is_one_readable_line_and_exit_1(capsys, db, argv, message):
 def test_usage_errors_exit_1(capsys):
     code, _, err = run(capsys, "frobnicate")
     assert code == 1 and "invalid choice" in err
+
+
+def test_simulate_without_the_sim_extra_says_what_to_install(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "simpy", None)  # as if numsim[sim] were not installed
+    for name in [m for m in sys.modules if m.startswith("numsim.sim")]:
+        monkeypatch.delitem(sys.modules, name)
+    code, _, err = run(capsys, "simulate", "--hours", "1")
+    assert code == 1 and "pip install 'numsim[sim]'" in err and "Traceback" not in err

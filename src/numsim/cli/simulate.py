@@ -55,7 +55,13 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sim import Scenario, simulate
+    try:
+        from ..sim import Scenario, simulate
+    except ModuleNotFoundError as missing:
+        raise ValueError(
+            f"numsim simulate needs the sim extra ({missing.name} is missing): "
+            "pip install 'numsim[sim]'"
+        ) from None
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = _apply_flags(scenario, args)
