@@ -303,3 +303,23 @@ def test_a_lapsed_lease_does_not_spin_the_wakeups(make_allocator, clock):
     assert not request.done and allocator.in_use(number.e164) == 0
     clock.advance(3600)
     assert request.done and request.lease is not None
+
+
+def test_a_new_retry_time_wakes_a_sleeping_waiter_with_the_real_clock():
+    # The waiter first waits for a channel (no timer); after a release it is blocked by
+    # its destination's limit instead: it must be woken when that frees, not at its
+    # deadline.
+    first, second = plivo(0, channels=1), plivo(1, channels=1)
+    allocator = numsim.Allocator(
+        [first, second],
+        {"a": pool(first), "b": pool(second)},
+        destination_limit=DestinationLimit(1, 0.5),
+    )
+    held = allocator.acquire("a", india(1))
+    waiter = start_waiting(allocator, "a", IN, 10)
+    started = time.monotonic()
+    allocator.acquire("b", IN)  # the same person, through the other pool
+    allocator.release(held)  # a channel frees: the waiter now waits for IN's limit
+    waiter.join(10)
+    elapsed = waiter.done_at - started
+    assert waiter.lease is not None and 0.45 <= elapsed < 3.0

@@ -1,18 +1,21 @@
 """Clocks: the allocator reads time through one, so the same rules run in any time.
 
 A clock is any zero-argument callable returning epoch seconds (``time.time``
-is the default). A clock that also has ``call_at(when, callback)`` drives the
-allocator's timed wake-ups itself (ManualClock here, the simulator's SimPy
-clock), so waiting never depends on wall-clock sleeps.
+is the default). Timed wake-ups (a rolling window frees a slot, a wait times out)
+go through ``call_at(when, callback)``: a clock may offer it (ManualClock here, the
+simulator's SimPy clock); for one that does not, a TimerThread runs them in real time.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 from collections.abc import Callable
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
@@ -39,14 +42,15 @@ class ManualClock:
         """Move time forward by `seconds` (>= 0) and return the new time."""
         if not seconds >= 0:
             raise ValueError(f"a clock only moves forward; got advance({seconds!r})")
-        with self._lock:
-            target = self._now + seconds
-            while self._timers and self._timers[0][0] <= target:
+        target = self._now + seconds
+        while True:
+            with self._lock:  # callbacks run outside it: they may take other locks
+                if not self._timers or self._timers[0][0] > target:
+                    self._now = target
+                    return target
                 when, _, callback = heapq.heappop(self._timers)
                 self._now = max(self._now, when)
-                callback()
-            self._now = target
-            return target
+            callback()
 
     def call_at(self, when: float, callback: Callable[[], object]) -> None:
         """Run `callback` once the clock reaches `when` (at the next advance if past)."""
@@ -55,3 +59,38 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock({self._now!r})"
+
+
+class TimerThread:
+    """call_at for a clock that runs by itself (the wall clock): one daemon thread,
+    started when first needed, runs each callback once the clock reaches its time."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._timers: list[tuple[float, int, Callable[[], object]]] = []
+        self._order = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> None:
+        with self._changed:
+            heapq.heappush(self._timers, (when, next(self._order), callback))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="numsim-timers", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._timers:
+                    self._changed.wait()
+                delay = self._timers[0][0] - self._clock()
+                if delay > 0:
+                    self._changed.wait(delay)  # or until an earlier timer arrives
+                    continue
+                callback = heapq.heappop(self._timers)[2]
+            try:
+                callback()
+            except Exception:  # one failing callback must not stop the others
+                log.exception("a timed callback failed")

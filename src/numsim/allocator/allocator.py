@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..clock import Clock
+from ..clock import Clock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
@@ -95,9 +95,10 @@ class Allocator:
         _check_seconds("lease_ttl", lease_ttl)
         _check_seconds("sticky_ttl", sticky_ttl)
         self._clock: Callable[[], float] = clock or time.time
-        # A clock with call_at wakes waiting requests itself (ManualClock, the simulator's).
-        self._call_at: Callable[[float, Callable[[], object]], object] | None = getattr(
-            self._clock, "call_at", None
+        # Timed wake-ups of waiting requests: the clock's own call_at (ManualClock, the
+        # simulator's), or a timer thread for the wall clock.
+        self._call_at: Callable[[float, Callable[[], object]], object] = (
+            getattr(self._clock, "call_at", None) or TimerThread(self._clock).call_at
         )
         self._backend = backend if backend is not None else MemoryBackend()
         self._strategy = Strategy.named(strategy)
@@ -110,6 +111,7 @@ class Allocator:
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
+        self._schedule_lock = threading.Lock()
         self._sticky = self._strategy.sticky
         self._backend.configure(
             Policy(
@@ -155,7 +157,7 @@ class Allocator:
             return self._acquire_waiting(template, destination, call_id, timeout, ttl)
         target = self._destination(destination)
         if self._waits.waiting:
-            self._waits.serve()  # those already waiting go first
+            self.poll()  # those already waiting go first
         outcome = self._attempt(template, target, call_id, ttl, True)
         if type(outcome) is not Lease:
             raise outcome
@@ -179,7 +181,7 @@ class Allocator:
         if ttl is not None and not ttl > 0:
             _check_seconds("ttl", ttl)
         if self._waits.waiting:
-            self._waits.serve()  # those already waiting go first
+            self.poll()  # those already waiting go first
         return self._attempt(template, target, call_id, ttl, explain)
 
     async def aacquire(
@@ -203,7 +205,7 @@ class Allocator:
             if not hasattr(self._backend, "aacquire"):
                 return self.acquire(template, destination, call_id=call_id, ttl=ttl)
             if self._waits.waiting:
-                self._waits.serve()  # those already waiting go first
+                self.poll()  # those already waiting go first
             outcome = await self._aattempt(
                 template, self._destination(destination), call_id, ttl, True
             )
@@ -306,8 +308,8 @@ class Allocator:
     def poll(self) -> None:
         """Serve waiting requests whose time has come. Waiting front ends call this
         at `next_wakeup()`; a clock with call_at has it called for it."""
-        self._waits.serve()
-        self._schedule_wakeup()
+        if self._waits.serve():  # inside a pass, that pass schedules when it is done
+            self._schedule_wakeup()
 
     def next_wakeup(self) -> float | None:
         """Clock time when a waiting request may be served by time alone, or None."""
@@ -592,30 +594,24 @@ class Allocator:
         return request.result()
 
     def _wait_seconds(self) -> float | None:
-        """Real seconds a waiting thread or task sleeps before polling: until the next
-        timed wake-up, capped by the backend's wake_interval (a fallback for a lost
-        cross-process wake-up); None for clocks that call us back themselves."""
-        if self._call_at is not None:
-            return None
-        wake = self.next_wakeup()
-        seconds = None if wake is None else max(wake - self._clock(), 0.0) + 1e-3
-        interval = self._backend.wake_interval
-        if interval is not None:
-            seconds = interval if seconds is None else min(seconds, interval)
-        return seconds
+        """How long a waiting thread or task sleeps before polling by itself: the
+        backend's wake_interval, a fallback for a wake-up lost on its way from another
+        process (Redis); None: timed wake-ups and releases always reach it."""
+        return self._backend.wake_interval
 
     def _schedule_wakeup(self) -> None:
-        if self._call_at is None:
-            return
+        """Have poll() called at the next time a waiting request may be served."""
         wake = self.next_wakeup()
-        if wake is None or wake in self._scheduled:
+        if wake is None:
             return
-        if self._scheduled and wake > min(self._scheduled):
-            return
-        self._scheduled.add(wake)
+        with self._schedule_lock:
+            if wake in self._scheduled or (self._scheduled and wake > min(self._scheduled)):
+                return
+            self._scheduled.add(wake)
 
         def fire(when: float = wake) -> None:
-            self._scheduled.discard(when)
+            with self._schedule_lock:
+                self._scheduled.discard(when)
             self.poll()
 
         self._call_at(wake, fire)

@@ -116,12 +116,15 @@ class WaitQueue:
             heapq.heappush(self._deadlines, (request.deadline, request.seq, request))
             heapq.heappush(self._wakeups, request.deadline)
 
-    def serve(self) -> None:
-        """Give freed numbers to waiting requests, oldest first; end expired waits."""
+    def serve(self) -> bool:
+        """Give freed numbers to waiting requests, oldest first; end expired waits.
+
+        Returns False if it was called from inside a pass (a callback re-entered):
+        that pass then goes round again instead."""
         with self._lock:
-            if self._serving:  # a callback re-entered: finish this pass, then go again
+            if self._serving:
                 self._again = True
-                return
+                return False
             self._serving = True
             try:
                 self._again = True
@@ -130,6 +133,7 @@ class WaitQueue:
                     self._serve_once()
             finally:
                 self._serving = False
+            return True
 
     def cancel(self, request: Request) -> None:
         with self._lock:
