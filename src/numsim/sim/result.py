@@ -96,27 +96,33 @@ class SimulationResult:
     def numbers(self) -> pd.DataFrame:
         """Per number: calls, busy time, utilization, hourly-cap refusals."""
         ints = self._ints
-        code = ints[:, 2]
+        code, outcome = ints[:, 2], ints[:, 3]
+        size = len(self._numbers)
+
+        def per_number(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            return np.bincount(code[mask], weights=weights, minlength=size)
+
         busy = self._busy_intervals()
+        seconds = np.bincount(
+            busy[:, 2].astype(np.int64), weights=busy[:, 1] - busy[:, 0], minlength=size
+        )
+        calls = per_number((code >= 0) & (outcome <= NO_ANSWER))
+        inbound = per_number(outcome == CALLBACK)
+        capacity = np.array([n.capacity for n in self._numbers], dtype=float)
         span = self.horizon - self._warmup
-        rows = []
-        for index, number in enumerate(self._numbers):
-            mine = busy[busy[:, 2] == index]
-            seconds = float(np.sum(mine[:, 1] - mine[:, 0]))
-            rows.append(
-                {
-                    "number": number.e164,
-                    "provider": number.provider.value,
-                    "capacity": number.capacity,
-                    "max_calls_per_hour": number.max_calls_per_hour,
-                    "calls": int(np.sum((code == index) & (ints[:, 3] <= NO_ANSWER))),
-                    "inbound": int(np.sum((code == index) & (ints[:, 3] == CALLBACK))),
-                    "busy_seconds": seconds,
-                    "utilization": seconds / (number.capacity * span) if span > 0 else math.nan,
-                    "hourly_cap_refusals": self._cap_refusals[index],
-                }
-            )
-        return pd.DataFrame(rows).set_index("number")
+        return pd.DataFrame(
+            {
+                "number": [n.e164 for n in self._numbers],
+                "provider": [n.provider.value for n in self._numbers],
+                "capacity": capacity.astype(int),
+                "max_calls_per_hour": [n.max_calls_per_hour for n in self._numbers],
+                "calls": calls.astype(int),
+                "inbound": inbound.astype(int),
+                "busy_seconds": seconds,
+                "utilization": seconds / (capacity * span) if span > 0 else math.nan,
+                "hourly_cap_refusals": self._cap_refusals,
+            }
+        ).set_index("number")
 
     @cached_property
     def timeline(self) -> pd.DataFrame:
@@ -229,11 +235,15 @@ class SimulationResult:
         Counted as the allocator counts: in epoch seconds, a call at t still counts
         at `now` while t + 3600 > now."""
         ints, floats = self._ints, self._floats
-        start = self.scenario.start_epoch + (floats[:, 0] + floats[:, 1])
+        outbound = (ints[:, 3] <= NO_ANSWER) & (ints[:, 2] >= 0)
+        code = ints[outbound, 2]
+        start = self.scenario.start_epoch + (floats[outbound, 0] + floats[outbound, 1])
+        order = np.lexsort((start, code))  # by number, then by time: one sort for all
+        code, start = code[order], start[order]
+        bounds = np.searchsorted(code, np.arange(len(self._numbers) + 1))
         result = {}
-        outbound = ints[:, 3] <= NO_ANSWER
         for index, number in enumerate(self._numbers):
-            times = np.sort(start[outbound & (ints[:, 2] == index)])
+            times = start[bounds[index] : bounds[index + 1]]
             # calls counting at each call's moment: those at or after t - 3600, strictly
             first = np.searchsorted(times + 3600.0, times, side="right")
             counts = np.arange(1, len(times) + 1) - first
