@@ -306,8 +306,9 @@ class Allocator:
     # -- time ---------------------------------------------------------------------------
 
     def poll(self) -> None:
-        """Serve waiting requests whose time has come. Waiting front ends call this
-        at `next_wakeup()`; a clock with call_at has it called for it."""
+        """Serve waiting requests whose time has come, then schedule the next timed
+        wake-up. Called on every release and at every wake-up; callers may call it
+        too (say, after moving a clock without call_at)."""
         if self._waits.serve():  # inside a pass, that pass schedules when it is done
             self._schedule_wakeup()
 

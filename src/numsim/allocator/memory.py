@@ -295,12 +295,7 @@ class MemoryBackend(Backend):
         explain: bool = False,
     ) -> Lease | Refusal:
         with self._lock:
-            if now > self._now:
-                self._now = now
-                if now >= self._due:
-                    self._expire(now)
-            else:
-                now = self._now  # never backwards
+            now = self._advance(now)
             limit = self._limit
             if limit is not None:
                 window = self._destinations.get(destination)
@@ -359,10 +354,7 @@ class MemoryBackend(Backend):
 
     def release(self, lease_id: object, now: float) -> bool:
         with self._lock:
-            if now > self._now:
-                self._now = now
-                if now >= self._due:
-                    self._expire(now)
+            self._advance(now)
             record = self._leases.pop(lease_id, None)  # type: ignore[call-overload]
             if record is None:
                 self._stats["release_ignored"] += 1
@@ -489,9 +481,7 @@ class MemoryBackend(Backend):
         lease_id = next(self._ids)
         expires_at = now + (self._ttl if ttl is None else ttl)
         self._leases[lease_id] = (number, expires_at, inbound)
-        heapq.heappush(self._lease_heap, (expires_at, lease_id))
-        if expires_at < self._due:
-            self._due = expires_at
+        self._push_expiry(expires_at, lease_id)
         return Lease(lease_id, number.e164, template, destination, call_id, expires_at, inbound)
 
     def _push_expiry(self, expires_at: float, lease_id: int) -> None:
