@@ -89,12 +89,17 @@ class _Number:
         return max(end, self.day[-1] + DAY) if self.day else end
 
     def status(self) -> str:
-        """Why this (trimmed) number can or cannot take a call; caps before busy."""
+        """Why this (trimmed) number can or cannot take a call: caps before busy, and
+        of two full caps the one that frees last (rules.CAP_PRECEDENCE)."""
         if not self.active:
             return RETIRED
-        if self.day_cap is not None and self.day is not None and len(self.day) >= self.day_cap:
-            return DAILY_CAP
-        if self.hour_cap is not None and len(self.hour) >= self.hour_cap:
+        hour_full = self.hour_cap is not None and len(self.hour) >= self.hour_cap
+        day = self.day
+        if self.day_cap is not None and day is not None and len(day) >= self.day_cap:
+            day_free = day[-self.day_cap] + DAY
+            if not hour_full or day_free >= self.hour[-self.hour_cap] + HOUR:  # type: ignore[index]
+                return DAILY_CAP
+        if hour_full:
             return HOURLY_CAP
         return BUSY if self.in_use >= self.capacity else READY
 
