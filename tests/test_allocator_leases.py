@@ -195,3 +195,13 @@ def test_every_entry_point_refuses_the_same_bad_ttl(make_allocator, bad):
         with pytest.raises(ValueError, match="ttl"):
             attempt()
     assert allocator.in_use(number.e164) == 1
+
+
+def test_check_finds_nothing_wrong_in_a_healthy_pool(make_allocator, clock):
+    a, b = plivo(0, channels=2), twilio(1)
+    allocator = make_allocator([a, b], {"t": pool(a, b)})
+    leases = [allocator.acquire("t", india(i)) for i in range(2)]
+    allocator.acquire_inbound(b.e164)
+    allocator.release(leases[0])
+    clock.advance(60)
+    assert allocator.check() == []

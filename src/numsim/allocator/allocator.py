@@ -16,7 +16,7 @@ from ..clock import Clock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
-from .backend import AsyncBackend, Backend, NumberSpec, Policy, Refusal
+from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
@@ -337,6 +337,15 @@ class Allocator:
             raise UnknownNumberError(f"{number} is not a number of this allocator")
         return busy
 
+    def check(self, *, repair: bool = True) -> list[Finding]:
+        """Verify the backend's state against its lease index and repair what can be
+        derived (calls in progress per number, lease expiries, and, on Redis, the
+        settings of this allocator's numbers if a key was lost). An empty list: healthy.
+        Run it after a Redis incident, or periodically from a service."""
+        findings = self._backend.check(self._clock(), repair)
+        self.poll()
+        return findings
+
     def snapshot(self) -> Snapshot:
         """Per number: channels in use, capacity, calls in the rolling hour and day,
         status; plus counters of acquisitions and refusals by reason."""
@@ -388,37 +397,39 @@ class Allocator:
 
     # -- live pool changes (live leases are never lost) -----------------------------------
 
+    # Each change goes to the backend first and to this allocator's view after it: a
+    # change that fails (BackendUnavailable) leaves both as they were, and can be retried.
+
     def add_number(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:
         """Add a number, or update its settings, and assign it to `templates`."""
         if not isinstance(number, OutboundNumber):
             raise TypeError(f"add_number() takes an OutboundNumber, got {number!r}")
         wanted = [check_template_id(t) for t in templates]
         with self._config_lock:
+            self._push(number, {*self._templates_of(number.e164), *wanted})
             self._numbers[number.e164] = number
             for template in wanted:
                 self._pools.setdefault(template, {})[number.e164] = None
-            self._push(number.e164)
         self.poll()
 
     def remove_number(self, e164: str) -> None:
         """Stop using a number; calls on it keep their leases until released."""
         number = normalize_e164(e164)
         with self._config_lock:
-            if self._numbers.pop(number, None) is None:
+            if number not in self._numbers:
                 raise UnknownNumberError(f"{number} is not a number of this allocator")
+            self._backend.drop_number(number, self._clock())
+            del self._numbers[number]
             for pool in self._pools.values():
                 pool.pop(number, None)
-            self._backend.drop_number(number, self._clock())
 
     def assign(self, template: str, numbers: Iterable[str]) -> None:
         """Add numbers (already known to the allocator) to a template's pool."""
         check_template_id(template)
         with self._config_lock:
-            wanted = [self._known(n) for n in numbers]
-            pool = self._pools.setdefault(template, {})
-            for e164 in wanted:
-                pool[e164] = None
-                self._push(e164)
+            for e164 in [self._known(n) for n in numbers]:
+                self._push(self._numbers[e164], {*self._templates_of(e164), template})
+                self._pools.setdefault(template, {})[e164] = None
         self.poll()
 
     def unassign(self, template: str, numbers: Iterable[str]) -> None:
@@ -427,10 +438,13 @@ class Allocator:
             pool = self._pools.get(template)
             if pool is None:
                 raise UnknownTemplateError(f"unknown template {template!r}")
-            for e164 in [self._known(n) for n in numbers]:
-                if pool.pop(e164, "absent") == "absent":
+            leaving = [self._known(n) for n in numbers]
+            for e164 in leaving:
+                if e164 not in pool:
                     raise UnknownNumberError(f"{e164} is not in template {template!r}")
-                self._push(e164)
+            for e164 in leaving:
+                self._push(self._numbers[e164], set(self._templates_of(e164)) - {template})
+                del pool[e164]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -452,17 +466,21 @@ class Allocator:
                     f"template {template.id!r} uses {', '.join(missing)}, not in numbers"
                 )
             self._pools[template.id] = dict.fromkeys(template.numbers)
-        for e164 in self._numbers:
-            self._push(e164)
+        for number in self._numbers.values():
+            self._push(number, self._templates_of(number.e164))
 
-    def _push(self, e164: str) -> None:
-        """Tell the backend a number's limits and its groups in each template."""
-        number = self._numbers[e164]
+    def _templates_of(self, e164: str) -> list[str]:
+        return [template for template, pool in self._pools.items() if e164 in pool]
+
+    def _push(self, number: OutboundNumber, templates: Iterable[str]) -> None:
+        """Tell the backend a number's limits and its groups in each of `templates`."""
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
-            NumberSpec(e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day),
-            {template: groups for template, pool in self._pools.items() if e164 in pool},
+            NumberSpec(
+                number.e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day
+            ),
+            {template: groups for template in templates},
             self._clock(),
         )
 

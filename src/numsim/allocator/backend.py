@@ -55,6 +55,21 @@ class NumberState(NamedTuple):
     status: str  # ready | busy | hourly_cap | daily_cap | retired
 
 
+SETTINGS_LOST = "settings lost"
+
+
+class Finding(NamedTuple):
+    """One broken invariant found by Backend.check, and whether it was repaired."""
+
+    number: str | None  # the number it concerns, if known
+    problem: str
+    repaired: bool
+
+    def __str__(self) -> str:
+        subject = f"{self.number}: " if self.number else ""
+        return f"{subject}{self.problem} ({'repaired' if self.repaired else 'not repaired'})"
+
+
 class Backend(ABC):
     """Shared allocation state. All times are epoch seconds; `now` is the caller's
     clock reading, which a backend may replace with its own (Redis server time)."""
@@ -120,6 +135,11 @@ class Backend(ABC):
     @abstractmethod
     def next_expiry(self, now: float) -> float | None:
         """When the next live lease expires, after `now` (wakes waiters if its worker died)."""
+
+    @abstractmethod
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        """Verify the state's invariants against the lease index (each number's calls in
+        progress, each lease's expiry), repairing what can be derived if `repair`."""
 
     @abstractmethod
     def subscribe(self, callback: Callable[[], object]) -> None:

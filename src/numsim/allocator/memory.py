@@ -19,7 +19,7 @@ import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
-from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
+from .backend import Backend, Finding, NumberSpec, NumberState, Policy, Refusal
 from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
 from .rules import DAY, HOUR, DestinationLimit
@@ -437,6 +437,34 @@ class MemoryBackend(Backend):
         if self._freed:
             self._notify()
         return expiry
+
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        with self._lock:
+            self._advance(now)
+            leases: Counter[str] = Counter()
+            inbound: Counter[str] = Counter()
+            for number, _, is_inbound in self._leases.values():
+                leases[number.e164] += 1
+                inbound[number.e164] += is_inbound
+            findings = []
+            for e164, number in self._numbers.items():
+                want, want_inbound = leases[e164], inbound[e164]
+                if (number.in_use, number.inbound) != (want, want_inbound):
+                    findings.append(
+                        Finding(
+                            e164,
+                            f"counts {number.in_use} calls in progress ({number.inbound} "
+                            f"inbound) but has {want} leases ({want_inbound} inbound)",
+                            repair,
+                        )
+                    )
+                    if repair:
+                        number.in_use, number.inbound = want, want_inbound
+                        if number.active:
+                            self._refresh(number)
+                        self._freed = True
+        self._notify()
+        return findings
 
     def stats(self) -> dict[str, int]:
         with self._lock:

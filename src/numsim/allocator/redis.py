@@ -46,7 +46,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
-from .backend import AsyncBackend, NumberSpec, NumberState, Policy, Refusal
+from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
 from .lease import Lease, LeaseId
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ SCRIPTS = (
     "renew",
     "numbers",
     "next_expiry",
+    "check",
 )
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _MICRO = 1_000_000
@@ -291,6 +292,39 @@ class RedisBackend(AsyncBackend):
             return None
         return now + (expiry - server_now) / _MICRO
 
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        """Also restores the settings of this process's numbers that Redis lost."""
+        findings = self._check(now, repair)
+        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
+        if not (repair and lost):
+            return findings
+        for finding in lost:
+            spec, groups = self._numbers[finding.number]  # type: ignore[index]
+            with _mapped_errors("check"):
+                self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
+        restored = [f._replace(repaired=True) for f in lost]
+        kept = [f for f in findings if f not in lost]
+        return kept + restored + self._check(now, repair)  # counters of restored numbers
+
+    def _check(self, now: float, repair: bool) -> list[Finding]:
+        findings = []
+        problem = self._eviction_problem()
+        if problem is not None:
+            findings.append(Finding(None, problem, False))
+        args = (self._now(now), "1" if repair else "0", *self._numbers)
+        if self._policy is None:  # a checker that serves no allocator: nothing to restore
+            with _mapped_errors("check"):
+                reply = self._run("check", args)
+            if _namespace_lost(reply):
+                problem = "the namespace has no configuration (empty or lost)"
+                return [*findings, Finding(None, problem, False)]
+        else:
+            reply = self._call("check", *args)
+        return findings + [
+            Finding(_text(reply[i]) or None, _text(reply[i + 1]), int(reply[i + 2]) == 1)
+            for i in range(1, len(reply), 3)
+        ]
+
     def stats(self) -> dict[str, int]:
         try:
             raw = self._client.hgetall(f"{{{self.namespace}}}:stats")
@@ -383,6 +417,18 @@ class RedisBackend(AsyncBackend):
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""
+        problem = self._eviction_problem()
+        if problem is None:
+            return
+        if self._allow_eviction:
+            log.warning(problem)
+            return
+        raise BackendMisconfigured(
+            problem + ", or pass RedisBackend(..., allow_eviction=True) to accept the risk"
+        )
+
+    def _eviction_problem(self) -> str | None:
+        """What is wrong with the server's eviction policy, or None."""
         try:
             reply = self._client.config_get("maxmemory-policy")
         except ResponseError:  # CONFIG is disabled on some managed services
@@ -390,21 +436,17 @@ class RedisBackend(AsyncBackend):
                 "cannot read Redis maxmemory-policy here; make sure it is noeviction, "
                 "or evicted windows and leases will break caps and capacity"
             )
-            return
+            return None
         except _UNREACHABLE:
-            return  # the first script call says the server is unreachable
+            return None  # the first script call says the server is unreachable
         policy = next((_text(v) for v in reply.values()), "noeviction")
         if policy == "noeviction":
-            return
-        message = (
+            return None
+        return (
             f"Redis maxmemory-policy is {policy}: the server may evict numsim's windows and "
             "leases, and caps and capacity would no longer hold. Set it to noeviction "
-            "(CONFIG SET maxmemory-policy noeviction, and in redis.conf), or pass "
-            "RedisBackend(..., allow_eviction=True) to accept the risk"
+            "(CONFIG SET maxmemory-policy noeviction, and in redis.conf)"
         )
-        if not self._allow_eviction:
-            raise BackendMisconfigured(message)
-        log.warning(message)
 
     @contextlib.contextmanager
     def _orphaned_if_lost(self, lease_id: str) -> Iterator[None]:

@@ -8,16 +8,20 @@ from collections.abc import Sequence
 
 from ..credentials import CredentialError
 from ..errors import (
+    BackendMisconfigured,
+    BackendUnavailable,
     ImportFileError,
     InvalidNumberError,
     RegistryError,
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import demo, numbers, simulate
+from . import check, demo, numbers, simulate
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
+    BackendMisconfigured,
+    BackendUnavailable,
     ImportFileError,
     InvalidNumberError,
     RegistryError,
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     numbers.register(commands)
     simulate.register(commands)
     demo.register(commands)
+    check.register(commands)
     return parser
 
 
