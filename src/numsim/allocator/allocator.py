@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -115,6 +116,7 @@ class Allocator:
         self._scheduled: set[float] = set()
         self._schedule_lock = threading.Lock()
         self._sticky = self._strategy.sticky
+        self._worker: ThreadPoolExecutor | None = None
         self._backend.configure(
             Policy(
                 order=self._strategy.order,
@@ -211,7 +213,7 @@ class Allocator:
             return self.acquire(template, destination, call_id=call_id, ttl=ttl)
         target = self._destination(destination)
         if self._waits.waiting:
-            await asyncio.to_thread(self.poll)  # those already waiting go first
+            await self._off_loop(self.poll)  # those already waiting go first
         outcome = await self._aattempt(template, target, call_id, ttl, True)
         if type(outcome) is not Lease:
             raise outcome
@@ -225,7 +227,7 @@ class Allocator:
             return self.release(lease)
         released = await backend.arelease(lease.id, lease.number, self._clock())
         if released and self._waits.waiting:
-            await asyncio.to_thread(self.poll)
+            await self._off_loop(self.poll)
         return released
 
     async def arenew(self, lease: Lease, *, ttl: float | None = None) -> bool:
@@ -659,7 +661,9 @@ class Allocator:
         request.cancel()  # a queue operation: no backend call
         if request.lease is not None:
             if isinstance(self._backend, AsyncBackend):
-                asyncio.get_running_loop().run_in_executor(None, self.release, request.lease)
+                asyncio.get_running_loop().run_in_executor(
+                    self._async_worker(), self.release, request.lease
+                )
             else:
                 self.release(request.lease)
 
@@ -669,11 +673,19 @@ class Allocator:
             self.release(request.lease)
 
     async def _off_loop(self, operation: Callable[[], _T]) -> _T:
-        """Run a synchronous operation without blocking the event loop: in a worker
-        thread for a network backend, directly for one that never blocks."""
+        """Run a synchronous operation without blocking the event loop: in the async
+        worker thread for a network backend, directly for one that never blocks."""
         if isinstance(self._backend, AsyncBackend):
-            return await asyncio.to_thread(operation)
+            return await asyncio.get_running_loop().run_in_executor(self._async_worker(), operation)
         return operation()
+
+    def _async_worker(self) -> ThreadPoolExecutor:
+        """One thread runs the async front end's synchronous calls, in the order they
+        were made: tasks join the waiting queue in the order they called."""
+        with self._config_lock:
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
+            return self._worker
 
     def _wait_seconds(self) -> float | None:
         """How long a waiting thread or task sleeps before polling by itself: the
