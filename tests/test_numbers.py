@@ -35,6 +35,9 @@ def test_common_formats_normalize_to_e164(raw):
         ("+10005551234", "not a valid number"),
         ("phone", "no country code"),
         ("+abc", "phone number"),
+        ("+1 415 555 O1OO", "letter 'O'"),
+        ("+1415555OlOl", "letter 'O'"),
+        ("+1-800-FLOWERS", "letter 'F'"),
     ],
 )
 def test_bad_numbers_are_refused_naming_input_and_reason(raw, why):
@@ -130,10 +133,18 @@ def test_missing_credential_is_a_clear_error_without_secret(monkeypatch):
         CredentialRef.parse("env:NUMSIM_NOT_SET").resolve()
 
 
-def test_file_credentials_resolve(tmp_path):
-    secret = tmp_path / "token"
-    secret.write_text("tok-123\n")
-    assert CredentialRef.parse(f"file:{secret}").resolve() == "tok-123"
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_concurrent_calls", 99999999999999999999999),
+        ("max_calls_per_hour", 10**6 + 1),
+        ("max_calls_per_day", 2**63),
+        ("max_concurrent_calls", 0),
+    ],
+)
+def test_limits_are_bounded_with_a_clear_error(name, value):
+    with pytest.raises(InvalidNumberError, match=f"{name} must be between 1 and 1,000,000"):
+        OutboundNumber("+918045000001", "plivo", **{name: value})
 
 
 def test_numbers_are_values():

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from .credentials import CredentialError, CredentialRef
 from .errors import ImportFileError
-from .numbers import OutboundNumber, Provider, check_template_id
+from .numbers import OutboundNumber, Provider, check_limit, check_template_id
 from .phone import normalize_e164
 
 REQUIRED_COLUMNS = ("e164", "provider")
@@ -201,13 +201,10 @@ _FLAG_COLUMNS = ("trai_registered", "stir_shaken_attested")
 
 
 def _whole(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
+    if len(raw) > 20 or not raw.isascii() or not raw.lstrip("+-").isdigit():
+        shown = raw if len(raw) <= 20 else raw[:20] + "..."
+        raise ValueError(f"{name} must be a whole number >= 1, got {shown!r}")
+    return check_limit(name, int(raw), optional=False)  # type: ignore[return-value]
 
 
 def _flag(raw: str) -> bool:

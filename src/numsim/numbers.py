@@ -12,6 +12,8 @@ from .credentials import CredentialError, CredentialRef
 from .errors import InvalidNumberError
 from .phone import PhoneInfo, normalize_e164, phone_info
 
+# No provider sells a number anywhere near this; larger values are typos (and overflow SQLite).
+MAX_LIMIT = 1_000_000
 _TEMPLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 
 
@@ -38,14 +40,14 @@ class Provider(StrEnum):
 
 
 def check_limit(name: str, value: object, *, optional: bool) -> int | None:
-    """A whole number >= 1 (or None where `optional`); bools and floats are refused."""
+    """A whole number in 1..MAX_LIMIT (or None where `optional`); bools and floats are refused."""
     if value is None and optional:
         return None
     if isinstance(value, bool) or not isinstance(value, Integral):
         allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
         raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise InvalidNumberError(f"{name} must be >= 1, got {value}")
+    if not 1 <= value <= MAX_LIMIT:
+        raise InvalidNumberError(f"{name} must be between 1 and {MAX_LIMIT:,}, got {value}")
     return int(value)
 
 

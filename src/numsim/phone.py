@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -12,6 +13,7 @@ from phonenumbers import timezone as phone_timezone
 from .errors import InvalidNumberError
 
 _UNKNOWN_ZONE = "Etc/Unknown"
+_LETTER = re.compile(r"[^\W\d_]")
 _PARSE = phonenumbers.NumberParseException
 _WHY_NOT_PARSED = {
     _PARSE.INVALID_COUNTRY_CODE: "unknown country code",
@@ -72,6 +74,12 @@ def _parse(text: str) -> PhoneInfo:
         ) from None
     if number.extension:
         raise InvalidNumberError("has an extension; an outbound number cannot")
+    letter = _LETTER.search(stripped.removeprefix("tel:"))
+    if letter:  # phonenumbers reads vanity letters as keypad digits: O becomes 6
+        raise InvalidNumberError(
+            f"holds the letter {letter.group()!r}; write digits only "
+            "(numsim does not read letters as keypad digits)"
+        )
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         raise InvalidNumberError(_WHY_NOT_POSSIBLE.get(reason, "not a possible number"))
