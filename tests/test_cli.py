@@ -78,7 +78,7 @@ def test_add_assign_rotate_remove(capsys, db):
     [
         (["add", "4155550100", "--provider", "twilio"], "no country code"),
         (["add", "+14155550100", "--provider", "vonage"], "unknown provider"),
-        (["add", "+14155550100", "--provider", "plivo", "--channels", "0"], ">= 1"),
+        (["add", "+14155550100", "--provider", "plivo", "--channels", "0"], "between 1 and"),
         (["add", "+14155550100", "--provider", "plivo", "--credentials", "hunter2"], "reference"),
         (["assign", "t", "+14155550100"], "not in the registry"),
         (["list", "--template", "ghost"], "'ghost'"),

@@ -162,3 +162,42 @@ def test_template_normalizes_and_deduplicates_its_pool():
 def test_template_ids_are_checked(bad):
     with pytest.raises(ValueError, match="template id"):
         Template(bad)
+
+
+def _candidates():
+    """Example numbers of every region and type, and near misses of each."""
+    import phonenumbers
+
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            code = str(example.country_code)
+            national = e164[1 + len(code) :]
+            yield e164
+            yield e164[:-1]
+            yield e164 + "5"
+            for prefix in ("0", "1", "8", "9"):
+                yield f"+{code}{prefix}{national}"
+
+
+def test_the_fast_e164_path_agrees_with_phonenumbers_parse():
+    from numsim.phone import _parse_any, _parse_canonical
+
+    checked = 0
+    for text in _candidates():
+        number = _parse_canonical(text)
+        if number is None:
+            continue
+        checked += 1
+        try:
+            full = _parse_any(text)
+        except InvalidNumberError:
+            with pytest.raises(InvalidNumberError):
+                phone_info(text)
+            continue
+        fast = phone_info(text)
+        assert (fast.e164, fast.region) == (full.e164, full.region), text
+    assert checked > 2000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from numbers import Integral
 
@@ -117,6 +117,10 @@ class OutboundNumber:
     def area_code(self) -> str | None:
         """The geographic area code where phonenumbers knows one (e.g. "415")."""
         return self._info.area_code
+
+
+# A number's settings, in order: the registry's columns and the CSV's (with templates).
+NUMBER_FIELDS = tuple(f.name for f in fields(OutboundNumber) if f.init)
 
 
 @dataclass(frozen=True, slots=True)
