@@ -252,4 +252,48 @@ def test_simulate_without_the_sim_extra_says_what_to_install(capsys, monkeypatch
     for name in [m for m in sys.modules if m.startswith("numsim.sim")]:
         monkeypatch.delitem(sys.modules, name)
     code, _, err = run(capsys, "simulate", "--hours", "1")
-    assert code == 1 and "pip install 'numsim[sim]'" in err and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
+    checkout = Path(__file__).resolve().parent.parent
+    assert f"pip install -e '{checkout}[sim]'" in err  # what works in this source checkout
+
+
+def test_redis_backend_without_the_redis_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    import numsim
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "numsim.allocator.redis", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"needs the redis extra .*pip install -e"):
+        numsim.RedisBackend  # noqa: B018
+
+
+def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
+    import numsim.extras
+
+    monkeypatch.setattr(numsim.extras, "_CHECKOUT", tmp_path)
+    assert numsim.extras.install_command("sim") == "pip install 'numsim[sim]'"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hours", "1e9"], "over max_attempts = 5,000,000"),
+        (["--calls-per-hour", "1e15"], "over max_attempts"),
+        (["--numbers", "100000000"], "count must be at most 100,000"),
+        (["--numbers", "0"], "count must be a whole number >= 1"),
+        (["--hours", "nan"], "hours must be a number > 0"),
+        (["--max-attempts", "10", "--hours", "1"], "over max_attempts = 10"),
+    ],
+)
+def test_simulations_that_cannot_finish_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "simulate", *argv)
+    assert code == 1 and message in err and out == ""
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_simulating_twilio_channels_warns_once(capsys):
+    argv = ["--provider", "twilio", "--channels", "10", "--hours", "0.1", "--json"]
+    code, out, err = run(capsys, "simulate", *argv)
+    assert code == 0 and json.loads(out)["attempts"] > 0
+    assert err.count("warning") == 1 and "one call at a time" in err
