@@ -10,6 +10,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from typing import IO, Any
 
 from .credentials import CredentialError, CredentialRef
@@ -142,44 +143,28 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
     if "__fields__" in row:
         report.errors.append(RowError(line, None, row["__fields__"]))
         return None
+    values: dict[str, Any] = {}
     errors: list[RowError] = []
-
-    def field_value(column: str, parse: Callable[[str], Any], default: Any = None) -> Any:
-        raw = row.get(column, "").strip()
+    for column, parse, default in _PARSERS:
+        raw = row.get(column)
+        raw = raw.strip() if raw else ""
         if not raw:
             if column in REQUIRED_COLUMNS:
                 errors.append(RowError(line, column, "is empty"))
-            return default
+            values[column] = default
+            continue
         try:
-            return parse(raw)
+            values[column] = parse(raw)
         except ValueError as error:
             errors.append(RowError(line, column, str(error)))
-            return default
-
-    e164 = field_value("e164", lambda v: normalize_e164(v, what="number"))
-    provider = field_value("provider", Provider)
-    limits = {
-        name: field_value(name, lambda v, name=name: _whole(name, v), default)
-        for name, default in (
-            ("max_concurrent_calls", 1),
-            ("max_calls_per_hour", None),
-            ("max_calls_per_day", None),
-        )
-    }
-    flags = {name: field_value(name, _flag, False) for name in _FLAG_COLUMNS}
-    templates = field_value("templates", _templates, ())
-    credentials = field_value("credentials", _credentials)
     if errors:
         report.errors.extend(errors)
         return None
+    templates = values.pop("templates")
     try:
         number = OutboundNumber(
-            e164,
-            provider,
-            **limits,
-            **flags,
+            **values,
             account=_free_text(row.get("account", "")),
-            credentials=credentials,
             label=_free_text(row.get("label", "")),
         )
     except ValueError as error:
@@ -188,7 +173,8 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
     return ParsedRow(line, number, templates)
 
 
-_FLAG_COLUMNS = ("trai_registered", "stir_shaken_attested")
+def _e164(raw: str) -> str:
+    return normalize_e164(raw, what="number")
 
 
 def _whole(name: str, raw: str) -> int:
@@ -207,6 +193,7 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"must be true or false, got {raw!r}")
 
 
+@lru_cache(maxsize=4096)  # a file names a few templates, on every row
 def _templates(raw: str) -> tuple[str, ...]:
     ids = [part.strip() for part in raw.split(TEMPLATE_SEPARATOR) if part.strip()]
     return tuple(dict.fromkeys(check_template_id(t) for t in ids))
@@ -217,6 +204,20 @@ def _credentials(raw: str) -> CredentialRef:
         return CredentialRef.parse(raw)
     except CredentialError as error:
         raise ValueError(str(error)) from None
+
+
+# Each column's parser and the value of an empty cell (account and label are free text).
+_PARSERS: tuple[tuple[str, Callable[[str], Any], Any], ...] = (
+    ("e164", _e164, None),
+    ("provider", Provider, None),
+    ("max_concurrent_calls", partial(_whole, "max_concurrent_calls"), 1),
+    ("max_calls_per_hour", partial(_whole, "max_calls_per_hour"), None),
+    ("max_calls_per_day", partial(_whole, "max_calls_per_day"), None),
+    ("trai_registered", _flag, False),
+    ("stir_shaken_attested", _flag, False),
+    ("templates", _templates, ()),
+    ("credentials", _credentials, None),
+)
 
 
 def _check_header(header: list[str]) -> list[str]:

@@ -43,6 +43,8 @@ def check_limit(name: str, value: object, *, optional: bool) -> int | None:
     """A whole number in 1..MAX_LIMIT (or None where `optional`); bools and floats are refused."""
     if value is None and optional:
         return None
+    if type(value) is int and 1 <= value <= MAX_LIMIT:  # the common case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, Integral):
         allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
         raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
