@@ -105,7 +105,7 @@ def read_csv_rows(source: str | IO[str] | IO[bytes]) -> Iterator[tuple[int, dict
 
 def frame_rows(frame: object) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a pandas DataFrame, numbered as if written to CSV with a header."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     columns = _check_header([str(c) for c in frame.columns])  # type: ignore[attr-defined]
     rows = frame.itertuples(index=False, name=None)  # type: ignore[attr-defined]

@@ -48,9 +48,10 @@ def check_limit(name: str, value: object, *, optional: bool) -> int | None:
     if isinstance(value, bool) or not isinstance(value, Integral):
         allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
         raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
-    if not 1 <= value <= MAX_LIMIT:
-        raise InvalidNumberError(f"{name} must be between 1 and {MAX_LIMIT:,}, got {value}")
-    return int(value)
+    whole = int(value)
+    if not 1 <= whole <= MAX_LIMIT:
+        raise InvalidNumberError(f"{name} must be between 1 and {MAX_LIMIT:,}, got {whole}")
+    return whole
 
 
 def check_template_id(value: object) -> str:

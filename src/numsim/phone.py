@@ -140,7 +140,8 @@ def _valid_region(number: phonenumbers.PhoneNumber) -> str | None:
     region = phonenumbers.region_code_for_number(number)
     if region is None:
         return None
-    shared = len(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code, ())) > 1
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(number.country_code or 0, ())
+    shared = len(regions) > 1
     metadata = PhoneMetadata.metadata_for_region(region)
     if shared and metadata is not None and metadata.leading_digits is None:
         return region  # found by its patterns, not by leading digits: valid

@@ -488,7 +488,7 @@ def _row(row: tuple[object, ...]) -> dict[str, object]:
     values: dict[str, object] = dict(zip(_NUMBER_COLUMNS, settings, strict=True))
     for flag in _FLAGS:
         values[flag] = bool(values[flag])
-    values["templates"] = templates.split(TEMPLATE_SEPARATOR) if templates else []  # type: ignore[union-attr]
+    values["templates"] = str(templates).split(TEMPLATE_SEPARATOR) if templates else []
     return {name: values[name] for name in COLUMNS}
 
 

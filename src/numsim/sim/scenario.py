@@ -295,8 +295,8 @@ class Scenario:
         hours = self.duration_seconds / 3600.0
         total = 0.0
         for arrivals in self.arrivals:
-            rates = [arrivals.calls_per_hour] if arrivals.profile == () else _rates(arrivals)
-            total += max(rates) * hours  # type: ignore[type-var]
+            rate = arrivals.calls_per_hour
+            total += (rate if rate is not None else max(_rates(arrivals))) * hours
         for campaign in self.campaigns:
             if campaign.contacts_file is None:
                 total += campaign.contacts * campaign.max_attempts
