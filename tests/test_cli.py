@@ -202,7 +202,7 @@ def test_update_changes_only_what_is_given(capsys, db):
     assert NumberRegistry(db).get("+918045000001").max_calls_per_hour is None
 
 
-def test_twilio_channels_warn_naming_the_rule(capsys, db):
+def test_twilio_channels_warn_naming_the_rule(capsys, db, tmp_path):
     code, _, err = run(
         capsys,
         "numbers",
@@ -219,6 +219,12 @@ def test_twilio_channels_warn_naming_the_rule(capsys, db):
     assert err.count("warning") == 1 and "one call at a time" in err
     code, _, err = run(capsys, "numbers", "--db", db, "add", "+14155550101", "--provider", "twilio")
     assert code == 0 and err == ""
+    rows = tmp_path / "twilio.csv"
+    rows.write_text(
+        "e164,provider,max_concurrent_calls\n+14155550102,twilio,5\n+14155550103,twilio,5\n"
+    )
+    code, _, err = run(capsys, "numbers", "--db", db, "import", str(rows))
+    assert code == 0 and err.count("warning") == 1 and "2 row(s)" in err
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):

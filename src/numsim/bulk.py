@@ -59,6 +59,7 @@ class ImportReport:
     updated: int = 0
     skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    twilio_channels: int = 0  # good Twilio rows giving channels > 1 (stored; they carry 1)
 
     @property
     def ok(self) -> bool:
@@ -121,6 +122,9 @@ def parse_rows(
     for line, row in rows:
         result = _parse_row(line, row, report)
         if result is not None:
+            number = result.number
+            if number.provider.one_call_per_number and number.max_concurrent_calls > 1:
+                report.twilio_channels += 1
             yield result
 
 

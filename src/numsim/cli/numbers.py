@@ -13,7 +13,7 @@ from ..bulk import COLUMNS
 from ..errors import RegistryError
 from ..numbers import MAX_LIMIT, OutboundNumber
 from ..registry import NumberRegistry
-from .output import warn_twilio_channels
+from .output import TWILIO_RULE, warn, warn_twilio_channels
 
 DEFAULT_DB = "numsim.db"
 
@@ -139,6 +139,8 @@ def _import(args: argparse.Namespace) -> int:
         source = sys.stdin.buffer if args.file == "-" else args.file
         report = registry.import_csv(source, on_existing=args.on_existing)
     print(report)
+    if report.twilio_channels:
+        warn(f"{TWILIO_RULE}: {report.twilio_channels} row(s) set more (stored, count as 1)")
     return 0 if report.ok else 1
 
 

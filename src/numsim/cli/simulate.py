@@ -11,7 +11,7 @@ from typing import Any
 
 from ..extras import missing_extra
 from .numbers import format_table
-from .output import twilio_channels_rule, warn
+from .output import TWILIO_RULE, warn
 
 JSON_FIGURES = (
     "attempts",
@@ -133,7 +133,7 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
 def _warn_twilio_channels(scenario: Any) -> None:
     channels = [g.channels for g in scenario.numbers if g.provider == "twilio" and g.channels > 1]
     if channels:
-        warn(twilio_channels_rule(max(channels)) + " in this simulation")
+        warn(f"{TWILIO_RULE}: this simulation counts {max(channels)} channels as 1")
 
 
 def _progress_bar() -> Any:
