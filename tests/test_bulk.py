@@ -203,6 +203,7 @@ def test_a_file_refused_after_good_rows_writes_nothing(registry):
     with pytest.raises(ImportFileError, match="UTF-8"):
         registry.import_csv(io.BytesIO(content))
     assert len(registry) == 0
+    assert registry.import_csv(io.StringIO("e164,provider\n" + good)).added == 1200  # usable
 
 
 def test_duplicates_are_found_across_batches(registry):
