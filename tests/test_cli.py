@@ -303,3 +303,12 @@ def test_simulating_twilio_channels_warns_once(capsys):
     code, out, err = run(capsys, "simulate", *argv)
     assert code == 0 and json.loads(out)["attempts"] > 0
     assert err.count("warning") == 1 and "one call at a time" in err
+
+
+def test_json_mode_shows_progress_on_a_terminal_stderr_only(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, "simulate", "--hours", "0.2", "--seed", "1", "--json")
+    assert code == 0 and json.loads(out)["attempts"] > 0  # stdout stays one JSON object
+    assert "100%" in err
