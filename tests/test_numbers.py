@@ -208,3 +208,13 @@ def test_the_fast_e164_path_agrees_with_phonenumbers_parse():
             assert (info.e164, info.region) == expected, text
         checked += _parse_canonical(text) is not None
     assert checked > 2000
+
+
+def test_without_the_fast_path_every_number_takes_parse(monkeypatch):
+    import numsim.phone
+
+    monkeypatch.setattr(numsim.phone, "_FAST_PATH", False)
+    numsim.phone._parse.cache_clear()
+    monkeypatch.setattr(numsim.phone, "_parse_canonical", None)  # would fail if called
+    assert normalize_e164("+14155551234") == "+14155551234"
+    numsim.phone._parse.cache_clear()

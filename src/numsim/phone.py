@@ -10,15 +10,21 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, ValidationResult
 from phonenumbers import timezone as phone_timezone
 from phonenumbers.phonemetadata import PhoneMetadata
-from phonenumbers.phonenumberutil import (
-    _maybe_strip_national_prefix_carrier_code as _strip_national_prefix,
-)
-from phonenumbers.phonenumberutil import (
-    _set_italian_leading_zeros_for_phone_number as _set_leading_zeros,
-)
-from phonenumbers.phonenumberutil import _test_number_length as _number_length
 
 from .errors import InvalidNumberError
+
+try:  # the steps of phonenumbers.parse that the E.164 fast path repeats (private names)
+    from phonenumbers.phonenumberutil import (
+        _maybe_strip_national_prefix_carrier_code as _strip_national_prefix,
+    )
+    from phonenumbers.phonenumberutil import (
+        _set_italian_leading_zeros_for_phone_number as _set_leading_zeros,
+    )
+    from phonenumbers.phonenumberutil import _test_number_length as _number_length
+
+    _FAST_PATH = True
+except ImportError:  # a phonenumbers that renamed them: every number takes parse()
+    _FAST_PATH = False
 
 _UNKNOWN_ZONE = "Etc/Unknown"
 _CANONICAL = re.compile(r"\+[1-9][0-9]{2,16}")
@@ -91,7 +97,8 @@ def normalize_e164(value: object, *, what: str = "phone number") -> str:
 @lru_cache(maxsize=1 << 16)
 def _parse(text: str) -> PhoneInfo:
     stripped = text.strip()
-    number = _parse_canonical(stripped) if _CANONICAL.fullmatch(stripped) else None
+    fast = _FAST_PATH and _CANONICAL.fullmatch(stripped)
+    number = _parse_canonical(stripped) if fast else None
     possible = ValidationResult.IS_POSSIBLE
     if number is not None and phonenumbers.is_possible_number_with_reason(number) == possible:
         region = _valid_region(number)
