@@ -1,5 +1,6 @@
 """Bulk import and export: every good row lands, every bad row is reported by line."""
 
+import csv
 import io
 from pathlib import Path
 
@@ -36,8 +37,13 @@ def registry():
 
 def test_mixed_file_keeps_every_good_row_and_reports_every_bad_one(registry):
     report = registry.import_csv(io.StringIO(MIXED))
-    assert report.added == ["+14155550100", "+918045000001", "+912240000017", "+912240000016"]
-    assert len(registry) == 4
+    assert report.added == 4
+    assert [n.e164 for n in registry.numbers()] == [
+        "+14155550100",
+        "+912240000016",
+        "+912240000017",
+        "+918045000001",
+    ]
     by_line = {}
     for error in report.errors:
         by_line.setdefault(error.line, []).append(error)
@@ -70,17 +76,17 @@ def test_on_existing_update_and_skip(registry):
     registry.add(OutboundNumber("+14155550100", "twilio", max_calls_per_hour=5))
     text = "e164,provider,max_calls_per_hour\n+14155550100,twilio,30\n"
     skipped = registry.import_csv(io.StringIO(text), on_existing="skip")
-    assert skipped.skipped == ["+14155550100"] and skipped.ok
+    assert skipped.skipped == 1 and skipped.ok
     assert registry.get("+14155550100").max_calls_per_hour == 5
     updated = registry.import_csv(io.StringIO(text), on_existing="update")
-    assert updated.updated == ["+14155550100"]
+    assert updated.updated == 1
     assert registry.get("+14155550100").max_calls_per_hour == 30
 
 
 def test_line_numbers_follow_the_file_through_blank_and_quoted_lines(registry):
     text = 'e164,provider,label\n\n+14155550100,twilio,"two\nlines"\n+1415,twilio,x\n'
     report = registry.import_csv(io.StringIO(text))
-    assert report.added == ["+14155550100"]
+    assert report.added == 1
     assert [e.line for e in report.errors] == [5]
 
 
@@ -110,12 +116,12 @@ def test_missing_file_is_a_clear_error(registry, tmp_path):
 
 def test_header_is_case_and_space_insensitive_and_bom_tolerant(registry):
     text = "\ufeff E164 , Provider \n+14155550100,twilio\n".encode()
-    assert registry.import_csv(io.BytesIO(text)).added == ["+14155550100"]
+    assert registry.import_csv(io.BytesIO(text)).added == 1
 
 
 def test_sample_pool_imports_cleanly(registry):
     report = registry.import_csv(str(SAMPLE))
-    assert report.ok and len(report.added) == 9
+    assert report.ok and report.added == 9
     assert set(registry.templates()) == {"us-appointments", "loan-reminders", "collections"}
 
 
@@ -144,7 +150,75 @@ def test_dataframe_import_reports_rows_like_csv_lines(registry):
         }
     )
     report = registry.import_dataframe(frame)
-    assert report.added == ["+14155550100", "+918045000001"]
+    assert report.added == 2
     assert [(e.line, e.column) for e in report.errors] == [(3, "e164")]
     assert registry.get("+918045000001").max_calls_per_hour == 60
     assert registry.get("+918045000001").trai_registered is True
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "reason"),
+    [
+        ("+1415555OlOl,twilio,1", "e164", "letter 'O'"),
+        ("+14155550100,twilio,99999999999999999999999", "max_concurrent_calls", "whole number"),
+        ("+14155550100,twilio,1000001", "max_concurrent_calls", "between 1 and 1,000,000"),
+        ("+14155550100,twilio,1_000", "max_concurrent_calls", "whole number"),
+        ("+14155550100,twilio,-3", "max_concurrent_calls", "between 1 and"),
+        ("+14155550100,twilio,1,env:SEKRET-pasted", "credentials", "variable name"),
+    ],
+)
+def test_a_bad_cell_rejects_its_row_only(registry, row, column, reason):
+    text = f"e164,provider,max_concurrent_calls,credentials\n{row}\n+918045000001,exotel,2\n"
+    report = registry.import_csv(io.StringIO(text))
+    assert report.added == 1 and registry.get("+918045000001").max_concurrent_calls == 2
+    [error] = report.errors
+    assert (error.line, error.column) == (2, column) and reason in error.reason
+    assert "SEKRET" not in str(report)
+
+
+FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "@SUM(1+1)", "+1+1", "-2", "\t=1+1"]
+
+
+@pytest.mark.parametrize("text", FORMULAS)
+def test_export_escapes_formulas_and_import_gives_back_what_was_written(registry, text):
+    registry.add(OutboundNumber("+14155550100", "twilio", label=text, account=text))
+    out = io.StringIO()
+    registry.export_csv(out)
+    cells = next(csv.DictReader(io.StringIO(out.getvalue())))
+    assert cells["label"] == cells["account"] == "'" + text  # a spreadsheet shows it as text
+    assert cells["e164"] == "+14155550100"  # a number is not a formula
+    with NumberRegistry() as copy:
+        copy.import_csv(io.StringIO(out.getvalue()))
+        assert copy.get("+14155550100").label == text
+
+
+def test_import_keeps_a_leading_tab(registry):
+    registry.import_csv(io.StringIO('e164,provider,label\n+14155550100,twilio,"\t=1+1"\n'))
+    assert registry.get("+14155550100").label == "\t=1+1"
+
+
+def test_a_file_refused_after_good_rows_writes_nothing(registry):
+    good = "".join(f"+1415201{i:04d},plivo\n" for i in range(1200))
+    content = ("e164,provider\n" + good).encode() + b"+14155550100,\xff\xfe\n"
+    with pytest.raises(ImportFileError, match="UTF-8"):
+        registry.import_csv(io.BytesIO(content))
+    assert len(registry) == 0
+    assert registry.import_csv(io.StringIO("e164,provider\n" + good)).added == 1200  # usable
+
+
+def test_duplicates_are_found_across_batches(registry):
+    rows = [f"+1415201{i:04d},plivo" for i in range(1200)] + ["+14152010007,plivo"]
+    report = registry.import_csv(io.StringIO("e164,provider\n" + "\n".join(rows) + "\n"))
+    assert report.added == 1200
+    assert [str(e) for e in report.errors] == [
+        "line 1202, column e164: +14152010007 is a duplicate of line 9"
+    ]
+
+
+def test_rows_stream_the_csv_columns(registry):
+    registry.import_csv(str(SAMPLE))
+    first = next(registry.rows())
+    assert tuple(first) == COLUMNS
+    assert all(isinstance(row["templates"], list) for row in registry.rows())
+    pool = list(registry.rows("collections"))
+    assert {r["e164"] for r in pool} == {n.e164 for n in registry.pool("collections")}

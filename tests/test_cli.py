@@ -1,10 +1,13 @@
 """The command line: readable output, exit code 1 and no traceback on bad input."""
 
+import io
 import json
 from pathlib import Path
 
 import pytest
 
+from numsim import NumberRegistry
+from numsim.bulk import COLUMNS
 from numsim.cli import main
 
 SAMPLE = str(Path(__file__).parent.parent / "data" / "numbers.csv")
@@ -29,7 +32,9 @@ def test_import_list_and_export(capsys, db, tmp_path):
     assert "+912240000011" in out and "+14155550100" not in out
     code, out, _ = run(capsys, "numbers", "--db", db, "list", "--json")
     rows = json.loads(out)
-    assert len(rows) == 9 and {"e164", "provider", "capacity", "templates"} <= set(rows[0])
+    assert len(rows) == 9 and tuple(rows[0]) == COLUMNS  # one set of names everywhere
+    code, out, _ = run(capsys, "numbers", "--db", db, "list")
+    assert out.split("\n")[0].split() == list(COLUMNS)
     target = tmp_path / "out.csv"
     code, _, err = run(capsys, "numbers", "--db", db, "export", str(target))
     assert code == 0 and "exported 9" in err
@@ -73,26 +78,172 @@ def test_add_assign_rotate_remove(capsys, db):
     assert run(capsys, "numbers", "--db", db, "remove", "+14155550101", "--force")[0] == 0
 
 
+@pytest.fixture
+def existing(db):
+    NumberRegistry(db).close()
+    return db
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["add", "4155550100", "--provider", "twilio"], "no country code"),
+        (["add", "+1 415 555 O1OO", "--provider", "twilio"], "letter 'O'"),
         (["add", "+14155550100", "--provider", "vonage"], "unknown provider"),
-        (["add", "+14155550100", "--provider", "plivo", "--channels", "0"], ">= 1"),
+        (["add", "+14155550100", "--provider", "plivo", "--channels", "0"], "between 1 and"),
+        (
+            ["add", "+14155550100", "--provider", "plivo", "--channels", "9" * 23],
+            "between 1 and 1,000,000",
+        ),
         (["add", "+14155550100", "--provider", "plivo", "--credentials", "hunter2"], "reference"),
+        (
+            ["add", "+14155550100", "--provider", "plivo", "--credentials", "env:hunter2-x"],
+            "variable name",
+        ),
         (["assign", "t", "+14155550100"], "not in the registry"),
         (["list", "--template", "ghost"], "'ghost'"),
         (["import", "/no/such/file.csv"], "cannot read"),
         (["add", "+14155550100"], "--provider"),
-        (["add", "+14155550100", "--provider", "twilio", "--channels", "two"], "invalid int"),
+        (["add", "+14155550100", "--provider", "twilio", "--channels", "two"], "whole number"),
+        (["update", "+14155550100", "--channels", "2"], "not in the registry"),
+        (["update", "+14155550100"], "nothing to update"),
+        (["export", "/no/such/dir/out.csv"], "No such file or directory"),
     ],
 )
-def test_bad_input_is_one_readable_line_and_exit_1(capsys, db, argv, message):
-    code, out, err = run(capsys, "numbers", "--db", db, *argv)
+def test_bad_input_is_one_readable_line_and_exit_1(capsys, existing, argv, message):
+    code, out, err = run(capsys, "numbers", "--db", existing, *argv)
     assert code == 1
     assert message in err
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) == 1
     assert "hunter2" not in out + err
+
+
+def _bad_registries(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("not a database, just text\n" * 100)
+    return [
+        ("", "--db is empty"),
+        (":memory:", ":memory:, which keeps nothing"),
+        (str(tmp_path / "missing" / "x.db"), "does not exist"),
+        (str(tmp_path / "folder"), "is a directory"),
+        (str(tmp_path / "notes.txt"), "not a numsim registry"),
+    ]
+
+
+@pytest.mark.parametrize("action", [["import", SAMPLE], ["list"], ["export"]])
+def test_a_registry_path_that_cannot_work_is_one_line(capsys, tmp_path, action):
+    for path, message in _bad_registries(tmp_path):
+        code, out, err = run(capsys, "numbers", "--db", path, *action)
+        assert code == 1, path
+        assert message in err and "Traceback" not in err and "added" not in out, path
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_an_empty_numsim_db_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("NUMSIM_DB", "")
+    code, out, err = run(capsys, "numbers", "import", SAMPLE)
+    assert code == 1 and "$NUMSIM_DB is empty" in err and "added" not in out
+
+
+def test_reading_a_missing_registry_does_not_create_it(capsys, db):
+    code, _, err = run(capsys, "numbers", "--db", db, "list")
+    assert code == 1 and "does not exist" in err
+    assert not Path(db).exists()
+
+
+def test_db_may_come_after_the_action(capsys, db, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run(capsys, "numbers", "import", "--db", db, SAMPLE)[0] == 0
+    assert not (tmp_path / "numsim.db").exists()
+    code, out, _ = run(capsys, "numbers", "--db", "ignored.db", "list", "--db", db)
+    assert code == 0 and "+912240000011" in out
+
+
+def test_a_locked_registry_is_one_line(capsys, existing, monkeypatch):
+    import functools
+    import sqlite3
+
+    import numsim.cli.numbers
+
+    monkeypatch.setattr(
+        numsim.cli.numbers, "NumberRegistry", functools.partial(NumberRegistry, timeout=0.1)
+    )
+    writer = sqlite3.connect(existing, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        code, _, err = run(capsys, "numbers", "--db", existing, "import", SAMPLE)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert code == 1 and "is locked by another process (waited 0.1 s)" in err
+
+
+def test_update_changes_only_what_is_given(capsys, db):
+    run(capsys, "numbers", "--db", db, "add", "+918045000001", "--provider", "plivo", "--trai")
+    code, out, _ = run(
+        capsys,
+        "numbers",
+        "--db",
+        db,
+        "update",
+        "+918045000001",
+        "--channels",
+        "4",
+        "--max-calls-per-hour",
+        "60",
+        "--label",
+        "=1+1",
+    )
+    assert code == 0 and "updated +918045000001" in out
+    number = NumberRegistry(db).get("+918045000001")
+    assert (number.max_concurrent_calls, number.max_calls_per_hour) == (4, 60)
+    assert number.trai_registered and number.label == "=1+1"
+    run(capsys, "numbers", "--db", db, "update", "+918045000001", "--max-calls-per-hour", "none")
+    assert NumberRegistry(db).get("+918045000001").max_calls_per_hour is None
+
+
+def test_twilio_channels_warn_naming_the_rule(capsys, db, tmp_path):
+    code, _, err = run(
+        capsys,
+        "numbers",
+        "--db",
+        db,
+        "add",
+        "+14155550100",
+        "--provider",
+        "twilio",
+        "--channels",
+        "10",
+    )
+    assert code == 0
+    assert err.count("warning") == 1 and "one call at a time" in err
+    code, _, err = run(capsys, "numbers", "--db", db, "add", "+14155550101", "--provider", "twilio")
+    assert code == 0 and err == ""
+    rows = tmp_path / "twilio.csv"
+    rows.write_text(
+        "e164,provider,max_concurrent_calls\n+14155550102,twilio,5\n+14155550103,twilio,5\n"
+    )
+    code, _, err = run(capsys, "numbers", "--db", db, "import", str(rows))
+    assert code == 0 and err.count("warning") == 1 and "2 row(s)" in err
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "big.db")
+    with NumberRegistry(db) as registry:
+        rows = "\n".join(f"+1415201{i:04d},plivo,,,,,,,,,{'x' * 80}" for i in range(3000))
+        registry.import_csv(io.StringIO(",".join(COLUMNS) + "\n" + rows + "\n"))
+    command = [sys.executable, "-m", "numsim", "numbers", "--db", db, "export"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = process.stdout.readline()
+    process.stdout.close()
+    code = process.wait(timeout=60)
+    err = process.stderr.read().decode()
+    process.stderr.close()
+    assert first.startswith(b"e164,provider")
+    assert err == "" and code == 141
 
 
 def test_usage_errors_exit_1(capsys):
@@ -107,4 +258,57 @@ def test_simulate_without_the_sim_extra_says_what_to_install(capsys, monkeypatch
     for name in [m for m in sys.modules if m.startswith("numsim.sim")]:
         monkeypatch.delitem(sys.modules, name)
     code, _, err = run(capsys, "simulate", "--hours", "1")
-    assert code == 1 and "pip install 'numsim[sim]'" in err and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err
+    checkout = Path(__file__).resolve().parent.parent
+    assert f"pip install -e '{checkout}[sim]'" in err  # what works in this source checkout
+
+
+def test_redis_backend_without_the_redis_extra_says_what_to_install(monkeypatch):
+    import sys
+
+    import numsim
+
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.delitem(sys.modules, "numsim.allocator.redis", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"needs the redis extra .*pip install -e"):
+        numsim.RedisBackend  # noqa: B018
+
+
+def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
+    import numsim.extras
+
+    monkeypatch.setattr(numsim.extras, "_CHECKOUT", tmp_path)
+    assert numsim.extras.install_command("sim") == "pip install 'numsim[sim]'"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hours", "1e9"], "over max_attempts = 5,000,000"),
+        (["--calls-per-hour", "1e15"], "over max_attempts"),
+        (["--numbers", "100000000"], "count must be at most 100,000"),
+        (["--numbers", "0"], "count must be a whole number >= 1"),
+        (["--hours", "nan"], "hours must be a number > 0"),
+        (["--max-attempts", "10", "--hours", "1"], "over max_attempts = 10"),
+    ],
+)
+def test_simulations_that_cannot_finish_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, "simulate", *argv)
+    assert code == 1 and message in err and out == ""
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_simulating_twilio_channels_warns_once(capsys):
+    argv = ["--provider", "twilio", "--channels", "10", "--hours", "0.1", "--json"]
+    code, out, err = run(capsys, "simulate", *argv)
+    assert code == 0 and json.loads(out)["attempts"] > 0
+    assert err.count("warning") == 1 and "one call at a time" in err
+
+
+def test_json_mode_shows_progress_on_a_terminal_stderr_only(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, out, err = run(capsys, "simulate", "--hours", "0.2", "--seed", "1", "--json")
+    assert code == 0 and json.loads(out)["attempts"] > 0  # stdout stays one JSON object
+    assert "100%" in err

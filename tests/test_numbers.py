@@ -35,6 +35,9 @@ def test_common_formats_normalize_to_e164(raw):
         ("+10005551234", "not a valid number"),
         ("phone", "no country code"),
         ("+abc", "phone number"),
+        ("+1 415 555 O1OO", "letter 'O'"),
+        ("+1415555OlOl", "letter 'O'"),
+        ("+1-800-FLOWERS", "letter 'F'"),
     ],
 )
 def test_bad_numbers_are_refused_naming_input_and_reason(raw, why):
@@ -130,10 +133,18 @@ def test_missing_credential_is_a_clear_error_without_secret(monkeypatch):
         CredentialRef.parse("env:NUMSIM_NOT_SET").resolve()
 
 
-def test_file_credentials_resolve(tmp_path):
-    secret = tmp_path / "token"
-    secret.write_text("tok-123\n")
-    assert CredentialRef.parse(f"file:{secret}").resolve() == "tok-123"
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_concurrent_calls", 99999999999999999999999),
+        ("max_calls_per_hour", 10**6 + 1),
+        ("max_calls_per_day", 2**63),
+        ("max_concurrent_calls", 0),
+    ],
+)
+def test_limits_are_bounded_with_a_clear_error(name, value):
+    with pytest.raises(InvalidNumberError, match=f"{name} must be between 1 and 1,000,000"):
+        OutboundNumber("+918045000001", "plivo", **{name: value})
 
 
 def test_numbers_are_values():
@@ -151,3 +162,59 @@ def test_template_normalizes_and_deduplicates_its_pool():
 def test_template_ids_are_checked(bad):
     with pytest.raises(ValueError, match="template id"):
         Template(bad)
+
+
+def _candidates():
+    """Example numbers of every region and type, and near misses of each."""
+    import phonenumbers
+
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            code = str(example.country_code)
+            national = e164[1 + len(code) :]
+            yield e164
+            yield e164[:-1]
+            yield e164 + "5"
+            for prefix in ("0", "1", "8", "9"):
+                yield f"+{code}{prefix}{national}"
+
+
+def test_the_fast_e164_path_agrees_with_phonenumbers_parse():
+    import phonenumbers
+
+    from numsim.phone import _parse_any, _parse_canonical
+
+    checked = 0
+    for text in _candidates():
+        parsed = phonenumbers.parse(text)
+        possible = phonenumbers.is_possible_number_with_reason(parsed)
+        valid = possible == phonenumbers.ValidationResult.IS_POSSIBLE and (
+            phonenumbers.is_valid_number(parsed)
+        )
+        if not valid:
+            for parse in (phone_info, _parse_any):
+                with pytest.raises(InvalidNumberError):
+                    parse(text)
+            continue
+        expected = (
+            phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+            phonenumbers.region_code_for_number(parsed),
+        )
+        for info in (phone_info(text), _parse_any(text)):
+            assert (info.e164, info.region) == expected, text
+        checked += _parse_canonical(text) is not None
+    assert checked > 2000
+
+
+def test_without_the_fast_path_every_number_takes_parse(monkeypatch):
+    import numsim.phone
+
+    monkeypatch.setattr(numsim.phone, "_FAST_PATH", False)
+    numsim.phone._parse.cache_clear()
+    monkeypatch.setattr(numsim.phone, "_parse_canonical", None)  # would fail if called
+    assert normalize_e164("+14155551234") == "+14155551234"
+    numsim.phone._parse.cache_clear()

@@ -82,7 +82,51 @@ def test_example_scenarios_load_and_run():
 )
 def test_bad_scenarios_are_refused_naming_the_field(data, message):
     with pytest.raises(ScenarioError, match=message):
-        Scenario.from_dict(data)
+        Scenario.from_dict({"numbers": [{}]} | data)
+
+
+OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"numbers": []}, r"needs a pool: \[\[numbers\]\]"),
+        ({"hours": 1e9}, r"up to 600,000,000,000 attempts .* over max_attempts = 5,000,000"),
+        ({"arrivals": [{"calls_per_hour": 1e15}]}, "over max_attempts"),
+        ({"arrivals": [{"profile": [1e12] * 24}]}, "over max_attempts"),
+        ({"arrivals": [{"calls_per_hour": 600, "population": 10**9}]}, "at most 1,000,000"),
+        ({"numbers": [{"count": 100_000_000}]}, "count must be at most 100,000"),
+        ({"numbers": [{"count": 60_000}, {"count": 60_000}]}, "120,000 numbers; at most"),
+        (
+            {"campaigns": [{"contacts": 10**9, "calls_per_hour": 5}], "arrivals": []},
+            "contacts must be at most 1,000,000",
+        ),
+        ({"max_attempts": 0}, "max_attempts must be a whole number >= 1"),
+    ],
+)
+def test_scenarios_that_cannot_finish_are_refused_before_running(changes, message):
+    with pytest.raises(ScenarioError, match=message):
+        Scenario.from_dict(OPEN | changes)
+
+
+def test_max_attempts_lets_a_bigger_run_through():
+    big = OPEN | {"hours": 10_000}
+    with pytest.raises(ScenarioError, match="6,000,000 attempts"):
+        Scenario.from_dict(big)
+    assert Scenario.from_dict(big | {"max_attempts": 6_000_000}).hours == 10_000
+
+
+def test_a_missing_or_foreign_registry_is_refused_and_not_created(tmp_path):
+    missing = tmp_path / "missing.db"
+    scenario = Scenario(registry=str(missing), arrivals=OPEN["arrivals"], hours=1.0)
+    with pytest.raises(ScenarioError, match="does not exist"):
+        simulate(scenario, seed=1)
+    assert not missing.exists()
+    text = tmp_path / "notes.db"
+    text.write_text("just text, not SQLite\n" * 50)
+    with pytest.raises(ScenarioError, match="not a numsim registry"):
+        simulate(scenario.replace(registry=str(text)), seed=1)
 
 
 def test_toml_errors(tmp_path):

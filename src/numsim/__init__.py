@@ -26,6 +26,7 @@ from .errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
+from .extras import missing_extra
 from .numbers import OutboundNumber, Provider, Template
 from .registry import NumberRegistry
 
@@ -63,7 +64,9 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # RedisBackend needs the redis extra; import it only when asked for.
     if name == "RedisBackend":
-        from .allocator.redis import RedisBackend
-
+        try:
+            from .allocator.redis import RedisBackend
+        except ModuleNotFoundError as missing:
+            raise missing_extra("redis", "numsim.RedisBackend", missing) from None
         return RedisBackend
     raise AttributeError(f"module 'numsim' has no attribute {name!r}")

@@ -1,32 +1,30 @@
-"""Bulk rows <-> numbers: the CSV columns, parsing each row, and reporting bad ones."""
+"""Bulk rows <-> numbers: the CSV columns, parsing each row, and reporting bad ones.
+
+Files stream through in bounded memory: rows are read, parsed and written one at a time.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from typing import IO, Any
 
 from .credentials import CredentialError, CredentialRef
 from .errors import ImportFileError
-from .numbers import OutboundNumber, Provider, check_template_id
+from .numbers import NUMBER_FIELDS, OutboundNumber, Provider, check_limit, check_template_id
 from .phone import normalize_e164
 
 REQUIRED_COLUMNS = ("e164", "provider")
-COLUMNS = (
-    "e164",
-    "provider",
-    "max_concurrent_calls",
-    "max_calls_per_hour",
-    "max_calls_per_day",
-    "templates",
-    "trai_registered",
-    "stir_shaken_attested",
-    "account",
-    "credentials",
-    "label",
-)
+# The one set of column names (CSV, `numsim numbers list`, `--json`): a number's fields,
+# with its templates after its limits.
+_AFTER_LIMITS = NUMBER_FIELDS.index("max_calls_per_day") + 1
+COLUMNS = (*NUMBER_FIELDS[:_AFTER_LIMITS], "templates", *NUMBER_FIELDS[_AFTER_LIMITS:])
+# A cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 TEMPLATE_SEPARATOR = ";"
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
@@ -54,12 +52,14 @@ class ParsedRow:
 
 @dataclass(slots=True)
 class ImportReport:
-    """What a bulk import did: every good row lands, every bad row is listed."""
+    """What a bulk import did: counts of good rows (a million numbers are not kept in
+    memory) and every bad row, by line."""
 
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    added: int = 0
+    updated: int = 0
+    skipped: int = 0
     errors: list[RowError] = field(default_factory=list)
+    twilio_channels: int = 0  # good Twilio rows giving channels > 1 (stored; they carry 1)
 
     @property
     def ok(self) -> bool:
@@ -67,34 +67,46 @@ class ImportReport:
 
     def __str__(self) -> str:
         lines = [
-            f"added {len(self.added)}, updated {len(self.updated)}, "
-            f"skipped {len(self.skipped)}, rejected {len(self.errors)} row(s)"
+            f"added {self.added}, updated {self.updated}, "
+            f"skipped {self.skipped}, rejected {len(self.errors)} row(s)"
         ]
         lines += [f"  {error}" for error in self.errors]
         return "\n".join(lines)
 
 
 def read_csv_rows(source: str | IO[str] | IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line, row) from CSV text; refuse the whole file if it is not our CSV."""
-    text = _read_text(source)
-    if not text.strip():
-        raise ImportFileError("the file is empty; expected a CSV header with " + _required())
-    try:
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        header = next(reader)
-        columns = _check_header(header)
-        line = reader.line_num + 1
-        for fields in reader:
-            if any(f.strip() for f in fields):
-                yield line, _row(line, columns, fields)
+    """Yield (line, row) from CSV text as it is read; ImportFileError (raised whenever
+    it shows, possibly after good rows) if the file is not our CSV."""
+    with _text_lines(source) as lines:
+        reader = csv.reader(lines, strict=True)
+        failure = None
+        try:
+            header = next((row for row in reader if any(f.strip() for f in row)), None)
+            if header is None:
+                raise ImportFileError(
+                    f"the file is empty; expected a CSV header with {_required()}"
+                )
+            columns = _check_header(header)
             line = reader.line_num + 1
-    except csv.Error as error:
-        raise ImportFileError(f"not a readable CSV file: {error}") from None
+            for fields in reader:
+                if any(f.strip() for f in fields):
+                    yield line, _row(line, columns, fields)
+                line = reader.line_num + 1
+        except csv.Error as error:
+            failure = f"not a readable CSV file: {error}"
+        except UnicodeDecodeError as error:
+            failure = (
+                "not a CSV file: it holds binary data"
+                if b"\x00" in error.object
+                else "not a UTF-8 text file; save the CSV as UTF-8"
+            )
+        if failure:  # raised here, not in the except: the error's context holds file bytes
+            raise ImportFileError(failure)
 
 
 def frame_rows(frame: object) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a pandas DataFrame, numbered as if written to CSV with a header."""
-    import pandas as pd
+    import pandas as pd  # type: ignore[import-untyped]
 
     columns = _check_header([str(c) for c in frame.columns])  # type: ignore[attr-defined]
     rows = frame.itertuples(index=False, name=None)  # type: ignore[attr-defined]
@@ -105,91 +117,59 @@ def frame_rows(frame: object) -> Iterator[tuple[int, dict[str, str]]]:
 
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, str]]], report: ImportReport
-) -> list[ParsedRow]:
-    """Turn raw rows into numbers; bad rows and duplicates go to `report.errors`."""
-    parsed: list[ParsedRow] = []
-    first_line: dict[str, int] = {}
+) -> Iterator[ParsedRow]:
+    """Turn raw rows into numbers as they come; bad rows go to `report.errors`."""
     for line, row in rows:
         result = _parse_row(line, row, report)
-        if result is None:
-            continue
-        e164 = result.number.e164
-        if e164 in first_line:
-            report.errors.append(
-                RowError(line, "e164", f"{e164} is a duplicate of line {first_line[e164]}")
-            )
-            continue
-        first_line[e164] = line
-        parsed.append(result)
-    return parsed
+        if result is not None:
+            number = result.number
+            if number.provider.one_call_per_number and number.max_concurrent_calls > 1:
+                report.twilio_channels += 1
+            yield result
 
 
-def number_to_row(number: OutboundNumber, templates: Iterable[str]) -> dict[str, str]:
-    """The CSV row of a number: credentials as their reference, never a secret."""
-    return {
-        "e164": number.e164,
-        "provider": number.provider.value,
-        "max_concurrent_calls": str(number.max_concurrent_calls),
-        "max_calls_per_hour": _text(number.max_calls_per_hour),
-        "max_calls_per_day": _text(number.max_calls_per_day),
-        "templates": TEMPLATE_SEPARATOR.join(templates),
-        "trai_registered": "true" if number.trai_registered else "false",
-        "stir_shaken_attested": "true" if number.stir_shaken_attested else "false",
-        "account": number.account or "",
-        "credentials": _text(number.credentials),
-        "label": number.label or "",
-    }
+def write_csv(rows: Iterable[Mapping[str, object]], target: IO[str]) -> int:
+    """Write registry rows (see NumberRegistry.rows) as CSV, one at a time; returns rows.
 
-
-def write_csv(rows: Iterable[Mapping[str, str]], target: IO[str]) -> None:
-    writer = csv.DictWriter(target, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    Cells a spreadsheet would run as a formula get a leading ``'`` (the OWASP rule);
+    import removes exactly that ``'`` again, so an export imports back unchanged.
+    """
+    writer = csv.writer(target, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow([_cell(name, row[name]) for name in COLUMNS])
+        count += 1
+    return count
 
 
 def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> ParsedRow | None:
     if "__fields__" in row:
         report.errors.append(RowError(line, None, row["__fields__"]))
         return None
+    values: dict[str, Any] = {}
     errors: list[RowError] = []
-
-    def field_value(column: str, parse: Callable[[str], Any], default: Any = None) -> Any:
-        raw = row.get(column, "").strip()
+    for column, parse, default in _PARSERS:
+        raw = row.get(column)
+        raw = raw.strip() if raw else ""
         if not raw:
             if column in REQUIRED_COLUMNS:
                 errors.append(RowError(line, column, "is empty"))
-            return default
+            values[column] = default
+            continue
         try:
-            return parse(raw)
+            values[column] = parse(raw)
         except ValueError as error:
             errors.append(RowError(line, column, str(error)))
-            return default
-
-    e164 = field_value("e164", lambda v: normalize_e164(v, what="number"))
-    provider = field_value("provider", Provider)
-    limits = {
-        name: field_value(name, lambda v, name=name: _whole(name, v), default)
-        for name, default in (
-            ("max_concurrent_calls", 1),
-            ("max_calls_per_hour", None),
-            ("max_calls_per_day", None),
-        )
-    }
-    flags = {name: field_value(name, _flag, False) for name in _FLAG_COLUMNS}
-    templates = field_value("templates", _templates, ())
-    credentials = field_value("credentials", _credentials)
     if errors:
         report.errors.extend(errors)
         return None
+    templates = values.pop("templates")
     try:
         number = OutboundNumber(
-            e164,
-            provider,
-            **limits,
-            **flags,
-            account=row.get("account", "").strip() or None,
-            credentials=credentials,
-            label=row.get("label", "").strip() or None,
+            **values,
+            account=_free_text(row.get("account", "")),
+            label=_free_text(row.get("label", "")),
         )
     except ValueError as error:
         report.errors.append(RowError(line, None, str(error)))
@@ -197,17 +177,15 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
     return ParsedRow(line, number, templates)
 
 
-_FLAG_COLUMNS = ("trai_registered", "stir_shaken_attested")
+def _e164(raw: str) -> str:
+    return normalize_e164(raw, what="number")
 
 
 def _whole(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number >= 1, got {raw!r}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
+    if len(raw) > 20 or not raw.isascii() or not raw.lstrip("+-").isdigit():
+        shown = raw if len(raw) <= 20 else raw[:20] + "..."
+        raise ValueError(f"{name} must be a whole number >= 1, got {shown!r}")
+    return check_limit(name, int(raw), optional=False)  # type: ignore[return-value]
 
 
 def _flag(raw: str) -> bool:
@@ -219,6 +197,7 @@ def _flag(raw: str) -> bool:
     raise ValueError(f"must be true or false, got {raw!r}")
 
 
+@lru_cache(maxsize=4096)  # a file names a few templates, on every row
 def _templates(raw: str) -> tuple[str, ...]:
     ids = [part.strip() for part in raw.split(TEMPLATE_SEPARATOR) if part.strip()]
     return tuple(dict.fromkeys(check_template_id(t) for t in ids))
@@ -229,6 +208,20 @@ def _credentials(raw: str) -> CredentialRef:
         return CredentialRef.parse(raw)
     except CredentialError as error:
         raise ValueError(str(error)) from None
+
+
+# Each column's parser and the value of an empty cell (account and label are free text).
+_PARSERS: tuple[tuple[str, Callable[[str], Any], Any], ...] = (
+    ("e164", _e164, None),
+    ("provider", Provider, None),
+    ("max_concurrent_calls", partial(_whole, "max_concurrent_calls"), 1),
+    ("max_calls_per_hour", partial(_whole, "max_calls_per_hour"), None),
+    ("max_calls_per_day", partial(_whole, "max_calls_per_day"), None),
+    ("trai_registered", _flag, False),
+    ("stir_shaken_attested", _flag, False),
+    ("templates", _templates, ()),
+    ("credentials", _credentials, None),
+)
 
 
 def _check_header(header: list[str]) -> list[str]:
@@ -260,23 +253,53 @@ def _row(line: int, columns: list[str], fields: list[str]) -> dict[str, str]:
     return dict(zip(columns, fields, strict=True))
 
 
-def _read_text(source: str | IO[str] | IO[bytes]) -> str:
+@contextmanager
+def _text_lines(source: str | IO[str] | IO[bytes]) -> Iterator[Iterator[str]]:
+    """The source's lines, decoded as UTF-8 as they are read (a file object stays open)."""
     if isinstance(source, str):
         try:
-            with open(source, "rb") as handle:
-                data: str | bytes = handle.read()
+            handle = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
         except OSError as error:
             raise ImportFileError(f"cannot read {source}: {error.strerror}") from None
-    else:
-        data = source.read()
-    if isinstance(data, bytes):
-        if b"\x00" in data:
-            raise ImportFileError("not a CSV file: it holds binary data")
+        with handle:
+            yield _no_nul(handle)
+    elif isinstance(source.read(0), bytes):
+        wrapper = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")  # type: ignore[type-var]
         try:
-            data = data.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ImportFileError("not a UTF-8 text file; save the CSV as UTF-8") from None
-    return data
+            yield _no_nul(wrapper)
+        finally:
+            wrapper.detach()
+    else:
+        yield _no_nul(source)  # type: ignore[arg-type]
+
+
+def _no_nul(lines: Iterable[str]) -> Iterator[str]:
+    for line in lines:
+        if "\x00" in line:
+            raise ImportFileError("not a CSV file: it holds binary data")
+        yield line
+
+
+def _free_text(raw: str) -> str | None:
+    """Account and label as written (a leading tab stays), less the export's escape."""
+    if not raw.strip():
+        return None
+    if raw.startswith("'") and raw[1:2] and raw[1] in "".join(FORMULA_STARTS):
+        return raw[1:]
+    return raw
+
+
+def _cell(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if name == "templates":
+        return TEMPLATE_SEPARATOR.join(value)  # type: ignore[arg-type]
+    text = str(value)
+    if name != "e164" and text.startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def _cell_text(value: object) -> str:
@@ -285,10 +308,6 @@ def _cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
 
 
 def _required() -> str:

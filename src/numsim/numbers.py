@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from numbers import Integral
 
@@ -12,6 +12,8 @@ from .credentials import CredentialError, CredentialRef
 from .errors import InvalidNumberError
 from .phone import PhoneInfo, normalize_e164, phone_info
 
+# No provider sells a number anywhere near this; larger values are typos (and overflow SQLite).
+MAX_LIMIT = 1_000_000
 _TEMPLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
 
 
@@ -38,15 +40,18 @@ class Provider(StrEnum):
 
 
 def check_limit(name: str, value: object, *, optional: bool) -> int | None:
-    """A whole number >= 1 (or None where `optional`); bools and floats are refused."""
+    """A whole number in 1..MAX_LIMIT (or None where `optional`); bools and floats are refused."""
     if value is None and optional:
         return None
+    if type(value) is int and 1 <= value <= MAX_LIMIT:  # the common case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, Integral):
         allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
         raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise InvalidNumberError(f"{name} must be >= 1, got {value}")
-    return int(value)
+    whole = int(value)
+    if not 1 <= whole <= MAX_LIMIT:
+        raise InvalidNumberError(f"{name} must be between 1 and {MAX_LIMIT:,}, got {whole}")
+    return whole
 
 
 def check_template_id(value: object) -> str:
@@ -115,6 +120,10 @@ class OutboundNumber:
     def area_code(self) -> str | None:
         """The geographic area code where phonenumbers knows one (e.g. "415")."""
         return self._info.area_code
+
+
+# A number's settings, in order: the registry's columns and the CSV's (with templates).
+NUMBER_FIELDS = tuple(f.name for f in fields(OutboundNumber) if f.init)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,33 +10,25 @@ from contextlib import contextmanager
 from typing import IO, Literal
 
 from .bulk import (
+    COLUMNS,
+    TEMPLATE_SEPARATOR,
     ImportReport,
     ParsedRow,
     RowError,
     frame_rows,
-    number_to_row,
     parse_rows,
     read_csv_rows,
     write_csv,
 )
 from .errors import RegistryError, UnknownNumberError, UnknownTemplateError
-from .numbers import OutboundNumber, Template, check_template_id
+from .numbers import NUMBER_FIELDS, OutboundNumber, Template, check_template_id
 from .phone import normalize_e164
 
 OnExisting = Literal["error", "update", "skip"]
 
-_NUMBER_COLUMNS = (
-    "e164",
-    "provider",
-    "max_concurrent_calls",
-    "max_calls_per_hour",
-    "max_calls_per_day",
-    "trai_registered",
-    "stir_shaken_attested",
-    "account",
-    "credentials",
-    "label",
-)
+_NUMBER_COLUMNS = NUMBER_FIELDS
+_FLAGS = ("trai_registered", "stir_shaken_attested")
+_IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
 
 
 def _schema_v1(db: sqlite3.Connection) -> None:
@@ -82,19 +74,35 @@ class NumberRegistry:
     """Numbers and their template assignments, in a SQLite file or ``":memory:"``.
 
     Safe to share between threads (one connection behind a lock); several
-    processes may open the same file (WAL mode, waits on a busy database).
+    processes may open the same file (WAL mode, waits up to `timeout` seconds on a
+    database another process is writing). With ``create=False`` a missing file is
+    an error instead of a new empty registry. Every SQLite failure (a missing
+    directory, a file that is not a registry, a lock held too long) is a
+    RegistryError naming the file.
     """
 
-    def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ":memory:",
+        *,
+        create: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
         self.path = os.fspath(path)
+        self._timeout = timeout
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.path, check_same_thread=False, timeout=30.0, isolation_level=None
-        )
-        self._db.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode = WAL")
-        self._migrate()
+        if not self.path.strip():
+            raise RegistryError("the registry path is empty; name a file, or ':memory:'")
+        if not create and self.path != ":memory:" and not os.path.exists(self.path):
+            raise RegistryError(f"registry {self.path} does not exist")
+        with self._sqlite_errors():
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, timeout=timeout, isolation_level=None
+            )
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._migrate()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -110,7 +118,8 @@ class NumberRegistry:
 
     @property
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        with self._reading():
+            return self._db.execute("PRAGMA user_version").fetchone()[0]
 
     # -- numbers -------------------------------------------------------------------
 
@@ -152,12 +161,12 @@ class NumberRegistry:
             db.execute("DELETE FROM numbers WHERE e164 = ?", (number,))
 
     def get(self, e164: str) -> OutboundNumber:
-        with self._lock:
+        with self._reading():
             return self._get(self._db, normalize_e164(e164))
 
     def numbers(self) -> list[OutboundNumber]:
         """Every number, ordered by E.164."""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(f"SELECT {_select()} FROM numbers ORDER BY e164").fetchall()
         return [_number(row) for row in rows]
 
@@ -166,11 +175,11 @@ class NumberRegistry:
             number = normalize_e164(e164)
         except ValueError:
             return False
-        with self._lock:
+        with self._reading():
             return self._exists(self._db, number)
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._reading():
             return self._db.execute("SELECT count(*) FROM numbers").fetchone()[0]
 
     # -- templates -----------------------------------------------------------------
@@ -198,7 +207,7 @@ class NumberRegistry:
 
     def templates(self) -> dict[str, Template]:
         """Every template that has numbers, with its pool."""
-        with self._lock:
+        with self._reading():
             rows = self._db.execute(
                 "SELECT template, e164 FROM assignments ORDER BY template, e164"
             ).fetchall()
@@ -209,7 +218,7 @@ class NumberRegistry:
 
     def pool(self, template: str) -> list[OutboundNumber]:
         """The numbers a template may call from."""
-        with self._lock:
+        with self._reading():
             self._require_template(self._db, template)
             rows = self._db.execute(
                 f"SELECT {_select('n.')} FROM numbers n JOIN assignments a USING (e164) "
@@ -219,7 +228,7 @@ class NumberRegistry:
         return [_number(row) for row in rows]
 
     def templates_of(self, e164: str) -> list[str]:
-        with self._lock:
+        with self._reading():
             return self._templates_of(self._db, normalize_e164(e164))
 
     def rotate(self, old: str, new: str | OutboundNumber) -> list[str]:
@@ -262,18 +271,27 @@ class NumberRegistry:
         return self._import(frame_rows(frame), on_existing)
 
     def export_csv(self, target: str | IO[str]) -> int:
-        """Write every number as CSV (credentials as references only); returns rows."""
-        with self._lock:
-            rows = [
-                number_to_row(number, self._templates_of(self._db, number.e164))
-                for number in self.numbers()
-            ]
+        """Write every number as CSV, streamed (credentials as references only); returns rows."""
         if isinstance(target, str):
             with open(target, "w", encoding="utf-8", newline="") as handle:
-                write_csv(rows, handle)
-        else:
-            write_csv(rows, target)
-        return len(rows)
+                return write_csv(self.rows(), handle)
+        return write_csv(self.rows(), target)
+
+    def rows(self, template: str | None = None) -> Iterator[dict[str, object]]:
+        """Every number (or a template's pool) as a dict of the CSV columns, typed
+        (templates a list), in E.164 order. Streamed: the registry stays locked for
+        this thread until the iteration ends."""
+        pool = "JOIN assignments p ON p.e164 = n.e164 AND p.template = ? " if template else ""
+        query = (
+            f"SELECT {_select('n.')}, (SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
+            "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template)) "
+            f"FROM numbers n {pool}ORDER BY n.e164"
+        )
+        with self._reading():
+            if template is not None:
+                self._require_template(self._db, template)
+            for row in self._db.execute(query, (template,) if template else ()):
+                yield _row(row)
 
     def _import(
         self, rows: Iterable[tuple[int, dict[str, str]]], on_existing: OnExisting
@@ -283,30 +301,74 @@ class NumberRegistry:
                 f"on_existing must be 'error', 'update' or 'skip', not {on_existing!r}"
             )
         report = ImportReport()
-        parsed = parse_rows(rows, report)  # reads the whole file before writing anything
+        batch: list[ParsedRow] = []
+        # One transaction: a file refused halfway (not UTF-8 at line 900,000) writes nothing.
         with self._transaction() as db:
-            for row in parsed:
-                self._import_row(db, row, on_existing, report)
+            db.execute(
+                "CREATE TEMP TABLE imported (e164 TEXT PRIMARY KEY, line INTEGER NOT NULL) "
+                "WITHOUT ROWID"
+            )
+            for row in parse_rows(rows, report):
+                batch.append(row)
+                if len(batch) == _IMPORT_BATCH:
+                    self._import_batch(db, batch, on_existing, report)
+                    batch.clear()
+            self._import_batch(db, batch, on_existing, report)
+            db.execute("DROP TABLE temp.imported")
         report.errors.sort(key=lambda error: error.line)
         return report
 
-    def _import_row(
-        self, db: sqlite3.Connection, row: ParsedRow, on_existing: OnExisting, report: ImportReport
+    def _import_batch(
+        self,
+        db: sqlite3.Connection,
+        batch: list[ParsedRow],
+        on_existing: OnExisting,
+        report: ImportReport,
     ) -> None:
-        e164 = row.number.e164
-        if self._exists(db, e164):
-            if on_existing == "skip":
-                report.skipped.append(e164)
-                return
-            if on_existing == "error":
+        """Write one batch; numbers seen earlier in the file (the temp table `imported`,
+        not memory) are duplicates, numbers registered before are `on_existing`'s."""
+        fresh: dict[str, ParsedRow] = {}
+        for row in batch:
+            first = fresh.get(row.number.e164)
+            if first is not None:
+                report.errors.append(_duplicate(row, first.line))
+            else:
+                fresh[row.number.e164] = row
+        if not fresh:
+            return
+        marks = ", ".join("?" * len(fresh))
+        earlier = dict(
+            db.execute(f"SELECT e164, line FROM temp.imported WHERE e164 IN ({marks})", [*fresh])
+        )
+        registered = {
+            e164
+            for (e164,) in db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
+        }
+        added, updated, assigned = [], [], []
+        for e164, row in fresh.items():
+            if e164 in earlier:
+                report.errors.append(_duplicate(row, earlier[e164]))
+                continue
+            if e164 not in registered:
+                added.append(row.number)
+            elif on_existing == "update":
+                updated.append(row.number)
+            elif on_existing == "skip":
+                report.skipped += 1
+                continue
+            else:
                 report.errors.append(RowError(row.line, "e164", f"{e164} is already registered"))
-                return
-            self._update(db, row.number)
-            report.updated.append(e164)
-        else:
-            self._insert(db, row.number)
-            report.added.append(e164)
-        self._assign(db, e164, row.templates)
+                continue
+            assigned += [(template, e164) for template in row.templates]
+        db.executemany(
+            "INSERT INTO temp.imported (e164, line) VALUES (?, ?)",
+            [(e164, row.line) for e164, row in fresh.items() if e164 not in earlier],
+        )
+        self._insert(db, *added)
+        self._update(db, *updated)
+        db.executemany("INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)", assigned)
+        report.added += len(added)
+        report.updated += len(updated)
 
     # -- internals -----------------------------------------------------------------
 
@@ -324,7 +386,7 @@ class NumberRegistry:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._reading():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -332,6 +394,19 @@ class NumberRegistry:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._lock, self._sqlite_errors():
+            yield
+
+    @contextmanager
+    def _sqlite_errors(self) -> Iterator[None]:
+        """Every SQLite failure becomes one RegistryError naming the file and the fix."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise RegistryError(_explain(self.path, error, self._timeout)) from None
 
     @staticmethod
     def _exists(db: sqlite3.Connection, e164: str) -> bool:
@@ -358,18 +433,19 @@ class NumberRegistry:
             raise UnknownTemplateError(f"template {template!r} has no numbers in the registry")
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, number: OutboundNumber) -> None:
+    def _insert(db: sqlite3.Connection, *numbers: OutboundNumber) -> None:
         marks = ", ".join("?" * len(_NUMBER_COLUMNS))
-        db.execute(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", _values(number))
+        db.executemany(
+            f"INSERT INTO numbers ({_select()}) VALUES ({marks})", [_values(n) for n in numbers]
+        )
 
     @staticmethod
-    def _update(db: sqlite3.Connection, number: OutboundNumber) -> None:
-        e164, *settings = _values(number)
+    def _update(db: sqlite3.Connection, *numbers: OutboundNumber) -> None:
         assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
-        db.execute(
+        db.executemany(
             f"UPDATE numbers SET {assignments}, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE e164 = ?",
-            (*settings, e164),
+            [(*settings, e164) for e164, *settings in map(_values, numbers)],
         )
 
     @staticmethod
@@ -401,6 +477,39 @@ def _values(number: OutboundNumber) -> tuple[object, ...]:
 
 def _number(row: tuple[object, ...]) -> OutboundNumber:
     values = dict(zip(_NUMBER_COLUMNS, row, strict=True))
-    values["trai_registered"] = bool(values["trai_registered"])
-    values["stir_shaken_attested"] = bool(values["stir_shaken_attested"])
+    for flag in _FLAGS:
+        values[flag] = bool(values[flag])
     return OutboundNumber(**values)  # type: ignore[arg-type]
+
+
+def _row(row: tuple[object, ...]) -> dict[str, object]:
+    """A stored row as the CSV columns, without re-validating it (as fast as a cursor)."""
+    *settings, templates = row
+    values: dict[str, object] = dict(zip(_NUMBER_COLUMNS, settings, strict=True))
+    for flag in _FLAGS:
+        values[flag] = bool(values[flag])
+    values["templates"] = str(templates).split(TEMPLATE_SEPARATOR) if templates else []
+    return {name: values[name] for name in COLUMNS}
+
+
+def _duplicate(row: ParsedRow, first_line: int) -> RowError:
+    return RowError(row.line, "e164", f"{row.number.e164} is a duplicate of line {first_line}")
+
+
+def _explain(path: str, error: sqlite3.Error, timeout: float) -> str:
+    reason = str(error)
+    if "locked" in reason or "busy" in reason:
+        return (
+            f"registry {path} is locked by another process (waited {timeout:g} s); "
+            "try again when it has finished"
+        )
+    if "not a database" in reason:
+        return f"{path} is not a numsim registry (not a SQLite database)"
+    if "unable to open" in reason:
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            return f"registry {path} is a directory; name a file"
+        if not os.path.isdir(folder):
+            return f"cannot create registry {path}: directory {folder} does not exist"
+        return f"cannot open registry {path}: permission denied or read-only"
+    return f"registry {path}: {reason}"

@@ -6,81 +6,141 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
-from ..numbers import OutboundNumber
+from ..bulk import COLUMNS
+from ..errors import RegistryError
+from ..numbers import MAX_LIMIT, OutboundNumber
 from ..registry import NumberRegistry
+from .output import TWILIO_RULE, warn, warn_twilio_channels
 
 DEFAULT_DB = "numsim.db"
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("numbers", help="manage the number registry")
-    parser.add_argument(
-        "--db",
-        default=os.environ.get("NUMSIM_DB", DEFAULT_DB),
-        help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})",
-    )
+    db_help = f"registry file (default: $NUMSIM_DB or {DEFAULT_DB}); before or after the action"
+    parser.add_argument("--db", help=db_help)
     actions = parser.add_subparsers(dest="action", required=True, parser_class=type(parser))
 
-    sub = actions.add_parser("import", help="import numbers from a CSV file")
-    sub.add_argument("file", help="CSV file (columns in the README)")
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help)
+        sub.add_argument("--db", default=argparse.SUPPRESS, help=db_help)  # wins if given
+        return sub
+
+    sub = action("import", "import numbers from a CSV file")
+    sub.add_argument("file", help="CSV file (columns in the README); - for stdin")
     sub.add_argument("--on-existing", choices=("error", "update", "skip"), default="error")
     sub.set_defaults(run=_import)
 
-    sub = actions.add_parser("export", help="export numbers as CSV (no secrets)")
+    sub = action("export", "export numbers as CSV (no secrets)")
     sub.add_argument("file", nargs="?", default="-", help="output file (default: stdout)")
     sub.set_defaults(run=_export)
 
-    sub = actions.add_parser("list", help="list numbers")
+    sub = action("list", "list numbers (the CSV's columns)")
     sub.add_argument("--template", help="only this template's pool")
     sub.add_argument("--json", action="store_true", help="print JSON")
     sub.set_defaults(run=_list)
 
-    sub = actions.add_parser("add", help="add one number")
+    sub = action("add", "add one number")
     sub.add_argument("e164")
     sub.add_argument("--provider", required=True, help="twilio, plivo or exotel")
-    sub.add_argument("--channels", type=int, default=1, help="max concurrent calls")
-    sub.add_argument("--max-calls-per-hour", type=int)
-    sub.add_argument("--max-calls-per-day", type=int)
-    sub.add_argument("--trai", action="store_true", help="TRAI registered")
-    sub.add_argument("--stir-shaken", action="store_true", help="STIR/SHAKEN attested")
-    sub.add_argument("--account", help="provider account id (not a secret)")
-    sub.add_argument("--credentials", help="reference, e.g. env:TWILIO_AUTH_TOKEN")
-    sub.add_argument("--label")
+    _settings(sub, default=None)
     sub.add_argument("--template", action="append", default=[], help="assign (repeatable)")
-    sub.set_defaults(run=_add)
+    sub.set_defaults(run=_add, channels=1, trai=False, stir_shaken=False)
 
-    sub = actions.add_parser("assign", help="assign numbers to a template")
+    sub = action("update", "change a registered number's settings (only those given)")
+    sub.add_argument("e164")
+    sub.add_argument("--provider", default=argparse.SUPPRESS, help="twilio, plivo or exotel")
+    _settings(sub, default=argparse.SUPPRESS)
+    sub.set_defaults(run=_update)
+
+    sub = action("assign", "assign numbers to a template")
     sub.add_argument("template")
     sub.add_argument("e164", nargs="+")
     sub.set_defaults(run=_assign)
 
-    sub = actions.add_parser("unassign", help="take numbers out of a template")
+    sub = action("unassign", "take numbers out of a template")
     sub.add_argument("template")
     sub.add_argument("e164", nargs="+")
     sub.set_defaults(run=_unassign)
 
-    sub = actions.add_parser("rotate", help="swap a number for another in every template")
+    sub = action("rotate", "swap a number for another in every template")
     sub.add_argument("old")
     sub.add_argument("new")
     sub.set_defaults(run=_rotate)
 
-    sub = actions.add_parser("remove", help="remove a number")
+    sub = action("remove", "remove a number")
     sub.add_argument("e164")
     sub.add_argument("--force", action="store_true", help="even if templates use it")
     sub.set_defaults(run=_remove)
 
 
-def _open(args: argparse.Namespace) -> NumberRegistry:
-    return NumberRegistry(args.db)
+# Flag -> OutboundNumber field, for add and update.
+_SETTINGS = {
+    "channels": "max_concurrent_calls",
+    "max_calls_per_hour": "max_calls_per_hour",
+    "max_calls_per_day": "max_calls_per_day",
+    "trai": "trai_registered",
+    "stir_shaken": "stir_shaken_attested",
+    "account": "account",
+    "credentials": "credentials",
+    "label": "label",
+}
+
+
+def _settings(sub: argparse.ArgumentParser, default: Any) -> None:
+    """A number's settings as flags; `default` SUPPRESS leaves out those not given."""
+    flag = argparse.BooleanOptionalAction
+    sub.add_argument("--channels", type=_limit, default=default, help="max concurrent calls")
+    sub.add_argument("--max-calls-per-hour", type=_limit, default=default, help="N, or none")
+    sub.add_argument("--max-calls-per-day", type=_limit, default=default, help="N, or none")
+    sub.add_argument("--trai", action=flag, default=default, help="TRAI registered")
+    sub.add_argument("--stir-shaken", action=flag, default=default, help="STIR/SHAKEN attested")
+    sub.add_argument("--account", default=default, help="provider account id (not a secret)")
+    sub.add_argument("--credentials", default=default, help="reference: env:NAME or file:NAME")
+    sub.add_argument("--label", default=default)
+
+
+def _limit(text: str) -> int | None:
+    """A limit flag: a whole number (checked against its bounds later), or none."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected a whole number or none, got {text!r}")
+    if len(text) > len(str(MAX_LIMIT)):
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LIMIT:,}, got {text}")
+    return int(text)
+
+
+def _db(args: argparse.Namespace) -> str:
+    """The registry file: --db, else $NUMSIM_DB, else numsim.db; never one that keeps nothing."""
+    if args.db is not None:
+        where, path = "--db", args.db
+    elif "NUMSIM_DB" in os.environ:
+        where, path = "$NUMSIM_DB", os.environ["NUMSIM_DB"]
+    else:
+        return DEFAULT_DB
+    if not path.strip():
+        raise RegistryError(f"{where} is empty: name the registry file")
+    if path.strip() == ":memory:":
+        raise RegistryError(f"{where} is :memory:, which keeps nothing: name the registry file")
+    return path
+
+
+def _open(args: argparse.Namespace, *, create: bool = False) -> NumberRegistry:
+    return NumberRegistry(_db(args), create=create)
 
 
 def _import(args: argparse.Namespace) -> int:
-    with _open(args) as registry:
+    with _open(args, create=True) as registry:
         source = sys.stdin.buffer if args.file == "-" else args.file
         report = registry.import_csv(source, on_existing=args.on_existing)
     print(report)
+    if report.twilio_channels:
+        warn(f"{TWILIO_RULE}: {report.twilio_channels} row(s) set more (stored, count as 1)")
     return 0 if report.ok else 1
 
 
@@ -96,31 +156,37 @@ def _export(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     with _open(args) as registry:
-        numbers = registry.pool(args.template) if args.template else registry.numbers()
-        rows = [_row(number, registry.templates_of(number.e164)) for number in numbers]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        print(_table(rows))
+        if args.json:
+            _print_json(registry.rows(args.template))
+        else:
+            widths = _widths(registry.rows(args.template))  # two passes: bounded memory
+            if widths is None:
+                print("(no numbers)")
+            for line in _table(widths or {}, registry.rows(args.template)):
+                print(line)
     return 0
 
 
 def _add(args: argparse.Namespace) -> int:
-    number = OutboundNumber(
-        args.e164,
-        args.provider,
-        max_concurrent_calls=args.channels,
-        max_calls_per_hour=args.max_calls_per_hour,
-        max_calls_per_day=args.max_calls_per_day,
-        trai_registered=args.trai,
-        stir_shaken_attested=args.stir_shaken,
-        account=args.account,
-        credentials=args.credentials,
-        label=args.label,
-    )
-    with _open(args) as registry:
+    settings = {field: getattr(args, flag) for flag, field in _SETTINGS.items()}
+    number = OutboundNumber(args.e164, args.provider, **settings)
+    with _open(args, create=True) as registry:
         registry.add(number, templates=args.template)
     print(f"added {number.e164}")
+    warn_twilio_channels(number)
+    return 0
+
+
+def _update(args: argparse.Namespace) -> int:
+    changes = {field: getattr(args, flag) for flag, field in _SETTINGS.items() if flag in args}
+    if "provider" in args:
+        changes["provider"] = args.provider
+    if not changes:
+        raise RegistryError("nothing to update: give a setting, e.g. --channels 2")
+    with _open(args) as registry:
+        number = registry.update(args.e164, **changes)
+    print(f"updated {number.e164}")
+    warn_twilio_channels(number)
     return 0
 
 
@@ -154,41 +220,48 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(number: OutboundNumber, templates: list[str]) -> dict[str, object]:
-    return {
-        "e164": number.e164,
-        "provider": number.provider.value,
-        "capacity": number.capacity,
-        "max_calls_per_hour": number.max_calls_per_hour,
-        "max_calls_per_day": number.max_calls_per_day,
-        "region": number.region,
-        "trai": number.trai_registered,
-        "stir_shaken": number.stir_shaken_attested,
-        "templates": templates,
-        "credentials": None if number.credentials is None else str(number.credentials),
-    }
+def _print_json(rows: Iterator[dict[str, object]]) -> None:
+    """A JSON array written as the rows come, one object a line."""
+    sys.stdout.write("[")
+    for index, row in enumerate(rows):
+        sys.stdout.write(("," if index else "") + "\n  " + json.dumps(row))
+    sys.stdout.write("\n]\n")
 
 
-def _table(rows: list[dict[str, object]]) -> str:
-    if not rows:
-        return "(no numbers)"
-    headers = ["e164", "provider", "cap", "per_hour", "per_day", "region", "flags", "templates"]
-    lines = []
+def _cells(row: dict[str, object]) -> list[str]:
+    return [_text(row[name]) for name in COLUMNS]
+
+
+def _widths(rows: Iterator[dict[str, object]]) -> dict[int, int] | None:
+    widths = None
     for row in rows:
-        flags = ",".join(f for f in ("trai", "stir_shaken") if row[f]) or "-"
-        lines.append(
-            [
-                str(row["e164"]),
-                str(row["provider"]),
-                str(row["capacity"]),
-                _dash(row["max_calls_per_hour"]),
-                _dash(row["max_calls_per_day"]),
-                str(row["region"]),
-                flags,
-                ";".join(row["templates"]) or "-",  # type: ignore[arg-type]
-            ]
-        )
-    return format_table(headers, lines)
+        cells = _cells(row)
+        if widths is None:
+            widths = {i: len(name) for i, name in enumerate(COLUMNS)}
+        for i, cell in enumerate(cells):
+            widths[i] = max(widths[i], len(cell))
+    return widths
+
+
+def _table(widths: dict[int, int], rows: Iterator[dict[str, object]]) -> Iterator[str]:
+    for index, row in enumerate(rows):
+        if index == 0:
+            yield _line(list(COLUMNS), widths)
+        yield _line(_cells(row), widths)
+
+
+def _line(cells: list[str], widths: dict[int, int]) -> str:
+    return "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value) or "-"
+    return str(value)
 
 
 def format_table(headers: list[str], lines: list[list[str]]) -> str:
@@ -197,7 +270,3 @@ def format_table(headers: list[str], lines: list[list[str]]) -> str:
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     return "\n".join(line.rstrip() for line in out)
-
-
-def _dash(value: object) -> str:
-    return "-" if value is None else str(value)

@@ -9,7 +9,9 @@ import math
 import sys
 from typing import Any
 
+from ..extras import missing_extra
 from .numbers import format_table
+from .output import TWILIO_RULE, warn
 
 JSON_FIGURES = (
     "attempts",
@@ -49,6 +51,9 @@ def register(commands: Any) -> None:
         "--calls-per-second", type=float, help="provider account pacing (default: none)"
     )
     parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
+    parser.add_argument(
+        "--max-attempts", type=int, help="refuse runs expected to make more (default 5,000,000)"
+    )
     parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
@@ -58,14 +63,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..sim import Scenario, simulate
     except ModuleNotFoundError as missing:
-        raise ValueError(
-            f"numsim simulate needs the sim extra ({missing.name} is missing): "
-            "pip install 'numsim[sim]'"
-        ) from None
+        raise ValueError(str(missing_extra("sim", "numsim simulate", missing))) from None
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = _apply_flags(scenario, args)
-    progress = _progress_bar() if not args.json and sys.stderr.isatty() else None
+    _warn_twilio_channels(scenario)
+    progress = _progress_bar() if sys.stderr.isatty() else None  # stderr: --json stays clean
     if args.replications is not None:
         runs = simulate(scenario, seed=args.seed, replications=args.replications, progress=progress)
         table = runs.summary()  # type: ignore[union-attr]
@@ -91,11 +94,13 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
     if scenario is None:
         scenario = Scenario(
             name="numsim simulate",
-            numbers=(NumberGroup(),),
+            numbers=(NumberGroup(),),  # the flags' defaults: 10 Twilio numbers, as --help says
             arrivals=(Arrivals(calls_per_hour=600.0),),
             hours=8.0,
         )
     replace = dataclasses.replace
+    if args.max_attempts is not None:  # first: the other flags may need it
+        scenario = replace(scenario, max_attempts=args.max_attempts)
     if scenario.numbers:
         group = scenario.numbers[0]
         changes = {
@@ -123,6 +128,12 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
         providers = {group.provider for group in scenario.numbers}
         scenario = replace(scenario, calls_per_second={p: args.calls_per_second for p in providers})
     return scenario
+
+
+def _warn_twilio_channels(scenario: Any) -> None:
+    channels = [g.channels for g in scenario.numbers if g.provider == "twilio" and g.channels > 1]
+    if channels:
+        warn(f"{TWILIO_RULE}: this simulation counts {max(channels)} channels as 1")
 
 
 def _progress_bar() -> Any:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from ..errors import RegistryError
 from ..numbers import OutboundNumber
 from ..phone import phone_info
 from ..registry import NumberRegistry
@@ -19,7 +20,11 @@ _NANP_AREAS = ("415", "212", "312", "206", "617", "303", "404", "512", "702", "3
 def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dict[str, list[str]]]:
     """The pool to simulate: generated from the number groups, or read from a registry."""
     if scenario.registry is not None:
-        with NumberRegistry(scenario.registry) as registry:
+        try:
+            registry = NumberRegistry(scenario.registry, create=False)
+        except RegistryError as error:
+            raise ScenarioError(f"registry: {error}") from None
+        with registry:
             numbers = registry.numbers()
             templates = {t.id: list(t.numbers) for t in registry.templates().values()}
         if not numbers:
@@ -32,8 +37,11 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
         country = group.country
         source = generators.setdefault(country, fake_numbers(country, PhoneNumberType.FIXED_LINE))
         for _ in range(group.count):
+            e164 = next(source, None)
+            if e164 is None:
+                raise ScenarioError(f"ran out of fake numbers for {country}; use fewer numbers")
             number = OutboundNumber(
-                next(source),
+                e164,
                 group.provider,
                 max_concurrent_calls=group.channels,
                 max_calls_per_hour=group.max_calls_per_hour,

@@ -23,6 +23,10 @@ from .distributions import Distribution
 
 DEFAULT_TEMPLATE = "default"
 MAX_OPEN_ENDED_HOURS = 24 * 60  # a run without `hours` stops here at the latest
+# Sizes a run can finish with: ~160,000 attempts a second and ~420 MB per million attempts.
+MAX_ATTEMPTS = 5_000_000  # the default bound; a scenario's max_attempts raises it
+MAX_POOL = 100_000  # simulated numbers (the fake US ranges hold 100,000)
+MAX_DESTINATIONS = 1_000_000  # generated destinations: population + contacts
 
 
 class ScenarioError(ValueError):
@@ -46,7 +50,7 @@ class NumberGroup:
 
     def __post_init__(self) -> None:
         _set(self, "provider", Provider(self.provider).value)
-        _whole(self, "count", minimum=1)
+        _whole(self, "count", minimum=1, maximum=MAX_POOL)
         _whole(self, "channels", minimum=1)
         _whole(self, "max_calls_per_hour", minimum=1, optional=True)
         _whole(self, "max_calls_per_day", minimum=1, optional=True)
@@ -68,7 +72,7 @@ class Arrivals:
     def __post_init__(self) -> None:
         check_template_id(self.template)
         _country(self, "country")
-        _whole(self, "population", minimum=1)
+        _whole(self, "population", minimum=1, maximum=MAX_DESTINATIONS)
         has_rate = self.calls_per_hour is not None
         if has_rate == bool(self.profile):
             raise ScenarioError("arrivals need calls_per_hour or a profile (one of them)")
@@ -98,8 +102,8 @@ class Campaign:
     def __post_init__(self) -> None:
         check_template_id(self.template)
         _country(self, "country")
-        _whole(self, "contacts", minimum=1)
-        _whole(self, "max_attempts", minimum=1)
+        _whole(self, "contacts", minimum=1, maximum=MAX_DESTINATIONS)
+        _whole(self, "max_attempts", minimum=1, maximum=1000)
         _whole(self, "max_in_flight", minimum=1, optional=True)
         if self.calls_per_hour is None and self.max_in_flight is None:
             raise ScenarioError("a campaign needs a pacing: calls_per_hour and/or max_in_flight")
@@ -171,8 +175,8 @@ class Scenario:
     timezone: str = "UTC"  # the start's timezone
     hours: float | None = None  # simulated hours; None: until campaigns and replays end
     warmup_hours: float = 0.0  # left out of the summary figures (steady-state estimates)
-    numbers: tuple[NumberGroup, ...] = field(default_factory=lambda: (NumberGroup(),))  # the pool
-    registry: str | None = None  # or: a registry file whose numbers and templates are the pool
+    numbers: tuple[NumberGroup, ...] = ()  # the pool: number groups ...
+    registry: str | None = None  # ... or a registry file whose numbers and templates are the pool
     arrivals: tuple[Arrivals, ...] = ()
     campaigns: tuple[Campaign, ...] = ()
     replays: tuple[Replay, ...] = ()
@@ -190,6 +194,7 @@ class Scenario:
     lease_ttl_seconds: float = float(DEFAULT_LEASE_TTL)  # a lost status callback holds this long
     calls_per_second: Mapping[str, float] = field(default_factory=dict)  # per account or provider
     timeline_seconds: float = 60.0  # width of one bucket of the busy-channels timeline
+    max_attempts: int = MAX_ATTEMPTS  # refuse a run expected to make more attempts than this
 
     def __post_init__(self) -> None:
         _zone(self.timezone, "timezone")
@@ -213,7 +218,10 @@ class Scenario:
         if self.hours is None and self.arrivals:
             raise ScenarioError("open arrivals never end: give hours")
         if self.registry is None and not self.numbers:
-            raise ScenarioError("a scenario needs numbers or a registry")
+            raise ScenarioError(
+                "a scenario needs a pool: [[numbers]] groups (provider, count, channels, ...) "
+                "or a registry file"
+            )
         _seconds(self, "max_wait_seconds")
         if self.service_level_seconds is not None:
             _seconds(self, "service_level_seconds")
@@ -235,6 +243,7 @@ class Scenario:
         for account, rate in dict(self.calls_per_second).items():
             if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
                 raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
+        _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
         for load in (*self.arrivals, *self.campaigns):
             if self.registry is None and load.template not in templates:
@@ -279,6 +288,20 @@ class Scenario:
     def duration_seconds(self) -> float:
         return (self.hours if self.hours is not None else MAX_OPEN_ENDED_HOURS) * 3600.0
 
+    @property
+    def expected_attempts(self) -> float:
+        """At most this many attempts, from the loads' rates and contact lists (replays
+        and contact files are bounded by their files and not counted)."""
+        hours = self.duration_seconds / 3600.0
+        total = 0.0
+        for arrivals in self.arrivals:
+            rate = arrivals.calls_per_hour
+            total += (rate if rate is not None else max(_rates(arrivals))) * hours
+        for campaign in self.campaigns:
+            if campaign.contacts_file is None:
+                total += campaign.contacts * campaign.max_attempts
+        return total
+
 
 # -- validation helpers ------------------------------------------------------------------
 
@@ -314,12 +337,42 @@ def _set(obj: object, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _whole(obj: object, name: str, *, minimum: int, optional: bool = False) -> None:
+def _whole(
+    obj: object, name: str, *, minimum: int, maximum: int | None = None, optional: bool = False
+) -> None:
     value = getattr(obj, name)
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ScenarioError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ScenarioError(f"{name} must be at most {maximum:,}, got {value:,}")
+
+
+def _check_size(scenario: Scenario) -> None:
+    """Refuse a run that cannot finish (memory or time) before it starts."""
+    _whole(scenario, "max_attempts", minimum=1)
+    pool = sum(group.count for group in scenario.numbers)
+    if pool > MAX_POOL:
+        raise ScenarioError(f"the number groups hold {pool:,} numbers; at most {MAX_POOL:,}")
+    destinations = sum(a.population for a in scenario.arrivals)
+    destinations += sum(c.contacts for c in scenario.campaigns if c.contacts_file is None)
+    if destinations > MAX_DESTINATIONS:
+        raise ScenarioError(
+            f"population and contacts add up to {destinations:,} destinations; "
+            f"at most {MAX_DESTINATIONS:,}"
+        )
+    expected = scenario.expected_attempts
+    if expected > scenario.max_attempts:
+        raise ScenarioError(
+            f"this run would make up to {expected:,.0f} attempts (~{expected / 160_000:,.0f} s, "
+            f"~{expected * 420e-6:,.0f} MB), over max_attempts = {scenario.max_attempts:,}: "
+            "shorten hours or lower the load, or raise max_attempts if the machine can take it"
+        )
+
+
+def _rates(arrivals: Arrivals) -> list[float]:
+    return [float(v) if not isinstance(v, tuple) else float(v[2]) for v in arrivals.profile]
 
 
 def _seconds(obj: object, name: str, *, positive: bool = False) -> None:
