@@ -57,8 +57,17 @@ class TwilioHttp(HttpClient):
         super().__init__(logging.getLogger("test.twilio"), is_async=False)
         self.script = script
 
-    def request(self, method, uri, params=None, data=None, headers=None, auth=None,
-                timeout=None, allow_redirects=False):
+    def request(
+        self,
+        method,
+        uri,
+        params=None,
+        data=None,
+        headers=None,
+        auth=None,
+        timeout=None,
+        allow_redirects=False,
+    ):
         status, body, extra = self.script.next(
             {"method": method, "url": uri, "params": params, "data": data, "auth": auth}
         )
@@ -75,8 +84,12 @@ class PlivoTransport(requests.adapters.BaseAdapter):
     def send(self, request, **kwargs):
         body = json.loads(request.body) if request.body else None
         status, answer, extra = self.script.next(
-            {"method": request.method, "url": request.url, "json": body,
-             "auth": request.headers.get("Authorization")}
+            {
+                "method": request.method,
+                "url": request.url,
+                "json": body,
+                "auth": request.headers.get("Authorization"),
+            }
         )
         response = requests.Response()
         response.status_code = status
@@ -94,9 +107,12 @@ def exotel_transport(script):
     def handle(request: httpx.Request) -> httpx.Response:
         form = parse_qs(request.content.decode()) if request.content else {}
         status, body, extra = script.next(
-            {"method": request.method, "url": str(request.url),
-             "form": {k: v[0] for k, v in form.items()},
-             "auth": request.headers.get("Authorization")}
+            {
+                "method": request.method,
+                "url": str(request.url),
+                "form": {k: v[0] for k, v in form.items()},
+                "auth": request.headers.get("Authorization"),
+            }
         )
         return httpx.Response(status, json=body, headers=extra)
 

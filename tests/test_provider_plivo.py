@@ -3,9 +3,6 @@
 import plivo
 import pytest
 import requests
-
-from numsim import ManualClock
-from numsim.providers import CallStatus, MemoryPacer, PlivoAdapter, ProviderError
 from tests.provider_fakes import (
     PLIVO_ID,
     PLIVO_TOKEN,
@@ -16,6 +13,9 @@ from tests.provider_fakes import (
     credentials,
     plivo_signature,
 )
+
+from numsim import ManualClock
+from numsim.providers import CallStatus, MemoryPacer, PlivoAdapter, ProviderError
 
 BASE = f"https://api.plivo.com/v1/Account/{PLIVO_ID}"
 FIRED = {"api_id": "a1", "message": "call fired", "request_uuid": "9834029e-58b6-11e1"}
@@ -70,8 +70,9 @@ def test_the_sdk_alone_would_dial_three_times_on_a_5xx():
     client = plivo.RestClient(PLIVO_ID, PLIVO_TOKEN)
     client.session.mount("https://", PlivoTransport(script))
     with pytest.raises(plivo.exceptions.PlivoServerError):
-        client.calls.create(from_="912240000011", to_="919876543210",
-                            answer_url="https://dialer.example.com/a.xml")
+        client.calls.create(
+            from_="912240000011", to_="919876543210", answer_url="https://dialer.example.com/a.xml"
+        )
     assert len(script.requests) == 3
 
 
@@ -123,7 +124,8 @@ def test_hangup_cancels_a_request_or_ends_a_live_call():
     plivo_adapter, script = adapter((204, {}), (404, {"error": "not found"}), (204, {}))
     plivo_adapter.hangup("req-1")
     assert (script.requests[0]["method"], script.requests[0]["url"]) == (
-        "DELETE", f"{BASE}/Request/req-1/"
+        "DELETE",
+        f"{BASE}/Request/req-1/",
     )
     plivo_adapter.hangup("call-2")
     assert script.requests[2]["url"] == f"{BASE}/Call/call-2/"
@@ -133,8 +135,11 @@ def test_fetch_call_reads_the_record_of_an_ended_call_then_live_then_queued():
     cdr = {"call_uuid": "c1", "call_state": "BUSY", "call_duration": 0}
     plivo_adapter, script = adapter(
         (200, cdr),
-        (404, {"error": "not found"}), (200, {"call_uuid": "c2", "call_status": "ringing"}),
-        (404, {"error": "x"}), (404, {"error": "x"}), (200, {"request_uuid": "r3"}),
+        (404, {"error": "not found"}),
+        (200, {"call_uuid": "c2", "call_status": "ringing"}),
+        (404, {"error": "x"}),
+        (404, {"error": "x"}),
+        (200, {"request_uuid": "r3"}),
     )
     assert plivo_adapter.fetch_call("c1").status is CallStatus.BUSY
     assert plivo_adapter.fetch_call("c2").status is CallStatus.RINGING
@@ -185,14 +190,17 @@ def test_verify_callback_v3():
         url, params, {**headers, "X-Plivo-Signature-V3-Nonce": "other"}
     )
     wrong = plivo_signature("not-the-token", url, params, nonce)
-    assert not plivo_adapter.verify_callback(url, params, {**headers, "X-Plivo-Signature-V3": wrong})
+    assert not plivo_adapter.verify_callback(
+        url, params, {**headers, "X-Plivo-Signature-V3": wrong}
+    )
     assert not plivo_adapter.verify_callback(url, params, {"X-Plivo-Signature-V3": good})
 
 
 def test_owned_numbers_pages_through_the_account():
-    first = {"meta": {}, "objects": [
-        {"number": f"9122400000{i:02d}", "voice_enabled": i != 3} for i in range(20)
-    ]}
+    first = {
+        "meta": {},
+        "objects": [{"number": f"9122400000{i:02d}", "voice_enabled": i != 3} for i in range(20)],
+    }
     second = {"meta": {}, "objects": [{"number": "912240000099", "voice_enabled": True}]}
     plivo_adapter, script = adapter((200, first), (200, second), (200, {"auth_id": PLIVO_ID}))
     owned = plivo_adapter.owned_numbers()

@@ -2,9 +2,6 @@
 
 import pytest
 import requests
-
-from numsim import ManualClock
-from numsim.providers import CallStatus, MemoryPacer, ProviderError, TwilioAdapter
 from tests.provider_fakes import (
     SECRETS,
     TWILIO_SID,
@@ -14,6 +11,9 @@ from tests.provider_fakes import (
     credentials,
     twilio_signature,
 )
+
+from numsim import ManualClock
+from numsim.providers import CallStatus, MemoryPacer, ProviderError, TwilioAdapter
 
 CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Calls.json"
 CALL = {"sid": "CA" + "1" * 32, "status": "queued", "duration": None}
@@ -30,7 +30,9 @@ def adapter(*answers, **options):
     clock = ManualClock(0.0)
     options.setdefault("pacer", MemoryPacer(clock=clock))
     options.setdefault("sleep", clock.advance)
-    return TwilioAdapter(TWILIO_SID, "env:TWILIO_TOKEN", http_client=TwilioHttp(script), **options), script
+    return TwilioAdapter(
+        TWILIO_SID, "env:TWILIO_TOKEN", http_client=TwilioHttp(script), **options
+    ), script
 
 
 def place(twilio, answer="https://dialer.example.com/answer.xml"):
@@ -151,7 +153,10 @@ def test_parse_callback(raw, status, terminal):
     twilio, _ = adapter()
     event = twilio.parse_callback({"CallSid": "CA1", "CallStatus": raw, "CallDuration": "7"})
     assert (event.call_id, event.status, event.terminal, event.raw_status) == (
-        "CA1", status, terminal, raw
+        "CA1",
+        status,
+        terminal,
+        raw,
     )
     assert event.duration == 7.0
 
@@ -167,7 +172,11 @@ def test_parse_callback_refuses_what_it_cannot_read():
 def test_parse_inbound():
     twilio, _ = adapter()
     inbound = twilio.parse_inbound({"CallSid": "CA9", "To": "+14155550100", "From": "+12125550143"})
-    assert (inbound.call_id, inbound.number, inbound.caller) == ("CA9", "+14155550100", "+12125550143")
+    assert (inbound.call_id, inbound.number, inbound.caller) == (
+        "CA9",
+        "+14155550100",
+        "+12125550143",
+    )
 
 
 def test_verify_callback_with_the_documented_signature():
@@ -175,8 +184,9 @@ def test_verify_callback_with_the_documented_signature():
     params = {"CallSid": "CA1", "CallStatus": "completed", "To": "+12125550143"}
     signature = twilio_signature(TWILIO_TOKEN, CALLBACK, params)
     assert twilio.verify_callback(CALLBACK, params, {"x-twilio-signature": signature})
-    assert not twilio.verify_callback(CALLBACK, {**params, "CallStatus": "busy"},
-                                      {"X-Twilio-Signature": signature})
+    assert not twilio.verify_callback(
+        CALLBACK, {**params, "CallStatus": "busy"}, {"X-Twilio-Signature": signature}
+    )
     assert not twilio.verify_callback(CALLBACK + "x", params, {"X-Twilio-Signature": signature})
     wrong = twilio_signature("another-token", CALLBACK, params)
     assert not twilio.verify_callback(CALLBACK, params, {"X-Twilio-Signature": wrong})
@@ -196,7 +206,9 @@ def test_owned_numbers_and_credentials():
     assert [(n.e164, n.voice) for n in owned] == [("+14155550100", True), ("+14155550101", False)]
     assert script.requests[0]["url"].endswith("/IncomingPhoneNumbers.json")
     twilio.verify_credentials()
-    assert script.requests[1]["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}.json"
+    assert (
+        script.requests[1]["url"] == f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}.json"
+    )
 
 
 def test_secrets_never_show(monkeypatch):
@@ -213,8 +225,9 @@ def test_secrets_never_show(monkeypatch):
 def test_pacing_spaces_calls_per_account():
     slept = []
     pacer = MemoryPacer(clock=lambda: 0.0)
-    twilio, _ = adapter((201, CALL), (201, CALL), (201, CALL), cps=2, pacer=pacer,
-                        sleep=slept.append)
+    twilio, _ = adapter(
+        (201, CALL), (201, CALL), (201, CALL), cps=2, pacer=pacer, sleep=slept.append
+    )
     for _ in range(3):
         place(twilio)
     assert slept == [0.5, 1.0]
