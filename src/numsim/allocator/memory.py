@@ -19,6 +19,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
 from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
+from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
 from .rules import DAY, HOUR, DestinationLimit
@@ -197,8 +198,15 @@ class _Random(_Index):
         return number in self.positions
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(Backend, CallMapSupport):
     """State in this process: for one service, the simulator, and users' own tests."""
+
+    def call_map(self) -> CallMap:
+        """The call -> lease records of a Dialer, kept with this backend."""
+        with self._lock:
+            if self._calls is None:
+                self._calls = MemoryCallMap()
+            return self._calls
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -228,6 +236,7 @@ class MemoryBackend(Backend):
         self._acquired = 0
         self._released = 0
         self._expired = 0
+        self._calls: CallMap | None = None
 
     # -- configuration ---------------------------------------------------------------
 

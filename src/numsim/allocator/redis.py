@@ -46,6 +46,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendUnavailable
 from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
+from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _script_source(name: str) -> str:
     return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-class RedisBackend(Backend):
+class RedisBackend(Backend, CallMapSupport):
     """Allocator state in Redis, for many workers.
 
     `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
@@ -150,6 +151,11 @@ class RedisBackend(Backend):
                 target=self._listen, name=f"numsim-{self.namespace}-freed", daemon=True
             )
             self._pubsub_thread.start()
+
+    def call_map(self) -> CallMap:
+        """The call -> lease records of a Dialer, in this namespace: every worker's
+        Dialer on it sees them."""
+        return RedisCallMap(self._client, self.namespace)
 
     def close(self) -> None:
         """Stop listening for freed channels (the clients stay open for the caller)."""
