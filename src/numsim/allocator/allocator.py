@@ -379,6 +379,11 @@ class Allocator:
     def backend(self) -> Backend:
         return self._backend
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this allocator reads (epoch seconds)."""
+        return self._clock
+
     # -- live pool changes (live leases are never lost) -----------------------------------
 
     def add_number(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:

@@ -93,7 +93,7 @@ class MemoryCallMap(CallMap):
 
     def _expire(self, now: float) -> None:
         while self._expiry and self._expiry[0][0] <= now:
-            expires_at, key = heapq.heappop(self._expiry)
+            _, key = heapq.heappop(self._expiry)
             found = self._records.get(key)
             if found is not None and found[1] <= now:
                 del self._records[key]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import OwnedNumber, ProviderAdapter
-from .errors import ProviderError
+from .errors import InvalidCallback, ProviderError
 from .events import CallEvent, CallStatus, InboundCall
 from .pacing import MemoryPacer, Pacer, RedisPacer
 
@@ -23,6 +23,7 @@ __all__ = [
     "CallStatus",
     "ExotelAdapter",
     "InboundCall",
+    "InvalidCallback",
     "MemoryPacer",
     "OwnedNumber",
     "Pacer",

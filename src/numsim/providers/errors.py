@@ -38,3 +38,7 @@ class ProviderError(Exception):
 def retryable_status(status: int | None) -> bool:
     """HTTP statuses worth retrying: rate limits and server errors."""
     return status is not None and (status == 429 or status >= 500)
+
+
+class InvalidCallback(ValueError):
+    """A callback that did not verify or cannot be read; it changed nothing."""
