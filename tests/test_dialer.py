@@ -5,7 +5,7 @@ from tests.conftest import US, pool, twilio
 from tests.fake_provider import SIGNED, FakeAdapter
 
 import numsim
-from numsim.providers import CallStatus, InvalidCallback, ProviderError
+from numsim.providers import CallStatus, InvalidCallback, OwnedNumber, ProviderError
 
 ANSWER = "https://svc.example.com/answer.xml"
 STATUS_URL = "https://svc.example.com/callbacks/twilio"
@@ -165,3 +165,23 @@ def test_a_callback_in_another_process_frees_the_lease(redis_server, clock):
     assert dialling.in_use(call.lease.number) == 0
     for backend in made:
         backend.close()
+
+
+def test_check_numbers_reports_what_would_fail_silently(make_allocator):
+    owned, no_voice, foreign = twilio(0), twilio(1), twilio(2)
+    numbers = [
+        owned,
+        no_voice,
+        foreign,
+        numsim.OutboundNumber("+912240000011", "plivo", trai_registered=True),
+    ]
+    allocator = make_allocator(numbers, {"t": [n.e164 for n in numbers]})
+    adapter = FakeAdapter()
+    adapter.owned_numbers = lambda: [OwnedNumber(owned.e164), OwnedNumber(no_voice.e164, False)]
+    problems = numsim.Dialer(allocator, [adapter]).check_numbers()
+    assert problems == {
+        no_voice.e164: "owned, but not enabled for voice calls",
+        foreign.e164: "not a number of twilio account AC1",
+        "+912240000011": "+912240000011 names no account and there are 0 plivo adapters: "
+        "set the number's account",
+    }

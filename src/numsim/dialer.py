@@ -206,6 +206,35 @@ class Dialer:
                 freed += 1
         return freed
 
+    # -- before a campaign ------------------------------------------------------------
+
+    def check_numbers(self) -> dict[str, str]:
+        """Numbers that would fail silently at the provider, with why: no adapter for
+        their account, not owned by it, or owned without voice. Empty when all is well.
+        One listing request per account."""
+        problems: dict[str, str] = {}
+        by_adapter: dict[ProviderAdapter, list[str]] = {}
+        for e164 in self._allocator.numbers:
+            try:
+                by_adapter.setdefault(self.adapter_for(e164), []).append(e164)
+            except LookupError as error:
+                problems[e164] = str(error)
+        for adapter, numbers in by_adapter.items():
+            try:
+                owned = {n.e164: n for n in adapter.owned_numbers()}
+            except ProviderError as error:
+                for e164 in numbers:
+                    problems[e164] = f"cannot list account {adapter.account}'s numbers: {error}"
+                continue
+            for e164 in numbers:
+                if e164 not in owned:
+                    problems[e164] = (
+                        f"not a number of {adapter.provider.value} account {adapter.account}"
+                    )
+                elif not owned[e164].voice:
+                    problems[e164] = "owned, but not enabled for voice calls"
+        return dict(sorted(problems.items()))
+
     # -- details -----------------------------------------------------------------------
 
     def adapter_for(self, e164: str) -> ProviderAdapter:
