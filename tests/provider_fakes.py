@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 import httpx
 import requests
@@ -133,7 +133,11 @@ def twilio_signature(token, url, params):
 
 def plivo_signature(token, url, params, nonce):
     """X-Plivo-Signature-V3 for a POST as Plivo documents it: HMAC-SHA256 of
-    "<url>?<sorted name+value pairs>.<nonce>" (url without a query); base64."""
-    payload = url + "?" + "".join(k + params[k] for k in sorted(params)) + "." + nonce
+    "<url without query>?<sorted query as k=v&...>[.]<sorted POST fields as kv...>.<nonce>"
+    (the "." after the query only when there is one); base64."""
+    base, _, query = url.partition("?")
+    pairs = sorted(parse_qsl(query, keep_blank_values=True))
+    payload = base + "?" + "&".join(f"{k}={v}" for k, v in pairs) + ("." if pairs else "")
+    payload += "".join(k + params[k] for k in sorted(params)) + "." + nonce
     digest = hmac.new(token.encode(), payload.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()

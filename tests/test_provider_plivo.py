@@ -175,9 +175,12 @@ def test_parse_inbound():
     assert (inbound.call_id, inbound.number) == ("c9", "+912240000011")
 
 
-def test_verify_callback_v3():
+@pytest.mark.parametrize(
+    "url",
+    ["https://dialer.example.com/callbacks/plivo", CALLBACK + "&tenant=7"],
+)
+def test_verify_callback_v3(url):
     plivo_adapter, _ = adapter()
-    url = "https://dialer.example.com/callbacks/plivo"
     params = {"CallUUID": "c1", "CallStatus": "completed", "RequestUUID": "r1"}
     nonce = "12345678901234567890"
     good = plivo_signature(PLIVO_TOKEN, url, params, nonce)

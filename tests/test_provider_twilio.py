@@ -121,18 +121,31 @@ def test_a_connection_never_made_is_retryable():
     assert caught.value.retryable and not caught.value.outcome_unknown
 
 
-def test_hangup_and_fetch():
+@pytest.mark.parametrize(
+    ("now", "ending"),
+    [("ringing", "canceled"), ("queued", "canceled"), ("in-progress", "completed")],
+)
+def test_hangup_ends_a_call_as_twilio_asks_for_its_state(now, ending):
     sid = CALL["sid"]
-    twilio, script = adapter(
-        (200, {**CALL, "status": "completed"}),
-        (200, {**CALL, "status": "completed", "duration": "42"}),
-    )
+    twilio, script = adapter((200, {**CALL, "status": now}), (200, {**CALL, "status": ending}))
     twilio.hangup(sid)
-    hangup = script.requests[0]
-    assert hangup["method"] == "POST" and hangup["url"].endswith(f"/Calls/{sid}.json")
-    assert hangup["data"] == {"Status": "completed"}
+    fetch, update = script.requests
+    assert fetch["method"] == "GET" and fetch["url"].endswith(f"/Calls/{sid}.json")
+    assert update["method"] == "POST" and update["url"].endswith(f"/Calls/{sid}.json")
+    assert update["data"] == {"Status": ending}
+
+
+def test_hangup_leaves_an_ended_call_alone():
+    twilio, script = adapter((200, {**CALL, "status": "busy"}))
+    twilio.hangup(CALL["sid"])
+    assert len(script.requests) == 1
+
+
+def test_fetch_call():
+    sid = CALL["sid"]
+    twilio, script = adapter((200, {**CALL, "status": "completed", "duration": "42"}))
     event = twilio.fetch_call(sid)
-    assert script.requests[1]["method"] == "GET"
+    assert script.requests[0]["method"] == "GET"
     assert (event.status, event.terminal, event.duration) == (CallStatus.COMPLETED, True, 42.0)
 
 

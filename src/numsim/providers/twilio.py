@@ -101,7 +101,13 @@ class TwilioAdapter(ProviderAdapter):
         return self._send(create, creates=True)
 
     def hangup(self, call_id: str) -> None:
-        self._send(lambda: self._client().calls(call_id).update(status="completed"))
+        """Twilio ends a queued or ringing call with `canceled`, an answered one with
+        `completed`; an ended call is left alone."""
+        event = self.fetch_call(call_id)
+        if event.terminal:
+            return
+        ending = "completed" if event.status is CallStatus.IN_PROGRESS else "canceled"
+        self._send(lambda: self._client().calls(call_id).update(status=ending))
 
     def fetch_call(self, call_id: str) -> CallEvent:
         call = self._send(lambda: self._client().calls(call_id).fetch())
