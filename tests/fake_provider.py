@@ -25,6 +25,8 @@ class FakeAdapter(ProviderAdapter):
         self.url: dict[str, str] = {}
         self.placed: list[tuple[str, str]] = []  # (from, to) of every request sent
         self.failures: list[tuple[BaseException, bool]] = []  # (error, call created anyway)
+        self.lists_calls = True  # find_calls sees every call (as Twilio's list does)
+        self._route: dict[str, tuple[str, str]] = {}
         self._ids = itertools.count(1)
 
     def place_call(self, from_, to, *, answer, status_callback_url, time_limit=None):
@@ -32,12 +34,13 @@ class FakeAdapter(ProviderAdapter):
         if self.failures:
             error, created = self.failures.pop(0)
             if created:
-                self._create(status_callback_url)
+                self._create(status_callback_url, from_, to)
             raise error
-        return self._create(status_callback_url)
+        return self._create(status_callback_url, from_, to)
 
-    def _create(self, url: str) -> str:
+    def _create(self, url: str, from_: str, to: str) -> str:
         call_id = f"CA{next(self._ids)}"
+        self._route[call_id] = (from_, to)
         self.status[call_id] = CallStatus.QUEUED
         self.url[call_id] = url
         return call_id
@@ -56,6 +59,15 @@ class FakeAdapter(ProviderAdapter):
 
     def fetch_call(self, call_id):
         return CallEvent(call_id, self.status[call_id])
+
+    def find_calls(self, from_, to, since):
+        if not self.lists_calls:
+            return None
+        return [
+            CallEvent(call_id, self.status[call_id])
+            for call_id, route in self._route.items()
+            if route == (from_, to)
+        ]
 
     def verify_callback(self, url, params, headers):
         return headers.get("X-Fake-Signature") == "ok"

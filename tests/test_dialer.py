@@ -93,6 +93,38 @@ def test_an_unknown_outcome_is_not_redialled_and_holds_until_its_callback(setup)
     assert busy(allocator) == 0
 
 
+@pytest.mark.parametrize("created", [False, True])
+def test_reconcile_looks_up_an_unknown_outcome(setup, clock, created):
+    allocator, adapter, dialer = setup
+    unknown = ProviderError("twilio", "outcome_unknown", "read timeout", outcome_unknown=True)
+    adapter.failures.append((unknown, created))
+    with pytest.raises(ProviderError):
+        dial(dialer)
+    clock.advance(301)
+    if not created:  # the provider has no such call: it never started
+        assert dialer.reconcile() == 1 and busy(allocator) == 0
+        return
+    [call_id] = adapter.status  # live: the dialer learns its id and keeps the channel
+    assert dialer.reconcile() == 0 and busy(allocator) == 1
+    adapter.status[call_id] = CallStatus.COMPLETED  # ...and its callback is lost
+    assert dialer.reconcile() == 1 and busy(allocator) == 0
+    assert len(adapter.placed) == 1
+
+
+def test_an_unknown_outcome_the_provider_cannot_list_waits_for_its_callback(setup, clock):
+    allocator, adapter, dialer = setup
+    adapter.lists_calls = False  # Plivo, Exotel
+    unknown = ProviderError("plivo", 500, "HTTP 500", outcome_unknown=True)
+    adapter.failures.append((unknown, True))
+    with pytest.raises(ProviderError):
+        dial(dialer)
+    clock.advance(301)
+    assert dialer.reconcile() == 0 and busy(allocator) == 1
+    [call_id] = adapter.status
+    dialer.handle_callback("twilio", *adapter.callback(call_id, CallStatus.BUSY))
+    assert busy(allocator) == 0
+
+
 def test_reconcile_frees_calls_whose_callback_was_lost(setup, clock):
     allocator, adapter, dialer = setup
     ended, live = dial(dialer), dial(dialer, "+12125550144")

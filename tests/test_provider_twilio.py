@@ -1,5 +1,7 @@
 """TwilioAdapter through the real twilio SDK; only its HTTP client is fake."""
 
+from datetime import UTC, datetime
+
 import pytest
 import requests
 from tests.provider_fakes import (
@@ -139,6 +141,33 @@ def test_hangup_leaves_an_ended_call_alone():
     twilio, script = adapter((200, {**CALL, "status": "busy"}))
     twilio.hangup(CALL["sid"])
     assert len(script.requests) == 1
+
+
+def test_find_calls_lists_calls_between_two_numbers_since_a_time():
+    page = {
+        "calls": [
+            {
+                **CALL,
+                "sid": "CA-new",
+                "status": "in-progress",
+                "date_created": "Sat, 28 Nov 2026 12:00:05 +0000",
+            },
+            {
+                **CALL,
+                "sid": "CA-old",
+                "status": "completed",
+                "date_created": "Fri, 27 Nov 2026 09:00:00 +0000",
+            },
+        ],
+        "next_page_uri": None,
+    }
+    twilio, script = adapter((200, page))
+    since = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
+    found = twilio.find_calls("+14155550100", "+12125550143", since)
+    assert [(e.call_id, e.status) for e in found] == [("CA-new", CallStatus.IN_PROGRESS)]
+    [sent] = script.requests
+    assert sent["method"] == "GET" and sent["url"] == CALLS
+    assert (sent["params"]["From"], sent["params"]["To"]) == ("+14155550100", "+12125550143")
 
 
 def test_fetch_call():

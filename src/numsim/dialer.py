@@ -186,12 +186,14 @@ class Dialer:
         """Ask the provider about calls placed more than `older_than` seconds ago and
         free those that ended (their callback was lost). Returns how many it freed.
 
-        A call whose placing had an unknown outcome and whose id never came back
-        cannot be looked up: its lease's expiry frees it."""
+        A call whose placing had an unknown outcome is looked up by its numbers
+        (`find_calls`): freed if it never started or has ended. Where the provider
+        cannot list live calls (Plivo, Exotel), its callback or its lease's expiry
+        frees it."""
         now = self._clock()
         freed = 0
         for token, record in self._calls.items(now):
-            if "alias" in record or record.get("state") != PLACED:
+            if "alias" in record or record.get("state") not in (PLACED, UNKNOWN):
                 continue
             if now - float(record["placed_at"]) < older_than:
                 continue
@@ -199,12 +201,36 @@ class Dialer:
             if adapter is None:
                 continue
             try:
-                event = adapter.fetch_call(record.get("provider_call_id") or record["call_id"])
+                ended = (
+                    self._ended(adapter, record)
+                    if record["state"] == PLACED
+                    else self._settle_unknown(adapter, token, record)
+                )
             except ProviderError:
                 continue  # ask again next time; the lease TTL bounds the wait
-            if event.terminal and self._finish(token):
+            if ended and self._finish(token):
                 freed += 1
         return freed
+
+    def _ended(self, adapter: ProviderAdapter, record: Record) -> bool:
+        event = adapter.fetch_call(record.get("provider_call_id") or record["call_id"])
+        return event.terminal
+
+    def _settle_unknown(self, adapter: ProviderAdapter, token: str, record: Record) -> bool:
+        """Look up a call whose placing had an unknown outcome: True if it never
+        started or has ended; if it is live, learn its id and keep its channel."""
+        found = adapter.find_calls(
+            record["number"], record["destination"], float(record["placed_at"])
+        )
+        if found is None:
+            return False  # the provider cannot tell: its callback or the TTL decides
+        live = [event for event in found if not event.terminal]
+        if not live:
+            return True
+        now = self._clock()
+        if self._calls.update(token, {"state": PLACED, "call_id": live[0].call_id}, now):
+            self._alias(adapter.provider, live[0].call_id, token, _lease(record))
+        return False
 
     # -- before a campaign ------------------------------------------------------------
 

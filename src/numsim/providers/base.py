@@ -98,6 +98,13 @@ class ProviderAdapter(ABC):
     def fetch_call(self, call_id: str) -> CallEvent:
         """The call's status now, asked of the provider."""
 
+    def find_calls(self, from_: str, to: str, since: float) -> list[CallEvent] | None:
+        """Every call from `from_` to `to` created at or after `since` (epoch seconds),
+        live ones included; None if this provider cannot tell (it lists ended calls
+        only, or not by number). How a call whose placing had an unknown outcome is
+        looked up before anyone dials again."""
+        return None
+
     # -- callbacks -----------------------------------------------------------------
 
     @abstractmethod
