@@ -181,3 +181,13 @@ def test_secrets_never_show():
 def test_unknown_subdomain_is_refused():
     with pytest.raises(ValueError, match=r"api\.in\.exotel\.com"):
         ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS", subdomain="api.exotel.in")
+
+
+def test_every_request_is_paced():
+    # Exotel's limit counts every Voice API request: 200 a minute.
+    slept = []
+    done = (200, {"Call": {"Sid": "s1", "Status": "completed"}})
+    exotel, _ = adapter(done, done, pacer=MemoryPacer(clock=lambda: 0.0), sleep=slept.append)
+    exotel.fetch_call("s1")
+    exotel.fetch_call("s1")
+    assert slept == [pytest.approx(0.3)]

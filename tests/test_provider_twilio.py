@@ -273,3 +273,13 @@ def test_pacing_spaces_calls_per_account():
     for _ in range(3):
         place(twilio)
     assert slept == [0.5, 1.0]
+
+
+def test_only_call_creation_is_paced():
+    # Twilio's CPS limit counts new calls: lookups (reconcile) are not held back.
+    slept = []
+    done = (200, {**CALL, "status": "completed"})
+    twilio, _ = adapter(done, done, done, pacer=MemoryPacer(clock=lambda: 0.0), sleep=slept.append)
+    for _ in range(3):
+        twilio.fetch_call(CALL["sid"])
+    assert slept == []

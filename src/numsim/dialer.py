@@ -101,8 +101,8 @@ class Dialer:
             else:
                 self._finish(token)
             raise
-        except BaseException:
-            self._finish(token)  # nothing sent we know of: never hold a channel for it
+        except Exception:
+            self._finish(token)  # not the provider's answer: an adapter bug or bad input
             raise
         if self._calls.update(token, {"state": PLACED, "call_id": provider_id}, self._clock()):
             self._alias(adapter.provider, provider_id, token, lease)

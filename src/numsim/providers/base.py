@@ -42,6 +42,8 @@ class ProviderAdapter(ABC):
 
     provider: ClassVar[Provider]
     default_cps: ClassVar[float]
+    # The provider's limit counts every API request (Exotel), not only new calls.
+    paces_every_request: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -144,9 +146,10 @@ class ProviderAdapter(ABC):
         """Run one provider request: paced, errors translated, 429s waited out."""
         waited = 0.0
         while True:
-            delay = self._pacer.reserve(self.pacing_key, 1.0 / self.cps)
-            if delay > 0:
-                self._sleep(delay)
+            if creates or self.paces_every_request:
+                delay = self._pacer.reserve(self.pacing_key, 1.0 / self.cps)
+                if delay > 0:
+                    self._sleep(delay)
             try:
                 return request()
             except ProviderError as error:

@@ -49,6 +49,7 @@ class ExotelAdapter(ProviderAdapter):
 
     provider: ClassVar[Provider] = Provider.EXOTEL
     default_cps: ClassVar[float] = 200 / 60
+    paces_every_request: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -67,7 +68,9 @@ class ExotelAdapter(ProviderAdapter):
             )
         self.subdomain = subdomain
         self.region = region  # how Exotel's national numbers (0XXXXXXXXXX) are read
-        self._transport = transport
+        self._http = httpx.Client(
+            base_url=f"https://{subdomain}", timeout=self.timeout, transport=transport
+        )
 
     # -- requests ------------------------------------------------------------------
 
@@ -82,13 +85,7 @@ class ExotelAdapter(ProviderAdapter):
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         def send() -> Any:
-            with httpx.Client(
-                base_url=f"https://{self.subdomain}",
-                auth=self._keys(),
-                timeout=self.timeout,
-                transport=self._transport,
-            ) as client:
-                response = client.request(method, path, **kwargs)
+            response = self._http.request(method, path, auth=self._keys(), **kwargs)
             if response.status_code >= 400:
                 raise self._http_error(response, creates=method == "POST")
             return response.json()

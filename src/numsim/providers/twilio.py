@@ -69,11 +69,11 @@ class TwilioAdapter(ProviderAdapter):
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
-        self._http = http_client
+        self._http = http_client or TwilioHttpClient(timeout=self.timeout)
 
     def _client(self) -> Client:
-        http = self._http or TwilioHttpClient(timeout=self.timeout)
-        return Client(self.account, self._secret(), http_client=http)
+        # Built per request: the auth token is read when needed, never kept.
+        return Client(self.account, self._secret(), http_client=self._http)
 
     def place_call(
         self,
