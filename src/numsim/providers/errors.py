@@ -35,6 +35,20 @@ class ProviderError(Exception):
         super().__init__(f"{self.provider.value} error {code}: {message}")
 
 
+def first_line(message: object) -> str:
+    """The first line of a provider's message, shortened: enough to act on."""
+    text = str(message).strip()
+    return text.splitlines()[0][:200] if text else "no message"
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header in seconds (None if absent or a date we do not read)."""
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None
+
+
 def retryable_status(status: int | None) -> bool:
     """HTTP statuses worth retrying: rate limits and server errors."""
     return status is not None and (status == 429 or status >= 500)

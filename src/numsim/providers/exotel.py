@@ -24,7 +24,7 @@ import httpx
 from ..credentials import CredentialError
 from ..numbers import Provider
 from .base import OwnedNumber, ProviderAdapter, e164, is_url
-from .errors import ProviderError, retryable_status
+from .errors import ProviderError, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
 STATUSES = {
@@ -203,7 +203,7 @@ class ExotelAdapter(ProviderAdapter):
             status=status,
             retryable=retryable_status(status) and not unknown,
             outcome_unknown=unknown,
-            retry_after=_seconds(response.headers.get("Retry-After")),
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
 
     def _translate(self, error: Exception, creates: bool) -> ProviderError:
@@ -226,10 +226,3 @@ def _without_signature(url: str) -> str:
         (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != SIGNATURE_FIELD
     ]
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None

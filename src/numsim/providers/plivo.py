@@ -22,7 +22,7 @@ from plivo.utils.signature_v3 import validate_v3_signature
 
 from ..numbers import Provider
 from .base import OwnedNumber, ProviderAdapter, e164, header, is_url
-from .errors import ProviderError, retryable_status
+from .errors import ProviderError, first_line, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
 STATUSES = {
@@ -219,7 +219,9 @@ class PlivoAdapter(ProviderAdapter):
         if isinstance(error, plivo_errors.PlivoRestError):
             status = response.status_code if response is not None else None
             retry_after = (
-                _seconds(response.headers.get("Retry-After")) if response is not None else None
+                retry_after_seconds(response.headers.get("Retry-After"))
+                if response is not None
+                else None
             )
             permanent = isinstance(
                 error,
@@ -230,7 +232,7 @@ class PlivoAdapter(ProviderAdapter):
             )
             return self._error(
                 status or type(error).__name__,
-                f"{type(error).__name__}: {_first_line(error)}",
+                f"{type(error).__name__}: {first_line(error)}",
                 status=status,
                 retryable=not permanent and retryable_status(status),
                 retry_after=retry_after,
@@ -259,15 +261,3 @@ def _live(client: plivo.RestClient, call_id: str) -> CallEvent:
 def _queued(client: plivo.RestClient, call_id: str) -> CallEvent:
     client.calls.queued_call_get(call_id)
     return CallEvent(call_id, CallStatus.QUEUED, None, "queued")
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:200] if text else "no message"

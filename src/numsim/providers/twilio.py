@@ -20,7 +20,7 @@ from twilio.rest import Client
 
 from ..numbers import Provider
 from .base import OwnedNumber, ProviderAdapter, e164, header, is_url
-from .errors import ProviderError, retryable_status
+from .errors import ProviderError, first_line, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
 STATUSES = {
@@ -164,7 +164,7 @@ class TwilioAdapter(ProviderAdapter):
         if isinstance(error, TwilioRestException):
             code = error.code if error.code is not None else error.status
             why = PERMANENT.get(error.code or 0)
-            message = f"HTTP {error.status}: {why or _first_line(error.msg)}"
+            message = f"HTTP {error.status}: {why or first_line(error.msg)}"
             unknown = creates and error.status >= 500
             return self._error(
                 code,
@@ -184,7 +184,3 @@ def _required(params: Mapping[str, str], name: str) -> str:
     if not value:
         raise ValueError(f"callback has no {name} field")
     return value
-
-
-def _first_line(message: object) -> str:
-    return str(message).strip().splitlines()[0][:200] if str(message).strip() else "no message"
