@@ -320,8 +320,7 @@ class Dialer:
 def _record(lease: Lease, adapter: ProviderAdapter, now: float) -> Record:
     """What rebuilds the lease in any process, and what reconcile needs."""
     return {
-        "lease_id": str(lease.id),
-        "lease_id_kind": "int" if isinstance(lease.id, int) else "str",
+        "lease_id": lease.id,
         "number": lease.number,
         "template": lease.template or "",
         "destination": lease.destination or "",
@@ -336,9 +335,8 @@ def _record(lease: Lease, adapter: ProviderAdapter, now: float) -> Record:
 
 
 def _lease(record: Record) -> Lease:
-    raw = record["lease_id"]
     return Lease(
-        id=int(raw) if record.get("lease_id_kind") == "int" else raw,
+        id=record["lease_id"],
         number=record["number"],
         template=record["template"] or None,
         destination=record["destination"] or None,
