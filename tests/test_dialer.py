@@ -7,6 +7,7 @@ from tests.conftest import US, pool, twilio
 from tests.fake_provider import SIGNED, FakeAdapter
 
 import numsim
+from numsim.dialer import RING_MARGIN
 from numsim.providers import CallStatus, InvalidCallback, OwnedNumber, ProviderError
 
 ANSWER = "https://svc.example.com/answer.xml"
@@ -222,3 +223,19 @@ def test_check_numbers_reports_what_would_fail_silently(make_allocator):
         "+912240000011": "+912240000011 names no account and there are 0 plivo adapters: "
         "set the number's account",
     }
+
+
+def test_a_time_limit_bounds_the_lease(setup, clock):
+    allocator, _, dialer = setup
+    call = dialer.dial("t", US, answer_url=ANSWER, status_callback_url=STATUS_URL, time_limit=300)
+    assert call.lease.expires_at == pytest.approx(clock() + 300 + RING_MARGIN)
+    clock.advance(300 + RING_MARGIN + 1)  # its callback was lost, and reconcile never ran
+    assert busy(allocator) == 0
+
+
+def test_an_ended_call_leaves_nothing_in_the_call_map(setup, clock):
+    allocator, adapter, dialer = setup
+    call = dial(dialer)
+    dialer.handle_callback("twilio", *adapter.callback(call.call_id, CallStatus.RINGING))
+    dialer.handle_callback("twilio", *adapter.callback(call.call_id, CallStatus.COMPLETED))
+    assert list(allocator.backend.call_map().items(clock())) == []

@@ -29,6 +29,9 @@ from .providers.events import CallEvent
 
 TOKEN_FIELD = "numsim_call"
 PLACING, PLACED, UNKNOWN = "placing", "placed", "unknown"
+# Seconds a call may ring and be set up before its time limit starts counting
+# (Twilio rings 60 s by default, Plivo 120 s), plus slack.
+RING_MARGIN = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +75,23 @@ class Dialer:
         call_id: str | None = None,
         time_limit: int | None = None,
         timeout: float | None = None,
+        ttl: float | None = None,
     ) -> PlacedCall:
         """Lease a number of `template`'s pool and call `destination` from it.
+
+        `time_limit` (seconds) caps the call at the provider; the lease then lives
+        that long plus RING_MARGIN unless `ttl` says otherwise, so a call whose
+        callback is lost holds its channel no longer than it can last. `timeout`
+        waits for a number, as in Allocator.acquire.
 
         Raises NoNumberAvailable (nothing taken), or ProviderError (the channel is
         free again, unless `outcome_unknown`: then the call may exist, and its
         channel stays held until its callback, reconcile, or the lease's expiry)."""
-        lease = self._allocator.acquire(template, destination, call_id=call_id, timeout=timeout)
+        if ttl is None and time_limit is not None:
+            ttl = time_limit + RING_MARGIN
+        lease = self._allocator.acquire(
+            template, destination, call_id=call_id, timeout=timeout, ttl=ttl
+        )
         try:
             adapter = self.adapter_for(lease.number)
         except LookupError:
@@ -301,10 +314,13 @@ class Dialer:
 
     def _finish(self, token: str) -> bool:
         """Pop the call's record and free its channel; False if another got there first."""
-        record = self._calls.pop(token, self._clock())
+        now = self._clock()
+        record = self._calls.pop(token, now)
         if record is None:
             return False
         self._allocator.release(_lease(record))
+        for call_id in {record.get("call_id"), record.get("provider_call_id")} - {None}:
+            self._calls.pop(f"id:{record['provider']}:{call_id}", now)
         return True
 
     def _alias(self, provider: Provider, call_id: str, token: str, lease: Lease) -> None:
