@@ -173,7 +173,8 @@ class Dialer:
         """An inbound-call webhook: occupy a channel of the called number until the
         call's terminal status callback (`handle_callback`) or the lease's expiry.
 
-        Raises InvalidCallback, or NoNumberAvailable when the number is full."""
+        Raises InvalidCallback, UnknownNumberError (the called number is not in the
+        allocator's pool), or NoNumberAvailable (the number is full)."""
         provider = Provider(provider)
         adapter = self._verified(provider, url, params, headers, None)
         try:
