@@ -56,3 +56,18 @@ def test_import_needs_only_the_core():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_dialer_and_provider_error_load_lazily_without_sdks():
+    code = (
+        "import sys, numsim; "
+        "numsim.Dialer, numsim.ProviderError; "
+        "from numsim.providers import CallEvent, CallStatus; "
+        "print(sorted({'twilio', 'plivo', 'httpx', 'redis'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from numsim.providers import ProviderError
+
+    assert numsim.ProviderError is ProviderError
+    assert numsim.Dialer.__name__ == "Dialer"

@@ -69,4 +69,13 @@ def __getattr__(name: str) -> object:
         except ModuleNotFoundError as missing:
             raise missing_extra("redis", "numsim.RedisBackend", missing) from None
         return RedisBackend
+    # The dialer and provider errors load no SDK, but stay off the core import path.
+    if name == "Dialer":
+        from .dialer import Dialer
+
+        return Dialer
+    if name == "ProviderError":
+        from .providers.errors import ProviderError
+
+        return ProviderError
     raise AttributeError(f"module 'numsim' has no attribute {name!r}")

@@ -397,6 +397,11 @@ class Allocator:
     def backend(self) -> Backend:
         return self._backend
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this allocator reads (epoch seconds)."""
+        return self._clock
+
     # -- live pool changes (live leases are never lost) -----------------------------------
 
     # Each change goes to the backend first and to this allocator's view after it: a

@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
 from .backend import Backend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
 from .rules import DAY, HOUR, DestinationLimit
@@ -203,7 +204,7 @@ class _Random(_Index):
         return number in self.positions
 
 
-class MemoryBackend(Backend):
+class MemoryBackend(Backend, CallMapSupport):
     """State in this process: for one service, the simulator, and users' own tests."""
 
     def __init__(self) -> None:
@@ -237,6 +238,14 @@ class MemoryBackend(Backend):
         self._acquired = 0
         self._released = 0
         self._expired = 0
+        self._calls: CallMap | None = None
+
+    def call_map(self) -> CallMap:
+        """The call -> lease records of a Dialer, kept with this backend."""
+        with self._lock:
+            if self._calls is None:
+                self._calls = MemoryCallMap()
+            return self._calls
 
     # -- configuration ---------------------------------------------------------------
 

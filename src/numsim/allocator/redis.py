@@ -47,6 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
 from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def _script_source(name: str) -> str:
     return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-class RedisBackend(AsyncBackend):
+class RedisBackend(AsyncBackend, CallMapSupport):
     """Allocator state in Redis, for many workers.
 
     `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
@@ -171,6 +172,11 @@ class RedisBackend(AsyncBackend):
                 target=self._listen, name=f"numsim-{self.namespace}-freed", daemon=True
             )
             self._pubsub_thread.start()
+
+    def call_map(self) -> CallMap:
+        """The call -> lease records of a Dialer, in this namespace: every worker's
+        Dialer on it sees them."""
+        return RedisCallMap(self._client, self.namespace)
 
     def close(self) -> None:
         """Stop listening for freed channels (the clients stay open for the caller)."""

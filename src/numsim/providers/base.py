@@ -1,0 +1,214 @@
+"""ProviderAdapter: the operations numsim needs from one provider account.
+
+One adapter serves one account. Its credentials are a reference (`env:NAME`,
+`file:PATH`) resolved when a request needs them, so a rotated secret is picked up
+and no secret lives in the adapter. Every request goes through `_send`, which
+paces it, turns the SDK's failures into `ProviderError` once, and retries only
+what is safe to retry: a 429 (after its Retry-After), never a call creation whose
+outcome is unknown.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import phonenumbers
+
+from ..credentials import CredentialRef
+from ..errors import InvalidNumberError
+from ..numbers import Provider
+from ..phone import normalize_e164
+from .errors import ProviderError
+from .events import CallEvent, InboundCall
+from .pacing import PROCESS_PACER, Pacer
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedNumber:
+    """A number the account owns, and whether it can place voice calls."""
+
+    e164: str
+    voice: bool = True
+
+
+class ProviderAdapter(ABC):
+    """One provider account: place, hang up and look up calls; read its callbacks."""
+
+    provider: ClassVar[Provider]
+    default_cps: ClassVar[float]
+    # The provider's limit counts every API request (Exotel), not only new calls.
+    paces_every_request: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        account: str,
+        credentials: str | CredentialRef,
+        *,
+        cps: float | None = None,
+        pacer: Pacer | None = None,
+        timeout: float = 10.0,
+        max_wait: float = 60.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        if not isinstance(account, str) or not account.strip():
+            raise ValueError(f"{self.provider.value} account must be a non-empty id string")
+        cps = self.default_cps if cps is None else cps
+        if not cps > 0:
+            raise ValueError(f"cps must be a positive number of calls per second, got {cps!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        self.account = account.strip()
+        self.credentials = CredentialRef.parse(credentials)
+        self.cps = float(cps)
+        self.timeout = float(timeout)
+        self.max_wait = float(max_wait)
+        self._pacer = pacer or PROCESS_PACER
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.account!r}, {str(self.credentials)!r})"
+
+    # -- calls ---------------------------------------------------------------------
+
+    @abstractmethod
+    def place_call(
+        self,
+        from_: str,
+        to: str,
+        *,
+        answer: str,
+        status_callback_url: str,
+        time_limit: int | None = None,
+    ) -> str:
+        """Place a call from our number `from_` to `to`; the provider's call id.
+
+        `answer` is what to do when answered: a URL, or inline markup where the
+        provider takes it (TwiML). Raises ProviderError; `outcome_unknown` on it
+        means the call may exist: look it up before any retry."""
+
+    @abstractmethod
+    def hangup(self, call_id: str) -> None:
+        """End a call (ringing or answered)."""
+
+    @abstractmethod
+    def fetch_call(self, call_id: str) -> CallEvent:
+        """The call's status now, asked of the provider."""
+
+    def find_calls(self, from_: str, to: str, since: float) -> list[CallEvent] | None:
+        """Every call from `from_` to `to` created at or after `since` (epoch seconds),
+        live ones included; None if this provider cannot tell (it lists ended calls
+        only, or not by number). How a call whose placing had an unknown outcome is
+        looked up before anyone dials again."""
+        return None
+
+    # -- callbacks -----------------------------------------------------------------
+
+    @abstractmethod
+    def verify_callback(
+        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> bool:
+        """True only if the provider sent this callback (a pure check, no request)."""
+
+    @abstractmethod
+    def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
+        """A status callback's form fields as one CallEvent."""
+
+    @abstractmethod
+    def parse_inbound(self, params: Mapping[str, str]) -> InboundCall:
+        """An inbound-call webhook: which of our numbers was called, by whom."""
+
+    # -- account -------------------------------------------------------------------
+
+    @abstractmethod
+    def owned_numbers(self) -> list[OwnedNumber]:
+        """Every number this account owns."""
+
+    @abstractmethod
+    def verify_credentials(self) -> None:
+        """One cheap authenticated request; ProviderError if the account refuses it."""
+
+    # -- plumbing shared by the adapters -------------------------------------------
+
+    @property
+    def pacing_key(self) -> str:
+        return f"{self.provider.value}:{self.account}"
+
+    def _secret(self) -> str:
+        return self.credentials.resolve()
+
+    def _send(self, request: Callable[[], T], *, creates: bool = False) -> T:
+        """Run one provider request: paced, errors translated, 429s waited out."""
+        waited = 0.0
+        while True:
+            if creates or self.paces_every_request:
+                delay = self._pacer.reserve(self.pacing_key, 1.0 / self.cps)
+                if delay > 0:
+                    self._sleep(delay)
+            try:
+                return request()
+            except ProviderError as error:
+                failure = error
+            except Exception as error:  # each SDK raises its own kinds
+                failure = self._translate(error, creates)
+            if failure.status != 429 or failure.outcome_unknown:
+                raise failure
+            wait = failure.retry_after if failure.retry_after is not None else 1.0 / self.cps
+            if waited + wait > self.max_wait:
+                raise failure
+            waited += wait
+            self._pacer.hold(self.pacing_key, wait)
+
+    @abstractmethod
+    def _translate(self, error: Exception, creates: bool) -> ProviderError:
+        """This SDK's exception as a ProviderError (never with a secret in it)."""
+
+    def _error(self, code: str | int | None, message: str, **kwargs: object) -> ProviderError:
+        return ProviderError(self.provider, code, message, **kwargs)  # type: ignore[arg-type]
+
+    def _network_error(
+        self, error: Exception, creates: bool, connect_failed: bool
+    ) -> ProviderError:
+        """A request that got no answer. Before the connection: safe to retry. After
+        sending a call creation: the call may exist, its outcome is unknown."""
+        kind = type(error).__name__
+        if connect_failed:
+            return self._error("network", f"could not connect ({kind})", retryable=True)
+        if creates:
+            return self._error(
+                "outcome_unknown",
+                f"no answer after sending the call ({kind}); look the call up before retrying",
+                outcome_unknown=True,
+            )
+        return self._error("network", f"no answer from the provider ({kind})", retryable=True)
+
+
+def header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header's value, whatever the case of its name."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+def e164(value: str, region: str | None = None) -> str:
+    """A provider's number field as E.164: Plivo sends digits without '+', Exotel
+    national numbers with a leading 0 (`region` says whose)."""
+    value = value.strip()
+    if region is not None and value.startswith("0"):
+        try:
+            parsed = phonenumbers.parse(value, region)
+        except phonenumbers.NumberParseException:
+            raise InvalidNumberError(f"invalid phone number {value!r}") from None
+        value = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return normalize_e164(value if value.startswith("+") else f"+{value}")
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(("https://", "http://"))

@@ -1,0 +1,263 @@
+"""PlivoAdapter: one Plivo account through the plivo SDK.
+
+The SDK builds every request and sends it with a requests.Session; `transport` (a
+requests adapter mounted on that session) is the only seam, which tests use to run
+offline. A client is made per request: the SDK keeps per-client retry state
+(`voice_retry_count`) that is neither reset after a failure nor thread-safe.
+
+Never dial twice: on a 5xx the SDK resends a voice POST up to three times. For call
+creation a response hook stops that at the first 5xx, whose outcome is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, ClassVar
+
+import plivo
+import requests
+from plivo import exceptions as plivo_errors
+from plivo.utils.signature_v3 import validate_v3_signature
+
+from ..numbers import Provider
+from .base import OwnedNumber, ProviderAdapter, e164, header, is_url
+from .errors import ProviderError, first_line, retry_after_seconds, retryable_status
+from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
+
+STATUSES = {
+    "queued": CallStatus.QUEUED,
+    "ringing": CallStatus.RINGING,
+    "in-progress": CallStatus.IN_PROGRESS,
+    "completed": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "no-answer": CallStatus.NO_ANSWER,
+    "timeout": CallStatus.NO_ANSWER,
+    "failed": CallStatus.FAILED,
+    "cancel": CallStatus.CANCELED,
+    "canceled": CallStatus.CANCELED,
+}
+# A CDR exists only for a call that ended; its call_state says how.
+ENDED = {
+    "answer": CallStatus.COMPLETED,
+    "busy": CallStatus.BUSY,
+    "no_answer": CallStatus.NO_ANSWER,
+    "timeout": CallStatus.NO_ANSWER,
+    "cancel": CallStatus.CANCELED,
+}
+PAGE = 20  # the API's largest page
+
+
+class _FirstServerError(Exception):
+    """A 5xx answer to a call creation, raised before the SDK can resend it."""
+
+    def __init__(self, response: requests.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+class PlivoAdapter(ProviderAdapter):
+    """A Plivo account: `account` is its Auth ID, credentials resolve to its auth token.
+    Plivo allows 2 calls per second per account and answers 429 above it."""
+
+    provider: ClassVar[Provider] = Provider.PLIVO
+    default_cps: ClassVar[float] = 2.0
+
+    def __init__(
+        self,
+        account: str,
+        credentials: Any,
+        *,
+        transport: requests.adapters.BaseAdapter | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(account, credentials, **options)
+        self._transport = transport
+
+    def _client(self, on_response: Callable[[requests.Response], None]) -> plivo.RestClient:
+        try:
+            client = plivo.RestClient(self.account, self._secret(), timeout=self.timeout)
+        except plivo_errors.AuthenticationError:
+            raise ValueError(
+                "Plivo account must be an Auth ID (MA... or SA..., 20 characters)"
+            ) from None
+        if self._transport is not None:
+            client.session.mount("https://", self._transport)
+
+        def hook(response: requests.Response, *args: object, **kwargs: object) -> None:
+            on_response(response)
+
+        client.session.hooks["response"].append(hook)
+        return client
+
+    def _run(self, operation: Callable[[plivo.RestClient], Any], *, creates: bool = False) -> Any:
+        """One SDK operation; the last HTTP answer is kept for translating its error."""
+        seen: list[requests.Response] = []
+
+        def record(response: requests.Response) -> None:
+            seen.append(response)
+            if creates and response.status_code >= 500:
+                raise _FirstServerError(response)
+
+        def request() -> Any:
+            seen.clear()
+            try:
+                return operation(self._client(record))
+            except Exception as error:  # translated with the answer seen
+                raise self._translate_with(error, creates, seen[-1] if seen else None) from None
+
+        return self._send(request, creates=creates)
+
+    def place_call(
+        self,
+        from_: str,
+        to: str,
+        *,
+        answer: str,
+        status_callback_url: str,
+        time_limit: int | None = None,
+    ) -> str:
+        if not is_url(answer):
+            raise ValueError("Plivo answer must be the URL of your Plivo XML (answer_url)")
+        options: dict[str, Any] = {} if time_limit is None else {"time_limit": time_limit}
+        response = self._run(
+            lambda client: client.calls.create(
+                from_=from_.lstrip("+"),
+                to_=to.lstrip("+"),
+                answer_url=answer,
+                ring_url=status_callback_url,
+                hangup_url=status_callback_url,
+                **options,
+            ),
+            creates=True,
+        )
+        return str(response.request_uuid)
+
+    def hangup(self, call_id: str) -> None:
+        """Cancel the call's request if it has not been answered, else hang it up."""
+        try:
+            self._run(lambda client: client.calls.cancel(call_id))
+        except ProviderError as error:
+            if error.status != 404:
+                raise
+            self._run(lambda client: client.calls.delete(call_id))
+
+    def fetch_call(self, call_id: str) -> CallEvent:
+        """Ended (a CDR), live, or queued; ProviderError 404 if Plivo knows none."""
+        for lookup in (_ended, _live, _queued):
+            try:
+                return self._run(partial(lookup, call_id=call_id))
+            except ProviderError as error:
+                if error.status != 404:
+                    raise
+        raise self._error(404, f"no call or call request {call_id}", status=404)
+
+    def verify_callback(
+        self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
+    ) -> bool:
+        signature = header(headers, "X-Plivo-Signature-V3")
+        nonce = header(headers, "X-Plivo-Signature-V3-Nonce")
+        if not signature or not nonce:
+            return False
+        try:
+            return bool(
+                validate_v3_signature("POST", url, nonce, self._secret(), signature, dict(params))
+            )
+        except plivo_errors.ValidationError:  # a malformed URL or field: not Plivo's
+            return False
+
+    def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
+        """The call id is the RequestUUID `place_call` returned (an inbound call has
+        only its CallUUID)."""
+        call_uuid = params.get("CallUUID") or None
+        call_id = params.get("RequestUUID") or call_uuid
+        raw = params.get("CallStatus")
+        if not call_id or not raw:
+            raise ValueError("callback needs RequestUUID or CallUUID, and CallStatus")
+        status = status_from(STATUSES, raw, "Plivo")
+        return CallEvent(call_id, status, duration_from(params.get("Duration")), raw, call_uuid)
+
+    def parse_inbound(self, params: Mapping[str, str]) -> InboundCall:
+        call_id, to = params.get("CallUUID"), params.get("To")
+        if not call_id or not to:
+            raise ValueError("inbound webhook needs CallUUID and To")
+        return InboundCall(call_id, e164(to), params.get("From", ""))
+
+    def owned_numbers(self) -> list[OwnedNumber]:
+        owned: list[OwnedNumber] = []
+        offset = 0
+        while True:
+            page = self._run(partial(_numbers_page, offset=offset))
+            for number in page.objects:
+                owned.append(OwnedNumber(e164(number.number), bool(number.voice_enabled)))
+            if len(page.objects) < PAGE:
+                return owned
+            offset += PAGE
+
+    def verify_credentials(self) -> None:
+        self._run(lambda client: client.account.get())
+
+    def _translate(self, error: Exception, creates: bool) -> ProviderError:
+        return self._translate_with(error, creates, None)
+
+    def _translate_with(
+        self, error: Exception, creates: bool, response: requests.Response | None
+    ) -> ProviderError:
+        if isinstance(error, ProviderError):
+            return error
+        if isinstance(error, _FirstServerError):
+            response = error.response
+            return self._error(
+                response.status_code,
+                f"HTTP {response.status_code} on call creation; the call may exist, "
+                "look it up before retrying",
+                status=response.status_code,
+                outcome_unknown=True,
+            )
+        if isinstance(error, requests.RequestException):
+            return self._network_error(error, creates, isinstance(error, requests.ConnectTimeout))
+        if isinstance(error, plivo_errors.PlivoRestError):
+            status = response.status_code if response is not None else None
+            retry_after = (
+                retry_after_seconds(response.headers.get("Retry-After"))
+                if response is not None
+                else None
+            )
+            permanent = isinstance(
+                error,
+                plivo_errors.AuthenticationError
+                | plivo_errors.ValidationError
+                | plivo_errors.ForbiddenError
+                | plivo_errors.InvalidRequestError,
+            )
+            return self._error(
+                status or type(error).__name__,
+                f"{type(error).__name__}: {first_line(error)}",
+                status=status,
+                retryable=not permanent and retryable_status(status),
+                retry_after=retry_after,
+            )
+        raise error
+
+
+def _numbers_page(client: plivo.RestClient, offset: int) -> Any:
+    return client.numbers.list(limit=PAGE, offset=offset)
+
+
+def _ended(client: plivo.RestClient, call_id: str) -> CallEvent:
+    cdr = client.calls.get(call_id)
+    raw = str(getattr(cdr, "call_state", "") or "")
+    # A CDR means the call ended: a state word we do not know still ended it.
+    status = ENDED.get(raw.lower(), CallStatus.FAILED)
+    return CallEvent(call_id, status, duration_from(getattr(cdr, "call_duration", None)), raw)
+
+
+def _live(client: plivo.RestClient, call_id: str) -> CallEvent:
+    call = client.calls.live_call_get(call_id)
+    raw = str(getattr(call, "call_status", "") or "in-progress")
+    return CallEvent(call_id, STATUSES.get(raw.lower(), CallStatus.IN_PROGRESS), None, raw)
+
+
+def _queued(client: plivo.RestClient, call_id: str) -> CallEvent:
+    client.calls.queued_call_get(call_id)
+    return CallEvent(call_id, CallStatus.QUEUED, None, "queued")
