@@ -145,8 +145,10 @@ class Template:
             items: Iterable[Template] = (
                 cls(key, _as_tuple(key, value)) for key, value in templates.items()
             )
+        elif isinstance(templates, Iterable):
+            items = templates
         else:
-            items = templates  # type: ignore[assignment]
+            raise TypeError(f"templates must be a mapping or Template objects, got {templates!r}")
         result: dict[str, Template] = {}
         for template in items:
             if not isinstance(template, Template):

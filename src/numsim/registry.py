@@ -143,7 +143,7 @@ class NumberRegistry:
             if unknown:
                 raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
             values.update(changes)
-            updated = OutboundNumber(**values)  # type: ignore[arg-type]
+            updated = OutboundNumber(**values)
             self._update(db, updated)
             return updated
 

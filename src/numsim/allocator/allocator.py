@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from ..clock import Clock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
@@ -110,7 +110,7 @@ class Allocator:
         self._numbers: dict[str, OutboundNumber] = {}
         self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
         self._config_lock = threading.RLock()
-        self._destinations: dict[str, _Destination] = {}
+        self._destinations: dict[object, _Destination] = {}  # by the caller's spelling
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
@@ -163,7 +163,7 @@ class Allocator:
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         outcome = self._attempt(template, target, call_id, ttl, True)
-        if type(outcome) is not Lease:
+        if isinstance(outcome, NoNumberAvailable):
             raise outcome
         return outcome
 
@@ -179,7 +179,7 @@ class Allocator:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool): for
         hot loops such as the simulator."""
-        target = self._destinations.get(destination)  # type: ignore[call-overload]
+        target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
         if ttl is not None:
@@ -209,13 +209,14 @@ class Allocator:
             _check_seconds("ttl", ttl)
         if timeout:
             return await self._aacquire_waiting(template, destination, call_id, timeout, ttl)
-        if not isinstance(self._backend, AsyncBackend):
+        backend = self._backend
+        if not isinstance(backend, AsyncBackend):
             return self.acquire(template, destination, call_id=call_id, ttl=ttl)
         target = self._destination(destination)
         if self._waits.waiting:
             await self._off_loop(self.poll)  # those already waiting go first
-        outcome = await self._aattempt(template, target, call_id, ttl, True)
-        if type(outcome) is not Lease:
+        outcome = await self._aattempt(backend, template, target, call_id, ttl, True)
+        if isinstance(outcome, NoNumberAvailable):
             raise outcome
         return outcome
 
@@ -499,7 +500,7 @@ class Allocator:
 
     def _destination(self, value: object) -> _Destination:
         try:
-            return self._destinations[value]  # type: ignore[index]
+            return self._destinations[value]
         except (KeyError, TypeError):
             pass
         info = phone_info(value, what="destination")
@@ -513,11 +514,11 @@ class Allocator:
         )
         if len(self._destinations) >= _DESTINATION_CACHE:
             self._destinations.clear()
-        self._destinations[value] = target  # type: ignore[index]
+        self._destinations[value] = target
         return target
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
-        target: _Destination = request.destination  # type: ignore[assignment]
+        target = cast(_Destination, request.destination)  # what request() put there
         return self._attempt(request.template, target, request.call_id, request.ttl, final)
 
     def _attempt(
@@ -533,18 +534,19 @@ class Allocator:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
         if target.hours is not None:
-            closed = self._closed(template, target, now)
+            closed = self._closed(template, target, target.hours, now)
             if closed is not None:
                 return closed
         outcome = self._backend.acquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if type(outcome) is Lease:
+        if isinstance(outcome, Lease):
             return outcome
-        return self._refused(outcome, template, target)  # type: ignore[arg-type]
+        return self._refused(outcome, template, target)
 
     async def _aattempt(
         self,
+        backend: AsyncBackend,
         template: str,
         target: _Destination,
         call_id: str | None,
@@ -555,20 +557,22 @@ class Allocator:
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
-        closed = self._closed(template, target, now) if target.hours is not None else None
-        if closed is not None:
-            return closed
-        backend: AsyncBackend = self._backend  # type: ignore[assignment]  # checked by caller
+        if target.hours is not None:
+            closed = self._closed(template, target, target.hours, now)
+            if closed is not None:
+                return closed
         outcome = await backend.aacquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if type(outcome) is Lease:
+        if isinstance(outcome, Lease):
             return outcome
-        return self._refused(outcome, template, target)  # type: ignore[arg-type]
+        return self._refused(outcome, template, target)
 
-    def _closed(self, template: str, target: _Destination, now: float) -> NoNumberAvailable | None:
+    def _closed(
+        self, template: str, target: _Destination, hours: CallingHours, now: float
+    ) -> NoNumberAvailable | None:
         """The refusal for a destination outside its calling hours, or None."""
-        wait = target.hours.seconds_until_open(now, target.info.time_zones)  # type: ignore[union-attr]
+        wait = hours.seconds_until_open(now, target.info.time_zones)
         if wait == 0.0:
             return None
         self._count("refused:" + CALLING_HOURS)

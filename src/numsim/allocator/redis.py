@@ -65,6 +65,7 @@ SCRIPTS = (
     "check",
 )
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
 _MICRO = 1_000_000
 _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
 
@@ -112,10 +113,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         if isinstance(url_or_client, str):
-            options = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
-            self._client = redis.Redis.from_url(url_or_client, **options)
+            self._client = redis.Redis.from_url(
+                url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
+            )
             if async_client is None:
-                async_client = redis.asyncio.Redis.from_url(url_or_client, **options)
+                async_client = redis.asyncio.Redis.from_url(
+                    url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
+                )
         else:
             self._client = url_or_client
         self._async_client = async_client
@@ -305,7 +309,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if not (repair and lost):
             return findings
         for finding in lost:
-            spec, groups = self._numbers[finding.number]  # type: ignore[index]
+            spec, groups = self._numbers[str(finding.number)]
             with _mapped_errors("check"):
                 self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
         restored = [f._replace(repaired=True) for f in lost]
@@ -343,12 +347,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def audit_log(self) -> list[dict[str, str]]:
         """The audit stream (with audit=True): op, number, lease, t (server microseconds)."""
-        entries = self._client.xrange(f"{{{self.namespace}}}:audit")
-        return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
+        entries = self._client.xrange(f"{{{self.namespace}}}:audit") or []
+        return [{_text(k): _text(v) for k, v in (fields or {}).items()} for _, fields in entries]
 
     # -- internals ----------------------------------------------------------------------
 
-    def _call(self, name: str, *args: object) -> list[Any]:
+    def _call(self, name: str, *args: ScriptArg) -> list[Any]:
         """Run a script; give back the leases of acquires whose replies were lost, and
         re-create the namespace if Redis lost it (a restart without persistence) or
         holds an older pool configuration than this process's."""
@@ -361,7 +365,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 reply = self._run(name, args)
         return reply
 
-    async def _acall(self, name: str, *args: object) -> list[Any]:
+    async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
         """_call over the asyncio client; the rare restore runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
@@ -372,11 +376,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 reply = await self._arun(name, args)
         return reply
 
-    def _run(self, name: str, args: Sequence[object]) -> list[Any]:
+    def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         reply: list[Any] = self._scripts[name](keys=[self._cfg], args=args)
         return reply
 
-    async def _arun(self, name: str, args: Sequence[object]) -> list[Any]:
+    async def _arun(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         if self._async_client is None:
             raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
         script = self._async_scripts.get(name)
@@ -387,7 +391,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         reply: list[Any] = await script(keys=[self._cfg], args=args)
         return reply
 
-    def _configure(self, generation: object = "") -> None:
+    def _configure(self, generation: ScriptArg = "") -> None:
         policy = self._policy
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
@@ -407,7 +411,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 ),
             )
 
-    def _restore(self, now: object) -> None:
+    def _restore(self, now: ScriptArg) -> None:
         """Write this process's pool configuration over the namespace's, marked with its
         generation: a process whose view is newer (it made a later pool change) sees
         an older generation on its next acquire and restores its own view in turn, so
@@ -465,7 +469,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             self._orphans.add(lease_id)
             raise
 
-    def _give_back_soon(self, now: object) -> None:
+    def _give_back_soon(self, now: ScriptArg) -> None:
         """Give back the orphaned leases in a task of their own (a cancelled caller
         cannot wait); on failure they stay orphans, for the next call."""
 
@@ -477,12 +481,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _release_orphans(self, now: object) -> None:
+    def _release_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
             self._run("release", (now, lease_id, ""))
             self._orphans.discard(lease_id)
 
-    async def _arelease_orphans(self, now: object) -> None:
+    async def _arelease_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
             await self._arun("release", (now, lease_id, ""))
             self._orphans.discard(lease_id)
@@ -497,7 +501,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         ttl: float | None,
         sticky: bool,
         explain: bool,
-    ) -> tuple[object, ...]:
+    ) -> tuple[ScriptArg, ...]:
         pick = repr(self._random.random()) if self._random_order else "0"
         return (
             self._now(now),
@@ -535,11 +539,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             statuses = {_text(reply[i]): _text(reply[i + 1]) for i in range(4, len(reply), 2)}
         return Refusal(reason, None if retry_at < 0 else retry_at / _MICRO, now, statuses)
 
-    def _number_args(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> list[object]:
+    def _number_args(
+        self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
+    ) -> list[ScriptArg]:
         names = [f"{template}|{group}" for template, items in groups.items() for group in items]
         return [spec.e164, spec.capacity, spec.hour_cap or 0, spec.day_cap or 0, *names]
 
-    def _now(self, now: float) -> object:
+    def _now(self, now: float) -> ScriptArg:
         """The time argument of every script: "" lets the server use its own clock."""
         return int(now * _MICRO) if self._client_clock else ""
 
@@ -551,7 +557,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         channel = f"{{{self.namespace}}}:freed"
         while not self._stopping.is_set():
             try:
-                self._pubsub = pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                # redis-py leaves pubsub() untyped
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub = pubsub
                 pubsub.subscribe(channel)
                 while not self._stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..credentials import CredentialError
 from ..errors import (
@@ -35,7 +36,7 @@ USER_ERRORS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage block: bad input is one readable line."""
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
