@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from ..clock import Clock, TimerThread
+from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
@@ -100,9 +100,13 @@ class Allocator:
         self._clock: Callable[[], float] = clock or time.time
         # Timed wake-ups of waiting requests: the clock's own call_at (ManualClock, the
         # simulator's), or a timer thread for the wall clock.
-        self._call_at: Callable[[float, Callable[[], object]], object] = (
-            getattr(self._clock, "call_at", None) or TimerThread(self._clock).call_at
-        )
+        self._timers: TimerThread | None = None
+        self._call_at: Callable[[float, Callable[[], object]], object]
+        if isinstance(self._clock, SchedulingClock):
+            self._call_at = self._clock.call_at
+        else:
+            self._timers = TimerThread(self._clock)
+            self._call_at = self._timers.call_at
         self._backend = backend if backend is not None else MemoryBackend()
         self._strategy = Strategy.named(strategy)
         self._compliance = compliance_map(compliance)
@@ -129,6 +133,40 @@ class Allocator:
         self._waits = WaitQueue(self._attempt_request, self._clock)
         self._backend.subscribe(self._on_free)
         self._load(numbers, templates)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the allocator's threads (timed wake-ups, the async worker) and close its
+        backend. Call it once no call is waiting; the allocator is not used after."""
+        if self._timers is not None:
+            self._timers.close()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+        self._backend.close()
+
+    async def aclose(self) -> None:
+        """close for asyncio: also closes the backend's asyncio connections."""
+        if self._timers is not None:
+            await asyncio.to_thread(self._timers.close)
+        if self._worker is not None:
+            await asyncio.to_thread(self._worker.shutdown, True)
+        if isinstance(self._backend, AsyncBackend):
+            await self._backend.aclose()
+        else:
+            self._backend.close()
+
+    def __enter__(self) -> Allocator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Allocator:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @classmethod
     def from_registry(cls, registry: NumberRegistry, **options: Any) -> Allocator:

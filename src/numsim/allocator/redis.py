@@ -112,6 +112,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             raise ValueError(f"max_clock_skew must be > 0 seconds or None, got {max_clock_skew!r}")
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
+        self._owns_client = isinstance(url_or_client, str)
+        self._owned_async_client: redis.asyncio.Redis | None = None
         if isinstance(url_or_client, str):
             self._client = redis.Redis.from_url(
                 url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
@@ -120,6 +122,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 async_client = redis.asyncio.Redis.from_url(
                     url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
                 )
+                self._owned_async_client = async_client
         else:
             self._client = url_or_client
         self._async_client = async_client
@@ -183,7 +186,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return RedisCallMap(self._client, self.namespace)
 
     def close(self) -> None:
-        """Stop listening for freed channels (the clients stay open for the caller)."""
+        """Stop listening for freed channels and close the connections made from a URL
+        (a client passed in stays open for its owner). An asyncio client made here is
+        closed by aclose()."""
         self._stopping.set()
         pubsub = self._pubsub
         if pubsub is not None:
@@ -191,6 +196,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 pubsub.close()  # ends the listener's wait now
         if self._pubsub_thread is not None:
             self._pubsub_thread.join(timeout=5)
+        if self._owns_client:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+        if self._owned_async_client is not None:
+            await self._owned_async_client.aclose()
 
     # -- the atomic operations ----------------------------------------------------------
 
