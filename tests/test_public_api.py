@@ -1,4 +1,4 @@
-"""The public names are a contract (DESIGN.md): they change only on purpose."""
+"""The public names are a contract (docs/architecture.md): they change only on purpose."""
 
 import subprocess
 import sys
@@ -8,6 +8,7 @@ import numsim.planning
 
 EXPECTED = {
     "Allocator",
+    "Backend",
     "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
@@ -24,6 +25,7 @@ EXPECTED = {
     "NumberRegistry",
     "OutboundNumber",
     "Provider",
+    "Reason",
     "RegistryError",
     "Request",
     "Snapshot",
@@ -71,3 +73,14 @@ def test_dialer_and_provider_error_load_lazily_without_sdks():
 
     assert numsim.ProviderError is ProviderError
     assert numsim.Dialer.__name__ == "Dialer"
+
+
+def test_lazy_names_are_listed_for_tools():
+    assert {"RedisBackend", "Dialer", "ProviderError"} <= set(dir(numsim))
+
+
+def test_refusal_reasons_compare_equal_to_their_strings():
+    assert numsim.Reason.BUSY == "busy"
+    assert {"busy": 1}[numsim.Reason.BUSY] == 1
+    assert [str(r) for r in numsim.Reason] == list(numsim.allocator.REASONS)
+    assert issubclass(numsim.MemoryBackend, numsim.Backend)
