@@ -1,5 +1,14 @@
-"""Planning: Erlang bounds for sizing number pools (simulated sizing builds on these)."""
+"""Planning: how many numbers a load needs.
 
+The formulas (Erlang B and C, the campaign estimate, costs) need only the core;
+size_pool() simulates, so it needs the sim extra and is imported on first use.
+"""
+
+from typing import Any
+
+from .analytic import OfferedLoad, erlang_figures, offered_load
+from .campaign import CampaignEstimate, campaign_estimate
+from .cost import MONTHLY_PRICE_USD, cost_per_month, monthly_price
 from .erlang import (
     erlang_b,
     erlang_c,
@@ -9,13 +18,40 @@ from .erlang import (
     servers_for_wait,
     wait_exceeds,
 )
+from .targets import FinishBy, MaxBlocking, MaxMeanWait, ServiceLevel, Target
+
+_SIMULATED = ("PlanningError", "Sizing", "size_pool")
 
 __all__ = [
+    "MONTHLY_PRICE_USD",
+    "CampaignEstimate",
+    "FinishBy",
+    "MaxBlocking",
+    "MaxMeanWait",
+    "OfferedLoad",
+    "PlanningError",
+    "ServiceLevel",
+    "Sizing",
+    "Target",
+    "campaign_estimate",
+    "cost_per_month",
     "erlang_b",
     "erlang_c",
+    "erlang_figures",
     "mean_wait",
+    "monthly_price",
+    "offered_load",
     "offered_traffic",
     "servers_for_blocking",
     "servers_for_wait",
+    "size_pool",
     "wait_exceeds",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SIMULATED:
+        from . import sizing
+
+        return getattr(sizing, name)
+    raise AttributeError(f"module 'numsim.planning' has no attribute {name!r}")

@@ -8,11 +8,10 @@ reference beside a simulated figure, not a replacement for it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .erlang import erlang_b, erlang_c, mean_wait, wait_exceeds
+from .erlang import Impatient, erlang_b
 
 if TYPE_CHECKING:
     from ..sim.scenario import NumberGroup, Scenario
@@ -60,8 +59,9 @@ def pool_channels(scenario: Scenario) -> int:
 
 
 def erlang_figures(scenario: Scenario) -> dict[str, float]:
-    """The summary figures Erlang B (no waiting) or Erlang C (callers who never give up)
-    predicts for the scenario's open arrivals on its whole pool; empty when it has none."""
+    """The summary figures the formulas predict for the scenario's open arrivals on its
+    whole pool: Erlang B with no waiting, M/M/c+D (Erlang C when callers wait for
+    ever) otherwise; empty without open arrivals."""
     load = offered_load(scenario)
     channels = pool_channels(scenario)
     if load is None or channels == 0:
@@ -80,17 +80,25 @@ def erlang_figures(scenario: Scenario) -> dict[str, float]:
         seconds = scenario.service_level_seconds
         if seconds is None:
             seconds = scenario.max_wait_seconds
-        stable = traffic < channels
-        figures = {
-            "blocked_fraction": 0.0 if stable else math.nan,
-            "service_level": 1.0 - wait_exceeds(traffic, channels, seconds, load.hold_seconds),
-            "wait_probability": erlang_c(traffic, channels),
-            "wait_mean": mean_wait(traffic, channels, load.hold_seconds),
-            "utilization": traffic / channels if stable else 1.0,
-        }
+        figures = _waiting_figures(traffic, channels, seconds, load.hold_seconds, scenario)
     figures["pool_blocked_fraction"] = figures["blocked_fraction"]
     figures["pool_service_level"] = figures["service_level"]
     return figures
+
+
+def _waiting_figures(
+    traffic: float, channels: int, seconds: float, hold: float, scenario: Scenario
+) -> dict[str, float]:
+    """M/M/c+D: callers give up after the max wait (exact for exponential holding)."""
+    model = Impatient(traffic, channels, hold, scenario.max_wait_seconds)
+    gave_up = model.gave_up
+    return {
+        "blocked_fraction": gave_up,
+        "service_level": model.served_within(seconds),
+        "wait_probability": 1.0 - model.served_within(0.0),
+        "wait_mean": model.mean_wait,
+        "utilization": min(traffic * (1.0 - gave_up) / channels, 1.0),
+    }
 
 
 def _hourly(item: Any) -> tuple[float, float]:

@@ -28,33 +28,33 @@ def summarize(scenario: Scenario, seed: int) -> Summary:
     return simulate(scenario, seed=seed).summary()
 
 
+def progress_bar(enabled: bool, label: str, total: int | None = None) -> tqdm:
+    """A tqdm.auto bar (a widget in Jupyter, a line on a terminal, silent when stderr is
+    not a terminal); a disabled one when not `enabled`."""
+    return tqdm(total=total, desc=label, unit="run", disable=None if enabled else True)
+
+
 def run_all(
-    tasks: Sequence[Task],
-    *,
-    executor: Executor | None = None,
-    progress: bool = False,
-    label: str = "simulating",
+    tasks: Sequence[Task], *, executor: Executor | None = None, bar: tqdm | None = None
 ) -> list[Summary]:
     """The summaries of `tasks`, in the tasks' order. Without an executor, in this process."""
-    bar = tqdm(total=len(tasks), desc=label, unit="run", disable=None if progress else True)
-    try:
-        if executor is None:
-            summaries = []
-            for scenario, seed in tasks:
-                summaries.append(summarize(scenario, seed))
+    if executor is None:
+        summaries = []
+        for scenario, seed in tasks:
+            summaries.append(summarize(scenario, seed))
+            if bar is not None:
                 bar.update()
-            return summaries
-        futures: dict[Future[Summary], int] = {
-            executor.submit(summarize, scenario, seed): index
-            for index, (scenario, seed) in enumerate(tasks)
-        }
-        results: list[Summary | None] = [None] * len(tasks)
-        for future in as_completed(futures):
-            results[futures[future]] = future.result()
+        return summaries
+    futures: dict[Future[Summary], int] = {
+        executor.submit(summarize, scenario, seed): index
+        for index, (scenario, seed) in enumerate(tasks)
+    }
+    results: list[Summary | None] = [None] * len(tasks)
+    for future in as_completed(futures):
+        results[futures[future]] = future.result()
+        if bar is not None:
             bar.update()
-        return [summary for summary in results if summary is not None]
-    finally:
-        bar.close()
+    return [summary for summary in results if summary is not None]
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from ..allocator.refusal import REASONS
 from ..planning.analytic import erlang_figures
 from .engine import Engine
 from .load import CampaignDialer, LogReplay, OpenArrivals
-from .parallel import Summary, executor_for, run_all
+from .parallel import Summary, executor_for, progress_bar, run_all
 from .result import SimulationResult
 from .scenario import Scenario
 
@@ -56,10 +56,12 @@ def replicate(
         raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
     base = random.randrange(2**31) if seed is None else seed
     seeds = [base + index for index in range(replications)]
-    with executor_for(executor, workers) as runner:
-        summaries = run_all(
-            [(scenario, s) for s in seeds], executor=runner, progress=progress, label=scenario.name
-        )
+    tasks = [(scenario, s) for s in seeds]
+    with (
+        executor_for(executor, workers) as runner,
+        progress_bar(progress, scenario.name, len(tasks)) as bar,
+    ):
+        summaries = run_all(tasks, executor=runner, bar=bar)
     return Replications(scenario, seeds, summaries)
 
 
@@ -308,8 +310,11 @@ def sweep(
     changed = [change(scenario, value) for value in values]
     seeds = [seed + index for index in range(replications)]
     tasks = [(variant, s) for variant in changed for s in seeds]
-    with executor_for(executor, workers) as runner:
-        summaries = run_all(tasks, executor=runner, progress=progress, label="sweep")
+    with (
+        executor_for(executor, workers) as runner,
+        progress_bar(progress, "sweep", len(tasks)) as bar,
+    ):
+        summaries = run_all(tasks, executor=runner, bar=bar)
     rows = {}
     for index, (value, variant) in enumerate(zip(values, changed, strict=True)):
         runs = Replications(
