@@ -37,8 +37,20 @@ def register(commands: Any) -> None:
         "(its first arrivals) and rules; without a file they describe the whole scenario.",
     )
     parser.add_argument("scenario", nargs="?", help="scenario TOML file")
-    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
     parser.add_argument("--numbers", type=int, help="numbers in the pool (default 10)")
+    add_scenario_flags(parser)
+    parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
+    parser.add_argument(
+        "--workers", type=int, help="processes for --replications (default: one per core)"
+    )
+    parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe or override a scenario (shared with `numsim size`)."""
+    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
     parser.add_argument("--channels", type=int, help="channels per number (default 1)")
     parser.add_argument("--max-calls-per-hour", type=int, help="rolling-hour cap per number")
     parser.add_argument("--max-calls-per-day", type=int, help="rolling-24 h cap per number")
@@ -54,13 +66,6 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--calls-per-second", type=float, help="provider account pacing (default: none)"
     )
-    parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
-    parser.add_argument(
-        "--workers", type=int, help="processes for --replications (default: one per core)"
-    )
-    parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
-    scenario = _apply_flags(scenario, args)
+    scenario = apply_scenario_flags(scenario, args)
     progress = not args.json  # a bar on a terminal only (tqdm stays quiet elsewhere)
     if args.replications is not None:
         runs = replicate(
@@ -86,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
         table = runs.summary()
         if args.json:
-            print(json.dumps(_clean(table.to_dict(orient="index")), indent=2))
+            print(json.dumps(clean_json(table.to_dict(orient="index")), indent=2))
         else:
             print(f"{scenario.name}: {args.replications} replications, 95% confidence intervals")
             print(table.to_string(float_format=lambda v: f"{v:.4g}"))
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     erlang = erlang_figures(scenario)
     if args.json:
         figures = {k: summary.get(k) for k in JSON_FIGURES}
-        print(json.dumps(_clean({**figures, "erlang": erlang})))
+        print(json.dumps(clean_json({**figures, "erlang": erlang})))
     else:
         print(f"{scenario.name} (seed {args.seed})")
         rows = [[k, _fmt(v), _fmt(erlang[k]) if k in erlang else ""] for k, v in summary.items()]
@@ -103,12 +108,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
+def apply_scenario_flags(
+    scenario: Any, args: argparse.Namespace, name: str = "numsim simulate"
+) -> Any:
+    """`scenario` (or the default one, called `name`) with the flags' changes."""
     from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
 
     if scenario is None:
         scenario = Scenario(
-            name="numsim simulate",
+            name=name,
             numbers=(NumberGroup(),),
             arrivals=(Arrivals(calls_per_hour=600.0),),
             hours=8.0,
@@ -118,7 +126,7 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
         group = scenario.numbers[0]
         changes = {
             "provider": args.provider,
-            "count": args.numbers,
+            "count": getattr(args, "numbers", None),
             "channels": args.channels,
             "max_calls_per_hour": args.max_calls_per_hour,
             "max_calls_per_day": args.max_calls_per_day,
@@ -146,14 +154,14 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
     return scenario
 
 
-def _clean(value: Any) -> Any:
+def clean_json(value: Any) -> Any:
     """JSON has no NaN or infinity: they become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     return value
 
 
