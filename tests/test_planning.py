@@ -80,6 +80,22 @@ def test_impatient_callers_match_simulation():
     assert runs.summary().loc["service_level", "erlang"] == pytest.approx(model.served_within(20))
 
 
+def test_control_variate_narrows_the_interval_around_the_same_truth():
+    import random
+
+    from numsim.sim.run import controlled_interval, interval
+
+    rng = random.Random(4)
+    counts = [rng.gauss(100, 10) for _ in range(20)]  # known mean 100
+    levels = [0.9 - 0.004 * (c - 100) + rng.gauss(0, 0.005) for c in counts]
+    plain = interval(levels, proportion=True)
+    mean, low, high = controlled_interval(levels, counts, 100.0, proportion=True)
+    assert high - low < (plain[2] - plain[1]) / 3
+    assert low <= 0.9 <= high
+    # Controls that do not vary: the plain interval.
+    assert controlled_interval(levels, [5.0] * 20, 5.0) == interval(levels)
+
+
 def test_cost_table_defaults_and_overrides():
     assert cost_per_month("twilio", 10) == 11.5
     assert cost_per_month("plivo", 10, {"plivo": 0.8}) == 8.0

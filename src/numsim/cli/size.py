@@ -83,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _report(name: str, sizing: Any) -> str:
     cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
-    settled = "" if sizing.settled else " (not settled: the interval still straddles the target)"
+    settled = {
+        "interval": "",
+        "tolerance": f" (within {sizing.tolerance:g} of the target)",
+        "max_replications": " (not settled: more replications needed)",
+    }[sizing.decided_by]
     floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
     lines = [
         f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",

@@ -49,6 +49,20 @@ def offered_load(scenario: Scenario) -> OfferedLoad | None:
     return OfferedLoad(peak * per_call, day * per_call, call.mean_hold_seconds)
 
 
+def expected_attempts(scenario: Scenario) -> float | None:
+    """The mean count of attempts a run's summary counts (after the warm-up), when the
+    load is open arrivals at constant rates only; else None (campaign redials depend
+    on the pool)."""
+    if scenario.campaigns or scenario.replays or scenario.hours is None:
+        return None
+    if not scenario.arrivals or any(spec.calls_per_hour is None for spec in scenario.arrivals):
+        return None
+    call = scenario.call
+    per_call = 1.0 / call.answer_probability if call.load_counts == "connected" else 1.0
+    per_hour = sum(spec.calls_per_hour or 0.0 for spec in scenario.arrivals) * per_call
+    return per_hour * (scenario.hours - scenario.warmup_hours)
+
+
 def channels_per_number(group: NumberGroup) -> int:
     """A Twilio number carries one call whatever its channel count says."""
     return 1 if group.provider == "twilio" else group.channels

@@ -21,9 +21,15 @@ import pandas as pd
 
 from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
-from ..sim.run import figure_value, interval, with_numbers
+from ..sim.run import controlled_interval, figure_value, interval, with_numbers
 from ..sim.scenario import Scenario
-from .analytic import OfferedLoad, channels_per_number, offered_load, pool_channels
+from .analytic import (
+    OfferedLoad,
+    channels_per_number,
+    expected_attempts,
+    offered_load,
+    pool_channels,
+)
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
 from .targets import FinishBy, Target
@@ -45,7 +51,8 @@ class Sizing:
     achieved: float  # the target's figure at the answer (mean over replications)
     low: float  # its confidence interval
     high: float
-    settled: bool  # False: the interval still straddled the target at max_replications
+    decided_by: str  # interval (cleared the target), tolerance, or max_replications
+    tolerance: float  # how close to the goal counted as meeting it
     erlang_numbers: int | None  # the analytic answer (None where the formulas say nothing)
     floors: dict[str, int]  # numbers below which no run can meet the target, by cause
     binding_constraint: str  # concurrency, hourly_cap, daily_cap, ...
@@ -56,6 +63,11 @@ class Sizing:
     cost_per_month: float | None  # None: no price known for the provider
     erlang_curve: pd.Series = field(repr=False)  # the analytic figure by pool size
     answer_summaries: list[Summary] = field(repr=False, default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the answer's interval cleared the target or fits its tolerance."""
+        return self.decided_by != "max_replications"
 
     @property
     def sizes_tried(self) -> list[int]:
@@ -77,7 +89,8 @@ class Sizing:
             "achieved": self.achieved,
             "achieved_low": self.low,
             "achieved_high": self.high,
-            "settled": self.settled,
+            "decided_by": self.decided_by,
+            "tolerance": self.tolerance,
             "service_level": level,
             "service_level_low": level_low,
             "service_level_high": level_high,
@@ -125,8 +138,9 @@ def size_pool(
     *,
     target: Target,
     replications: int = 5,
-    max_replications: int = 40,
+    max_replications: int = 50,
     confidence: float = 0.95,
+    tolerance: float | None = None,
     seed: int = 0,
     max_numbers: int = 10_000,
     executor: Executor | None = None,
@@ -136,13 +150,17 @@ def size_pool(
 ) -> Sizing:
     """The fewest numbers in `scenario`'s first number group that meet `target`.
 
-    `replications` runs per size to start with, doubled up to `max_replications`
-    while the interval straddles the target. Runs go to `executor` (any
+    `replications` runs per size to start with, more (up to `max_replications`) while
+    the interval straddles the target, until its half-width is at most `tolerance`
+    (default: half a percentage point of a share, 2% of a time): a size that close is
+    as good as on target, and then its mean decides. Runs go to `executor` (any
     concurrent.futures.Executor) or a pool of `workers` processes (default one per
     core; 1: this process); the same seed gives the same answer whatever runs it."""
     _check_whole("replications", replications, 2)
     _check_whole("max_replications", max_replications, replications)
     _check_whole("max_numbers", max_numbers, 1)
+    if tolerance is not None and not (isinstance(tolerance, int | float) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
     if not scenario.numbers:
         raise ValueError("size_pool sizes a number group: the scenario has none (a registry?)")
     started = time.perf_counter()
@@ -170,6 +188,7 @@ def size_pool(
             replications=replications,
             max_replications=max_replications,
             confidence=confidence,
+            tolerance=target.tolerance() if tolerance is None else tolerance,
         )
         answer = search.fewest(floor, guess, max_numbers)
     point = search.points[answer]
@@ -181,7 +200,8 @@ def size_pool(
         achieved=mean,
         low=low,
         high=high,
-        settled=point.settled,
+        decided_by=point.decided_by or "max_replications",
+        tolerance=search.tolerance,
         erlang_numbers=erlang_numbers,
         floors=floors,
         binding_constraint=_binding(search, answer, scenario, target, floors, erlang_numbers),
@@ -199,7 +219,7 @@ def size_pool(
 class _Point:
     summaries: list[Summary] = field(default_factory=list)
     met: bool = False
-    settled: bool = False
+    decided_by: str | None = None  # interval, tolerance or max_replications
 
 
 class _Search:
@@ -216,8 +236,10 @@ class _Search:
         replications: int,
         max_replications: int,
         confidence: float,
+        tolerance: float,
     ) -> None:
         self.scenario = scenario
+        self.tolerance = tolerance
         self.target = target
         self.run = run
         self.seed = seed
@@ -228,39 +250,69 @@ class _Search:
         self.attempts = 0
         # A campaign that never finished counts as lasting the whole horizon.
         self._unfinished = scenario.duration_seconds / 3600.0
+        self._expected_attempts = expected_attempts(scenario)
 
     def values(self, numbers: int) -> list[float]:
         values = [figure_value(s, self.target.figure) for s in self.points[numbers].summaries]
         return [self._unfinished if math.isnan(v) else v for v in values]
 
     def estimate(self, numbers: int) -> tuple[float, float, float]:
+        """(mean, low, high) of the target's figure; with the count of attempts as a
+        control variate when its mean is known (open arrivals at constant rates)."""
         proportion = self.target.figure.endswith(("_level", "_fraction"))
-        return interval(self.values(numbers), self.confidence, proportion=proportion)
+        values = self.values(numbers)
+        if self._expected_attempts is None:
+            return interval(values, self.confidence, proportion=proportion)
+        attempts = [float(s["attempts"]) for s in self.points[numbers].summaries]
+        return controlled_interval(
+            values, attempts, self._expected_attempts, self.confidence, proportion=proportion
+        )
 
     def met(self, numbers: int) -> bool:
+        """Whether `numbers` meets the target, simulating until that is decided."""
         point = self.points.setdefault(numbers, _Point())
-        while not point.settled:
+        while point.decided_by is None:
             have = len(point.summaries)
             if have >= self.most:
+                point.decided_by = "max_replications"
                 break
-            want = self.first if have == 0 else min(2 * have, self.most)
+            want = self.first if have == 0 else self._needed(numbers, have)
             variant = with_numbers(self.scenario, numbers)
             tasks = [(variant, self.seed + index) for index in range(have, want)]
             new = self.run(tasks)
             point.summaries.extend(new)
             self.attempts += sum(int(s["attempts"]) for s in new)
-            point.settled = self._decided(numbers)
+            point.decided_by = self._decided(numbers)
         mean, _, _ = self.estimate(numbers)
         point.met = self.target.met(mean)
         return point.met
 
-    def _decided(self, numbers: int) -> bool:
+    def _bounds(self, numbers: int) -> tuple[float, float, float]:
         mean, low, high = self.estimate(numbers)
         if math.isnan(low):  # identical runs: the mean is the figure
             low = high = mean
+        return mean, low, high
+
+    def _decided(self, numbers: int) -> str | None:
+        """`interval` when the interval clears the target, `tolerance` when it straddles
+        it but is no wider than the tolerance either side (as good as on target)."""
+        _, low, high = self._bounds(numbers)
         target = self.target
         worst, best = (low, high) if target.higher_is_better else (high, low)
-        return target.met(worst) or not target.met(best)
+        if target.met(worst) or not target.met(best):
+            return "interval"
+        if (high - low) / 2 <= self.tolerance:
+            return "tolerance"
+        return None
+
+    def _needed(self, numbers: int, have: int) -> int:
+        """Replications for the interval to clear the target or fit the tolerance, from
+        the spread so far (half-widths shrink as 1/sqrt(runs)); at most 4x as many."""
+        mean, low, high = self._bounds(numbers)
+        margin = max(abs(mean - self.target.goal), self.tolerance)
+        half = (high - low) / 2
+        wanted = math.ceil(have * 1.2 * (half / margin) ** 2)
+        return min(max(wanted, have + 2), 4 * have, self.most)
 
     def fewest(self, floor: int, guess: int | None, most: int) -> int:
         """The fewest numbers met: gallop from the guess, then bisect."""
@@ -311,7 +363,7 @@ class _Search:
                 "low": low,
                 "high": high,
                 "met": point.met,
-                "settled": point.settled,
+                "decided_by": point.decided_by,
                 "replications": len(summaries),
                 "erlang": _erlang_at(scenario, target, load, numbers),
                 "attempts": sum(int(s["attempts"]) for s in summaries) / len(summaries),

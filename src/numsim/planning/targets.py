@@ -48,6 +48,11 @@ class Target:
         """The least share of attempts the pool must carry."""
         return 0.0
 
+    def tolerance(self) -> float:
+        """How close to the goal counts as meeting it when runs cannot tell: half a
+        percentage point of a share, 2% of a time."""
+        return 0.005 if self.figure.endswith(("_level", "_fraction")) else 0.02 * self.goal
+
     def describe(self) -> str:
         raise NotImplementedError
 
