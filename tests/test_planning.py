@@ -82,6 +82,7 @@ def test_impatient_callers_match_simulation():
 
 def test_control_variate_narrows_the_interval_around_the_same_truth():
     import random
+    import statistics
 
     from numsim.sim.run import controlled_interval, interval
 
@@ -90,6 +91,7 @@ def test_control_variate_narrows_the_interval_around_the_same_truth():
     levels = [0.9 - 0.004 * (c - 100) + rng.gauss(0, 0.005) for c in counts]
     plain = interval(levels, proportion=True)
     mean, low, high = controlled_interval(levels, counts, 100.0, proportion=True)
+    assert abs(mean - 0.9) < abs(statistics.fmean(levels) - 0.9) + 0.002
     assert high - low < (plain[2] - plain[1]) / 3
     assert low <= 0.9 <= high
     # Controls that do not vary: the plain interval.
