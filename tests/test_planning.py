@@ -14,6 +14,7 @@ from numsim.planning import (
     MaxMeanWait,
     PlanningError,
     ServiceLevel,
+    campaign_completion,
     campaign_estimate,
     cost_per_month,
     erlang_b,
@@ -203,6 +204,33 @@ def test_campaign_deadline():
     assert sizing.erlang_numbers is not None and sizing.binding_constraint == "concurrency"
     with pytest.raises(PlanningError, match="campaign_pacing"):
         fast(scenario, FinishBy(hours=0.1))  # 200 calls at 20 in flight take longer
+
+
+def test_campaign_completion_with_interval_and_estimate():
+    scenario = Scenario(
+        numbers=(NumberGroup(count=5),),
+        campaigns=(Campaign(contacts=200, country="US", max_in_flight=20, max_attempts=1),),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=HOLD)),
+    )
+    done = campaign_completion(scenario, replications=3, workers=1, progress=False)
+    assert done.finished == 1.0 and done.low <= done.hours <= done.high
+    # 5 numbers carry 300 calls an hour; the dialler's 20 in flight would allow 1,200.
+    assert done.binding_constraint == "concurrency"
+    assert done.estimate.hours == pytest.approx(200 / 300)
+    assert abs(done.hours - done.estimate.hours) < 0.2 * done.estimate.hours
+
+
+def test_sizing_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    scenario = open_load(NumberGroup(count=1), hours=4.0)
+    with (
+        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        on_dask = size_pool(
+            scenario, target=MaxBlocking(0.05), executor=client.get_executor(), progress=False
+        )
+    pd.testing.assert_frame_equal(on_dask.table, fast(scenario, MaxBlocking(0.05)).table)
 
 
 def test_parallel_and_serial_sizing_give_identical_tables():

@@ -4,6 +4,7 @@ The formulas (Erlang B and C, the campaign estimate, costs) need only the core;
 size_pool() simulates, so it needs the sim extra and is imported on first use.
 """
 
+import importlib
 from typing import Any
 
 from .analytic import OfferedLoad, erlang_figures, offered_load
@@ -20,10 +21,17 @@ from .erlang import (
 )
 from .targets import FinishBy, MaxBlocking, MaxMeanWait, ServiceLevel, Target
 
-_SIMULATED = ("PlanningError", "Sizing", "size_pool")
+_SIMULATED = {
+    "CampaignCompletion": "completion",
+    "campaign_completion": "completion",
+    "PlanningError": "sizing",
+    "Sizing": "sizing",
+    "size_pool": "sizing",
+}
 
 __all__ = [
     "MONTHLY_PRICE_USD",
+    "CampaignCompletion",
     "CampaignEstimate",
     "FinishBy",
     "MaxBlocking",
@@ -33,6 +41,7 @@ __all__ = [
     "ServiceLevel",
     "Sizing",
     "Target",
+    "campaign_completion",
     "campaign_estimate",
     "cost_per_month",
     "erlang_b",
@@ -51,7 +60,6 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _SIMULATED:
-        from . import sizing
-
-        return getattr(sizing, name)
+        module = importlib.import_module(f".{_SIMULATED[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'numsim.planning' has no attribute {name!r}")

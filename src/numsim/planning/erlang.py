@@ -162,7 +162,7 @@ def servers_for_wait(
 
 
 def _check_nonnegative(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= value < math.inf:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= float(value) < math.inf:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
@@ -173,10 +173,10 @@ def _check_positive(name: str, value: object) -> None:
 
 
 def _check_servers(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < 0:
         raise ValueError(f"servers must be a whole number >= 0, got {value!r}")
 
 
 def _check_fraction(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < 1:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
