@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     with _executor(args.dask_scheduler) as executor:
         sizing = size_pool(
             scenario,
-            target=ServiceLevel(level),
+            target=ServiceLevel(level, within_seconds=scenario.max_wait_seconds),
             seed=args.seed,
             executor=executor,
             workers=args.workers,
@@ -85,7 +85,7 @@ def _report(name: str, sizing: Any) -> str:
     cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
     settled = {
         "interval": "",
-        "tolerance": f" (within {sizing.tolerance:g} of the target)",
+        "tolerance": f" (interval within ±{sizing.tolerance:g}: as good as on target)",
         "max_replications": " (not settled: more replications needed)",
     }[sizing.decided_by]
     floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
@@ -95,6 +95,8 @@ def _report(name: str, sizing: Any) -> str:
         f"achieved:    {sizing.achieved:.4f}, 95% CI {sizing.low:.4f}-{sizing.high:.4f}{settled}",
         f"Erlang:      {_dash(sizing.erlang_numbers)} numbers (Erlang B with no waiting, "
         "Erlang C with callers who never give up)",
+        f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
+        "max wait: M/M/c+D)",
         f"floors:      {floors}",
         f"binding:     {sizing.binding_constraint}",
         f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
@@ -107,13 +109,14 @@ def _report(name: str, sizing: Any) -> str:
             f"{row['mean']:.4f}",
             f"{row['low']:.4f}-{row['high']:.4f}",
             f"{row['erlang']:.4f}",
+            f"{row['estimate']:.4f}",
             str(int(row["replications"])),
             "yes" if row["met"] else "no",
             _money(row["cost_per_month"]),
         ]
         for n, row in table.iterrows()
     ]
-    headers = ["numbers", "simulated", "95% CI", "Erlang", "runs", "met", "cost/month"]
+    headers = ["numbers", "simulated", "95% CI", "Erlang", "M/M/c+D", "runs", "met", "cost/month"]
     return "\n".join(lines) + format_table(headers, rows)
 
 

@@ -54,6 +54,7 @@ class Sizing:
     decided_by: str  # interval (cleared the target), tolerance, or max_replications
     tolerance: float  # how close to the goal counted as meeting it
     erlang_numbers: int | None  # the analytic answer (None where the formulas say nothing)
+    estimate_numbers: int | None  # with callers who give up (M/M/c+D): where the search began
     floors: dict[str, int]  # numbers below which no run can meet the target, by cause
     binding_constraint: str  # concurrency, hourly_cap, daily_cap, ...
     table: pd.DataFrame  # one row per size tried
@@ -95,6 +96,7 @@ class Sizing:
             "service_level_low": level_low,
             "service_level_high": level_high,
             "erlang_numbers": self.erlang_numbers,
+            "estimate_numbers": self.estimate_numbers,
             "floors": self.floors,
             "binding_constraint": self.binding_constraint,
             "sizes_tried": self.sizes_tried,
@@ -203,6 +205,7 @@ def size_pool(
         decided_by=point.decided_by or "max_replications",
         tolerance=search.tolerance,
         erlang_numbers=erlang_numbers,
+        estimate_numbers=guess,
         floors=floors,
         binding_constraint=_binding(search, answer, scenario, target, floors, erlang_numbers),
         table=search.table(scenario, target, load, prices),
@@ -366,6 +369,7 @@ class _Search:
                 "decided_by": point.decided_by,
                 "replications": len(summaries),
                 "erlang": _erlang_at(scenario, target, load, numbers),
+                "estimate": _erlang_at(scenario, target, load, numbers, target.estimate),
                 "attempts": sum(int(s["attempts"]) for s in summaries) / len(summaries),
             }
             for reason in POOL_REASONS:

@@ -132,7 +132,7 @@ class ServiceLevel(Target):
         return self.share
 
     def describe(self) -> str:
-        within = "" if self.within_seconds is None else f" within {self.within_seconds:g} s"
+        within = "" if not self.within_seconds else f" within {self.within_seconds:g} s"
         return f"at least {self.share:.2%} of attempts served{within}"
 
 
