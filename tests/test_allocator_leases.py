@@ -138,3 +138,70 @@ def test_from_registry(tmp_path, clock):
     allocator = numsim.Allocator.from_registry(registry, clock=clock)
     assert set(allocator.templates) == {"t", "india"}
     assert allocator.acquire("india", IN).number == plivo(0).e164
+
+
+def test_a_lease_of_another_allocator_frees_nothing_here(make_allocator):
+    number = twilio(0)
+    first = make_allocator([number], {"t": pool(number)})
+    second = make_allocator([number], {"t": pool(number)})
+    theirs = first.acquire("t", us(1))
+    ours = second.acquire("t", us(2))
+    assert theirs.id != ours.id
+    assert second.release(theirs) is False
+    assert second.in_use(number.e164) == 1
+    assert second.renew(theirs) is False
+    assert first.release(theirs) and second.release(ours)
+
+
+def test_a_lease_rebuilt_from_its_stored_id_releases_but_not_under_another_number(
+    make_allocator,
+):
+    a, b = twilio(0), twilio(1)
+    allocator = make_allocator([a, b], {"t": pool(a, b)})
+    lease = allocator.acquire("t", us(1))
+    other = b.e164 if lease.number == a.e164 else a.e164
+    stored = (lease.id, lease.number)  # what a service keeps to release on a callback
+    wrong = numsim.Lease(stored[0], other, "t", us(1), None, 0.0)
+    assert allocator.release(wrong) is False and allocator.renew(wrong) is False
+    assert allocator.in_use(lease.number) == 1
+    rebuilt = numsim.Lease(stored[0], stored[1], "t", us(1), None, 0.0)
+    assert allocator.release(rebuilt) is True
+    assert allocator.in_use(lease.number) == 0
+
+
+def test_lease_ids_are_unique_across_backends_and_restarts():
+    ids = set()
+    for _ in range(3):  # a "restart": a new backend in a new allocator
+        number = twilio(0)
+        allocator = numsim.Allocator([number], {"t": pool(number)})
+        lease = allocator.acquire("t", us(1))
+        assert isinstance(lease.id, str)
+        ids.add(lease.id)
+    assert len(ids) == 3
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), True, 0, -1, "60"])
+def test_every_entry_point_refuses_the_same_bad_ttl(make_allocator, bad):
+    number = plivo(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    lease = allocator.acquire("t", IN)
+    for attempt in (
+        lambda: allocator.acquire("t", india(1), ttl=bad),
+        lambda: allocator.try_acquire("t", india(1), ttl=bad),
+        lambda: allocator.request("t", india(1), ttl=bad),
+        lambda: allocator.acquire_inbound(number.e164, ttl=bad),
+        lambda: allocator.renew(lease, ttl=bad),
+    ):
+        with pytest.raises(ValueError, match="ttl"):
+            attempt()
+    assert allocator.in_use(number.e164) == 1
+
+
+def test_check_finds_nothing_wrong_in_a_healthy_pool(make_allocator, clock):
+    a, b = plivo(0, channels=2), twilio(1)
+    allocator = make_allocator([a, b], {"t": pool(a, b)})
+    leases = [allocator.acquire("t", india(i)) for i in range(2)]
+    allocator.acquire_inbound(b.e164)
+    allocator.release(leases[0])
+    clock.advance(60)
+    assert allocator.check() == []

@@ -321,3 +321,33 @@ def test_number_accessors(make_allocator):
     allocator = make_allocator([number], {"t": [number.e164]})
     assert allocator.numbers == {number.e164: number}
     assert allocator.templates == {"t": (number.e164,)}
+
+
+@pytest.mark.parametrize(
+    ("calls", "asked_at", "reason", "retry_after"),
+    [
+        # hourly cap 4, daily cap 6: the hour frees last, so it names the refusal
+        ([(0, 2), (86_000, 4)], 86_004, "hourly_cap", 3_596),
+        # the day frees last
+        ([(0, 2), (3_600, 4)], 3_604, "daily_cap", 86_400 - 3_604),
+        # both free at once: the daily cap
+        ([(0, 2), (82_800, 4)], 82_804, "daily_cap", 3_596),
+    ],
+)
+def test_both_caps_full_name_the_cap_that_frees_last(
+    make_allocator, clock, calls, asked_at, reason, retry_after
+):
+    number = plivo(0, channels=10, max_calls_per_hour=4, max_calls_per_day=6)
+    allocator = make_allocator([number], {"t": pool(number)})
+    start = clock()
+    dialled = 0
+    for at, count in calls:
+        clock.advance(start + at - clock())
+        for _ in range(count):
+            allocator.release(allocator.acquire("t", india(dialled)))
+            dialled += 1
+    clock.advance(start + asked_at - clock())
+    error = refusal(allocator, "t", india(99))
+    assert (error.reason, error.reasons) == (reason, {number.e164: reason})
+    assert error.retry_after == pytest.approx(retry_after)
+    assert allocator.snapshot().numbers[number.e164]["status"] == reason

@@ -323,3 +323,66 @@ def test_a_new_retry_time_wakes_a_sleeping_waiter_with_the_real_clock():
     waiter.join(10)
     elapsed = waiter.done_at - started
     assert waiter.lease is not None and 0.45 <= elapsed < 3.0
+
+
+# -- a waiter refused for its own reason blocks nobody ----------------------------------
+
+
+def _own_refusal_setup(make_allocator, reason):
+    """Three free Twilio numbers; a call to `held_back` is refused for `reason` alone."""
+    numbers = [twilio(i) for i in range(3)]
+    if reason == "destination_limit":
+        allocator = make_allocator(
+            numbers, {"t": pool(*numbers)}, destination_limit=DestinationLimit(1, 3600)
+        )
+        allocator.release(allocator.acquire("t", us(0)))
+        return allocator, us(0), us(1)
+    # calling hours: 07:00 in New York at START; London has no calling hours set
+    allocator = make_allocator(
+        numbers,
+        {"t": pool(*numbers)},
+        calling_hours={"US": ("08:00", "21:00")},
+        compliance=False,
+    )
+    return allocator, us(0), "+442079460018"
+
+
+@pytest.mark.parametrize("reason", ["destination_limit", "calling_hours"])
+def test_a_waiter_refused_for_its_own_reason_does_not_hold_up_the_queue(
+    make_allocator, clock, reason
+):
+    allocator, held_back, other = _own_refusal_setup(make_allocator, reason)
+    first = allocator.request("t", held_back, timeout=5)
+    assert not first.done  # waits for its own retry_after
+    second = allocator.request("t", other, timeout=3)
+    assert second.done and second.lease is not None  # at once, with free numbers
+    clock.advance(3)
+    assert not first.done and allocator.waiting == 1
+    clock.advance(2)
+    assert first.done and first.error.reason == reason
+    assert first.error.retry_after > 3000
+
+
+@pytest.mark.parametrize("reason", ["destination_limit", "calling_hours"])
+def test_a_thread_waiting_for_its_own_reason_does_not_delay_another(make_allocator, reason):
+    allocator, held_back, other = _own_refusal_setup(make_allocator, reason)
+    waiter = start_waiting(allocator, "t", held_back, 30)
+    started = time.monotonic()
+    lease = allocator.acquire("t", other, timeout=20)
+    assert lease.destination == allocator._destination(other).e164
+    assert time.monotonic() - started < 5  # not its own deadline
+    assert waiter.is_alive()
+
+
+def test_fifo_still_holds_behind_a_waiter_short_of_numbers(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator(
+        [number], {"t": pool(number)}, destination_limit=DestinationLimit(1, 3600)
+    )
+    held = allocator.acquire("t", us(0))
+    early = allocator.request("t", us(1), timeout=60)  # short of numbers
+    own = allocator.request("t", us(0), timeout=60)  # its own limit
+    late = allocator.request("t", us(2), timeout=60)  # short of numbers, behind `early`
+    assert not (early.done or own.done or late.done)
+    allocator.release(held)
+    assert early.lease is not None and not late.done and not own.done

@@ -39,3 +39,19 @@ def test_a_memory_backend_serves_one_allocator():
     numsim.Allocator([], {}, backend=backend)
     with pytest.raises(RuntimeError, match="already serves an allocator"):
         numsim.Allocator([], {}, backend=backend)
+
+
+def test_check_repairs_a_counter_that_disagrees_with_the_leases():
+    number = numsim.OutboundNumber("+14155550100", "twilio", stir_shaken_attested=True)
+    backend = numsim.MemoryBackend()
+    allocator = numsim.Allocator([number], {"t": [number.e164]}, backend=backend)
+    lease = allocator.acquire("t", "+12125550143")
+    backend._numbers[number.e164].in_use = 0  # a bug would do this
+    findings = allocator.check(repair=False)
+    assert [(f.number, f.repaired) for f in findings] == [(number.e164, False)]
+    assert "1 leases" in str(findings[0])
+    assert [f.repaired for f in allocator.check()] == [True]
+    assert allocator.in_use(number.e164) == 1
+    with pytest.raises(numsim.NoNumberAvailable):
+        allocator.acquire("t", "+12125550144")
+    assert allocator.release(lease) and allocator.check() == []

@@ -8,6 +8,7 @@ import numsim.planning
 
 EXPECTED = {
     "Allocator",
+    "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
     "CredentialError",

@@ -18,6 +18,7 @@ from .allocator import (
 from .clock import ManualClock
 from .credentials import CredentialError, CredentialRef
 from .errors import (
+    BackendMisconfigured,
     BackendUnavailable,
     ImportFileError,
     InvalidNumberError,
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_CALLING_HOURS",
     "Allocator",
+    "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
     "CredentialError",

@@ -31,3 +31,8 @@ class ImportFileError(ValueError):
 
 class BackendUnavailable(RuntimeError):
     """The allocator's backend (Redis) cannot be reached; nothing was taken."""
+
+
+class BackendMisconfigured(RuntimeError):
+    """The backend is reachable but set up so that numsim's rules could not hold (a Redis
+    that evicts keys, a worker clock far from the server's); the message names the fix."""

@@ -1,7 +1,7 @@
 """The allocator: rules, strategies, leases, waiting, and its backends."""
 
 from .allocator import DEFAULT_LEASE_TTL, Allocator, Snapshot
-from .backend import Backend
+from .backend import AsyncBackend, Backend, Finding
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import REASONS, NoNumberAvailable
@@ -14,9 +14,11 @@ __all__ = [
     "DEFAULT_LEASE_TTL",
     "REASONS",
     "Allocator",
+    "AsyncBackend",
     "Backend",
     "CallingHours",
     "DestinationLimit",
+    "Finding",
     "Lease",
     "MemoryBackend",
     "NoNumberAvailable",

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from ..clock import Clock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
-from .backend import Backend, NumberSpec, Policy, Refusal
+from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 # so a call that never renews is not cut short.
 DEFAULT_LEASE_TTL = 4 * 3600 + 600
 DEFAULT_STICKY_TTL = 7 * DAY
+_T = TypeVar("_T")
 _DESTINATION_CACHE = 1 << 17
 
 
@@ -178,7 +180,7 @@ class Allocator:
         target = self._destinations.get(destination)  # type: ignore[call-overload]
         if target is None:
             target = self._destination(destination)
-        if ttl is not None and not ttl > 0:
+        if ttl is not None:
             _check_seconds("ttl", ttl)
         if self._waits.waiting:
             self.poll()  # those already waiting go first
@@ -193,47 +195,52 @@ class Allocator:
         timeout: float | None = None,
         ttl: float | None = None,
     ) -> Lease:
-        """acquire for asyncio: waits without blocking the event loop.
+        """acquire for asyncio: never blocks the event loop.
 
-        Without a timeout, a backend with asyncio operations (RedisBackend) is called
-        through them. With one, the task joins the same first-come, first-served
-        queue as threads (its place fixed when it calls), served by whoever frees a
-        channel: this process or, through Redis, any other."""
+        A backend with asyncio operations (RedisBackend) is called through them, and
+        its synchronous calls (serving waiters) run in a worker thread. With a
+        timeout, the task joins the same first-come, first-served queue as threads
+        (its place fixed when it calls), served by whoever frees a channel: this
+        process or, through Redis, any other. Cancelling it gives back whatever it
+        was granted."""
         if ttl is not None:
             _check_seconds("ttl", ttl)
-        if not timeout:
-            if not hasattr(self._backend, "aacquire"):
-                return self.acquire(template, destination, call_id=call_id, ttl=ttl)
-            if self._waits.waiting:
-                self.poll()  # those already waiting go first
-            outcome = await self._aattempt(
-                template, self._destination(destination), call_id, ttl, True
-            )
-            if type(outcome) is not Lease:
-                raise outcome  # type: ignore[misc]
-            return outcome
-        loop = asyncio.get_running_loop()
-        woken = asyncio.Event()
-        request = self.request(
-            template,
-            destination,
-            call_id=call_id,
-            timeout=timeout,
-            ttl=ttl,
-            callback=lambda _: loop.call_soon_threadsafe(woken.set),
-        )
-        try:
-            while not request.done:
-                try:
-                    await asyncio.wait_for(woken.wait(), self._wait_seconds())
-                except TimeoutError:
-                    self.poll()
-        except asyncio.CancelledError:
-            request.cancel()
-            if request.lease is not None:
-                self.release(request.lease)
-            raise
-        return request.result()
+        if timeout:
+            return await self._aacquire_waiting(template, destination, call_id, timeout, ttl)
+        if not isinstance(self._backend, AsyncBackend):
+            return self.acquire(template, destination, call_id=call_id, ttl=ttl)
+        target = self._destination(destination)
+        if self._waits.waiting:
+            await asyncio.to_thread(self.poll)  # those already waiting go first
+        outcome = await self._aattempt(template, target, call_id, ttl, True)
+        if type(outcome) is not Lease:
+            raise outcome
+        return outcome
+
+    async def arelease(self, lease: Lease) -> bool:
+        """release for asyncio."""
+        _check_lease(lease, "release")
+        backend = self._backend
+        if not isinstance(backend, AsyncBackend):
+            return self.release(lease)
+        released = await backend.arelease(lease.id, lease.number, self._clock())
+        if released and self._waits.waiting:
+            await asyncio.to_thread(self.poll)
+        return released
+
+    async def arenew(self, lease: Lease, *, ttl: float | None = None) -> bool:
+        """renew for asyncio."""
+        _check_lease(lease, "renew")
+        backend = self._backend
+        if not isinstance(backend, AsyncBackend):
+            return self.renew(lease, ttl=ttl)
+        if ttl is not None:
+            _check_seconds("ttl", ttl)
+        expires_at = await backend.arenew(lease.id, lease.number, self._clock(), ttl)
+        if expires_at is None:
+            return False
+        lease.expires_at = expires_at
+        return True
 
     def request(
         self,
@@ -288,16 +295,16 @@ class Allocator:
     def release(self, lease: Lease) -> bool:
         """Give the lease's channel back. Idempotent: returns False (and changes
         nothing) if the lease was already released or had expired."""
-        if not isinstance(lease, Lease):
-            raise TypeError(f"release() takes a Lease, got {type(lease).__name__}")
-        return self._backend.release(lease.id, self._clock())
+        _check_lease(lease, "release")
+        return self._backend.release(lease.id, lease.number, self._clock())
 
     def renew(self, lease: Lease, *, ttl: float | None = None) -> bool:
         """Extend a live call's lease to now + ttl (default: the allocator's lease_ttl);
         False if it already expired or ended."""
+        _check_lease(lease, "renew")
         if ttl is not None:
             _check_seconds("ttl", ttl)
-        expires_at = self._backend.renew(lease.id, self._clock(), ttl)
+        expires_at = self._backend.renew(lease.id, lease.number, self._clock(), ttl)
         if expires_at is None:
             return False
         lease.expires_at = expires_at
@@ -329,6 +336,15 @@ class Allocator:
         if busy == 0 and number not in self._numbers:
             raise UnknownNumberError(f"{number} is not a number of this allocator")
         return busy
+
+    def check(self, *, repair: bool = True) -> list[Finding]:
+        """Verify the backend's state against its lease index and repair what can be
+        derived (calls in progress per number, lease expiries, and, on Redis, the
+        settings of this allocator's numbers if a key was lost). An empty list: healthy.
+        Run it after a Redis incident, or periodically from a service."""
+        findings = self._backend.check(self._clock(), repair)
+        self.poll()
+        return findings
 
     def snapshot(self) -> Snapshot:
         """Per number: channels in use, capacity, calls in the rolling hour and day,
@@ -381,37 +397,39 @@ class Allocator:
 
     # -- live pool changes (live leases are never lost) -----------------------------------
 
+    # Each change goes to the backend first and to this allocator's view after it: a
+    # change that fails (BackendUnavailable) leaves both as they were, and can be retried.
+
     def add_number(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:
         """Add a number, or update its settings, and assign it to `templates`."""
         if not isinstance(number, OutboundNumber):
             raise TypeError(f"add_number() takes an OutboundNumber, got {number!r}")
         wanted = [check_template_id(t) for t in templates]
         with self._config_lock:
+            self._push(number, {*self._templates_of(number.e164), *wanted})
             self._numbers[number.e164] = number
             for template in wanted:
                 self._pools.setdefault(template, {})[number.e164] = None
-            self._push(number.e164)
         self.poll()
 
     def remove_number(self, e164: str) -> None:
         """Stop using a number; calls on it keep their leases until released."""
         number = normalize_e164(e164)
         with self._config_lock:
-            if self._numbers.pop(number, None) is None:
+            if number not in self._numbers:
                 raise UnknownNumberError(f"{number} is not a number of this allocator")
+            self._backend.drop_number(number, self._clock())
+            del self._numbers[number]
             for pool in self._pools.values():
                 pool.pop(number, None)
-            self._backend.drop_number(number, self._clock())
 
     def assign(self, template: str, numbers: Iterable[str]) -> None:
         """Add numbers (already known to the allocator) to a template's pool."""
         check_template_id(template)
         with self._config_lock:
-            wanted = [self._known(n) for n in numbers]
-            pool = self._pools.setdefault(template, {})
-            for e164 in wanted:
-                pool[e164] = None
-                self._push(e164)
+            for e164 in [self._known(n) for n in numbers]:
+                self._push(self._numbers[e164], {*self._templates_of(e164), template})
+                self._pools.setdefault(template, {})[e164] = None
         self.poll()
 
     def unassign(self, template: str, numbers: Iterable[str]) -> None:
@@ -420,10 +438,13 @@ class Allocator:
             pool = self._pools.get(template)
             if pool is None:
                 raise UnknownTemplateError(f"unknown template {template!r}")
-            for e164 in [self._known(n) for n in numbers]:
-                if pool.pop(e164, "absent") == "absent":
+            leaving = [self._known(n) for n in numbers]
+            for e164 in leaving:
+                if e164 not in pool:
                     raise UnknownNumberError(f"{e164} is not in template {template!r}")
-                self._push(e164)
+            for e164 in leaving:
+                self._push(self._numbers[e164], set(self._templates_of(e164)) - {template})
+                del pool[e164]
 
     # -- internals ----------------------------------------------------------------------
 
@@ -445,17 +466,21 @@ class Allocator:
                     f"template {template.id!r} uses {', '.join(missing)}, not in numbers"
                 )
             self._pools[template.id] = dict.fromkeys(template.numbers)
-        for e164 in self._numbers:
-            self._push(e164)
+        for number in self._numbers.values():
+            self._push(number, self._templates_of(number.e164))
 
-    def _push(self, e164: str) -> None:
-        """Tell the backend a number's limits and its groups in each template."""
-        number = self._numbers[e164]
+    def _templates_of(self, e164: str) -> list[str]:
+        return [template for template, pool in self._pools.items() if e164 in pool]
+
+    def _push(self, number: OutboundNumber, templates: Iterable[str]) -> None:
+        """Tell the backend a number's limits and its groups in each of `templates`."""
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
-            NumberSpec(e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day),
-            {template: groups for template, pool in self._pools.items() if e164 in pool},
+            NumberSpec(
+                number.e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day
+            ),
+            {template: groups for template in templates},
             self._clock(),
         )
 
@@ -526,12 +551,13 @@ class Allocator:
         closed = self._closed(template, target, now) if target.hours is not None else None
         if closed is not None:
             return closed
-        outcome = await self._backend.aacquire(  # type: ignore[attr-defined]
+        backend: AsyncBackend = self._backend  # type: ignore[assignment]  # checked by caller
+        outcome = await backend.aacquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
         if type(outcome) is Lease:
             return outcome
-        return self._refused(outcome, template, target)
+        return self._refused(outcome, template, target)  # type: ignore[arg-type]
 
     def _closed(self, template: str, target: _Destination, now: float) -> NoNumberAvailable | None:
         """The refusal for a destination outside its calling hours, or None."""
@@ -588,11 +614,66 @@ class Allocator:
                 if not woken.wait(self._wait_seconds()):
                     self.poll()
         except BaseException:
-            request.cancel()
-            if request.lease is not None:
-                self.release(request.lease)
+            self._abandon(request)
             raise
         return request.result()
+
+    async def _aacquire_waiting(
+        self,
+        template: str,
+        destination: str,
+        call_id: str | None,
+        timeout: float,
+        ttl: float | None,
+    ) -> Lease:
+        loop = asyncio.get_running_loop()
+        woken = asyncio.Event()
+        submit = functools.partial(
+            self.request,
+            template,
+            destination,
+            call_id=call_id,
+            timeout=timeout,
+            ttl=ttl,
+            callback=lambda _: loop.call_soon_threadsafe(woken.set),
+        )
+        submitting = asyncio.ensure_future(self._off_loop(submit))
+        try:
+            request = await asyncio.shield(submitting)
+            while not request.done:
+                try:
+                    await asyncio.wait_for(woken.wait(), self._wait_seconds())
+                except TimeoutError:
+                    await self._off_loop(self.poll)
+        except BaseException:
+            # Cancelled (or failed) while waiting, or while the request was still being
+            # made: give back whatever it is granted, once it is known.
+            submitting.add_done_callback(self._abandon_submitted)
+            raise
+        return request.result()
+
+    def _abandon_submitted(self, submitting: asyncio.Future[Request]) -> None:
+        if submitting.cancelled() or submitting.exception() is not None:
+            return
+        request = submitting.result()
+        request.cancel()  # a queue operation: no backend call
+        if request.lease is not None:
+            if isinstance(self._backend, AsyncBackend):
+                asyncio.get_running_loop().run_in_executor(None, self.release, request.lease)
+            else:
+                self.release(request.lease)
+
+    def _abandon(self, request: Request) -> None:
+        request.cancel()
+        if request.lease is not None:
+            self.release(request.lease)
+
+    async def _off_loop(self, operation: Callable[[], _T]) -> _T:
+        """Run a synchronous operation without blocking the event loop: in a worker
+        thread for a network backend, directly for one that never blocks."""
+        if isinstance(self._backend, AsyncBackend):
+            return await asyncio.to_thread(operation)
+        return operation()
 
     def _wait_seconds(self) -> float | None:
         """How long a waiting thread or task sleeps before polling by itself: the
@@ -624,6 +705,11 @@ class Allocator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] += 1
+
+
+def _check_lease(lease: object, operation: str) -> None:
+    if not isinstance(lease, Lease):
+        raise TypeError(f"{operation}() takes a Lease, got {type(lease).__name__}")
 
 
 def _check_seconds(name: str, value: object) -> None:

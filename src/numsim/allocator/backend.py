@@ -55,6 +55,21 @@ class NumberState(NamedTuple):
     status: str  # ready | busy | hourly_cap | daily_cap | retired
 
 
+SETTINGS_LOST = "settings lost"
+
+
+class Finding(NamedTuple):
+    """One broken invariant found by Backend.check, and whether it was repaired."""
+
+    number: str | None  # the number it concerns, if known
+    problem: str
+    repaired: bool
+
+    def __str__(self) -> str:
+        subject = f"{self.number}: " if self.number else ""
+        return f"{subject}{self.problem} ({'repaired' if self.repaired else 'not repaired'})"
+
+
 class Backend(ABC):
     """Shared allocation state. All times are epoch seconds; `now` is the caller's
     clock reading, which a backend may replace with its own (Redis server time)."""
@@ -98,13 +113,16 @@ class Backend(ABC):
         """Atomically take a channel of one given number (an inbound call)."""
 
     @abstractmethod
-    def release(self, lease_id: LeaseId, now: float) -> bool:
-        """Give a lease's channel back; False if it was already released or expired."""
+    def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
+        """Give a lease's channel back; False (and nothing changes) if it was already
+        released or expired, or if `number` is not the lease's number."""
 
     @abstractmethod
-    def renew(self, lease_id: LeaseId, now: float, ttl: float | None = None) -> float | None:
-        """Extend a live lease to now + ttl (the policy's lease_ttl if None); its new
-        expiry, or None if it is gone."""
+    def renew(
+        self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
+    ) -> float | None:
+        """Extend a live lease of `number` to now + ttl (the policy's lease_ttl if None);
+        its new expiry, or None if it is gone."""
 
     @abstractmethod
     def numbers(self, now: float) -> dict[str, NumberState]:
@@ -119,6 +137,11 @@ class Backend(ABC):
         """When the next live lease expires, after `now` (wakes waiters if its worker died)."""
 
     @abstractmethod
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        """Verify the state's invariants against the lease index (each number's calls in
+        progress, each lease's expiry), repairing what can be derived if `repair`."""
+
+    @abstractmethod
     def subscribe(self, callback: Callable[[], object]) -> None:
         """Call `callback` after a channel frees (release or expiry), outside any lock."""
 
@@ -126,3 +149,33 @@ class Backend(ABC):
     def stats(self) -> dict[str, int]:
         """Counts since start: acquired, acquired_inbound, released, release_ignored,
         expired, and refused:<reason> for each refusal the backend made."""
+
+
+class AsyncBackend(Backend):
+    """A backend that also speaks asyncio (its own client; never blocks the loop). The
+    allocator's async operations use these; for any other backend they run the
+    synchronous ones directly (MemoryBackend: a lock held for microseconds)."""
+
+    @abstractmethod
+    async def aacquire(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Lease | Refusal:
+        """acquire, awaited."""
+
+    @abstractmethod
+    async def arelease(self, lease_id: LeaseId, number: str, now: float) -> bool:
+        """release, awaited."""
+
+    @abstractmethod
+    async def arenew(
+        self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
+    ) -> float | None:
+        """renew, awaited."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LeaseId = int | str  # opaque: the memory backend counts, Redis uses random tokens
+LeaseId = str  # opaque, unique across processes and restarts
 
 
 @dataclass(slots=True, eq=False)

@@ -15,11 +15,12 @@ import heapq
 import itertools
 import random
 import threading
+import uuid
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
-from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
-from .lease import Lease
+from .backend import Backend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
 from .rules import DAY, HOUR, DestinationLimit
 
@@ -89,12 +90,17 @@ class _Number:
         return max(end, self.day[-1] + DAY) if self.day else end
 
     def status(self) -> str:
-        """Why this (trimmed) number can or cannot take a call; caps before busy."""
+        """Why this (trimmed) number can or cannot take a call: caps before busy, and
+        of two full caps the one that frees last (rules.CAP_PRECEDENCE)."""
         if not self.active:
             return RETIRED
-        if self.day_cap is not None and self.day is not None and len(self.day) >= self.day_cap:
-            return DAILY_CAP
-        if self.hour_cap is not None and len(self.hour) >= self.hour_cap:
+        hour_full = self.hour_cap is not None and len(self.hour) >= self.hour_cap
+        day = self.day
+        if self.day_cap is not None and day is not None and len(day) >= self.day_cap:
+            day_free = day[-self.day_cap] + DAY
+            if not hour_full or day_free >= self.hour[-self.hour_cap] + HOUR:  # type: ignore[index]
+                return DAILY_CAP
+        if hour_full:
             return HOURLY_CAP
         return BUSY if self.in_use >= self.capacity else READY
 
@@ -212,13 +218,16 @@ class MemoryBackend(Backend):
         self._numbers: dict[str, _Number] = {}
         self._indexes: dict[str, dict[str, _Index]] = {}  # template -> group -> index
         self._pools: dict[str, dict[str, _Number]] = {}  # template -> e164 -> number
-        self._leases: dict[int, tuple[_Number, float, bool]] = {}  # id -> number, expiry, inbound
-        self._lease_heap: list[tuple[float, int]] = []  # by expiry; released ones go stale
+        self._leases: dict[str, tuple[_Number, float, bool]] = {}  # id -> number, expiry, inbound
+        self._lease_heap: list[tuple[float, str]] = []  # by expiry; released ones go stale
         self._revisit: list[tuple[float, _Number]] = []  # numbers that change by time alone
         self._destinations: dict[str, deque[float]] = {}
         self._destination_queue: deque[str] = deque()  # one entry per call, in time order
         self._sticky: dict[str, tuple[_Number, float]] = {}
         self._sticky_queue: deque[tuple[float, str]] = deque()
+        # Lease ids unique across backends, processes and restarts: a service stores them
+        # to release on a callback, and a stranger's id must never free one of ours.
+        self._id_prefix = uuid.uuid4().hex[:16] + "-"
         self._ids = itertools.count(1)
         self._now = -_INFINITY
         self._due = _INFINITY  # nothing expires before this time
@@ -352,13 +361,15 @@ class MemoryBackend(Backend):
             self._notify()
         return outcome
 
-    def release(self, lease_id: object, now: float) -> bool:
+    def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
         with self._lock:
             self._advance(now)
-            record = self._leases.pop(lease_id, None)  # type: ignore[call-overload]
-            if record is None:
+            record = self._leases.get(lease_id)
+            if record is None or record[0].e164 != number:
+                record = None
                 self._stats["release_ignored"] += 1
             else:
+                del self._leases[lease_id]
                 self._released += 1
                 self._free(record)
                 if len(self._lease_heap) > 2 * len(self._leases) + _COMPACT_SLACK:
@@ -367,16 +378,18 @@ class MemoryBackend(Backend):
             self._notify()
         return record is not None
 
-    def renew(self, lease_id: object, now: float, ttl: float | None = None) -> float | None:
+    def renew(
+        self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
+    ) -> float | None:
         with self._lock:
             now = self._advance(now)
-            record = self._leases.get(lease_id)  # type: ignore[call-overload]
-            if record is None:
+            record = self._leases.get(lease_id)
+            if record is None or record[0].e164 != number:
                 expires_at = None
             else:
                 expires_at = now + (self._ttl if ttl is None else ttl)
-                self._leases[lease_id] = (record[0], expires_at, record[2])  # type: ignore[index]
-                self._push_expiry(expires_at, lease_id)  # type: ignore[arg-type]
+                self._leases[lease_id] = (record[0], expires_at, record[2])
+                self._push_expiry(expires_at, lease_id)
         if self._freed:
             self._notify()
         return expires_at
@@ -424,6 +437,34 @@ class MemoryBackend(Backend):
         if self._freed:
             self._notify()
         return expiry
+
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        with self._lock:
+            self._advance(now)
+            leases: Counter[str] = Counter()
+            inbound: Counter[str] = Counter()
+            for number, _, is_inbound in self._leases.values():
+                leases[number.e164] += 1
+                inbound[number.e164] += is_inbound
+            findings = []
+            for e164, number in self._numbers.items():
+                want, want_inbound = leases[e164], inbound[e164]
+                if (number.in_use, number.inbound) != (want, want_inbound):
+                    findings.append(
+                        Finding(
+                            e164,
+                            f"counts {number.in_use} calls in progress ({number.inbound} "
+                            f"inbound) but has {want} leases ({want_inbound} inbound)",
+                            repair,
+                        )
+                    )
+                    if repair:
+                        number.in_use, number.inbound = want, want_inbound
+                        if number.active:
+                            self._refresh(number)
+                        self._freed = True
+        self._notify()
+        return findings
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -478,13 +519,13 @@ class MemoryBackend(Backend):
             if number.day is not None:
                 number.day.append(now)
         self._refresh(number)
-        lease_id = next(self._ids)
+        lease_id = f"{self._id_prefix}{next(self._ids)}"
         expires_at = now + (self._ttl if ttl is None else ttl)
         self._leases[lease_id] = (number, expires_at, inbound)
         self._push_expiry(expires_at, lease_id)
         return Lease(lease_id, number.e164, template, destination, call_id, expires_at, inbound)
 
-    def _push_expiry(self, expires_at: float, lease_id: int) -> None:
+    def _push_expiry(self, expires_at: float, lease_id: str) -> None:
         heapq.heappush(self._lease_heap, (expires_at, lease_id))
         if expires_at < self._due:
             self._due = expires_at

@@ -27,6 +27,7 @@ the calls inside the windows. Times are the Redis server's (TIME) unless clock="
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -44,9 +45,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..errors import BackendUnavailable
-from .backend import Backend, NumberSpec, NumberState, Policy, Refusal
-from .lease import Lease
+from ..errors import BackendMisconfigured, BackendUnavailable
+from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .lease import Lease, LeaseId
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ SCRIPTS = (
     "renew",
     "numbers",
     "next_expiry",
+    "check",
 )
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _MICRO = 1_000_000
@@ -71,15 +73,22 @@ def _script_source(name: str) -> str:
     return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-class RedisBackend(Backend):
+class RedisBackend(AsyncBackend):
     """Allocator state in Redis, for many workers.
 
     `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
     off). `clock="client"` passes the allocator's clock to the scripts instead of
     using the server's TIME: for managed services that refuse TIME in scripts, at
-    the price of trusting every worker's clock. `async_client` (a redis.asyncio
-    client) serves Allocator.aacquire; from a URL one is made for you. `audit=True`
-    records every acquire, release and expiry in the {ns}:audit stream.
+    the price of trusting every worker's clock; a client time more than
+    `max_clock_skew` seconds from the server's is refused (None: not checked, for
+    servers that refuse TIME in scripts, and for tests on a manual clock).
+    `async_client` (a redis.asyncio client) serves the allocator's async operations;
+    from a URL one is made for you. `audit=True` records every acquire, release and
+    expiry in the {ns}:audit stream.
+
+    The server must not evict keys (maxmemory-policy noeviction): an evicted window
+    or lease breaks caps and capacity. Another policy is refused when the backend is
+    configured, unless `allow_eviction=True` (then it is logged as a warning).
     """
 
     wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
@@ -92,9 +101,13 @@ class RedisBackend(Backend):
         clock: str = "server",
         async_client: redis.asyncio.Redis | None = None,
         audit: bool = False,
+        max_clock_skew: float | None = 5.0,
+        allow_eviction: bool = False,
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
+        if max_clock_skew is not None and not 0 < max_clock_skew < float("inf"):
+            raise ValueError(f"max_clock_skew must be > 0 seconds or None, got {max_clock_skew!r}")
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         if isinstance(url_or_client, str):
@@ -108,7 +121,10 @@ class RedisBackend(Backend):
         self.namespace = namespace
         self._cfg = f"{{{namespace}}}:cfg"
         self._client_clock = clock == "client"
+        self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
+        self._allow_eviction = allow_eviction
         self._audit = audit
+        self._gen = 0  # the pool generation of this process's view (see _restore)
         self._scripts = {
             name: self._client.register_script(_script_source(name)) for name in SCRIPTS
         }
@@ -120,6 +136,7 @@ class RedisBackend(Backend):
         self._token = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._orphans: set[str] = set()  # acquires whose outcome a dropped connection hid
+        self._tasks: set[asyncio.Task[None]] = set()  # give-backs in flight
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], object]] = []
         self._pubsub_thread: threading.Thread | None = None
@@ -132,16 +149,20 @@ class RedisBackend(Backend):
         self._policy = policy
         self._random = random.Random(policy.seed)
         self._random_order = policy.order == "random"
+        self._check_eviction()
         self._configure()
 
     def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
+        # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
+        reply = self._call("put_number", self._now(now), *self._number_args(spec, names))
         self._numbers[spec.e164] = (spec, names)
-        self._call("put_number", self._now(now), *self._number_args(spec, names))
+        self._gen = max(self._gen, int(reply[1]))
 
     def drop_number(self, e164: str, now: float) -> None:
+        reply = self._call("drop_number", self._now(now), e164)
         self._numbers.pop(e164, None)
-        self._call("drop_number", self._now(now), e164)
+        self._gen = max(self._gen, int(reply[1]))
 
     def subscribe(self, callback: Callable[[], object]) -> None:
         self._listeners.append(callback)
@@ -198,8 +219,12 @@ class RedisBackend(Backend):
         args = self._acquire_args(
             template, groups, destination, now, lease_id, ttl, sticky, explain
         )
-        with self._orphaned_if_lost(lease_id):
-            reply = await self._acall("acquire", *args)
+        try:
+            with self._orphaned_if_lost(lease_id):
+                reply = await self._acall("acquire", *args)
+        except asyncio.CancelledError:
+            self._give_back_soon(args[0])  # do not wait for this process's next call
+            raise
         return self._outcome(reply, template, destination, call_id)
 
     def acquire_number(
@@ -207,26 +232,36 @@ class RedisBackend(Backend):
     ) -> Lease | Refusal:
         lease_id = self._new_id()
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
+        args = (self._now(now), e164, lease_id, ttl_arg, self._gen)
         with self._orphaned_if_lost(lease_id):
-            reply = self._call("acquire_number", self._now(now), e164, lease_id, ttl_arg)
+            reply = self._call("acquire_number", *args)
         return self._outcome(reply, None, None, call_id)
 
-    def release(self, lease_id: object, now: float) -> bool:
-        released = int(self._call("release", self._now(now), str(lease_id))[0]) == 1
+    def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
+        released = int(self._call("release", self._now(now), lease_id, number)[0]) == 1
         if released:  # wake this process's waiters now; pub/sub tells the others
             self._notify()
         return released
 
-    async def arelease(self, lease_id: object, now: float) -> bool:
-        """release over the asyncio client."""
-        released = int((await self._acall("release", self._now(now), str(lease_id)))[0]) == 1
-        if released:
-            self._notify()
-        return released
+    async def arelease(self, lease_id: LeaseId, number: str, now: float) -> bool:
+        """release over the asyncio client. This process's waiters hear of it through
+        pub/sub, off the event loop."""
+        reply = await self._acall("release", self._now(now), lease_id, number)
+        return int(reply[0]) == 1
 
-    def renew(self, lease_id: object, now: float, ttl: float | None = None) -> float | None:
+    def renew(
+        self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
+    ) -> float | None:
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        reply = self._call("renew", self._now(now), str(lease_id), ttl_arg)
+        reply = self._call("renew", self._now(now), lease_id, number, ttl_arg)
+        return int(reply[0]) / _MICRO if reply else None
+
+    async def arenew(
+        self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
+    ) -> float | None:
+        """renew over the asyncio client."""
+        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
+        reply = await self._acall("renew", self._now(now), lease_id, number, ttl_arg)
         return int(reply[0]) / _MICRO if reply else None
 
     # -- reading ------------------------------------------------------------------------
@@ -257,6 +292,39 @@ class RedisBackend(Backend):
             return None
         return now + (expiry - server_now) / _MICRO
 
+    def check(self, now: float, repair: bool) -> list[Finding]:
+        """Also restores the settings of this process's numbers that Redis lost."""
+        findings = self._check(now, repair)
+        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
+        if not (repair and lost):
+            return findings
+        for finding in lost:
+            spec, groups = self._numbers[finding.number]  # type: ignore[index]
+            with _mapped_errors("check"):
+                self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
+        restored = [f._replace(repaired=True) for f in lost]
+        kept = [f for f in findings if f not in lost]
+        return kept + restored + self._check(now, repair)  # counters of restored numbers
+
+    def _check(self, now: float, repair: bool) -> list[Finding]:
+        findings = []
+        problem = self._eviction_problem()
+        if problem is not None:
+            findings.append(Finding(None, problem, False))
+        args = (self._now(now), "1" if repair else "0", *self._numbers)
+        if self._policy is None:  # a checker that serves no allocator: nothing to restore
+            with _mapped_errors("check"):
+                reply = self._run("check", args)
+            if _namespace_lost(reply):
+                problem = "the namespace has no configuration (empty or lost)"
+                return [*findings, Finding(None, problem, False)]
+        else:
+            reply = self._call("check", *args)
+        return findings + [
+            Finding(_text(reply[i]) or None, _text(reply[i + 1]), int(reply[i + 2]) == 1)
+            for i in range(1, len(reply), 3)
+        ]
+
     def stats(self) -> dict[str, int]:
         try:
             raw = self._client.hgetall(f"{{{self.namespace}}}:stats")
@@ -275,23 +343,34 @@ class RedisBackend(Backend):
     # -- internals ----------------------------------------------------------------------
 
     def _call(self, name: str, *args: object) -> list[Any]:
-        """Run a script; re-create the namespace if Redis lost it (a restart without
-        persistence), and give back the leases of acquires whose replies were lost."""
-        try:
+        """Run a script; give back the leases of acquires whose replies were lost, and
+        re-create the namespace if Redis lost it (a restart without persistence) or
+        holds an older pool configuration than this process's."""
+        with _mapped_errors(name):
             if self._orphans:
                 self._release_orphans(args[0])
-            reply = self._scripts[name](keys=[self._cfg], args=args)
-            if isinstance(reply, list) and reply and reply[0] == -1:
-                log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
+            reply = self._run(name, args)
+            if _namespace_lost(reply):
                 self._restore(args[0])
-                reply = self._scripts[name](keys=[self._cfg], args=args)
-        except _UNREACHABLE as error:
-            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
-        except ResponseError as error:
-            raise BackendUnavailable(f"Redis refused {name}: {error}") from error
+                reply = self._run(name, args)
         return reply
 
     async def _acall(self, name: str, *args: object) -> list[Any]:
+        """_call over the asyncio client; the rare restore runs off the event loop."""
+        with _mapped_errors(name):
+            if self._orphans:
+                await self._arelease_orphans(args[0])
+            reply = await self._arun(name, args)
+            if _namespace_lost(reply):
+                await asyncio.to_thread(self._restore, args[0])
+                reply = await self._arun(name, args)
+        return reply
+
+    def _run(self, name: str, args: Sequence[object]) -> list[Any]:
+        reply: list[Any] = self._scripts[name](keys=[self._cfg], args=args)
+        return reply
+
+    async def _arun(self, name: str, args: Sequence[object]) -> list[Any]:
         if self._async_client is None:
             raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
         script = self._async_scripts.get(name)
@@ -299,57 +378,108 @@ class RedisBackend(Backend):
             script = self._async_scripts[name] = self._async_client.register_script(
                 _script_source(name)
             )
-        try:
-            reply = await script(keys=[self._cfg], args=args)
-            if isinstance(reply, list) and reply and reply[0] == -1:
-                self._restore(args[0])
-                reply = await script(keys=[self._cfg], args=args)
-        except _UNREACHABLE as error:
-            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
-        except ResponseError as error:
-            raise BackendUnavailable(f"Redis refused {name}: {error}") from error
+        reply: list[Any] = await script(keys=[self._cfg], args=args)
         return reply
 
-    def _configure(self) -> None:
+    def _configure(self, generation: object = "") -> None:
         policy = self._policy
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
         limit = policy.destination_limit
-        self._call_raw(
-            "configure",
-            policy.order,
-            int(policy.lease_ttl * _MICRO),
-            0 if limit is None else limit.max_calls,
-            0 if limit is None else int(limit.per_seconds * _MICRO),
-            int((policy.sticky_ttl or 0) * _MICRO),
-            "1" if self._audit else "0",
-        )
+        with _mapped_errors("configure"):
+            self._run(
+                "configure",
+                (
+                    policy.order,
+                    int(policy.lease_ttl * _MICRO),
+                    0 if limit is None else limit.max_calls,
+                    0 if limit is None else int(limit.per_seconds * _MICRO),
+                    int((policy.sticky_ttl or 0) * _MICRO),
+                    "1" if self._audit else "0",
+                    self._skew,
+                    generation,
+                ),
+            )
 
     def _restore(self, now: object) -> None:
-        self._configure()
+        """Write this process's pool configuration over the namespace's, marked with its
+        generation: a process whose view is newer (it made a later pool change) sees
+        an older generation on its next acquire and restores its own view in turn, so
+        the newest view wins and a stale one never hands out a removed number."""
+        log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
+        self._configure(self._gen)
         for spec, groups in self._numbers.values():
-            self._call_raw("put_number", now, *self._number_args(spec, groups))
+            self._run("put_number", (now, *self._number_args(spec, groups)))
+        known = self._client.smembers(f"{{{self.namespace}}}:numbers")
+        for e164 in {_text(e) for e in known} - self._numbers.keys():
+            self._run("drop_number", (now, e164))
+        self._configure(self._gen)
+
+    def _check_eviction(self) -> None:
+        """Refuse (or warn about) a server that may evict keys."""
+        problem = self._eviction_problem()
+        if problem is None:
+            return
+        if self._allow_eviction:
+            log.warning(problem)
+            return
+        raise BackendMisconfigured(
+            problem + ", or pass RedisBackend(..., allow_eviction=True) to accept the risk"
+        )
+
+    def _eviction_problem(self) -> str | None:
+        """What is wrong with the server's eviction policy, or None."""
+        try:
+            reply = self._client.config_get("maxmemory-policy")
+        except ResponseError:  # CONFIG is disabled on some managed services
+            log.warning(
+                "cannot read Redis maxmemory-policy here; make sure it is noeviction, "
+                "or evicted windows and leases will break caps and capacity"
+            )
+            return None
+        except _UNREACHABLE:
+            return None  # the first script call says the server is unreachable
+        policy = next((_text(v) for v in reply.values()), "noeviction")
+        if policy == "noeviction":
+            return None
+        return (
+            f"Redis maxmemory-policy is {policy}: the server may evict numsim's windows and "
+            "leases, and caps and capacity would no longer hold. Set it to noeviction "
+            "(CONFIG SET maxmemory-policy noeviction, and in redis.conf)"
+        )
 
     @contextlib.contextmanager
     def _orphaned_if_lost(self, lease_id: str) -> Iterator[None]:
-        """An acquire that failed on the way may still have run on the server: remember
-        its lease, to give it back once Redis answers again."""
+        """An acquire that failed or was cancelled on the way may still run on the
+        server: remember its lease id, to give it back (or void it, if the acquire has
+        not run yet) once Redis answers again."""
         try:
             yield
-        except BackendUnavailable:
+        except BaseException:
             self._orphans.add(lease_id)
             raise
 
+    def _give_back_soon(self, now: object) -> None:
+        """Give back the orphaned leases in a task of their own (a cancelled caller
+        cannot wait); on failure they stay orphans, for the next call."""
+
+        async def give_back() -> None:
+            with contextlib.suppress(Exception):
+                await self._arelease_orphans(now)
+
+        task = asyncio.get_running_loop().create_task(give_back())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _release_orphans(self, now: object) -> None:
         for lease_id in list(self._orphans):
-            self._scripts["release"](keys=[self._cfg], args=(now, lease_id))
+            self._run("release", (now, lease_id, ""))
             self._orphans.discard(lease_id)
 
-    def _call_raw(self, name: str, *args: object) -> list[Any]:
-        try:
-            return self._scripts[name](keys=[self._cfg], args=args)
-        except _UNREACHABLE as error:
-            raise BackendUnavailable(f"Redis is unreachable ({name}): {error}") from error
+    async def _arelease_orphans(self, now: object) -> None:
+        for lease_id in list(self._orphans):
+            await self._arun("release", (now, lease_id, ""))
+            self._orphans.discard(lease_id)
 
     def _acquire_args(
         self,
@@ -371,6 +501,7 @@ class RedisBackend(Backend):
             "" if ttl is None else int(ttl * _MICRO),
             _FLAGS[sticky, explain],
             pick,
+            self._gen,
             *groups,
         )
 
@@ -428,6 +559,23 @@ class RedisBackend(Backend):
     def _notify(self) -> None:
         for callback in self._listeners:
             callback()
+
+
+@contextlib.contextmanager
+def _mapped_errors(operation: str) -> Iterator[None]:
+    """One mapping of redis-py's errors to numsim's, for every script call."""
+    try:
+        yield
+    except _UNREACHABLE as error:
+        raise BackendUnavailable(f"Redis is unreachable ({operation}): {error}") from error
+    except ResponseError as error:
+        if str(error).startswith("numsim: "):  # a script's own refusal names its fix
+            raise BackendMisconfigured(str(error)[len("numsim: ") :]) from error
+        raise BackendUnavailable(f"Redis refused {operation}: {error}") from error
+
+
+def _namespace_lost(reply: object) -> bool:
+    return isinstance(reply, list) and bool(reply) and reply[0] == -1
 
 
 def _text(value: Any) -> str:

@@ -106,7 +106,7 @@ class WaitQueue:
             if self.waiting:
                 self.serve()
             request.seq = next(self._order)
-            if not self._classes.get(request.key):
+            if not self._short_of_numbers(request.key):
                 outcome = self._attempt(request, request.deadline <= self._clock())
                 if self._settle(request, outcome):
                     return
@@ -219,6 +219,16 @@ class WaitQueue:
         if request._queue is self:
             request._queue = None
             self.waiting -= 1
+
+    def _short_of_numbers(self, key: Hashable) -> bool:
+        """Whether a request of this class waits for a number to free up: a newcomer
+        then queues behind it. Requests waiting for their own retry time (a
+        destination limit, calling hours) hold nobody up."""
+        queue = self._classes.get(key)
+        if not queue:
+            return False
+        now = self._clock()
+        return any(not r.done and (r.retry_at is None or r.retry_at <= now) for r in queue)
 
     def _head_seq(self, key: Hashable) -> int:
         queue = self._classes[key]

@@ -8,16 +8,20 @@ from collections.abc import Sequence
 
 from ..credentials import CredentialError
 from ..errors import (
+    BackendMisconfigured,
+    BackendUnavailable,
     ImportFileError,
     InvalidNumberError,
     RegistryError,
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import demo, numbers, simulate, size
+from . import check, demo, numbers, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
+    BackendMisconfigured,
+    BackendUnavailable,
     ImportFileError,
     InvalidNumberError,
     RegistryError,
@@ -42,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(commands)
     size.register(commands)
     demo.register(commands)
+    check.register(commands)
     return parser
 
 

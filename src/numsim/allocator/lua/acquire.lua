@@ -1,15 +1,21 @@
 -- ARGV: now, template, destination, lease id, ttl (us, "" = default),
--- flags "sticky explain" as two 0/1 digits, random in [0, 1), then the groups to try.
+-- flags "sticky explain" as two 0/1 digits, random in [0, 1), the caller's pool
+-- generation, then the groups to try.
 -- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
--- [number, status]...}, or {-1} when the namespace lost its configuration.
-if not CFGV then return {-1} end
+-- [number, status]...}, or {-1} when the namespace lost its configuration or holds an
+-- older pool configuration than the caller's.
+if not CFGV or tonumber(ARGV[8]) > CFGV.gen then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local template, destination, id = ARGV[2], ARGV[3], ARGV[4]
+local prior = prior_outcome(id, now)
+if prior then
+  return finish(prior)
+end
 local ttl = ARGV[5] ~= "" and tonumber(ARGV[5]) or CFGV.ttl
 local sticky, explain = string.sub(ARGV[6], 1, 1) == "1", string.sub(ARGV[6], 2, 2) == "1"
 local groups = {}
-for i = 8, #ARGV do
+for i = 9, #ARGV do
   groups[#groups + 1] = template .. "|" .. ARGV[i]
 end
 

@@ -1,8 +1,13 @@
--- ARGV: now, e164, lease id, ttl (us, "" = default). An inbound call on one number.
-if not CFGV then return {-1} end
+-- ARGV: now, e164, lease id, ttl (us, "" = default), the caller's pool generation.
+-- An inbound call on one number.
+if not CFGV or tonumber(ARGV[5]) > CFGV.gen then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local e, id = ARGV[2], ARGV[3]
+local prior = prior_outcome(id, now)
+if prior then
+  return finish(prior)
+end
 local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl
 local cap, _, _, used, active = state(e)
 if not active or used >= cap then

@@ -18,16 +18,9 @@ local function key(kind, name)
   return PREFIX .. kind
 end
 
-local function clock(given)
-  if given ~= "" then
-    return tonumber(given)
-  end
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-
 local function config()
-  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit")
+  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "gen",
+    "skew")
   if not c[1] then
     return nil
   end
@@ -38,10 +31,35 @@ local function config()
     dper = tonumber(c[4]),
     sticky = tonumber(c[5]),
     audit = c[6] == "1",
+    gen = tonumber(c[7]) or 0, -- bumped by every pool change: a stale view cannot restore
+    skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
   }
 end
 
 local CFGV = config()
+
+local function server_time()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+-- The time of this call: the server's, or a client's within the allowed skew (a worker
+-- whose clock is hours ahead would otherwise expire everyone's leases).
+local function clock(given)
+  if given == "" then
+    return server_time()
+  end
+  local now = tonumber(given)
+  if CFGV and CFGV.skew > 0 then
+    local off = now - server_time()
+    if math.abs(off) > CFGV.skew then
+      error({err = string.format(
+        "numsim: the client clock is %.3f s %s the Redis server's (max_clock_skew %.3f s)",
+        math.abs(off) / 1000000, off > 0 and "ahead of" or "behind", CFGV.skew / 1000000)})
+    end
+  end
+  return now
+end
 local freed = false
 
 local function count(what)
@@ -149,15 +167,21 @@ local function refresh_number(e, now)
   refresh(e, now, state(e))
 end
 
--- Give lease `id` (a channel of number e) back.
+-- Give lease `id` (a channel of number e) back. A counter never goes below zero: a
+-- number whose state was lost (a key evicted or deleted) is counted "inconsistent"
+-- for check() to repair, instead of taking one call too many.
 local function free(id, e, inbound, now, why)
   redis.call("HDEL", key("l"), id)
   redis.call("ZREM", key("leases"), id)
+  local cap, hcap, dcap, used, active, groups = state(e)
+  if used <= 0 then
+    count("inconsistent")
+    return
+  end
   if inbound then
     redis.call("HINCRBY", key("n", e), "inb", -1)
   end
-  local cap, hcap, dcap, _, active, groups = state(e)
-  local used = redis.call("HINCRBY", key("n", e), "used", -1)
+  used = redis.call("HINCRBY", key("n", e), "used", -1)
   refresh(e, now, cap, hcap, dcap, used, active, groups)
   count(why)
   audit(why, e, id, now)
@@ -169,16 +193,38 @@ local function split_lease(record)
   return string.sub(record, 1, bar - 1), string.sub(record, bar + 1) == "1"
 end
 
+-- The record of a lease id given up by its client (its acquire's reply never came):
+-- an acquire that runs later with that id takes nothing. Expires like a lease.
+local VOID = "void"
+
+-- An acquire is idempotent by lease id: run again (a client retrying a command whose
+-- reply it lost), it returns the same lease and takes nothing. nil: a new id.
+local function prior_outcome(id, now)
+  local record = redis.call("HGET", key("l"), id)
+  if not record then
+    return nil
+  end
+  if record == VOID then
+    return {0, VOID, -1, now}
+  end
+  local e = split_lease(record)
+  return {1, id, e, tonumber(redis.call("ZSCORE", key("leases"), id)), now}
+end
+
 -- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call).
 local function reclaim(now)
   local expired = redis.call("ZRANGEBYSCORE", key("leases"), "-inf", now, "LIMIT", 0, 512)
   for _, id in ipairs(expired) do
     local record = redis.call("HGET", key("l"), id)
-    if record then
+    if record == VOID then
+      redis.call("HDEL", key("l"), id)
+      redis.call("ZREM", key("leases"), id)
+    elseif record then
       local e, inbound = split_lease(record)
       free(id, e, inbound, now, "expired")
     else
       redis.call("ZREM", key("leases"), id)
+      count("inconsistent") -- an expiry without its lease record: run check()
     end
   end
   local due = redis.call("ZRANGEBYSCORE", key("revisit"), "-inf", now, "LIMIT", 0, 512)

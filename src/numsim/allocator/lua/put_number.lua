@@ -1,5 +1,5 @@
 -- ARGV: now, e164, capacity, hourly cap (0: none), daily cap (0: none),
--- then "template|group" for every group the number belongs to.
+-- then "template|group" for every group the number belongs to. Returns {1, generation}.
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
 local e = ARGV[2]
@@ -18,4 +18,4 @@ redis.call("HSETNX", key("n", e), "used", 0)
 redis.call("HSETNX", key("n", e), "inb", 0)
 reclaim(now)
 refresh_number(e, now)
-return finish({1})
+return finish({1, redis.call("HINCRBY", CFG, "gen", 1)})

@@ -1,12 +1,20 @@
--- ARGV: now, lease id. Returns 1 if this released the lease, 0 if it was gone.
+-- ARGV: now, lease id, its number; or "" for the number: the lease of an acquire whose
+-- reply was lost, given back whatever its number, and voided if that acquire has not
+-- run yet. Returns {1, now} if this released the lease, {0, now} if not.
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
-local record = redis.call("HGET", key("l"), ARGV[2])
-if not record then
-  count("release_ignored")
-  return finish({0, now})
+local id, number = ARGV[2], ARGV[3]
+local record = redis.call("HGET", key("l"), id)
+if record and record ~= VOID then
+  local e, inbound = split_lease(record)
+  if number == "" or number == e then
+    free(id, e, inbound, now, "released")
+    return finish({1, now})
+  end
+elseif not record and number == "" then
+  redis.call("HSET", key("l"), id, VOID)
+  redis.call("ZADD", key("leases"), now + CFGV.ttl, id)
 end
-local e, inbound = split_lease(record)
-free(ARGV[2], e, inbound, now, "released")
-return finish({1, now})
+count("release_ignored")
+return finish({0, now})

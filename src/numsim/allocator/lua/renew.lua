@@ -1,10 +1,12 @@
--- ARGV: now, lease id, ttl (us, "" = default). Returns {new expiry} or {} if gone.
+-- ARGV: now, lease id, its number, ttl (us, "" = default). Returns {new expiry} or {}
+-- if the lease is gone (or is not a lease of that number).
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
-if not redis.call("HGET", key("l"), ARGV[2]) then
+local record = redis.call("HGET", key("l"), ARGV[2])
+if not record or record == VOID or split_lease(record) ~= ARGV[3] then
   return finish({})
 end
-local expires = now + (ARGV[3] ~= "" and tonumber(ARGV[3]) or CFGV.ttl)
+local expires = now + (ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl)
 redis.call("ZADD", key("leases"), expires, ARGV[2])
 return finish({expires})

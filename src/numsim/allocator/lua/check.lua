@@ -1,0 +1,78 @@
+-- ARGV: now, repair (0/1), then the caller's own numbers (checked even if the namespace
+-- forgot them). Checks what can be derived from the lease index: each number's calls
+-- in progress and inbound calls, and each lease's expiry; repairs them if asked.
+-- Returns {1, [number or "", problem, repaired 0/1]...}, or {-1} (no configuration).
+if not CFGV then return {-1} end
+local now = clock(ARGV[1])
+local repair = ARGV[2] == "1"
+reclaim(now)
+local found = {1}
+local function report(e, problem, repaired)
+  found[#found + 1] = e
+  found[#found + 1] = problem
+  found[#found + 1] = repaired and 1 or 0
+end
+
+local used, inbound = {}, {}
+local records = redis.call("HGETALL", key("l"))
+for i = 1, #records, 2 do
+  local id, record = records[i], records[i + 1]
+  local e = ""
+  if record ~= VOID then
+    local is_inbound
+    e, is_inbound = split_lease(record)
+    used[e] = (used[e] or 0) + 1
+    if is_inbound then
+      inbound[e] = (inbound[e] or 0) + 1
+    end
+  end
+  if not redis.call("ZSCORE", key("leases"), id) then
+    report(e, "lease " .. id .. " has no expiry", repair)
+    if repair then
+      redis.call("ZADD", key("leases"), now + CFGV.ttl, id)
+    end
+  end
+end
+for _, id in ipairs(redis.call("ZRANGE", key("leases"), 0, -1)) do
+  if redis.call("HEXISTS", key("l"), id) == 0 then
+    report("", "lease " .. id .. " has an expiry but no record (its number is unknown)", repair)
+    if repair then
+      redis.call("ZREM", key("leases"), id)
+    end
+  end
+end
+
+local numbers = {}
+for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
+  numbers[e] = true
+end
+for i = 3, #ARGV do
+  numbers[ARGV[i]] = true
+end
+for e in pairs(used) do
+  numbers[e] = true
+end
+for e in pairs(numbers) do
+  if redis.call("EXISTS", key("n", e)) == 0 then
+    if used[e] or redis.call("SISMEMBER", key("numbers"), e) == 1 then
+      report(e, "settings lost", false)
+    end
+  else
+    local cap, hcap, dcap, busy, active, groups = state(e)
+    local inb = tonumber(redis.call("HGET", key("n", e), "inb")) or 0
+    local want, want_inb = used[e] or 0, inbound[e] or 0
+    if busy ~= want or inb ~= want_inb then
+      report(e, string.format("counts %d calls in progress (%d inbound) but has %d leases (%d inbound)",
+        busy, inb, want, want_inb), repair)
+      if repair then
+        redis.call("HSET", key("n", e), "used", want, "inb", want_inb)
+        refresh(e, now, cap, hcap, dcap, want, active, groups)
+        freed = true
+      end
+    end
+    if want > cap and active then
+      report(e, string.format("has %d calls in progress over its capacity of %d", want, cap), false)
+    end
+  end
+end
+return finish(found)

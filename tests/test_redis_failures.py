@@ -1,0 +1,342 @@
+"""The Redis backend's failure paths, against a real redis-server that the tests stall
+(SIGSTOP), stop, flush and damage: retries, lost replies, cancellations, outages,
+key loss, eviction and clock skew. Every channel is back at the end."""
+
+import asyncio
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+import numsim
+from conftest import pool, twilio, us
+from numsim import BackendMisconfigured, BackendUnavailable, NoNumberAvailable
+from numsim.allocator.redis import RedisBackend
+from numsim.cli import main
+from numsim.testing import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def server(redis_server):
+    """A server of the test's own: these tests stall and stop it."""
+    with RedisServer.started() as own:
+        yield own
+
+
+def retrying_clients(server, timeout=0.4):
+    """redis-py clients that time out fast and retry, as a caller may configure them."""
+    options = dict(host="127.0.0.1", port=server.port, socket_timeout=timeout)
+    return (
+        redis.Redis(**options, retry=Retry(NoBackoff(), 6)),
+        redis.asyncio.Redis(**options, retry=AsyncRetry(NoBackoff(), 6)),
+    )
+
+
+def used(server, space, e164):
+    """The number's calls in progress as Redis counts them, read around the backend."""
+    raw = redis.Redis(port=server.port).hget(f"{{{space}}}:n:{e164}", "used")
+    return int(raw or 0)
+
+
+def resume_after(server, seconds):
+    timer = threading.Timer(seconds, server.resume)
+    timer.start()
+    return timer
+
+
+def test_a_retried_acquire_takes_one_channel(server):
+    number = twilio(0)
+    client, aclient = retrying_clients(server)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(client, namespace=space, async_client=aclient)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend, lease_ttl=2)
+    allocator.release(allocator.acquire("t", us(0)))  # scripts loaded: a retry re-runs one
+    server.pause()
+    resume_after(server, 0.9)  # two timed-out tries queue on the server, a third answers
+    lease = allocator.acquire("t", us(1))
+    assert used(server, space, number.e164) == 1
+    assert allocator.snapshot().counters["acquired"] == 2
+    assert allocator.release(lease)
+    assert used(server, space, number.e164) == 0
+    time.sleep(2.1)  # past the TTL: nothing was left behind to expire
+    assert allocator.in_use(number.e164) == 0
+    assert allocator.acquire("t", us(2)).number == number.e164
+    backend.close()
+
+
+def test_a_retried_async_acquire_takes_one_channel(server):
+    number = twilio(0)
+    client, aclient = retrying_clients(server)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(client, namespace=space, async_client=aclient)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        await allocator.arelease(await allocator.aacquire("t", us(0)))
+        server.pause()
+        resume_after(server, 0.9)
+        lease = await allocator.aacquire("t", us(1))
+        assert used(server, space, number.e164) == 1
+        assert await allocator.arelease(lease)
+        assert await allocator.arelease(lease) is False
+
+    asyncio.run(main())
+    assert used(server, space, number.e164) == 0
+    assert allocator.snapshot().counters["acquired"] == 2
+    backend.close()
+
+
+def test_a_cancelled_aacquire_gives_its_channel_back(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        server.pause()
+        resume_after(server, 1.0)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(allocator.aacquire("t", us(1)), 0.3)
+        await asyncio.sleep(1.5)  # the server runs the acquire, then the give-back
+        return used(server, space, number.e164)
+
+    assert asyncio.run(main()) == 0  # given back without another call of ours
+    assert allocator.acquire("t", us(2)).number == number.e164
+    backend.close()
+
+
+class LagProbe:
+    """Ticks every 10 ms on the event loop and keeps the longest gap: a loop blocked by
+    a synchronous network call shows as a long gap."""
+
+    def __init__(self):
+        self.worst = 0.0
+        self._task = None
+
+    async def _tick(self):
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            self.worst = max(self.worst, now - last)
+            last = now
+
+    def __enter__(self):
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc):
+        self._task.cancel()
+
+
+def test_a_waiting_aacquire_never_blocks_the_loop_while_redis_stalls(server):
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        with LagProbe() as probe:
+            server.pause()
+            resume_after(server, 1.5)
+            lease = await allocator.aacquire("t", us(1), timeout=2)  # submitted in a stall
+            held = asyncio.create_task(allocator.aacquire("t", us(2), timeout=2))
+            await asyncio.sleep(0.2)
+            server.pause()  # stalls the waiter's timed re-checks and its deadline
+            resume_after(server, 1.5)
+            await asyncio.sleep(1.0)
+            with pytest.raises(NoNumberAvailable):
+                await held
+            await allocator.arelease(lease)
+        return probe.worst
+
+    worst = asyncio.run(main())
+    assert worst < 0.3, f"the event loop was blocked for {worst:.2f} s"
+    assert allocator.in_use(number.e164) == 0
+    backend.close()
+
+
+@pytest.mark.parametrize("change", ["remove_number", "unassign"])
+def test_a_pool_change_that_failed_in_an_outage_can_be_retried(server, change):
+    kept, leaving = twilio(0), twilio(1)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([kept, leaving], {"t": pool(kept, leaving)}, backend=backend)
+
+    def apply():
+        if change == "remove_number":
+            allocator.remove_number(leaving.e164)
+        else:
+            allocator.unassign("t", [leaving.e164])
+
+    server.stop()
+    with pytest.raises(BackendUnavailable):
+        apply()
+    assert leaving.e164 in allocator.templates["t"]  # nothing changed here either
+    server.start()  # without persistence: the namespace is gone and gets restored
+    apply()
+    assert allocator.templates["t"] == (kept.e164,)
+    assert allocator.acquire("t", us(1)).number == kept.e164
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", us(2))  # the removed number is not handed out
+    backend.close()
+
+
+def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(server):
+    x, y = twilio(0), twilio(1)
+    space = f"t-{uuid.uuid4().hex}"
+    a = numsim.Allocator(
+        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    b = numsim.Allocator(
+        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    a.remove_number(x.e164)  # b's view still has x
+    redis.Redis(port=server.port).flushall()
+    b_lease = b.acquire("t", us(1))  # b restores its (older) view first
+    taken = [a.acquire("t", us(2 + i)) for i in range(1)]  # a's newer view wins
+    with pytest.raises(NoNumberAvailable):
+        a.acquire("t", us(9))
+    assert x.e164 not in {lease.number for lease in taken}
+    b.release(b_lease)
+    for lease in taken:
+        a.release(lease)
+    got = [b.acquire("t", us(20 + i)) for i in range(1)]
+    assert [lease.number for lease in got] == [y.e164]
+    with pytest.raises(NoNumberAvailable):
+        b.acquire("t", us(30))  # x stays out for b too
+    for allocator in (a, b):
+        allocator.backend.close()
+
+
+def test_a_lost_lease_index_is_found_and_repaired_by_check(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    lease = allocator.acquire("t", us(1))
+    redis.Redis(port=server.port).delete(f"{{{space}}}:l")
+    assert allocator.release(lease) is False  # the record is gone
+    assert allocator.in_use(number.e164) == 1  # the counter is not
+    findings = allocator.check()
+    assert [(f.number, f.repaired) for f in findings if f.number] == [(number.e164, True)]
+    assert allocator.in_use(number.e164) == 0
+    assert allocator.check() == []
+    assert allocator.acquire("t", us(2)).number == number.e164
+    backend.close()
+
+
+def test_a_lost_number_key_never_lets_a_twilio_number_take_two_calls(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    lease = allocator.acquire("t", us(1))
+    redis.Redis(port=server.port).delete(f"{{{space}}}:n:{number.e164}")
+    allocator.release(lease)  # the counter would go to -1
+    assert used(server, space, number.e164) == 0
+    assert allocator.snapshot().counters["inconsistent"] == 1
+    findings = allocator.check()
+    assert any(f.problem == "settings lost" and f.repaired for f in findings)
+    first = allocator.acquire("t", us(2))
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", us(3))  # one call at a time, as before the loss
+    allocator.release(first)
+    backend.close()
+
+
+def test_check_repairs_a_counter_behind_a_live_lease(server):
+    number = numsim.OutboundNumber(
+        "+912240000011", "plivo", max_concurrent_calls=3, trai_registered=True
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    leases = [allocator.acquire("t", f"+9198765{i:05d}") for i in range(2)]
+    redis.Redis(port=server.port).hset(f"{{{space}}}:n:{number.e164}", "used", 0)
+    assert [f.repaired for f in allocator.check(repair=False)] == [False]
+    assert allocator.in_use(number.e164) == 0
+    assert [f.repaired for f in allocator.check()] == [True]
+    assert allocator.in_use(number.e164) == 2
+    for lease in leases:
+        assert allocator.release(lease)
+    assert allocator.in_use(number.e164) == 0
+    backend.close()
+
+
+def test_a_server_that_evicts_keys_is_refused_with_the_fix(server):
+    client = redis.Redis(port=server.port)
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    number = twilio(0)
+    with pytest.raises(BackendMisconfigured, match="noeviction"):
+        numsim.Allocator(
+            [number], {"t": pool(number)}, backend=RedisBackend(server.url, namespace="ev")
+        )
+    backend = RedisBackend(server.url, namespace="ev2", allow_eviction=True)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    assert allocator.acquire("t", us(1)).number == number.e164
+    backend.close()
+
+
+def test_a_client_clock_far_from_the_servers_is_refused(server):
+    number = twilio(0)
+    ahead = numsim.ManualClock(time.time() + 5 * 3600)
+    backend = RedisBackend(server.url, namespace="skew", clock="client", max_clock_skew=2)
+    with pytest.raises(BackendMisconfigured, match="ahead of the Redis server"):
+        numsim.Allocator([number], {"t": pool(number)}, backend=backend, clock=ahead)
+    on_time = RedisBackend(server.url, namespace="skew2", clock="client", max_clock_skew=2)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=on_time)
+    assert allocator.acquire("t", us(1)).number == number.e164
+    for each in (backend, on_time):
+        each.close()
+
+
+def test_an_acquire_given_up_before_it_ran_takes_nothing_when_it_runs(server):
+    """A cancelled caller's give-back may reach Redis before its acquire does (another
+    connection): the id is voided, and the late acquire takes nothing."""
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    given_up = "given-up-lease"
+    backend._orphans.add(given_up)
+    assert allocator.in_use(number.e164) == 0  # the next call gives the orphan back
+    late = backend._acquire_args("t", ["*+stir_shaken"], us(1), 0.0, given_up, None, False, False)
+    reply = backend._call("acquire", *late)
+    assert reply[:2] == [0, b"void"]
+    assert used(server, space, number.e164) == 0
+    assert allocator.acquire("t", us(2)).number == number.e164
+    backend.close()
+
+
+def test_numsim_check_reports_then_repairs_a_damaged_namespace(server, capsys):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    allocator.acquire("t", us(1))
+    redis.Redis(port=server.port).delete(f"{{{space}}}:l")
+    argv = ["check", "--redis", server.url, "--namespace", space]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert number.e164 in out and "not repaired" in out
+    assert main([*argv, "--repair"]) == 0
+    assert "(repaired)" in capsys.readouterr().out
+    assert main(argv) == 0
+    assert "healthy" in capsys.readouterr().out
+    redis.Redis(port=server.port).config_set("maxmemory-policy", "volatile-lru")
+    assert main(argv) == 1
+    assert "noeviction" in capsys.readouterr().out
+    backend.close()
+
+
+def test_numsim_check_on_an_unreachable_redis_is_one_line(capsys):
+    assert main(["check", "--redis", "redis://127.0.0.1:1/0"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("numsim: error: Redis is unreachable") and err.count("\n") == 1
