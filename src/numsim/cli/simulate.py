@@ -6,6 +6,8 @@ import argparse
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .numbers import format_table
@@ -68,15 +70,22 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+@contextmanager
+def needs_sim(command: str) -> Iterator[None]:
+    """Imports inside fail with a line saying what to install, not a traceback."""
     try:
-        from ..planning.analytic import erlang_figures
-        from ..sim import Scenario, replicate, simulate
+        yield
     except ModuleNotFoundError as missing:
         raise ValueError(
-            f"numsim simulate needs the sim extra ({missing.name} is missing): "
+            f"numsim {command} needs the sim extra ({missing.name} is missing): "
             "pip install 'numsim[sim]'"
         ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    with needs_sim("simulate"):
+        from ..planning.analytic import erlang_figures
+        from ..sim import Scenario, replicate, simulate
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .numbers import format_table
-from .simulate import add_scenario_flags, apply_scenario_flags, clean_json
+from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
 
 # With no waiting, the grade of service Erlang B tables use; with waiting, a common
 # call-centre goal.
@@ -45,14 +45,9 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    with needs_sim("size"):
         from ..planning import ServiceLevel, size_pool
         from ..sim import Scenario
-    except ModuleNotFoundError as missing:
-        raise ValueError(
-            f"numsim size needs the sim extra ({missing.name} is missing): "
-            "pip install 'numsim[sim]'"
-        ) from None
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from .erlang import Impatient, erlang_b, mean_wait, wait_exceeds
 
@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 class Target:
     """A goal for one summary figure of a simulated run."""
 
-    figure: str  # the summary figure read
-    higher_is_better: bool
-    goal: float
+    figure: ClassVar[str]  # the summary figure read
+    higher_is_better: ClassVar[bool]
+
+    @property
+    def goal(self) -> float:
+        raise NotImplementedError
 
     def met(self, value: float) -> bool:
         if math.isnan(value):
@@ -63,14 +66,14 @@ class MaxBlocking(Target):
     calling hours, left out: more numbers would not remove them)."""
 
     share: float
-    figure = "pool_blocked_fraction"
-    higher_is_better = False
+    figure: ClassVar[str] = "pool_blocked_fraction"
+    higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         _check_share("share", self.share)
 
     @property
-    def goal(self) -> float:  # type: ignore[override]
+    def goal(self) -> float:
         return self.share
 
     def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
@@ -94,8 +97,8 @@ class ServiceLevel(Target):
 
     share: float
     within_seconds: float | None = None
-    figure = "pool_service_level"
-    higher_is_better = True
+    figure: ClassVar[str] = "pool_service_level"
+    higher_is_better: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check_share("share", self.share)
@@ -105,7 +108,7 @@ class ServiceLevel(Target):
             raise ValueError(f"within_seconds must be >= 0, got {self.within_seconds!r}")
 
     @property
-    def goal(self) -> float:  # type: ignore[override]
+    def goal(self) -> float:
         return self.share
 
     def prepare(self, scenario: Scenario) -> Scenario:
@@ -141,15 +144,14 @@ class MaxMeanWait(Target):
     """The mean wait for a number, over all attempts, at most `seconds`."""
 
     seconds: float
-    figure = "wait_mean"
-    higher_is_better = False
+    figure: ClassVar[str] = "wait_mean"
+    higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.seconds, int | float) and 0 < self.seconds < math.inf):
-            raise ValueError(f"seconds must be > 0, got {self.seconds!r}")
+        _check_positive("seconds", self.seconds)
 
     @property
-    def goal(self) -> float:  # type: ignore[override]
+    def goal(self) -> float:
         return self.seconds
 
     def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
@@ -168,15 +170,14 @@ class FinishBy(Target):
     """Every campaign done (answered or out of attempts) within `hours` of the start."""
 
     hours: float
-    figure = "campaign_completion_hours"
-    higher_is_better = False
+    figure: ClassVar[str] = "campaign_completion_hours"
+    higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.hours, int | float) and 0 < self.hours < math.inf):
-            raise ValueError(f"hours must be > 0, got {self.hours!r}")
+        _check_positive("hours", self.hours)
 
     @property
-    def goal(self) -> float:  # type: ignore[override]
+    def goal(self) -> float:
         return self.hours
 
     def prepare(self, scenario: Scenario) -> Scenario:
@@ -191,3 +192,8 @@ class FinishBy(Target):
 def _check_share(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
         raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
