@@ -53,6 +53,28 @@ def fast(scenario, target, **options):
     return size_pool(scenario, target=target, workers=1, progress=False, **options)
 
 
+# -- the module ---------------------------------------------------------------------------
+
+
+def test_planning_names_and_a_light_import():
+    import subprocess
+    import sys
+
+    import numsim.planning
+
+    names = {"size_pool", "Sizing", "PlanningError", "ServiceLevel", "campaign_completion"}
+    assert names <= set(numsim.planning.__all__)
+    for name in numsim.planning.__all__:
+        assert getattr(numsim.planning, name) is not None
+    # The formulas, targets and costs need only the core; sizing imports the simulator.
+    code = (
+        "import sys, numsim.planning as p; p.erlang_b(1, 2); p.MaxBlocking(0.01); "
+        "print(sorted({'pandas', 'numpy', 'simpy'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # -- the formulas ---------------------------------------------------------------------------
 
 
