@@ -567,3 +567,11 @@ def test_outbound_numbers_of_other_countries_are_generated_valid():
     for country in ("US", "IN", "GB", "AU", "DE"):
         for e164 in fake_destinations(country, 50):
             assert OutboundNumber(e164, "plivo").region == country
+
+
+def test_progress_reports_shares_of_simulated_time():
+    shares = []
+    simulate(small(hours=1.0), seed=1, progress=shares.append)
+    assert shares[-1] == 1.0 and shares == sorted(shares) and len(shares) >= 100
+    # progress=True: a tqdm.auto bar (silent here: stderr is not a terminal).
+    assert simulate(small(hours=1.0), seed=1, progress=True).summary()["attempts"] > 0
