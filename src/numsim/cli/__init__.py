@@ -18,7 +18,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import check, demo, numbers, simulate
+from . import check, demo, numbers, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     numbers.register(commands)
     simulate.register(commands)
+    size.register(commands)
     demo.register(commands)
     check.register(commands)
     return parser
