@@ -131,7 +131,7 @@ class Sizing:
             f"<b>{self.numbers} {self.provider} numbers</b>{cost}: {self.target.describe()}; "
             f"achieved {self.achieved:.4g} [{self.low:.4g}, {self.high:.4g}], "
             f"Erlang {self.erlang_numbers}, binding: {self.binding_constraint}"
-            + self.table.to_html(float_format=lambda v: f"{v:.4g}")
+            + str(self.table.to_html(float_format=lambda v: f"{v:.4g}"))
         )
 
 
@@ -516,7 +516,8 @@ def _check_campaign_feasible(scenario: Scenario, target: FinishBy, most: int) ->
 
 
 def _mean_refusals(summaries: list[Summary], reason: str) -> float:
-    return sum(s["refusals"].get(reason, 0) for s in summaries) / max(len(summaries), 1)
+    total: float = sum(s["refusals"].get(reason, 0) for s in summaries)
+    return total / max(len(summaries), 1)
 
 
 def _capacity(groups: Any, cap: str) -> float:

@@ -245,7 +245,8 @@ class Scenario:
                 raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
-        for load in (*self.arrivals, *self.campaigns):
+        loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
+        for load in loads:
             if self.registry is None and load.template not in templates:
                 raise ScenarioError(f"no number group serves template {load.template!r}")
 
