@@ -173,7 +173,9 @@ def test_result_tables_agree_with_each_other():
     assert set(outbound.loc[outbound["outcome"] == "refused", "reason"]) == {"busy"}
     assert numbers["calls"].sum() == summary["served"]
     served = outbound.dropna(subset=["number"])
-    assert np.allclose(served["end"] - served["start"], served["end"] - served["start"])
+    assert np.allclose(served["start"] - served["arrival"], served["wait"])
+    held = (served["end"].clip(upper=4 * 3600) - served["start"]).sum()  # inside the run
+    assert numbers["busy_seconds"].sum() == pytest.approx(held)
     assert (served["end"] > served["start"]).all()
     busy = (numbers["busy_seconds"].sum()) / (5 * 4 * 3600)
     assert summary["utilization"] == pytest.approx(busy)
