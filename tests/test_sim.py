@@ -98,12 +98,15 @@ OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
         ({"hours": 1e9}, r"up to 600,000,000,000 attempts .* over max_attempts = 5,000,000"),
         ({"arrivals": [{"calls_per_hour": 1e15}]}, "over max_attempts"),
         ({"arrivals": [{"profile": [1e12] * 24}]}, "over max_attempts"),
-        ({"arrivals": [{"calls_per_hour": 600, "population": 10**9}]}, "at most 1,000,000"),
-        ({"numbers": [{"count": 100_000_000}]}, "count must be at most 100,000"),
+        ({"arrivals": [{"calls_per_hour": 600, "population": 10**9}]}, "between 1 and 1,000,000"),
+        (
+            {"numbers": [{"count": 100_000_000}]},
+            "count must be a whole number between 1 and 100,000",
+        ),
         ({"numbers": [{"count": 60_000}, {"count": 60_000}]}, "120,000 numbers; at most"),
         (
             {"campaigns": [{"contacts": 10**9, "calls_per_hour": 5}], "arrivals": []},
-            "contacts must be at most 1,000,000",
+            "contacts must be a whole number between 1 and 1,000,000",
         ),
         ({"max_attempts": 0}, "max_attempts must be a whole number >= 1"),
     ],

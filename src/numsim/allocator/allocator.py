@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import threading
 import time
 from collections import Counter
@@ -17,6 +16,7 @@ from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
+from ..validation import finite
 from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
@@ -299,8 +299,7 @@ class Allocator:
         (it may run before this returns). Front ends for threads, asyncio and
         the simulator are built on this.
         """
-        if not (timeout >= 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
+        finite("timeout", timeout)
         if ttl is not None:
             _check_seconds("ttl", ttl)
         if template not in self._pools:
@@ -772,7 +771,4 @@ def _check_lease(lease: object, operation: str) -> None:
 
 
 def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if not 0 < value < math.inf:
-        raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+    finite(name, value, inclusive=False)

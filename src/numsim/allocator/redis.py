@@ -46,6 +46,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
+from ..validation import finite
 from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
 from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
@@ -108,8 +109,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
-        if max_clock_skew is not None and not 0 < max_clock_skew < float("inf"):
-            raise ValueError(f"max_clock_skew must be > 0 seconds or None, got {max_clock_skew!r}")
+        if max_clock_skew is not None:
+            finite("max_clock_skew", max_clock_skew, inclusive=False)
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         self._owns_client = isinstance(url_or_client, str)

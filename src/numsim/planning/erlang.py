@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
+
+from ..validation import finite, share, whole
 
 
 def offered_traffic(calls_per_hour: float, mean_holding_seconds: float) -> float:
@@ -162,21 +163,16 @@ def servers_for_wait(
 
 
 def _check_nonnegative(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 <= float(value) < math.inf:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    finite(name, value)
 
 
 def _check_positive(name: str, value: object) -> None:
-    _check_nonnegative(name, value)
-    if value == 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
+    finite(name, value, inclusive=False)
 
 
 def _check_servers(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Integral) or int(value) < 0:
-        raise ValueError(f"servers must be a whole number >= 0, got {value!r}")
+    whole("servers", value)
 
 
 def _check_fraction(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, Real) or not 0 < float(value) < 1:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
+    share(name, value, strict=True)
