@@ -340,3 +340,40 @@ def test_numsim_check_on_an_unreachable_redis_is_one_line(capsys):
     assert main(["check", "--redis", "redis://127.0.0.1:1/0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("numsim: error: Redis is unreachable") and err.count("\n") == 1
+
+
+class LosingAsyncClient(redis.asyncio.Redis):
+    """An asyncio client whose next script call runs on the server and loses its reply."""
+
+    lose_next = False
+
+    async def evalsha(self, *args):
+        reply = await super().evalsha(*args)
+        if self.lose_next:
+            self.lose_next = False
+            raise redis.ConnectionError("the reply was lost (injected)")
+        return reply
+
+
+def test_an_async_acquire_whose_reply_was_lost_is_given_back(server):
+    number = numsim.OutboundNumber(
+        "+912240000011", "plivo", max_concurrent_calls=2, trai_registered=True
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    aclient = LosingAsyncClient(host="127.0.0.1", port=server.port)
+    backend = RedisBackend(server.url, namespace=space, async_client=aclient)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        await allocator.arelease(await allocator.aacquire("t", "+919876500000"))
+        aclient.lose_next = True
+        with pytest.raises(BackendUnavailable):
+            await allocator.aacquire("t", "+919876500001")
+        assert used(server, space, number.e164) == 1  # taken on the server, reply lost
+        lease = await allocator.aacquire("t", "+919876500002")  # gives the orphan back first
+        assert used(server, space, number.e164) == 1
+        await allocator.arelease(lease)
+        await allocator.aclose()
+
+    asyncio.run(main())
+    assert used(server, space, number.e164) == 0
