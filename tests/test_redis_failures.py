@@ -101,6 +101,7 @@ def test_a_cancelled_aacquire_gives_its_channel_back(server):
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
 
     async def main():
+        await allocator.arelease(await allocator.aacquire("t", us(0)))  # scripts loaded
         server.pause()
         resume_after(server, 1.0)
         with pytest.raises(TimeoutError):
@@ -109,6 +110,8 @@ def test_a_cancelled_aacquire_gives_its_channel_back(server):
         return used(server, space, number.e164)
 
     assert asyncio.run(main()) == 0  # given back without another call of ours
+    stats = allocator.snapshot().counters
+    assert stats["acquired"] == 2 and stats["released"] == 2  # it did take, then gave back
     assert allocator.acquire("t", us(2)).number == number.e164
     backend.close()
 
@@ -377,3 +380,134 @@ def test_an_async_acquire_whose_reply_was_lost_is_given_back(server):
 
     asyncio.run(main())
     assert used(server, space, number.e164) == 0
+
+
+def test_cancelling_a_waiter_while_redis_stalls_never_blocks_the_loop(server):
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        held = await allocator.aacquire("t", us(0))
+        waiter = asyncio.create_task(allocator.aacquire("t", us(1), timeout=30))
+        await asyncio.sleep(0.3)
+        server.pause()
+        resume_after(server, 2.5)
+        await asyncio.sleep(1.3)  # the waiter's re-check is now stuck on Redis, in the worker
+        with LagProbe() as probe:
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)
+        await allocator.arelease(held)
+        await allocator.aclose()
+        return probe.worst
+
+    assert asyncio.run(main()) < 0.3
+    assert allocator.in_use(number.e164) == 0
+
+
+def test_a_pool_change_stuck_on_redis_never_blocks_the_loop(server):
+    kept, leaving = twilio(0), twilio(1)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([kept, leaving], {"t": pool(kept, leaving)}, backend=backend)
+
+    async def main():
+        with LagProbe() as probe:
+            server.pause()
+            resume_after(server, 1.5)
+            change = threading.Thread(target=allocator.remove_number, args=(leaving.e164,))
+            change.start()  # holds the allocator's configuration lock across Redis
+            await asyncio.sleep(0.2)
+            lease = await allocator.aacquire("t", us(1), timeout=5)
+            await allocator.arelease(lease)
+        change.join()
+        await allocator.aclose()
+        return probe.worst
+
+    assert asyncio.run(main()) < 0.3
+
+
+def test_a_multi_number_unassign_cut_short_by_an_outage_can_be_retried(server):
+    numbers = [twilio(i) for i in range(3)]
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    real, puts = backend._run, []
+
+    def flaky(name, args):
+        if name == "put_number":
+            puts.append(args)
+            if len(puts) == 2:
+                raise redis.ConnectionError("connection reset (injected)")
+        return real(name, args)
+
+    backend._run = flaky
+    leaving = [numbers[1].e164, numbers[2].e164]
+    with pytest.raises(BackendUnavailable):
+        allocator.unassign("t", leaving)
+    assert allocator.templates["t"] == tuple(pool(*numbers))  # nothing changed here
+    allocator.unassign("t", leaving)
+    assert allocator.templates["t"] == (numbers[0].e164,)
+    allocator.close()
+
+
+def test_a_restore_cut_short_is_done_again(server):
+    numbers = [twilio(i) for i in range(3)]
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    redis.Redis(port=server.port).flushall()  # a restart without persistence
+    real, puts = backend._run, []
+
+    def flaky(name, args):
+        if name == "put_number":
+            puts.append(args)
+            if len(puts) == 2:
+                raise redis.ConnectionError("connection reset mid-restore (injected)")
+        return real(name, args)
+
+    backend._run = flaky
+    with pytest.raises(BackendUnavailable):
+        allocator.acquire("t", us(0))
+    got = {allocator.acquire("t", us(i)).number for i in range(1, 4)}
+    assert got == set(pool(*numbers))  # every number is back
+    allocator.close()
+
+
+def test_a_release_is_not_failed_by_serving_someone_elses_wait(server):
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    held = allocator.acquire("t", us(0))
+    waiter = threading.Thread(target=lambda: allocator.acquire("t", us(1), timeout=3))
+    waiter.start()
+    while not allocator.waiting:
+        time.sleep(0.01)
+    real = backend._call
+
+    def blip(name, *args):
+        if name == "acquire":
+            raise BackendUnavailable("Redis is unreachable (acquire): injected blip")
+        return real(name, *args)
+
+    backend._call = blip
+    assert allocator.release(held) is True  # the waiter's failed attempt is not ours
+    backend._call = real
+    waiter.join(10)
+    allocator.close()
+
+
+def test_a_refused_constructor_leaves_no_thread(server):
+    def threads():
+        return {t for t in threading.enumerate() if t.name.startswith("numsim")}
+
+    before = threads()
+    for _ in range(3):
+        with pytest.raises(numsim.UnknownNumberError):
+            numsim.Allocator(
+                [twilio(0)],
+                {"t": ["+14155559999"]},
+                backend=RedisBackend(server.url, namespace="refused"),
+            )
+    time.sleep(0.1)
+    assert not threads() - before
