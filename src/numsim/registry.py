@@ -270,6 +270,13 @@ class NumberRegistry:
         """Like import_csv, from a pandas DataFrame with the same columns."""
         return self._import(frame_rows(frame), on_existing)
 
+    def import_rows(
+        self, rows: Iterable[tuple[int, dict[str, str]]], *, on_existing: OnExisting = "error"
+    ) -> ImportReport:
+        """Like import_csv, from (position, {column: text}) pairs already read (a JSON
+        list, say): each bad row is reported by its position."""
+        return self._import(rows, on_existing)
+
     def export_csv(self, target: str | IO[str]) -> int:
         """Write every number as CSV, streamed (credentials as references only); returns rows."""
         if isinstance(target, str):

@@ -17,7 +17,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import check, demo, numbers, simulate
+from . import check, demo, numbers, serve, simulate
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.register(commands)
     demo.register(commands)
     check.register(commands)
+    serve.register(commands)
     return parser
 
 
