@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import START
 from tests.provider_fakes import (
+    EXOTEL_SID,
     PLIVO_ID,
     PLIVO_TOKEN,
     TWILIO_SID,
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 TOKEN = "test-token-0123456789abcdef"
 PUBLIC = "https://numsim.example.com"
-TW, PL = "+14155550100", "+919122400001"
+TW, PL, EX = "+14155550100", "+919122400001", "+918045000011"
 CALLER = "+442079460018"
 
 
@@ -37,6 +38,9 @@ def registry(monkeypatch):
             numsim.OutboundNumber(
                 PL, "plivo", max_concurrent_calls=2, account=PLIVO_ID, credentials="env:PLIVO_TOKEN"
             )
+        )
+        registry.add(
+            numsim.OutboundNumber(EX, "exotel", account=EXOTEL_SID, credentials="env:EXOTEL_KEYS")
         )
         yield registry
 
@@ -154,3 +158,19 @@ def test_a_number_added_live_gets_its_account_for_webhooks(client, registry):
     assert client.post("/numbers", json=body, headers=auth).status_code == 201
     response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
     assert response.status_code == 200 and in_use(client, new) == 1
+
+
+def test_exotel_inbound_and_status_on_signed_urls(client):
+    adapter = client.app.state.numsim.dialer.adapter_for(EX)
+    inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
+    params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
+    path = inbound.removeprefix(PUBLIC)
+    assert client.post(path, data=params).status_code == 200
+    assert in_use(client, EX) == 1
+    status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
+    tampered = status.replace("status?", "status?x=1&")
+    done = {"CallSid": "e-1", "Status": "completed"}
+    assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
+    assert in_use(client, EX) == 1
+    assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
+    assert in_use(client, EX) == 0
