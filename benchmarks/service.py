@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from fastapi import FastAPI
 import numsim
 from numsim.testing import RedisServer, free_port
 
-from .harness import Case, Runner, timed
+from .harness import Case, Runner, in_processes, timed
 
 TOKEN = "bench-token-" + uuid.uuid4().hex
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -122,27 +121,7 @@ def _client_worker(url: str, token: str, operations: int, ready: Any) -> None:
 
 def _clients(urls: list[str], count: int) -> Runner:
     """`count` client processes, spread over `urls`, doing n cycles in all."""
-    context = multiprocessing.get_context("spawn")
-
-    def run(n: int) -> float:
-        ready = context.Barrier(count + 1, timeout=120)  # a dead client fails the run
-        workers = [
-            context.Process(
-                target=_client_worker, args=(urls[i % len(urls)], TOKEN, n // count, ready)
-            )
-            for i in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-        ready.wait()
-        started = time.perf_counter()
-        ready.wait()
-        elapsed = time.perf_counter() - started
-        for worker in workers:
-            worker.join()
-        return elapsed
-
-    return run
+    return in_processes(count, _client_worker, lambda i: (urls[i % len(urls)], TOKEN))
 
 
 def cases() -> Iterator[Case]:

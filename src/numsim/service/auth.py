@@ -8,11 +8,12 @@ time and never echoed.
 from __future__ import annotations
 
 import hmac
-import json
 import os
 from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .asgi import send_error
 
 TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
 MIN_TOKEN_LENGTH = 16
@@ -73,19 +74,8 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         reason = "missing bearer token" if not given else "wrong bearer token"
-        body = json.dumps({"error": f"{reason}: send Authorization: Bearer <token>"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b"Bearer"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        message = f"{reason}: send Authorization: Bearer <token>"
+        await send_error(send, 401, message, [(b"www-authenticate", b"Bearer")])
 
 
 def own_path(scope: Scope) -> str:

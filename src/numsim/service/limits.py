@@ -3,10 +3,10 @@ buffer more than it allows (413, before or while reading)."""
 
 from __future__ import annotations
 
-import json
-
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .asgi import send_error
 
 DEFAULT_LIMIT = 64 * 1024  # JSON bodies and webhooks are small
 IMPORT_LIMIT = 64 * 1024 * 1024  # a bulk import: about 500,000 CSV rows
@@ -62,18 +62,7 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, limit: int) -> None:
-    body = json.dumps({"error": _message(limit)}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_error(send, 413, _message(limit))
 
 
 def _message(limit: int) -> str:
