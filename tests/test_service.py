@@ -439,3 +439,29 @@ def test_serve_without_a_token_is_one_line(capsys, monkeypatch, tmp_path):
     )
     assert main(["serve", "--token-file", str(tmp_path / "missing")]) == 1
     assert "cannot read token file" in capsys.readouterr().err
+
+
+def test_changes_by_another_process_reach_the_allocator(tmp_path, clock):
+    path = tmp_path / "numbers.db"
+    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
+        app = create_app(mine, token=TOKEN, clock=clock, sync_interval=0.05)
+        service = app.state.numsim
+        assert not service.refresh()  # nothing changed: nothing re-read
+        with TestClient(app, headers=AUTH) as client:
+            theirs.add(numsim.OutboundNumber(A, "twilio"), templates=["sales"])
+            for _ in range(200):  # the periodic refresh picks it up
+                if A in service.allocator.numbers:
+                    break
+                threading.Event().wait(0.01)
+            lease = acquire(client).json()
+            assert lease["number"] == A
+            theirs.update(A, max_calls_per_hour=5)
+            assert service.refresh() or service.allocator.numbers[A].max_calls_per_hour == 5
+            assert service.allocator.numbers[A].max_calls_per_hour == 5
+            assert client.get("/pool").json()["numbers"][A]["in_use"] == 1  # lease kept
+            theirs.unassign("sales", [A])
+            theirs.remove(A)
+            service.refresh()
+            assert A not in service.allocator.numbers and service.allocator.templates == {
+                "sales": ()
+            }

@@ -121,6 +121,12 @@ class NumberRegistry:
         with self._reading():
             return self._db.execute("PRAGMA user_version").fetchone()[0]
 
+    def data_version(self) -> int:
+        """Changes when another connection (another process) commits to the file, not on
+        this object's own writes: a cheap "re-read?" test for long-running readers."""
+        with self._reading():
+            return self._db.execute("PRAGMA data_version").fetchone()[0]
+
     # -- numbers -------------------------------------------------------------------
 
     def add(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:

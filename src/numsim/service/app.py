@@ -50,6 +50,7 @@ def create_app(
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
     token = check_token(token)
+    owned = allocator is None
     if allocator is None:
         allocator = Allocator.from_registry(registry, **allocator_options)
     elif allocator_options:
@@ -70,6 +71,11 @@ def create_app(
                 syncing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await syncing
+            # The allocator this app made is its to close (its timer thread, its
+            # executor); the registry and a given backend belong to the caller.
+            close = getattr(allocator, "close", None) if owned else None
+            if close is not None:
+                close()
 
     app = FastAPI(
         title="numsim",
@@ -92,6 +98,6 @@ async def _keep_in_sync(service: Service, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(service.sync)
+            await run_in_threadpool(service.refresh)
         except Exception as error:  # keep serving; the next round tries again
             log.warning("registry sync failed: %s", error)
