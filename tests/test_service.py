@@ -229,6 +229,7 @@ BAD = [
     ("GET", f"/numbers/{B}", None, 404, f"{B} is not in the registry"),
     ("GET", "/numbers/abc", None, 422, "invalid phone number 'abc'"),
     ("GET", "/numbers?template=nope", None, 404, "nope"),
+    ("GET", "/numbers?provider=skype", None, 422, "unknown provider 'skype'"),
     ("PATCH", f"/numbers/{A}", {}, 409, "nothing to update"),
     ("PATCH", f"/numbers/{A}", {"max_concurrent_calls": -1}, 422, "max_concurrent_calls"),
     ("PATCH", f"/numbers/{A}", {"e164": B}, 422, "e164"),

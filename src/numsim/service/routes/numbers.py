@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...bulk import COLUMNS, ImportReport
 from ...errors import RegistryError
+from ...numbers import Provider
 from ...phone import normalize_e164
 from ..models import NumberIn, NumberSettings, Pool, Rotation, number_row
 from ..state import Service
@@ -30,8 +31,9 @@ def list_numbers(
     request: Request, template: str | None = None, provider: str | None = None
 ) -> list[dict[str, Any]]:
     """Every number (or a template's pool), optionally of one provider."""
+    wanted = None if provider is None else Provider(provider).value
     rows = _service(request).registry.rows(template)
-    return [row for row in rows if provider is None or row["provider"] == provider.lower()]
+    return [row for row in rows if wanted is None or row["provider"] == wanted]
 
 
 @router.post("/numbers", status_code=201)
