@@ -96,9 +96,11 @@ def test_every_route_but_webhooks_and_health_needs_the_token(registry, clock):
     assert ("GET", "/docs") in seen and ("POST", "/allocations") in seen
 
 
-def test_the_token_is_required_and_checked_when_the_app_is_made(registry):
+def test_the_token_and_public_url_are_checked_when_the_app_is_made(registry):
     with pytest.raises(ValueError, match="at least 16 characters"):
         create_app(registry, token="short")
+    with pytest.raises(ValueError, match="must be an http"):
+        create_app(registry, token=TOKEN, public_url="numsim.example.com")
 
 
 # -- numbers ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
-from ..providers.base import ProviderAdapter
+from ..providers.base import ProviderAdapter, is_url
 from ..registry import NumberRegistry
 from . import errors
 from .auth import BearerAuth, check_token
@@ -50,6 +50,8 @@ def create_app(
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
     token = check_token(token)
+    if public_url is not None and not is_url(public_url):
+        raise ValueError(f"the public URL must be an http(s) URL, got {public_url!r}")
     owned = allocator is None
     if allocator is None:
         allocator = Allocator.from_registry(registry, **allocator_options)
