@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     finally:
         registry.close()
         backend = options.get("backend")
-        close = getattr(backend, "close", None)
-        if close is not None:
-            close()
+        if backend is not None:  # the app's allocator closed it too; closing is idempotent
+            backend.close()
     return 0

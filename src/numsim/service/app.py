@@ -73,11 +73,10 @@ def create_app(
                 syncing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await syncing
-            # The allocator this app made is its to close (its timer thread, its
-            # executor); the registry and a given backend belong to the caller.
-            close = getattr(allocator, "close", None) if owned else None
-            if close is not None:
-                close()
+            # The allocator this app made is its to close (its threads, and the backend
+            # it was given for it); the registry and a given allocator are the caller's.
+            if owned:
+                await allocator.aclose()
 
     app = FastAPI(
         title="numsim",
