@@ -468,3 +468,11 @@ def test_changes_by_another_process_reach_the_allocator(tmp_path, clock):
             assert A not in service.allocator.numbers and service.allocator.templates == {
                 "sales": ()
             }
+
+
+def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
+    response = client.post(
+        "/numbers/import", content="[" * 20000, headers={"content-type": "application/json"}
+    )
+    assert 400 <= response.status_code < 500 and "not valid JSON" in response.json()["error"]
+    assert registry.numbers() == []

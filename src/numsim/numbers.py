@@ -97,6 +97,10 @@ class OutboundNumber:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise InvalidNumberError(f"{name} must be a string or None for {self.e164}")
+        if self.account is not None and not self.account.strip():
+            raise InvalidNumberError(
+                f"account must be a provider account id or None for {self.e164}"
+            )
 
     @property
     def capacity(self) -> int:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 
 import phonenumbers
 
-from ..credentials import CredentialRef
+from ..credentials import CredentialError, CredentialRef
 from ..errors import InvalidNumberError
 from ..numbers import Provider
 from ..phone import normalize_e164
@@ -163,6 +163,22 @@ class ProviderAdapter(ABC):
                 raise failure
             waited += wait
             self._pacer.hold(self.pacing_key, wait)
+
+    def _placed(self, place: Callable[[], str]) -> str:
+        """Send a call creation and read the call id from the answer. Anything going wrong
+        once the request may have gone out (an answer that cannot be read, say a proxy's
+        HTML 200) is an unknown outcome: the call may exist, so never a blind retry."""
+        try:
+            return place()
+        except (ProviderError, CredentialError):
+            raise  # translated already, or refused before anything was sent
+        except Exception as error:
+            raise self._error(
+                "outcome_unknown",
+                f"the answer to a call creation could not be read ({type(error).__name__}); "
+                "look the call up before retrying",
+                outcome_unknown=True,
+            ) from None
 
     @abstractmethod
     def _translate(self, error: Exception, creates: bool) -> ProviderError:

@@ -115,8 +115,8 @@ class ExotelAdapter(ProviderAdapter):
         }
         if time_limit is not None:
             form["TimeLimit"] = str(time_limit)
-        body = self._request("POST", f"/v1/Accounts/{self.account}/Calls/connect.json", data=form)
-        return str(_call(body)["Sid"])
+        path = f"/v1/Accounts/{self.account}/Calls/connect.json"
+        return self._placed(lambda: str(_call(self._request("POST", path, data=form))["Sid"]))
 
     def hangup(self, call_id: str) -> None:
         raise self._error(
@@ -159,7 +159,8 @@ class ExotelAdapter(ProviderAdapter):
         given = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True)).get(SIGNATURE_FIELD)
         if not given:
             return False
-        return hmac.compare_digest(given, self._mac(_without_signature(url)))
+        expected = self._mac(_without_signature(url)).encode()
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected)  # any text
 
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
         call_id, raw = params.get("CallSid"), params.get("Status")

@@ -120,18 +120,18 @@ class PlivoAdapter(ProviderAdapter):
         if not is_url(answer):
             raise ValueError("Plivo answer must be the URL of your Plivo XML (answer_url)")
         options: dict[str, Any] = {} if time_limit is None else {"time_limit": time_limit}
-        response = self._run(
-            lambda client: client.calls.create(
+
+        def create(client: Any) -> Any:
+            return client.calls.create(
                 from_=from_.lstrip("+"),
                 to_=to.lstrip("+"),
                 answer_url=answer,
                 ring_url=status_callback_url,
                 hangup_url=status_callback_url,
                 **options,
-            ),
-            creates=True,
-        )
-        return str(response.request_uuid)
+            )
+
+        return self._placed(lambda: str(self._run(create, creates=True).request_uuid))
 
     def hangup(self, call_id: str) -> None:
         """Cancel the call's request if it has not been answered, else hang it up."""

@@ -101,7 +101,7 @@ class TwilioAdapter(ProviderAdapter):
             )
             return str(call.sid)
 
-        return self._send(create, creates=True)
+        return self._placed(lambda: self._send(create, creates=True))
 
     def hangup(self, call_id: str) -> None:
         """Twilio ends a queued or ringing call with `canceled`, an answered one with

@@ -10,15 +10,19 @@ Syncing only adds, updates, assigns, unassigns and removes: live leases are kept
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 
 from ..allocator import Allocator
+from ..credentials import CredentialError
 from ..dialer import Dialer
 from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider
 from ..providers.base import ProviderAdapter
 from ..registry import NumberRegistry
 from .metrics import AllocatorCollector
+
+log = logging.getLogger(__name__)
 
 AccountKey = tuple[Provider, str, str]  # provider, account, credentials reference
 
@@ -118,6 +122,11 @@ def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
     }
     made: dict[tuple[Provider, str], ProviderAdapter] = {}
     for provider, account, credentials in sorted(accounts):
+        if (provider, account) in made:
+            continue
         adapter_class = getattr(providers, classes[provider])
-        made.setdefault((provider, account), adapter_class(account, credentials))
+        try:
+            made[provider, account] = adapter_class(account, credentials)
+        except (ValueError, CredentialError) as error:  # one bad row must not stop the rest
+            log.warning("no %s adapter for account %r: %s", provider.value, account, error)
     return list(made.values())

@@ -63,28 +63,24 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
     each bad one is reported by line (CSV) or position (JSON). 422 if any was bad."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
-    if kind == "application/json":
-        rows = _json_rows(body)
-    elif kind in ("text/csv", "text/plain", "application/csv"):
-        rows = None
-    else:
+    if kind not in ("application/json", "text/csv", "text/plain", "application/csv"):
         return JSONResponse(
             {"error": "send the numbers as text/csv or as a JSON list (application/json)"},
             status_code=415,
         )
     service = _service(request)
 
-    def work() -> ImportReport:
+    def work() -> tuple[ImportReport, dict[str, Any]]:  # parsing too: off the event loop
         registry = service.registry
-        if rows is None:
-            report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
+        if kind == "application/json":
+            report = registry.import_rows(_json_rows(body), on_existing=on_existing)
         else:
-            report = registry.import_rows(rows, on_existing=on_existing)
+            report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
         service.sync()
-        return report
+        return report, _report(report)
 
-    report = await run_in_threadpool(work)
-    return JSONResponse(_report(report), status_code=200 if report.ok else 422)
+    report, shown = await run_in_threadpool(work)
+    return JSONResponse(shown, status_code=200 if report.ok else 422)
 
 
 @router.get("/numbers/{e164}")
@@ -152,7 +148,7 @@ def set_pool(request: Request, template: str, body: Pool) -> dict[str, Any]:
 def _json_rows(body: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         items = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise RegistryError("the body is not valid JSON; send a JSON list of numbers") from None
     if not isinstance(items, list):
         raise RegistryError("send a JSON list of numbers (objects with the CSV's columns)")
