@@ -176,7 +176,16 @@ def test_a_bad_cell_rejects_its_row_only(registry, row, column, reason):
     assert "SEKRET" not in str(report)
 
 
-FORMULAS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://x","y")', "@SUM(1+1)", "+1+1", "-2", "\t=1+1"]
+FORMULAS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://x","y")',
+    "@SUM(1+1)",
+    "+1+1",
+    "-2",
+    "\t=1+1",
+    "'=literal",  # looks escaped already: escaped once more, so it comes back as it was
+    "'-acct",
+]
 
 
 @pytest.mark.parametrize("text", FORMULAS)
@@ -190,6 +199,7 @@ def test_export_escapes_formulas_and_import_gives_back_what_was_written(registry
     with NumberRegistry() as copy:
         copy.import_csv(io.StringIO(out.getvalue()))
         assert copy.get("+14155550100").label == text
+        assert copy.get("+14155550100").account == text
 
 
 def test_import_keeps_a_leading_tab(registry):

@@ -312,3 +312,19 @@ def test_json_mode_shows_progress_on_a_terminal_stderr_only(capsys, monkeypatch)
     code, out, err = run(capsys, "simulate", "--hours", "0.2", "--seed", "1", "--json")
     assert code == 0 and json.loads(out)["attempts"] > 0  # stdout stays one JSON object
     assert "100%" in err
+
+
+def test_mean_duration_changes_a_files_talk_time_not_its_load(tmp_path, capsys):
+    scenario = tmp_path / "connected.toml"
+    scenario.write_text(
+        'hours = 1\n[[numbers]]\nprovider = "plivo"\ncount = 20\n'
+        "[[arrivals]]\ncalls_per_hour = 300\n"
+        '[call]\nload_counts = "connected"\nanswer_probability = 0.5\n'
+        'talk_seconds = { kind = "exponential", mean = 120 }\n'
+    )
+    runs = []
+    for extra in ([], ["--mean-duration", "60"]):
+        assert main(["simulate", str(scenario), "--seed", "1", "--json", *extra]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0]["attempts"] == runs[1]["attempts"]  # 300 connected an hour either way
+    assert runs[1]["utilization"] < runs[0]["utilization"]  # shorter calls

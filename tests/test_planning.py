@@ -322,3 +322,39 @@ def test_cli_size_bad_input(capsys):
     assert main(["size", "--workers", "2", "--dask-scheduler", "tcp://x:1"]) == 1
     err = capsys.readouterr().err
     assert "service-level" in err and "not allowed with" in err and "Traceback" not in err
+
+
+def _load(profile=None, hours=8.0, cap_hour=None, cap_day=None):
+    arrivals = Arrivals(profile=profile) if profile else Arrivals(calls_per_hour=100.0)
+    return Scenario(
+        name="floors",
+        numbers=(
+            NumberGroup(
+                provider="plivo", count=5, max_calls_per_hour=cap_hour, max_calls_per_day=cap_day
+            ),
+        ),
+        arrivals=(arrivals,),
+        hours=hours,
+    )
+
+
+def test_only_floors_a_run_can_prove_let_the_search_skip_sizes():
+    from numsim.planning.sizing import _proven
+
+    floors = {"carried_load": 2, "hourly_cap": 18, "daily_cap": 3}
+    assert _proven(floors, _load(hours=8)) == 18
+    assert _proven(floors, _load(hours=0.5)) == 2  # half an hour: fewer calls than a cap's hour
+    assert _proven(floors, _load(profile=[100.0] * 24)) == 1  # a profile proves nothing
+
+
+def test_a_profile_counts_only_the_hours_a_run_covers_toward_the_daily_cap():
+    from numsim.planning.analytic import offered_load
+
+    constant = offered_load(_load(hours=8))
+    profile = offered_load(_load(profile=[100.0] * 24, hours=8))
+    assert profile.calls_per_day == pytest.approx(constant.calls_per_day)
+
+
+def test_replications_past_the_attempts_bound_are_refused_before_running():
+    with pytest.raises(ValueError, match="replications would make up to"):
+        replicate(_load(hours=0.2), 10**12, workers=1)

@@ -285,7 +285,7 @@ def _free_text(raw: str) -> str | None:
     """Account and label as written (a leading tab stays), less the export's escape."""
     if not raw.strip():
         return None
-    if raw.startswith("'") and raw[1:2] and raw[1] in "".join(FORMULA_STARTS):
+    if _escaped(raw):
         return raw[1:]
     return raw
 
@@ -298,9 +298,20 @@ def _cell(name: str, value: object) -> str:
     if name == "templates":
         return TEMPLATE_SEPARATOR.join(value)  # type: ignore[arg-type]
     text = str(value)
-    if name != "e164" and text.startswith(FORMULA_STARTS):
+    if name != "e164" and _needs_escape(text):
         return "'" + text
     return text
+
+
+def _needs_escape(text: str) -> bool:
+    """A cell a spreadsheet would run, or one that reads as an escape already (it is
+    escaped once more, so an export always imports back exactly)."""
+    return text.startswith(FORMULA_STARTS) or _escaped(text)
+
+
+def _escaped(text: str) -> bool:
+    """Whether `text` reads as an export's escape: a quote before a cell that needed one."""
+    return text.startswith("'") and _needs_escape(text[1:])
 
 
 def _cell_text(value: object) -> str:

@@ -61,7 +61,10 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-calls-per-day", type=int, help="rolling-24 h cap per number")
     parser.add_argument("--calls-per-hour", type=float, help="attempts per hour (default 600)")
     parser.add_argument(
-        "--mean-duration", type=float, help="mean seconds a number is held per attempt (180)"
+        "--mean-duration",
+        type=float,
+        help="mean seconds a number is held per attempt (180); with a scenario file, the "
+        "mean talk time of its calls (its answer rate, ringing and load stay)",
     )
     parser.add_argument("--max-wait", type=float, help="seconds an attempt may wait; 0: none")
     parser.add_argument("--hours", type=float, help="simulated hours (default 8)")
@@ -127,6 +130,7 @@ def apply_scenario_flags(
     """`scenario` (or the default one, called `name`) with the flags' changes."""
     from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
 
+    from_file = scenario is not None
     if scenario is None:
         scenario = Scenario(
             name=name,
@@ -155,8 +159,10 @@ def apply_scenario_flags(
         scenario = replace(scenario, arrivals=(first, *arrivals[1:]))
     if args.mean_duration is not None:
         held = Distribution("exponential", mean=args.mean_duration)
-        call = CallModel(answer_probability=1.0, talk_seconds=held)
-        scenario = replace(scenario, call=call)
+        if from_file:  # only the talk time: the file's load and answer rate keep their meaning
+            scenario = replace(scenario, call=replace(scenario.call, talk_seconds=held))
+        else:
+            scenario = replace(scenario, call=CallModel(answer_probability=1.0, talk_seconds=held))
     if args.max_wait is not None:
         scenario = replace(scenario, max_wait_seconds=args.max_wait)
     if args.hours is not None:

@@ -9,6 +9,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
+from ..validation import share
 from .numbers import format_table
 from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
 
@@ -54,15 +55,17 @@ def run(args: argparse.Namespace) -> int:
     level = args.service_level
     if level is None:
         level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
-    if not 0 < level < 1:
-        raise ValueError(f"--service-level must be strictly between 0 and 1, got {level}")
+    share("--service-level", level, strict=True)
+    within = scenario.max_wait_seconds  # a file's own service-level threshold, if it has one
+    if args.max_wait is None and scenario.service_level_seconds is not None:
+        within = min(scenario.service_level_seconds, scenario.max_wait_seconds)
     prices = None
     if args.price_per_month is not None and scenario.numbers:
         prices = {scenario.numbers[0].provider: args.price_per_month}
     with _executor(args.dask_scheduler) as executor:
         sizing = size_pool(
             scenario,
-            target=ServiceLevel(level, within_seconds=scenario.max_wait_seconds),
+            target=ServiceLevel(level, within_seconds=within),
             seed=args.seed,
             executor=executor,
             workers=args.workers,

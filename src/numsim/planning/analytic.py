@@ -45,7 +45,10 @@ def offered_load(scenario: Scenario) -> OfferedLoad | None:
         else:
             rates = [_hourly(item) for item in spec.profile]
             peak += max(rate for rate, _ in rates)
-            day += sum(rate * hours for rate, hours in rates)
+            # the profile's busiest day: the run may cover only part of it
+            day += sum(rate * hours for rate, hours in rates) * min(
+                scenario.duration_seconds / 86400.0, 1.0
+            )
     return OfferedLoad(peak * per_call, day * per_call, call.mean_hold_seconds)
 
 

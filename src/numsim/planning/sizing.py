@@ -192,7 +192,7 @@ def size_pool(
             confidence=confidence,
             tolerance=target.tolerance() if tolerance is None else tolerance,
         )
-        answer = search.fewest(floor, guess, max_numbers)
+        answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
     point = search.points[answer]
     mean, low, high = search.estimate(answer)
     group = scenario.numbers[0]
@@ -381,6 +381,17 @@ class _Search:
         frame.index.name = "numbers"
         frame.attrs["figure"] = target.figure
         return frame
+
+
+def _proven(floors: dict[str, int], scenario: Scenario) -> int:
+    """The floors the search may skip below: only for a constant rate (a profile's busiest
+    hour bounds nothing about a whole run's share), and a cap's floor only when the run
+    lasts its whole window (fewer calls arrive in a shorter run)."""
+    if expected_attempts(scenario) is None:
+        return 1
+    hours = scenario.duration_seconds / 3600.0
+    windows = {"carried_load": 0.0, "hourly_cap": 1.0, "daily_cap": 24.0}
+    return max((f for name, f in floors.items() if hours >= windows[name]), default=1)
 
 
 def _floors(scenario: Scenario, target: Target, load: OfferedLoad | None) -> dict[str, int]:

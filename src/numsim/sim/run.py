@@ -19,11 +19,12 @@ from tqdm.auto import tqdm
 
 from ..allocator.refusal import REASONS
 from ..planning.analytic import erlang_figures
+from ..validation import whole
 from .engine import Engine
 from .load import CampaignDialer, LogReplay, OpenArrivals
 from .parallel import Summary, executor_for, progress_bar, run_all
 from .result import SimulationResult
-from .scenario import Scenario
+from .scenario import Scenario, ScenarioError
 
 Progress = Callable[[float], object]  # called with the share of simulated time done
 
@@ -52,8 +53,14 @@ def replicate(
     `executor` (any concurrent.futures.Executor, e.g. a dask Client.get_executor()) or
     a pool of `workers` processes (default one per core; 1: in this process). The
     same seed gives the same figures whatever runs them."""
-    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
-        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
+    replications = whole("replications", replications, minimum=2)
+    total = replications * scenario.expected_attempts
+    if total > scenario.max_attempts * 10:  # every run was checked alone; bound them all
+        raise ScenarioError(
+            f"{replications:,} replications would make up to {total:,.0f} attempts in all, "
+            f"over 10 x max_attempts = {scenario.max_attempts * 10:,}: fewer replications, "
+            "or raise max_attempts if the machine can take it"
+        )
     base = random.randrange(2**31) if seed is None else seed
     seeds = [base + index for index in range(replications)]
     tasks = [(scenario, s) for s in seeds]
