@@ -5,7 +5,7 @@ New contacts arrive in an intraday shape (a morning peak at 10:00-12:00, a lunch
 a smaller evening peak), only inside 09:00-21:00 IST. The chance a call is answered
 depends on the hour (low at lunch, higher in the evening); an unanswered contact is
 redialled after two hours, at most three attempts, and a redial that would fall
-after 21:00 moves to 09:00 the next morning.
+after 21:00 moves into 09:00-10:00 the next morning.
 """
 
 import csv
@@ -18,18 +18,18 @@ from zoneinfo import ZoneInfo
 
 # New contacts dialled per hour, by local hour (09:00-20:59).
 NEW_PER_HOUR = {
-    9: 160,
-    10: 300,
-    11: 320,
-    12: 220,
-    13: 120,
-    14: 150,
-    15: 170,
-    16: 190,
-    17: 210,
-    18: 240,
-    19: 200,
-    20: 110,
+    9: 150,
+    10: 380,
+    11: 420,
+    12: 260,
+    13: 80,
+    14: 100,
+    15: 130,
+    16: 160,
+    17: 200,
+    18: 250,
+    19: 180,
+    20: 60,
 }
 # Share of attempts answered, by local hour.
 ANSWER_RATE = {
@@ -55,14 +55,14 @@ ZONE = ZoneInfo("Asia/Kolkata")
 FIRST_DAY = datetime(2026, 1, 12, tzinfo=ZONE)  # a Monday
 
 
-def within_hours(moment: datetime) -> datetime:
-    """The moment, or the next 09:00 when it falls outside calling hours."""
-    if moment.hour < OPEN:
-        return moment.replace(hour=OPEN, minute=0, second=0, microsecond=0)
-    if moment.hour >= CLOSE:
-        next_day = moment + timedelta(days=1)
-        return next_day.replace(hour=OPEN, minute=0, second=0, microsecond=0)
-    return moment
+def within_hours(moment: datetime, rng: random.Random) -> datetime:
+    """The moment, or a moment in the next 09:00-10:00 when it falls outside calling hours
+    (spread over the hour, as a dialler works through its overnight backlog)."""
+    if OPEN <= moment.hour < CLOSE:
+        return moment
+    day = moment if moment.hour < OPEN else moment + timedelta(days=1)
+    opening = day.replace(hour=OPEN, minute=0, second=0, microsecond=0)
+    return opening + timedelta(seconds=rng.uniform(0, 3600))
 
 
 def main() -> None:
@@ -103,7 +103,7 @@ def main() -> None:
             }
         )
         if not answered and attempt < MAX_ATTEMPTS:
-            redial = within_hours(moment + timedelta(seconds=hold) + REDIAL_GAP)
+            redial = within_hours(moment + timedelta(seconds=hold) + REDIAL_GAP, rng)
             heapq.heappush(due, (redial, contact, attempt + 1))
     path = Path(__file__).with_name("campaign_days.csv")
     with path.open("w", newline="") as handle:
