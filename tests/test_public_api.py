@@ -53,7 +53,8 @@ def test_import_needs_only_the_core():
     # Live services import the allocator: no pandas, simpy, redis or SDKs on import.
     code = (
         "import sys, numsim; "
-        "heavy = {'pandas', 'numpy', 'simpy', 'redis', 'twilio', 'plivo', 'matplotlib'}; "
+        "heavy = {'pandas', 'numpy', 'simpy', 'redis', 'twilio', 'plivo', 'matplotlib', "
+        "'fastapi', 'uvicorn', 'prometheus_client'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

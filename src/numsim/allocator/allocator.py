@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
 import time
 from collections import Counter
@@ -41,6 +42,7 @@ DEFAULT_LEASE_TTL = 4 * 3600 + 600
 DEFAULT_STICKY_TTL = 7 * DAY
 _T = TypeVar("_T")
 _DESTINATION_CACHE = 1 << 17
+log = logging.getLogger(__name__)
 
 
 class _Destination(NamedTuple):
@@ -120,7 +122,9 @@ class Allocator:
         self._scheduled: set[float] = set()
         self._schedule_lock = threading.Lock()
         self._sticky = self._strategy.sticky
-        self._worker: ThreadPoolExecutor | None = None
+        # One thread runs the async front end's synchronous calls, in the order they were
+        # made (tasks join the waiting queue in the order they called); started on first use.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
         self._backend.configure(
             Policy(
                 order=self._strategy.order,
@@ -131,8 +135,8 @@ class Allocator:
             )
         )
         self._waits = WaitQueue(self._attempt_request, self._clock)
-        self._backend.subscribe(self._on_free)
         self._load(numbers, templates)
+        self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -141,16 +145,14 @@ class Allocator:
         backend. Call it once no call is waiting; the allocator is not used after."""
         if self._timers is not None:
             self._timers.close()
-        if self._worker is not None:
-            self._worker.shutdown(wait=True)
+        self._worker.shutdown(wait=True)
         self._backend.close()
 
     async def aclose(self) -> None:
         """close for asyncio: also closes the backend's asyncio connections."""
         if self._timers is not None:
             await asyncio.to_thread(self._timers.close)
-        if self._worker is not None:
-            await asyncio.to_thread(self._worker.shutdown, True)
+        await asyncio.to_thread(self._worker.shutdown, True)
         if isinstance(self._backend, AsyncBackend):
             await self._backend.aclose()
         else:
@@ -472,9 +474,12 @@ class Allocator:
         """Add numbers (already known to the allocator) to a template's pool."""
         check_template_id(template)
         with self._config_lock:
-            for e164 in [self._known(n) for n in numbers]:
+            joining = [self._known(n) for n in numbers]
+            for e164 in joining:  # all to the backend (idempotent), then all here
                 self._push(self._numbers[e164], {*self._templates_of(e164), template})
-                self._pools.setdefault(template, {})[e164] = None
+            pool = self._pools.setdefault(template, {})
+            for e164 in joining:
+                pool[e164] = None
         self.poll()
 
     def unassign(self, template: str, numbers: Iterable[str]) -> None:
@@ -487,8 +492,9 @@ class Allocator:
             for e164 in leaving:
                 if e164 not in pool:
                     raise UnknownNumberError(f"{e164} is not in template {template!r}")
-            for e164 in leaving:
+            for e164 in leaving:  # all to the backend (idempotent), then all here
                 self._push(self._numbers[e164], set(self._templates_of(e164)) - {template})
+            for e164 in leaving:
                 del pool[e164]
 
     # -- internals ----------------------------------------------------------------------
@@ -704,14 +710,11 @@ class Allocator:
         if submitting.cancelled() or submitting.exception() is not None:
             return
         request = submitting.result()
-        request.cancel()  # a queue operation: no backend call
-        if request.lease is not None:
-            if isinstance(self._backend, AsyncBackend):
-                asyncio.get_running_loop().run_in_executor(
-                    self._async_worker(), self.release, request.lease
-                )
-            else:
-                self.release(request.lease)
+        if isinstance(self._backend, AsyncBackend):  # the queue's lock may be held across
+            # a stalled Redis call: cancel and give back in the worker, off the loop
+            asyncio.get_running_loop().run_in_executor(self._worker, self._abandon, request)
+        else:
+            self._abandon(request)
 
     def _abandon(self, request: Request) -> None:
         request.cancel()
@@ -722,16 +725,8 @@ class Allocator:
         """Run a synchronous operation without blocking the event loop: in the async
         worker thread for a network backend, directly for one that never blocks."""
         if isinstance(self._backend, AsyncBackend):
-            return await asyncio.get_running_loop().run_in_executor(self._async_worker(), operation)
+            return await asyncio.get_running_loop().run_in_executor(self._worker, operation)
         return operation()
-
-    def _async_worker(self) -> ThreadPoolExecutor:
-        """One thread runs the async front end's synchronous calls, in the order they
-        were made: tasks join the waiting queue in the order they called."""
-        with self._config_lock:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
-            return self._worker
 
     def _wait_seconds(self) -> float | None:
         """How long a waiting thread or task sleeps before polling by itself: the
@@ -757,8 +752,14 @@ class Allocator:
         self._call_at(wake, fire)
 
     def _on_free(self) -> None:
+        """A channel freed (inside a release, an expiry, or a message from another
+        process): serve the waiters. A failure serving them is not the releaser's: it is
+        logged, and the waiters try again at their next wake-up."""
         if self._waits.waiting:
-            self.poll()
+            try:
+                self.poll()
+            except Exception:
+                log.exception("serving waiting requests after a freed channel failed")
 
     def _count(self, key: str) -> None:
         with self._count_lock:

@@ -316,34 +316,32 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return now + (expiry - server_now) / _MICRO
 
     def check(self, now: float, repair: bool) -> list[Finding]:
-        """Also restores the settings of this process's numbers that Redis lost."""
+        """Also reports a server that may evict keys, and restores the settings of this
+        process's numbers that Redis lost."""
+        problem = self._eviction_problem()
+        eviction = [] if problem is None else [Finding(None, problem, False)]
         findings = self._check(now, repair)
         lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
         if not (repair and lost):
-            return findings
+            return eviction + findings
         for finding in lost:
             spec, groups = self._numbers[str(finding.number)]
             with _mapped_errors("check"):
                 self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
-        return kept + restored + self._check(now, repair)  # counters of restored numbers
+        return eviction + kept + restored + self._check(now, repair)  # restored counters
 
     def _check(self, now: float, repair: bool) -> list[Finding]:
-        findings = []
-        problem = self._eviction_problem()
-        if problem is not None:
-            findings.append(Finding(None, problem, False))
         args = (self._now(now), "1" if repair else "0", *self._numbers)
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
             if _namespace_lost(reply):
-                problem = "the namespace has no configuration (empty or lost)"
-                return [*findings, Finding(None, problem, False)]
+                return [Finding(None, "the namespace has no configuration (empty or lost)", False)]
         else:
             reply = self._call("check", *args)
-        return findings + [
+        return [
             Finding(_text(reply[i]) or None, _text(reply[i + 1]), int(reply[i + 2]) == 1)
             for i in range(1, len(reply), 3)
         ]
@@ -430,8 +428,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         an older generation on its next acquire and restores its own view in turn, so
         the newest view wins and a stale one never hands out a removed number."""
         log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
-        self._configure(self._gen)
-        for spec, groups in self._numbers.values():
+        self._configure(0)  # generation 0 until done: a restore cut short is done again
+        for spec, groups in list(self._numbers.values()):
             self._run("put_number", (now, *self._number_args(spec, groups)))
         known = self._client.smembers(f"{{{self.namespace}}}:numbers")
         for e164 in {_text(e) for e in known} - self._numbers.keys():

@@ -18,7 +18,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import check, demo, numbers, simulate, size
+from . import check, demo, numbers, serve, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     size.register(commands)
     demo.register(commands)
     check.register(commands)
+    serve.register(commands)
     return parser
 
 
