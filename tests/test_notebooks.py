@@ -77,12 +77,13 @@ assert shared.snapshot().counters["refused:busy"] == 1
 """
 
 
-def execute(path, checks):
-    """The notebook run in a fresh kernel, with `checks` appended as its last cell."""
+def execute(path, checks, cwd):
+    """The notebook run in a fresh kernel started in `cwd` (a notebook finds its data
+    wherever it runs), with `checks` appended as its last cell."""
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(checks))
     client = NotebookClient(
-        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": path.parent}}
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": cwd}}
     )
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
     return notebook
@@ -107,11 +108,11 @@ def printed(notebook):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_and_shows_what_it_says(path, monkeypatch):
+def test_notebook_runs_and_shows_what_it_says(path, monkeypatch, tmp_path):
     monkeypatch.delenv("NUMSIM_REDIS_URL", raising=False)
     assert path.stem in CHECKS, f"{path.name} has no checks in tests/test_notebooks.py"
     committed = printed(nbformat.read(path, as_version=4))
-    now = printed(execute(path, CHECKS[path.stem]))[: len(committed)]
+    now = printed(execute(path, CHECKS[path.stem], tmp_path))[: len(committed)]
     for index, (old, new) in enumerate(zip(committed, now, strict=True)):
         diff = "\n".join(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm=""))
         assert old == new, (
@@ -120,7 +121,7 @@ def test_notebook_runs_and_shows_what_it_says(path, monkeypatch):
         )
 
 
-def test_the_live_allocator_notebook_runs_against_redis(redis_server, monkeypatch):
+def test_the_live_allocator_notebook_runs_against_redis(redis_server, monkeypatch, tmp_path):
     monkeypatch.setenv("NUMSIM_REDIS_URL", redis_server.url)  # the kernel inherits it
     path = next(p for p in NOTEBOOKS if p.stem == "5-live-allocator")
-    execute(path, CHECKS[path.stem] + REDIS_CHECKS)
+    execute(path, CHECKS[path.stem] + REDIS_CHECKS, tmp_path)
