@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck format bench bench-check constraints clean
+.PHONY: demo test lint typecheck format notebooks bench bench-check constraints clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "numsim needs Python 3.11 or newer")'
@@ -38,6 +38,9 @@ typecheck: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix src tests benchmarks data
 	$(BIN)/ruff format src tests benchmarks data
+
+notebooks: $(VENV)/.dev  ## re-run every notebook in place, saving its outputs (commit them)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace notebooks/*.ipynb
 
 bench: $(VENV)/.dev  ## benchmarks; writes benchmarks/report.json
 	$(BIN)/python -m benchmarks
