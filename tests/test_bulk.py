@@ -232,3 +232,9 @@ def test_rows_stream_the_csv_columns(registry):
     assert all(isinstance(row["templates"], list) for row in registry.rows())
     pool = list(registry.rows("collections"))
     assert {r["e164"] for r in pool} == {n.e164 for n in registry.pool("collections")}
+
+
+def test_import_takes_a_path_object(registry, tmp_path):
+    path = tmp_path / "numbers.csv"
+    path.write_text("e164,provider\n+14155550100,twilio\n")
+    assert registry.import_csv(path).added == 1

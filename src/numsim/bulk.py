@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,7 +75,9 @@ class ImportReport:
         return "\n".join(lines)
 
 
-def read_csv_rows(source: str | IO[str] | IO[bytes]) -> Iterator[tuple[int, dict[str, str]]]:
+def read_csv_rows(
+    source: str | os.PathLike[str] | IO[str] | IO[bytes],
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line, row) from CSV text as it is read; ImportFileError (raised whenever
     it shows, possibly after good rows) if the file is not our CSV."""
     with _text_lines(source) as lines:
@@ -255,9 +258,9 @@ def _row(line: int, columns: list[str], fields: list[str]) -> dict[str, str]:
 
 
 @contextmanager
-def _text_lines(source: str | IO[str] | IO[bytes]) -> Iterator[Iterator[str]]:
+def _text_lines(source: str | os.PathLike[str] | IO[str] | IO[bytes]) -> Iterator[Iterator[str]]:
     """The source's lines, decoded as UTF-8 as they are read (a file object stays open)."""
-    if isinstance(source, str):
+    if isinstance(source, str | os.PathLike):
         try:
             handle = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
         except OSError as error:

@@ -262,7 +262,10 @@ class NumberRegistry:
     # -- bulk ----------------------------------------------------------------------
 
     def import_csv(
-        self, source: str | IO[str] | IO[bytes], *, on_existing: OnExisting = "error"
+        self,
+        source: str | os.PathLike[str] | IO[str] | IO[bytes],
+        *,
+        on_existing: OnExisting = "error",
     ) -> ImportReport:
         """Import numbers from a CSV file (path or open file); see README for columns.
 
