@@ -276,6 +276,8 @@ class Allocator:
             (template, target.groups),
             callback,
         )
+        if timeout > 0:
+            self._backend.expect_frees(request.deadline - timeout, self._has_waiters)
         self._waits.submit(request)
         self._schedule_wakeup()
         return request
@@ -714,6 +716,9 @@ class Allocator:
             self.poll()
 
         self._call_at(wake, fire)
+
+    def _has_waiters(self) -> bool:
+        return self._waits.waiting > 0
 
     def _on_free(self) -> None:
         if self._waits.waiting:

@@ -145,6 +145,12 @@ class Backend(ABC):
     def subscribe(self, callback: Callable[[], object]) -> None:
         """Call `callback` after a channel frees (release or expiry), outside any lock."""
 
+    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> None:  # noqa: B027
+        """A request is about to wait for a channel to free (called before its first
+        try); `waiting()` tells whether any request still waits. Nothing to do where
+        every free reaches the callbacks in-process; RedisBackend tells other
+        processes of frees only while some process expects them."""
+
     @abstractmethod
     def stats(self) -> dict[str, int]:
         """Counts since start: acquired, acquired_inbound, released, release_ignored,
