@@ -19,6 +19,7 @@ from numsim.sim import (
     Replay,
     Scenario,
     ScenarioError,
+    SimulationResult,
     simulate,
 )
 
@@ -548,3 +549,19 @@ def test_outbound_numbers_of_other_countries_are_generated_valid():
     for country in ("US", "IN", "GB", "AU", "DE"):
         for e164 in fake_destinations(country, 50):
             assert OutboundNumber(e164, "plivo").region == country
+
+
+def test_a_result_computes_its_summary_once(monkeypatch):
+    result = simulate(small(), seed=1)
+    calls = []
+    original = SimulationResult._busy_intervals
+
+    def counting(self, **options):
+        calls.append(1)
+        return original(self, **options)
+
+    monkeypatch.setattr(SimulationResult, "_busy_intervals", counting)
+    first = result.summary()
+    first["attempts"] = -1  # a caller's copy: changing it changes nothing
+    assert result.summary()["attempts"] > 0
+    assert len(calls) == 1

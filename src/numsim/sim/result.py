@@ -171,7 +171,12 @@ class SimulationResult:
     # -- figures ----------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The run's figures, over attempts arriving after the warm-up."""
+        """The run's figures, over attempts arriving after the warm-up (computed once
+        per run: replications and sweeps read one figure at a time)."""
+        return dict(self._summary)
+
+    @cached_property
+    def _summary(self) -> dict[str, Any]:
         times, ints = self._times, self._ints
         arrival, wait, pacing = times["arrival"], times["wait"], times["pacing"]
         outcome = ints["outcome"]
