@@ -328,6 +328,8 @@ def test_a_release_is_published_only_while_some_process_waits(redis_server):
 
     waiter_backend = RedisBackend(redis_server.url, namespace=space)
     waiter = numsim.Allocator([number], {"t": pool(number)}, backend=waiter_backend)
+    waiter.release(waiter.acquire("t", us(2), timeout=30))  # served at once: no mark
+    assert client.zcard(f"{{{space}}}:waiters") == 0
     lease = allocator.acquire("t", us(1))
     request = waiter.request("t", us(2), timeout=30)  # waits: marks its process
     assert client.zcard(f"{{{space}}}:waiters") == 1

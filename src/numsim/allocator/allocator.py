@@ -276,9 +276,9 @@ class Allocator:
             (template, target.groups),
             callback,
         )
-        if timeout > 0:
-            self._backend.expect_frees(request.deadline - timeout, self._has_waiters)
         self._waits.submit(request)
+        if not request.done and self._backend.expect_frees(self._clock(), self._has_waiters):
+            self.poll()  # a channel freed between its try and the mark was announced to no one
         self._schedule_wakeup()
         return request
 

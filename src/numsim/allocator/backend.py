@@ -145,11 +145,13 @@ class Backend(ABC):
     def subscribe(self, callback: Callable[[], object]) -> None:
         """Call `callback` after a channel frees (release or expiry), outside any lock."""
 
-    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> None:  # noqa: B027
-        """A request is about to wait for a channel to free (called before its first
-        try); `waiting()` tells whether any request still waits. Nothing to do where
-        every free reaches the callbacks in-process; RedisBackend tells other
-        processes of frees only while some process expects them."""
+    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> bool:
+        """A request waits for a channel to free; `waiting()` tells whether any request
+        still does. True if frees made before this call may have gone unannounced (the
+        caller then looks again). Every free reaches the callbacks in-process by
+        default; RedisBackend tells other processes of frees only while some process
+        waits."""
+        return False
 
     @abstractmethod
     def stats(self) -> dict[str, int]:

@@ -205,15 +205,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             )
             self._pubsub_thread.start()
 
-    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> None:
-        """Mark this process as waiting before its request's first try, so that every
-        later free is published; the listener renews the mark, and takes it off once
-        `waiting()` has said no for a while."""
+    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> bool:
+        """Mark this process as waiting, so that every later free is published; the
+        listener renews the mark, and takes it off once `waiting()` has said no for a
+        while. True if the mark is new: a free just before it was not published."""
         with self._lock:
             self._still_waiting = waiting
             self._expected = (time.monotonic(), now)
-            if self._marked_at is None:
-                self._mark(True)
+            if self._marked_at is not None:
+                return False
+            self._mark(True)
+            return True
 
     def call_map(self) -> CallMap:
         """The call -> lease records of a Dialer, in this namespace: every worker's
