@@ -315,7 +315,9 @@ def _freed_messages(pubsub):
     return messages
 
 
-def test_a_release_is_published_only_while_some_process_waits(redis_server):
+def _listened(redis_server):
+    """A namespace with one allocator (one Twilio number), and a subscriber to its
+    freed channel."""
     space = namespace()
     client = redis.Redis.from_url(redis_server.url)
     listener = client.pubsub(ignore_subscribe_messages=True)
@@ -323,6 +325,12 @@ def test_a_release_is_published_only_while_some_process_waits(redis_server):
     number = twilio(0)
     backend = RedisBackend(redis_server.url, namespace=space)
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    return space, client, listener, allocator
+
+
+def test_a_release_is_published_only_while_some_process_waits(redis_server):
+    space, client, listener, allocator = _listened(redis_server)
+    number, backend = twilio(0), allocator.backend
     allocator.release(allocator.acquire("t", us(1)))
     assert _freed_messages(listener) == []  # nobody waits: no wake-up storm
 
@@ -347,13 +355,8 @@ def test_a_release_is_published_only_while_some_process_waits(redis_server):
 
 
 def test_the_waiting_mark_of_a_crashed_process_runs_out(redis_server):
-    space = namespace()
-    client = redis.Redis.from_url(redis_server.url)
-    listener = client.pubsub(ignore_subscribe_messages=True)
-    listener.subscribe(f"{{{space}}}:freed")
-    number = twilio(0)
-    backend = RedisBackend(redis_server.url, namespace=space)
-    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    space, client, listener, allocator = _listened(redis_server)
+    backend = allocator.backend
     crashed = RedisBackend(redis_server.url, namespace=space)
     crashed.expect_frees(time.time(), lambda: True)  # and never takes it off
     allocator.release(allocator.acquire("t", us(1)))
