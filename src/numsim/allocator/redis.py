@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio
@@ -104,6 +104,14 @@ class _Script:
             self._client.script_load(self.source)
             return self._client.evalsha(self.sha, len(keys), *keys, *args)
 
+    async def acall(self, client: redis.asyncio.Redis, key: str, args: Sequence[Any]) -> Any:
+        """The same over an asyncio client, with one key."""
+        try:
+            return await client.evalsha(self.sha, 1, key, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, 1, key, *args)
+
 
 class RedisBackend(AsyncBackend, CallMapSupport):
     """Allocator state in Redis, for many workers.
@@ -143,7 +151,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         if isinstance(url_or_client, str):
-            options = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+            options: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
             self._client = redis.Redis.from_url(url_or_client, **options)
             if async_client is None:
                 async_client = redis.asyncio.Redis.from_url(url_or_client, **options)
@@ -158,7 +166,6 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._audit = audit
         self._gen = 0  # the pool generation of this process's view (see _restore)
         self._scripts = {name: _Script(self._client, _script_source(name)) for name in SCRIPTS}
-        self._async_scripts: dict[str, Any] = {}
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
@@ -393,7 +400,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def audit_log(self) -> list[dict[str, str]]:
         """The audit stream (with audit=True): op, number, lease, t (server microseconds)."""
-        entries = self._client.xrange(f"{{{self.namespace}}}:audit")
+        # redis-py types its sync and async replies as one: this client's is a list
+        stream = self._client.xrange(f"{{{self.namespace}}}:audit")
+        entries = cast("list[tuple[Any, dict[Any, Any]]]", stream)
         return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
 
     # -- internals ----------------------------------------------------------------------
@@ -431,12 +440,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     async def _arun(self, name: str, args: Sequence[object]) -> list[Any]:
         if self._async_client is None:
             raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
-        script = self._async_scripts.get(name)
-        if script is None:
-            script = self._async_scripts[name] = self._async_client.register_script(
-                _script_source(name)
-            )
-        reply: list[Any] = await script(keys=[self._cfg], args=args)
+        reply: list[Any] = await self._scripts[name].acall(self._async_client, self._cfg, args)
         return reply
 
     def _configure(self, generation: object = "") -> None:
