@@ -395,3 +395,27 @@ def test_aacquire_uses_the_asyncio_client(redis_server):
     got = asyncio.run(main())
     assert got.number == number.e164 and len(calls) == 2  # the waiting one queued
     backend.close()
+
+
+def test_leases_expire_on_time_although_most_scripts_skip_the_reclaim_scan(redis_server):
+    clock = numsim.ManualClock(1_800_000_000)
+    backend = RedisBackend(
+        redis_server.url, namespace=namespace(), clock="client", max_clock_skew=None
+    )
+    numbers = [twilio(0), twilio(1), twilio(2)]
+    allocator = numsim.Allocator(
+        numbers, {"t": pool(*numbers)}, backend=backend, clock=clock, lease_ttl=100
+    )
+    long = allocator.acquire("t", us(1))  # due: its expiry, 100 s away
+    short = allocator.acquire("t", us(2))
+    assert allocator.renew(short, ttl=1)  # a renewal can bring the next expiry closer
+    late = allocator.acquire("t", us(3), ttl=50)
+    clock.advance(2)
+    assert allocator.in_use(short.number) == 0
+    assert allocator.in_use(long.number) == allocator.in_use(late.number) == 1
+    clock.advance(49)
+    assert allocator.in_use(late.number) == 0 and allocator.in_use(long.number) == 1
+    clock.advance(50)
+    assert allocator.in_use(long.number) == 0
+    assert allocator.snapshot().counters["expired"] == 3
+    backend.close()
