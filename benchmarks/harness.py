@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib.metadata
+import multiprocessing
 import os
 import platform
 import statistics
@@ -41,6 +42,30 @@ def timed(loop: Callable[[int], None]) -> Runner:
         started = time.perf_counter()
         loop(n)
         return time.perf_counter() - started
+
+    return run
+
+
+def in_processes(count: int, work: Callable[..., None], args: Callable[[int], tuple]) -> Runner:
+    """A Runner timing `count` spawned processes that share n operations: process i
+    runs `work(*args(i), operations, ready)` and waits on `ready` (a Barrier) once set
+    up and once done, so only the work is timed. A process that dies fails the run."""
+    context = multiprocessing.get_context("spawn")
+
+    def run(n: int) -> float:
+        ready = context.Barrier(count + 1, timeout=120)
+        workers = [
+            context.Process(target=work, args=(*args(i), n // count, ready)) for i in range(count)
+        ]
+        for worker in workers:
+            worker.start()
+        ready.wait()
+        started = time.perf_counter()
+        ready.wait()
+        elapsed = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        return elapsed
 
     return run
 

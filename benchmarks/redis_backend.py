@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +27,7 @@ import numsim
 from numsim.allocator.redis import RedisBackend
 from numsim.testing import RedisServer
 
-from .harness import Case, Runner, timed
+from .harness import Case, Runner, in_processes, timed
 
 DESTINATIONS = [f"+1212555{i:04d}" for i in range(1000)]
 
@@ -126,25 +125,7 @@ def _processes(url: str, count: int) -> Runner:
     the cycles are timed, not starting the processes."""
     namespace = f"bench-{uuid.uuid4().hex}"
     _allocator(url, 100, namespace).backend.close()  # type: ignore[attr-defined]
-    context = multiprocessing.get_context("spawn")
-
-    def run(n: int) -> float:
-        ready = context.Barrier(count + 1)
-        workers = [
-            context.Process(target=_worker, args=(url, namespace, n // count, ready))
-            for _ in range(count)
-        ]
-        for worker in workers:
-            worker.start()
-        ready.wait()
-        started = time.perf_counter()
-        ready.wait()
-        elapsed = time.perf_counter() - started
-        for worker in workers:
-            worker.join()
-        return elapsed
-
-    return run
+    return in_processes(count, _worker, lambda i: (url, namespace))
 
 
 def cases() -> Iterator[Case]:

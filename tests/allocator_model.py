@@ -274,7 +274,5 @@ class AllocatorMachine(RuleBasedStateMachine):
         for number in NUMBERS:
             if number.e164 not in self.removed:
                 assert self.allocator.in_use(number.e164) == 0
-        close = getattr(self.allocator.backend, "close", None)
-        if close is not None:
-            close()
+        self.allocator.close()
         super().teardown()

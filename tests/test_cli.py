@@ -286,9 +286,9 @@ def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
     [
         (["--hours", "1e9"], "over max_attempts = 5,000,000"),
         (["--calls-per-hour", "1e15"], "over max_attempts"),
-        (["--numbers", "100000000"], "count must be at most 100,000"),
-        (["--numbers", "0"], "count must be a whole number >= 1"),
-        (["--hours", "nan"], "hours must be a number > 0"),
+        (["--numbers", "100000000"], "count must be a whole number between 1 and 100,000"),
+        (["--numbers", "0"], "count must be a whole number between 1 and 100,000"),
+        (["--hours", "nan"], "hours must be a finite number > 0"),
         (["--max-attempts", "10", "--hours", "1"], "over max_attempts = 10"),
     ],
 )

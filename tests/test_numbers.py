@@ -2,7 +2,7 @@
 
 import pytest
 
-from numsim import CredentialRef, InvalidNumberError, OutboundNumber, Provider, Template
+from numsim import CredentialRef, InvalidNumberError, OutboundNumber, Provider, Template, validation
 from numsim.credentials import CredentialError
 from numsim.phone import normalize_e164, phone_info
 
@@ -143,7 +143,9 @@ def test_missing_credential_is_a_clear_error_without_secret(monkeypatch):
     ],
 )
 def test_limits_are_bounded_with_a_clear_error(name, value):
-    with pytest.raises(InvalidNumberError, match=f"{name} must be between 1 and 1,000,000"):
+    with pytest.raises(
+        InvalidNumberError, match=f"{name} must be a whole number between 1 and 1,000,000"
+    ):
         OutboundNumber("+918045000001", "plivo", **{name: value})
 
 
@@ -218,3 +220,32 @@ def test_without_the_fast_path_every_number_takes_parse(monkeypatch):
     monkeypatch.setattr(numsim.phone, "_parse_canonical", None)  # would fail if called
     assert normalize_e164("+14155551234") == "+14155551234"
     numsim.phone._parse.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "message"),
+    [
+        (
+            lambda v: validation.finite("ttl", v, inclusive=False),
+            0,
+            "ttl must be a finite number > 0",
+        ),
+        (lambda v: validation.finite("wait", v), float("inf"), "wait must be a finite number >= 0"),
+        (lambda v: validation.finite("wait", v), True, "got True"),
+        (lambda v: validation.whole("count", v, minimum=1), 2.0, "whole number >= 1, got 2.0"),
+        (lambda v: validation.whole("count", v, maximum=9), 10, "between 0 and 9"),
+        (lambda v: validation.share("p", v), 1.5, "p must be between 0 and 1"),
+        (lambda v: validation.share("p", v, strict=True), 0, "strictly between 0 and 1"),
+    ],
+)
+def test_one_set_of_validators_names_the_input_and_the_rule(check, value, message):
+    with pytest.raises(ValueError, match=message):
+        check(value)
+
+
+def test_validators_normalize_what_they_accept():
+    import numpy as np
+
+    assert validation.whole("n", np.int64(3)) == 3 and type(validation.whole("n", 3)) is int
+    assert validation.finite("s", np.float32(1.5)) == 1.5
+    assert validation.share("p", 1) == 1.0

@@ -1,4 +1,4 @@
-"""The public names are a contract (DESIGN.md): they change only on purpose."""
+"""The public names are a contract (docs/architecture.md): they change only on purpose."""
 
 import subprocess
 import sys
@@ -8,6 +8,7 @@ import numsim.planning
 
 EXPECTED = {
     "Allocator",
+    "Backend",
     "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
@@ -24,6 +25,7 @@ EXPECTED = {
     "NumberRegistry",
     "OutboundNumber",
     "Provider",
+    "Reason",
     "RegistryError",
     "Request",
     "Snapshot",
@@ -51,7 +53,8 @@ def test_import_needs_only_the_core():
     # Live services import the allocator: no pandas, simpy, redis or SDKs on import.
     code = (
         "import sys, numsim; "
-        "heavy = {'pandas', 'numpy', 'simpy', 'redis', 'twilio', 'plivo', 'matplotlib'}; "
+        "heavy = {'pandas', 'numpy', 'simpy', 'redis', 'twilio', 'plivo', 'matplotlib', "
+        "'fastapi', 'uvicorn', 'prometheus_client'}; "
         "print(sorted(heavy & set(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -71,3 +74,14 @@ def test_dialer_and_provider_error_load_lazily_without_sdks():
 
     assert numsim.ProviderError is ProviderError
     assert numsim.Dialer.__name__ == "Dialer"
+
+
+def test_lazy_names_are_listed_for_tools():
+    assert {"RedisBackend", "Dialer", "ProviderError"} <= set(dir(numsim))
+
+
+def test_refusal_reasons_compare_equal_to_their_strings():
+    assert numsim.Reason.BUSY == "busy"
+    assert {"busy": 1}[numsim.Reason.BUSY] == 1
+    assert [str(r) for r in numsim.Reason] == list(numsim.allocator.REASONS)
+    assert issubclass(numsim.MemoryBackend, numsim.Backend)

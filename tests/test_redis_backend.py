@@ -36,8 +36,9 @@ def namespace():
 
 
 class FaultyClient(redis.Redis):
-    """A real client whose next script call can lose its reply after running, or run
-    twice (a retry of a command that did reach the server)."""
+    """A real client whose next acquire script can lose its reply after running, have
+    its caller cancelled then, or run twice (a retry of a command that reached the
+    server)."""
 
     fault = None
     target = None  # the sha of the script to break
@@ -49,6 +50,8 @@ class FaultyClient(redis.Redis):
         fault, self.fault = self.fault, None
         if fault == "lost":
             raise redis.ConnectionError("the reply was lost (injected)")
+        if fault == "cancelled":  # the caller's task was cancelled while the reply was due
+            raise asyncio.CancelledError
         if fault == "twice":
             reply = super().evalsha(sha, *args)
         return reply
@@ -70,7 +73,7 @@ def test_the_state_machine_holds_on_redis_through_lost_replies_retries_and_key_l
         @rule(
             template=st.sampled_from(sorted(model.TEMPLATES)),
             who=st.sampled_from(model.DESTINATIONS),
-            fault=st.sampled_from(["lost", "twice"]),
+            fault=st.sampled_from(["lost", "cancelled", "twice"]),
         )
         def acquire_with_a_fault(self, template, who, fault):
             """The acquire runs on the server; its reply is lost, or it runs twice."""
@@ -78,8 +81,8 @@ def test_the_state_machine_holds_on_redis_through_lost_replies_retries_and_key_l
             self.client.fault = fault
             try:
                 lease = self.allocator.acquire(template, who)
-            except BackendUnavailable:
-                assert fault == "lost"
+            except (BackendUnavailable, asyncio.CancelledError):
+                assert fault in ("lost", "cancelled")
                 self.account_for_orphan()
                 return
             except NoNumberAvailable:

@@ -101,6 +101,7 @@ def test_a_cancelled_aacquire_gives_its_channel_back(server):
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
 
     async def main():
+        await allocator.arelease(await allocator.aacquire("t", us(0)))  # scripts loaded
         server.pause()
         resume_after(server, 1.0)
         with pytest.raises(TimeoutError):
@@ -109,6 +110,8 @@ def test_a_cancelled_aacquire_gives_its_channel_back(server):
         return used(server, space, number.e164)
 
     assert asyncio.run(main()) == 0  # given back without another call of ours
+    stats = allocator.snapshot().counters
+    assert stats["acquired"] == 2 and stats["released"] == 2  # it did take, then gave back
     assert allocator.acquire("t", us(2)).number == number.e164
     backend.close()
 
@@ -216,19 +219,28 @@ def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(
 
 
 def test_a_lost_lease_index_is_found_and_repaired_by_check(server):
-    number = twilio(0)
+    """Without {ns}:l a release frees nothing and the number stayed busy for good; check()
+    rebuilds an outbound call's record from its hourly window, and frees an inbound
+    call's channel (nothing names its number any more), saying so."""
+    number = numsim.OutboundNumber(
+        "+912240000011", "plivo", max_concurrent_calls=2, trai_registered=True
+    )
     space = f"t-{uuid.uuid4().hex}"
     backend = RedisBackend(server.url, namespace=space)
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
-    lease = allocator.acquire("t", us(1))
+    outbound = allocator.acquire("t", "+919876500001")
+    allocator.acquire_inbound(number.e164)
     redis.Redis(port=server.port).delete(f"{{{space}}}:l")
-    assert allocator.release(lease) is False  # the record is gone
-    assert allocator.in_use(number.e164) == 1  # the counter is not
+    assert allocator.release(outbound) is False  # the record is gone
+    assert allocator.in_use(number.e164) == 2  # the counter is not
     findings = allocator.check()
-    assert [(f.number, f.repaired) for f in findings if f.number] == [(number.e164, True)]
-    assert allocator.in_use(number.e164) == 0
+    assert sorted(f.repaired for f in findings) == [True, True, True]
+    assert any("rebuilt" in f.problem for f in findings)
+    assert any("counted free" in f.problem for f in findings)
+    assert allocator.in_use(number.e164) == 1  # the outbound call goes on
     assert allocator.check() == []
-    assert allocator.acquire("t", us(2)).number == number.e164
+    assert allocator.release(outbound) is True
+    assert allocator.in_use(number.e164) == 0
     backend.close()
 
 
@@ -340,3 +352,244 @@ def test_numsim_check_on_an_unreachable_redis_is_one_line(capsys):
     assert main(["check", "--redis", "redis://127.0.0.1:1/0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("numsim: error: Redis is unreachable") and err.count("\n") == 1
+
+
+class LosingAsyncClient(redis.asyncio.Redis):
+    """An asyncio client whose next script call runs on the server and loses its reply."""
+
+    lose_next = False
+
+    async def evalsha(self, *args):
+        reply = await super().evalsha(*args)
+        if self.lose_next:
+            self.lose_next = False
+            raise redis.ConnectionError("the reply was lost (injected)")
+        return reply
+
+
+def test_an_async_acquire_whose_reply_was_lost_is_given_back(server):
+    number = numsim.OutboundNumber(
+        "+912240000011", "plivo", max_concurrent_calls=2, trai_registered=True
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    aclient = LosingAsyncClient(host="127.0.0.1", port=server.port)
+    backend = RedisBackend(server.url, namespace=space, async_client=aclient)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        await allocator.arelease(await allocator.aacquire("t", "+919876500000"))
+        aclient.lose_next = True
+        with pytest.raises(BackendUnavailable):
+            await allocator.aacquire("t", "+919876500001")
+        assert used(server, space, number.e164) == 1  # taken on the server, reply lost
+        lease = await allocator.aacquire("t", "+919876500002")  # gives the orphan back first
+        assert used(server, space, number.e164) == 1
+        await allocator.arelease(lease)
+        await allocator.aclose()
+
+    asyncio.run(main())
+    assert used(server, space, number.e164) == 0
+
+
+def test_cancelling_a_waiter_while_redis_stalls_never_blocks_the_loop(server):
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+
+    async def main():
+        held = await allocator.aacquire("t", us(0))
+        waiter = asyncio.create_task(allocator.aacquire("t", us(1), timeout=30))
+        await asyncio.sleep(0.3)
+        server.pause()
+        resume_after(server, 2.5)
+        await asyncio.sleep(1.3)  # the waiter's re-check is now stuck on Redis, in the worker
+        with LagProbe() as probe:
+            waiter.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.5)
+        await allocator.arelease(held)
+        await allocator.aclose()
+        return probe.worst
+
+    assert asyncio.run(main()) < 0.3
+    assert allocator.in_use(number.e164) == 0
+
+
+def test_a_pool_change_stuck_on_redis_never_blocks_the_loop(server):
+    kept, leaving = twilio(0), twilio(1)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([kept, leaving], {"t": pool(kept, leaving)}, backend=backend)
+
+    async def main():
+        with LagProbe() as probe:
+            server.pause()
+            resume_after(server, 1.5)
+            change = threading.Thread(target=allocator.remove_number, args=(leaving.e164,))
+            change.start()  # holds the allocator's configuration lock across Redis
+            await asyncio.sleep(0.2)
+            lease = await allocator.aacquire("t", us(1), timeout=5)
+            await allocator.arelease(lease)
+        change.join()
+        await allocator.aclose()
+        return probe.worst
+
+    assert asyncio.run(main()) < 0.3
+
+
+def test_a_multi_number_unassign_cut_short_by_an_outage_can_be_retried(server):
+    numbers = [twilio(i) for i in range(3)]
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    real, puts = backend._run, []
+
+    def flaky(name, args):
+        if name == "put_number":
+            puts.append(args)
+            if len(puts) == 2:
+                raise redis.ConnectionError("connection reset (injected)")
+        return real(name, args)
+
+    backend._run = flaky
+    leaving = [numbers[1].e164, numbers[2].e164]
+    with pytest.raises(BackendUnavailable):
+        allocator.unassign("t", leaving)
+    assert allocator.templates["t"] == tuple(pool(*numbers))  # nothing changed here
+    allocator.unassign("t", leaving)
+    assert allocator.templates["t"] == (numbers[0].e164,)
+    allocator.close()
+
+
+def test_a_restore_cut_short_is_done_again(server):
+    numbers = [twilio(i) for i in range(3)]
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    redis.Redis(port=server.port).flushall()  # a restart without persistence
+    real, puts = backend._run, []
+
+    def flaky(name, args):
+        if name == "put_number":
+            puts.append(args)
+            if len(puts) == 2:
+                raise redis.ConnectionError("connection reset mid-restore (injected)")
+        return real(name, args)
+
+    backend._run = flaky
+    with pytest.raises(BackendUnavailable):
+        allocator.acquire("t", us(0))
+    got = {allocator.acquire("t", us(i)).number for i in range(1, 4)}
+    assert got == set(pool(*numbers))  # every number is back
+    allocator.close()
+
+
+def test_a_release_is_not_failed_by_serving_someone_elses_wait(server):
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    held = allocator.acquire("t", us(0))
+    waiter = threading.Thread(target=lambda: allocator.acquire("t", us(1), timeout=3))
+    waiter.start()
+    while not allocator.waiting:
+        time.sleep(0.01)
+    real = backend._call
+
+    def blip(name, *args):
+        if name == "acquire":
+            raise BackendUnavailable("Redis is unreachable (acquire): injected blip")
+        return real(name, *args)
+
+    backend._call = blip
+    assert allocator.release(held) is True  # the waiter's failed attempt is not ours
+    backend._call = real
+    waiter.join(10)
+    allocator.close()
+
+
+def test_a_refused_constructor_leaves_no_thread(server):
+    def threads():
+        return {t for t in threading.enumerate() if t.name.startswith("numsim")}
+
+    before = threads()
+    for _ in range(3):
+        with pytest.raises(numsim.UnknownNumberError):
+            numsim.Allocator(
+                [twilio(0)],
+                {"t": ["+14155559999"]},
+                backend=RedisBackend(server.url, namespace="refused"),
+            )
+    time.sleep(0.1)
+    assert not threads() - before
+
+
+def test_an_idle_number_whose_key_was_lost_takes_no_call_and_check_restores_it(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    redis.Redis(port=server.port).delete(f"{{{space}}}:n:{number.e164}")
+    for i in range(3):  # the index still offers it; no call may go out on it unchecked
+        with pytest.raises(NoNumberAvailable):
+            allocator.acquire("t", us(i))
+    assert used(server, space, number.e164) == 0
+    assert allocator.snapshot().counters["inconsistent"] >= 1
+    findings = allocator.check()
+    assert any(f.problem == "settings lost" and f.repaired for f in findings)
+    lease = allocator.acquire("t", us(5))
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", us(6))  # one call at a time
+    allocator.release(lease)
+    allocator.close()
+
+
+def test_a_worker_that_restores_a_lost_number_key_keeps_its_live_calls(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    first = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    lease = first.acquire("t", us(1))
+    redis.Redis(port=server.port).delete(f"{{{space}}}:n:{number.e164}")
+    second = numsim.Allocator(  # a worker starting now writes the number's settings again
+        [number], {"t": pool(number)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    with pytest.raises(NoNumberAvailable):
+        second.acquire("t", us(2))  # the live call still holds the one channel
+    assert first.release(lease)
+    assert second.acquire("t", us(3)).number == number.e164
+    for allocator in (first, second):
+        allocator.close()
+
+
+def test_an_acquire_run_again_after_its_lease_ended_takes_nothing(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    args = backend._acquire_args("t", ["*+stir_shaken"], us(1), 0.0, "late-1", None, False, False)
+    assert backend._call("acquire", *args)[0] == 1  # the try whose reply was lost
+    backend._orphans.add("late-1")
+    assert allocator.in_use(number.e164) == 0  # the next call gave the orphan back
+    assert backend._call("acquire", *args)[:2] == [0, b"void"]  # the first try, late
+    assert used(server, space, number.e164) == 0
+    assert allocator.acquire("t", us(2)).number == number.e164
+    allocator.close()
+
+
+def test_check_rebuilds_lost_lease_records_from_the_hourly_window(server):
+    number = numsim.OutboundNumber(
+        "+912240000011", "plivo", max_concurrent_calls=2, trai_registered=True
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    leases = [allocator.acquire("t", f"+9198765{i:05d}") for i in range(2)]
+    redis.Redis(port=server.port).delete(f"{{{space}}}:l")
+    findings = allocator.check()
+    assert len(findings) == 2 and all("rebuilt" in f.problem for f in findings)
+    assert allocator.in_use(number.e164) == 2  # still busy: the calls go on
+    with pytest.raises(NoNumberAvailable):
+        allocator.acquire("t", "+919876500009")
+    assert all(allocator.release(lease) for lease in leases)  # the rebuilt records release
+    assert allocator.in_use(number.e164) == 0 and allocator.check() == []
+    allocator.close()

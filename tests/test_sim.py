@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from numsim import NumberRegistry, OutboundNumber
+from numsim.planning import erlang_b, offered_traffic
 from numsim.sim import (
     Arrivals,
     CallModel,
@@ -20,7 +21,9 @@ from numsim.sim import (
     Scenario,
     ScenarioError,
     SimulationResult,
+    replicate,
     simulate,
+    sweep,
 )
 
 matplotlib.use("Agg")
@@ -96,12 +99,15 @@ OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
         ({"hours": 1e9}, r"up to 600,000,000,000 attempts .* over max_attempts = 5,000,000"),
         ({"arrivals": [{"calls_per_hour": 1e15}]}, "over max_attempts"),
         ({"arrivals": [{"profile": [1e12] * 24}]}, "over max_attempts"),
-        ({"arrivals": [{"calls_per_hour": 600, "population": 10**9}]}, "at most 1,000,000"),
-        ({"numbers": [{"count": 100_000_000}]}, "count must be at most 100,000"),
+        ({"arrivals": [{"calls_per_hour": 600, "population": 10**9}]}, "between 1 and 1,000,000"),
+        (
+            {"numbers": [{"count": 100_000_000}]},
+            "count must be a whole number between 1 and 100,000",
+        ),
         ({"numbers": [{"count": 60_000}, {"count": 60_000}]}, "120,000 numbers; at most"),
         (
             {"campaigns": [{"contacts": 10**9, "calls_per_hour": 5}], "arrivals": []},
-            "contacts must be at most 1,000,000",
+            "contacts must be a whole number between 1 and 1,000,000",
         ),
         ({"max_attempts": 0}, "max_attempts must be a whole number >= 1"),
     ],
@@ -171,7 +177,9 @@ def test_result_tables_agree_with_each_other():
     assert set(outbound.loc[outbound["outcome"] == "refused", "reason"]) == {"busy"}
     assert numbers["calls"].sum() == summary["served"]
     served = outbound.dropna(subset=["number"])
-    assert np.allclose(served["end"] - served["start"], served["end"] - served["start"])
+    assert np.allclose(served["start"] - served["arrival"], served["wait"])
+    held = (served["end"].clip(upper=4 * 3600) - served["start"]).sum()  # inside the run
+    assert numbers["busy_seconds"].sum() == pytest.approx(held)
     assert (served["end"] > served["start"]).all()
     busy = (numbers["busy_seconds"].sum()) / (5 * 4 * 3600)
     assert summary["utilization"] == pytest.approx(busy)
@@ -190,13 +198,73 @@ def test_plots_return_axes_and_notebooks_get_html():
 
 
 def test_replications_give_confidence_intervals():
-    runs = simulate(small(), seed=1, replications=4)
+    runs = replicate(small(), 4, seed=1, workers=1)
     table = runs.summary()
-    assert len(runs) == 4 and {r.seed for r in runs.results} == {1, 2, 3, 4}
+    assert len(runs) == 4 and runs.seeds == [1, 2, 3, 4]
     assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
     assert table.loc["attempts", "mean"] == pytest.approx(np.mean(runs.values("attempts")))
+    assert table.loc["refused_busy", "mean"] == pytest.approx(
+        np.mean([s["refusals"]["busy"] for s in runs.summaries])
+    )
+    assert table.loc["blocked_fraction", "erlang"] == pytest.approx(
+        erlang_b(offered_traffic(200.0, 60.0), 5)
+    )
     with pytest.raises(ValueError, match="replications"):
-        simulate(small(), replications=1)
+        replicate(small(), 1)
+
+
+def test_proportion_intervals_stay_inside_zero_and_one():
+    from numsim.sim.run import interval
+
+    mean, low, high = interval([0.0, 0.0, 0.0, 0.02], proportion=True)
+    assert low == 0.0 and 0 < mean < high < 1
+    assert interval([0.99, 1.0, 1.0, 1.0], proportion=True)[2] == 1.0
+    assert interval([0.0, 0.0, 0.0, 0.02])[1] < 0  # a count may go below: no clipping
+
+
+def test_parallel_and_serial_runs_give_identical_tables():
+    from concurrent.futures import ThreadPoolExecutor
+
+    serial = replicate(small(hours=1.0), 3, seed=7, workers=1).summary()
+    in_processes = replicate(small(hours=1.0), 3, seed=7, workers=2).summary()
+    with ThreadPoolExecutor(2) as executor:
+        in_threads = replicate(small(hours=1.0), 3, seed=7, executor=executor).summary()
+    pd.testing.assert_frame_equal(serial, in_processes)
+    pd.testing.assert_frame_equal(serial, in_threads)
+    sizes = [3, 4]
+    pd.testing.assert_frame_equal(
+        sweep(small(hours=1.0), sizes, replications=2, workers=1),
+        sweep(small(hours=1.0), sizes, replications=2, workers=2),
+    )
+
+
+def test_refusals_by_the_rules_are_not_blocking_by_the_pool():
+    # Every destination called at most once an hour: repeat calls are refused whatever
+    # the pool's size, and the pool's figures leave them out.
+    scenario = small(
+        numbers=(NumberGroup(count=50),),
+        arrivals=(Arrivals(calls_per_hour=200.0, population=20),),
+        destination_limit={"max_calls": 1, "per_seconds": 3600},
+    )
+    summary = simulate(scenario, seed=1).summary()
+    assert summary["refused_by_rules"] == summary["refusals"]["destination_limit"] > 0
+    assert summary["blocked_fraction"] > 0.5
+    assert summary["pool_blocked_fraction"] == 0.0 and summary["pool_service_level"] == 1.0
+
+
+def test_sweep_tables_keep_refusals_erlang_and_campaign_completion():
+    table = sweep(small(hours=1.0), [3, 6], replications=2, workers=1)
+    assert table.loc[3, "refused_busy"] > table.loc[6, "refused_busy"] > 0
+    assert table.loc[3, "blocked_fraction_erlang"] == pytest.approx(
+        erlang_b(offered_traffic(200.0, 60.0), 3)
+    )
+    campaign = small(
+        hours=None,
+        arrivals=(),
+        campaigns=(Campaign(contacts=50, country="US", max_in_flight=5, max_attempts=1),),
+    )
+    table = sweep(campaign, [2, 5], replications=2, workers=1)
+    assert 0 < table.loc[5, "campaign_completion_hours"] < table.loc[2, "campaign_completion_hours"]
 
 
 def test_t_quantiles():
@@ -549,6 +617,14 @@ def test_outbound_numbers_of_other_countries_are_generated_valid():
     for country in ("US", "IN", "GB", "AU", "DE"):
         for e164 in fake_destinations(country, 50):
             assert OutboundNumber(e164, "plivo").region == country
+
+
+def test_progress_reports_shares_of_simulated_time():
+    shares = []
+    simulate(small(hours=1.0), seed=1, progress=shares.append)
+    assert shares[-1] == 1.0 and shares == sorted(shares) and len(shares) >= 100
+    # progress=True: a tqdm.auto bar (silent here: stderr is not a terminal).
+    assert simulate(small(hours=1.0), seed=1, progress=True).summary()["attempts"] > 0
 
 
 def test_a_result_computes_its_summary_once(monkeypatch):

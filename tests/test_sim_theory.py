@@ -7,7 +7,15 @@ correct simulator passes at almost every seed, and a biased one fails.
 import pytest
 
 from numsim.planning import erlang_b, erlang_c, offered_traffic, wait_exceeds
-from numsim.sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario, simulate
+from numsim.sim import (
+    Arrivals,
+    CallModel,
+    Distribution,
+    NumberGroup,
+    Scenario,
+    replicate,
+    simulate,
+)
 
 HOLD = 180.0
 REPLICATIONS = 10
@@ -48,7 +56,7 @@ def covers(runs, figure, expected):
 )
 def test_loss_system_blocking_matches_erlang_b(group, talk):
     calls_per_hour = 300.0  # 15 erlangs offered to 20 channels
-    runs = simulate(loss_scenario(group, calls_per_hour, talk), seed=11, replications=REPLICATIONS)
+    runs = replicate(loss_scenario(group, calls_per_hour, talk), REPLICATIONS, seed=11)
     traffic = offered_traffic(calls_per_hour, HOLD)
     expected = erlang_b(traffic, 20)
     covers(runs, "blocked_fraction", expected)
@@ -63,22 +71,20 @@ def test_waiting_system_matches_erlang_c():
         arrivals=(Arrivals(calls_per_hour=200.0, population=5000),),  # 10 erlangs
         call=CallModel(talk_seconds=Distribution("exponential", mean=HOLD)),
         max_wait_seconds=1e7,  # patient callers: M/M/12
+        service_level_seconds=30.0,  # served within 30 s: 1 - P(W > 30 s)
         hours=100.0,
         warmup_hours=2.0,
     )
-    runs = simulate(scenario, seed=5, replications=REPLICATIONS)
+    runs = replicate(scenario, REPLICATIONS, seed=5)
     covers(runs, "wait_probability", erlang_c(10.0, 12))
-    over_30s = [
-        float((r.calls["wait"][r.calls["arrival"] >= 7200] > 30).mean()) for r in runs.results
-    ]
-    import statistics
-
-    from numsim.sim.run import t_quantile
-
-    mean = statistics.fmean(over_30s)
-    half = t_quantile(0.99, len(over_30s) - 1) * statistics.stdev(over_30s) / len(over_30s) ** 0.5
-    assert mean - half <= wait_exceeds(10.0, 12, 30, HOLD) <= mean + half
-    assert all(r.summary()["blocked_fraction"] == 0 for r in runs.results)
+    covers(runs, "service_level", 1 - wait_exceeds(10.0, 12, 30, HOLD))
+    assert runs.values("blocked_fraction") == [0.0] * REPLICATIONS
+    # The table puts the Erlang C figures beside the simulated ones.
+    table = runs.summary()
+    assert table.loc["wait_probability", "erlang"] == pytest.approx(erlang_c(10.0, 12))
+    assert table.loc["service_level", "erlang"] == pytest.approx(
+        1 - wait_exceeds(10.0, 12, 30, HOLD)
+    )
 
 
 def test_no_rolling_hour_carries_more_than_numbers_times_cap():

@@ -3,14 +3,18 @@
 The names here are the public API; everything else may change.
 """
 
+from typing import TYPE_CHECKING
+
 from .allocator import (
     DEFAULT_CALLING_HOURS,
     Allocator,
+    Backend,
     CallingHours,
     DestinationLimit,
     Lease,
     MemoryBackend,
     NoNumberAvailable,
+    Reason,
     Request,
     Snapshot,
     Strategy,
@@ -35,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_CALLING_HOURS",
     "Allocator",
+    "Backend",
     "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
@@ -50,6 +55,7 @@ __all__ = [
     "NumberRegistry",
     "OutboundNumber",
     "Provider",
+    "Reason",
     "RegistryError",
     "Request",
     "Snapshot",
@@ -59,6 +65,18 @@ __all__ = [
     "UnknownTemplateError",
     "__version__",
 ]
+
+
+if TYPE_CHECKING:  # visible to checkers and IDEs; loaded on first use (see __getattr__)
+    from .allocator.redis import RedisBackend as RedisBackend
+    from .dialer import Dialer as Dialer
+    from .providers.errors import ProviderError as ProviderError
+
+_LAZY = ("Dialer", "ProviderError", "RedisBackend")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str) -> object:

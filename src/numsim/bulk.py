@@ -104,12 +104,13 @@ def read_csv_rows(source: str | IO[str] | IO[bytes]) -> Iterator[tuple[int, dict
             raise ImportFileError(failure)
 
 
-def frame_rows(frame: object) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a pandas DataFrame, numbered as if written to CSV with a header."""
-    import pandas as pd  # type: ignore[import-untyped]
+def frame_rows(frame: Any) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a pandas DataFrame (untyped here: pandas is optional), numbered as if
+    written to CSV with a header."""
+    import pandas as pd
 
-    columns = _check_header([str(c) for c in frame.columns])  # type: ignore[attr-defined]
-    rows = frame.itertuples(index=False, name=None)  # type: ignore[attr-defined]
+    columns = _check_header([str(c) for c in frame.columns])
+    rows = frame.itertuples(index=False, name=None)
     for position, values in enumerate(rows, start=2):
         cells = ["" if pd.isna(v) else _cell_text(v) for v in values]
         yield position, _row(position, columns, cells)

@@ -13,13 +13,21 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
 
 class Clock(Protocol):
     def __call__(self) -> float: ...
+
+
+@runtime_checkable
+class SchedulingClock(Clock, Protocol):
+    """A clock that runs callbacks at its own times (ManualClock, the simulator's):
+    the allocator's timed wake-ups use it instead of a timer thread."""
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> object: ...
 
 
 class ManualClock:
@@ -71,20 +79,35 @@ class TimerThread:
         self._order = itertools.count()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def call_at(self, when: float, callback: Callable[[], object]) -> None:
         with self._changed:
+            if self._closed:
+                return
             heapq.heappush(self._timers, (when, next(self._order), callback))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="numsim-timers", daemon=True)
                 self._thread.start()
             self._changed.notify()
 
+    def close(self) -> None:
+        """Drop the pending timers and end the thread."""
+        with self._changed:
+            self._closed = True
+            self._timers.clear()
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
     def _run(self) -> None:
         while True:
             with self._changed:
-                while not self._timers:
+                while not self._timers and not self._closed:
                     self._changed.wait()
+                if self._closed:
+                    return
                 delay = self._timers[0][0] - self._clock()
                 if delay > 0:
                     self._changed.wait(delay)  # or until an earlier timer arrives

@@ -6,11 +6,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from numbers import Integral
 
 from .credentials import CredentialError, CredentialRef
 from .errors import InvalidNumberError
 from .phone import PhoneInfo, normalize_e164, phone_info
+from .validation import whole
 
 # No provider sells a number anywhere near this; larger values are typos (and overflow SQLite).
 MAX_LIMIT = 1_000_000
@@ -43,15 +43,7 @@ def check_limit(name: str, value: object, *, optional: bool) -> int | None:
     """A whole number in 1..MAX_LIMIT (or None where `optional`); bools and floats are refused."""
     if value is None and optional:
         return None
-    if type(value) is int and 1 <= value <= MAX_LIMIT:  # the common case, without ABC checks
-        return value
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        allowed = "a whole number >= 1 or None" if optional else "a whole number >= 1"
-        raise InvalidNumberError(f"{name} must be {allowed}, got {type(value).__name__} {value!r}")
-    whole = int(value)
-    if not 1 <= whole <= MAX_LIMIT:
-        raise InvalidNumberError(f"{name} must be between 1 and {MAX_LIMIT:,}, got {whole}")
-    return whole
+    return whole(name, value, minimum=1, maximum=MAX_LIMIT, error=InvalidNumberError)
 
 
 def check_template_id(value: object) -> str:
@@ -145,8 +137,10 @@ class Template:
             items: Iterable[Template] = (
                 cls(key, _as_tuple(key, value)) for key, value in templates.items()
             )
+        elif isinstance(templates, Iterable):
+            items = templates
         else:
-            items = templates  # type: ignore[assignment]
+            raise TypeError(f"templates must be a mapping or Template objects, got {templates!r}")
         result: dict[str, Template] = {}
         for template in items:
             if not isinstance(template, Template):

@@ -121,6 +121,12 @@ class NumberRegistry:
         with self._reading():
             return self._db.execute("PRAGMA user_version").fetchone()[0]
 
+    def data_version(self) -> int:
+        """Changes when another connection (another process) commits to the file, not on
+        this object's own writes: a cheap "re-read?" test for long-running readers."""
+        with self._reading():
+            return self._db.execute("PRAGMA data_version").fetchone()[0]
+
     # -- numbers -------------------------------------------------------------------
 
     def add(self, number: OutboundNumber, *, templates: Iterable[str] = ()) -> None:
@@ -143,7 +149,7 @@ class NumberRegistry:
             if unknown:
                 raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
             values.update(changes)
-            updated = OutboundNumber(**values)  # type: ignore[arg-type]
+            updated = OutboundNumber(**values)
             self._update(db, updated)
             return updated
 
@@ -269,6 +275,13 @@ class NumberRegistry:
     def import_dataframe(self, frame: object, *, on_existing: OnExisting = "error") -> ImportReport:
         """Like import_csv, from a pandas DataFrame with the same columns."""
         return self._import(frame_rows(frame), on_existing)
+
+    def import_rows(
+        self, rows: Iterable[tuple[int, dict[str, str]]], *, on_existing: OnExisting = "error"
+    ) -> ImportReport:
+        """Like import_csv, from (position, {column: text}) pairs already read (a JSON
+        list, say): each bad row is reported by its position."""
+        return self._import(rows, on_existing)
 
     def export_csv(self, target: str | IO[str]) -> int:
         """Write every number as CSV, streamed (credentials as references only); returns rows."""

@@ -1,10 +1,13 @@
-"""The allocator: rules, strategies, leases, waiting, and its backends."""
+"""The allocator: rules, strategies, leases, waiting, and its backends.
+
+Backend, AsyncBackend, NumberSpec, NumberState, Policy, Refusal and Finding are what
+a new backend implements and returns; see docs/architecture.md."""
 
 from .allocator import DEFAULT_LEASE_TTL, Allocator, Snapshot
-from .backend import AsyncBackend, Backend, Finding
+from .backend import AsyncBackend, Backend, Finding, NumberSpec, NumberState, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
-from .refusal import REASONS, NoNumberAvailable
+from .refusal import REASONS, NoNumberAvailable, Reason
 from .rules import DEFAULT_CALLING_HOURS, CallingHours, DestinationLimit
 from .strategy import Strategy
 from .waiting import Request
@@ -22,6 +25,11 @@ __all__ = [
     "Lease",
     "MemoryBackend",
     "NoNumberAvailable",
+    "NumberSpec",
+    "NumberState",
+    "Policy",
+    "Reason",
+    "Refusal",
     "Request",
     "Snapshot",
     "Strategy",

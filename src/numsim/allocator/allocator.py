@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
+import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
-from ..clock import Clock, TimerThread
+from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
+from ..validation import finite
 from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
@@ -41,6 +42,7 @@ DEFAULT_LEASE_TTL = 4 * 3600 + 600
 DEFAULT_STICKY_TTL = 7 * DAY
 _T = TypeVar("_T")
 _DESTINATION_CACHE = 1 << 17
+log = logging.getLogger(__name__)
 
 
 class _Destination(NamedTuple):
@@ -100,9 +102,13 @@ class Allocator:
         self._clock: Callable[[], float] = clock or time.time
         # Timed wake-ups of waiting requests: the clock's own call_at (ManualClock, the
         # simulator's), or a timer thread for the wall clock.
-        self._call_at: Callable[[float, Callable[[], object]], object] = (
-            getattr(self._clock, "call_at", None) or TimerThread(self._clock).call_at
-        )
+        self._timers: TimerThread | None = None
+        self._call_at: Callable[[float, Callable[[], object]], object]
+        if isinstance(self._clock, SchedulingClock):
+            self._call_at = self._clock.call_at
+        else:
+            self._timers = TimerThread(self._clock)
+            self._call_at = self._timers.call_at
         self._backend = backend if backend is not None else MemoryBackend()
         self._strategy = Strategy.named(strategy)
         self._compliance = compliance_map(compliance)
@@ -110,13 +116,15 @@ class Allocator:
         self._numbers: dict[str, OutboundNumber] = {}
         self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
         self._config_lock = threading.RLock()
-        self._destinations: dict[str, _Destination] = {}
+        self._destinations: dict[object, _Destination] = {}  # by the caller's spelling
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
         self._schedule_lock = threading.Lock()
         self._sticky = self._strategy.sticky
-        self._worker: ThreadPoolExecutor | None = None
+        # One thread runs the async front end's synchronous calls, in the order they were
+        # made (tasks join the waiting queue in the order they called); started on first use.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
         self._backend.configure(
             Policy(
                 order=self._strategy.order,
@@ -127,8 +135,40 @@ class Allocator:
             )
         )
         self._waits = WaitQueue(self._attempt_request, self._clock)
-        self._backend.subscribe(self._on_free)
         self._load(numbers, templates)
+        self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the allocator's threads (timed wake-ups, the async worker) and close its
+        backend. Call it once no call is waiting; the allocator is not used after."""
+        if self._timers is not None:
+            self._timers.close()
+        self._worker.shutdown(wait=True)
+        self._backend.close()
+
+    async def aclose(self) -> None:
+        """close for asyncio: also closes the backend's asyncio connections."""
+        if self._timers is not None:
+            await asyncio.to_thread(self._timers.close)
+        await asyncio.to_thread(self._worker.shutdown, True)
+        if isinstance(self._backend, AsyncBackend):
+            await self._backend.aclose()
+        else:
+            self._backend.close()
+
+    def __enter__(self) -> Allocator:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Allocator:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     @classmethod
     def from_registry(cls, registry: NumberRegistry, **options: Any) -> Allocator:
@@ -163,7 +203,7 @@ class Allocator:
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         outcome = self._attempt(template, target, call_id, ttl, True)
-        if type(outcome) is not Lease:
+        if isinstance(outcome, NoNumberAvailable):
             raise outcome
         return outcome
 
@@ -179,7 +219,7 @@ class Allocator:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool): for
         hot loops such as the simulator."""
-        target = self._destinations.get(destination)  # type: ignore[call-overload]
+        target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
         if ttl is not None:
@@ -209,13 +249,14 @@ class Allocator:
             _check_seconds("ttl", ttl)
         if timeout:
             return await self._aacquire_waiting(template, destination, call_id, timeout, ttl)
-        if not isinstance(self._backend, AsyncBackend):
+        backend = self._backend
+        if not isinstance(backend, AsyncBackend):
             return self.acquire(template, destination, call_id=call_id, ttl=ttl)
         target = self._destination(destination)
         if self._waits.waiting:
             await self._off_loop(self.poll)  # those already waiting go first
-        outcome = await self._aattempt(template, target, call_id, ttl, True)
-        if type(outcome) is not Lease:
+        outcome = await self._aattempt(backend, template, target, call_id, ttl, True)
+        if isinstance(outcome, NoNumberAvailable):
             raise outcome
         return outcome
 
@@ -260,8 +301,7 @@ class Allocator:
         (it may run before this returns). Front ends for threads, asyncio and
         the simulator are built on this.
         """
-        if not (timeout >= 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds >= 0, got {timeout!r}")
+        finite("timeout", timeout)
         if ttl is not None:
             _check_seconds("ttl", ttl)
         if template not in self._pools:
@@ -436,9 +476,12 @@ class Allocator:
         """Add numbers (already known to the allocator) to a template's pool."""
         check_template_id(template)
         with self._config_lock:
-            for e164 in [self._known(n) for n in numbers]:
+            joining = [self._known(n) for n in numbers]
+            for e164 in joining:  # all to the backend (idempotent), then all here
                 self._push(self._numbers[e164], {*self._templates_of(e164), template})
-                self._pools.setdefault(template, {})[e164] = None
+            pool = self._pools.setdefault(template, {})
+            for e164 in joining:
+                pool[e164] = None
         self.poll()
 
     def unassign(self, template: str, numbers: Iterable[str]) -> None:
@@ -451,8 +494,9 @@ class Allocator:
             for e164 in leaving:
                 if e164 not in pool:
                     raise UnknownNumberError(f"{e164} is not in template {template!r}")
-            for e164 in leaving:
+            for e164 in leaving:  # all to the backend (idempotent), then all here
                 self._push(self._numbers[e164], set(self._templates_of(e164)) - {template})
+            for e164 in leaving:
                 del pool[e164]
 
     # -- internals ----------------------------------------------------------------------
@@ -501,7 +545,7 @@ class Allocator:
 
     def _destination(self, value: object) -> _Destination:
         try:
-            return self._destinations[value]  # type: ignore[index]
+            return self._destinations[value]
         except (KeyError, TypeError):
             pass
         info = phone_info(value, what="destination")
@@ -515,11 +559,11 @@ class Allocator:
         )
         if len(self._destinations) >= _DESTINATION_CACHE:
             self._destinations.clear()
-        self._destinations[value] = target  # type: ignore[index]
+        self._destinations[value] = target
         return target
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
-        target: _Destination = request.destination  # type: ignore[assignment]
+        target = cast(_Destination, request.destination)  # what request() put there
         return self._attempt(request.template, target, request.call_id, request.ttl, final)
 
     def _attempt(
@@ -535,18 +579,19 @@ class Allocator:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
         if target.hours is not None:
-            closed = self._closed(template, target, now)
+            closed = self._closed(template, target, target.hours, now)
             if closed is not None:
                 return closed
         outcome = self._backend.acquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if type(outcome) is Lease:
+        if isinstance(outcome, Lease):
             return outcome
-        return self._refused(outcome, template, target)  # type: ignore[arg-type]
+        return self._refused(outcome, template, target)
 
     async def _aattempt(
         self,
+        backend: AsyncBackend,
         template: str,
         target: _Destination,
         call_id: str | None,
@@ -557,20 +602,22 @@ class Allocator:
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
-        closed = self._closed(template, target, now) if target.hours is not None else None
-        if closed is not None:
-            return closed
-        backend: AsyncBackend = self._backend  # type: ignore[assignment]  # checked by caller
+        if target.hours is not None:
+            closed = self._closed(template, target, target.hours, now)
+            if closed is not None:
+                return closed
         outcome = await backend.aacquire(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if type(outcome) is Lease:
+        if isinstance(outcome, Lease):
             return outcome
-        return self._refused(outcome, template, target)  # type: ignore[arg-type]
+        return self._refused(outcome, template, target)
 
-    def _closed(self, template: str, target: _Destination, now: float) -> NoNumberAvailable | None:
+    def _closed(
+        self, template: str, target: _Destination, hours: CallingHours, now: float
+    ) -> NoNumberAvailable | None:
         """The refusal for a destination outside its calling hours, or None."""
-        wait = target.hours.seconds_until_open(now, target.info.time_zones)  # type: ignore[union-attr]
+        wait = hours.seconds_until_open(now, target.info.time_zones)
         if wait == 0.0:
             return None
         self._count("refused:" + CALLING_HOURS)
@@ -665,14 +712,11 @@ class Allocator:
         if submitting.cancelled() or submitting.exception() is not None:
             return
         request = submitting.result()
-        request.cancel()  # a queue operation: no backend call
-        if request.lease is not None:
-            if isinstance(self._backend, AsyncBackend):
-                asyncio.get_running_loop().run_in_executor(
-                    self._async_worker(), self.release, request.lease
-                )
-            else:
-                self.release(request.lease)
+        if isinstance(self._backend, AsyncBackend):  # the queue's lock may be held across
+            # a stalled Redis call: cancel and give back in the worker, off the loop
+            asyncio.get_running_loop().run_in_executor(self._worker, self._abandon, request)
+        else:
+            self._abandon(request)
 
     def _abandon(self, request: Request) -> None:
         request.cancel()
@@ -683,16 +727,8 @@ class Allocator:
         """Run a synchronous operation without blocking the event loop: in the async
         worker thread for a network backend, directly for one that never blocks."""
         if isinstance(self._backend, AsyncBackend):
-            return await asyncio.get_running_loop().run_in_executor(self._async_worker(), operation)
+            return await asyncio.get_running_loop().run_in_executor(self._worker, operation)
         return operation()
-
-    def _async_worker(self) -> ThreadPoolExecutor:
-        """One thread runs the async front end's synchronous calls, in the order they
-        were made: tasks join the waiting queue in the order they called."""
-        with self._config_lock:
-            if self._worker is None:
-                self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
-            return self._worker
 
     def _wait_seconds(self) -> float | None:
         """How long a waiting thread or task sleeps before polling by itself: the
@@ -721,8 +757,14 @@ class Allocator:
         return self._waits.waiting > 0
 
     def _on_free(self) -> None:
+        """A channel freed (inside a release, an expiry, or a message from another
+        process): serve the waiters. A failure serving them is not the releaser's: it is
+        logged, and the waiters try again at their next wake-up."""
         if self._waits.waiting:
-            self.poll()
+            try:
+                self.poll()
+            except Exception:
+                log.exception("serving waiting requests after a freed channel failed")
 
     def _count(self, key: str) -> None:
         with self._count_lock:
@@ -735,7 +777,4 @@ def _check_lease(lease: object, operation: str) -> None:
 
 
 def _check_seconds(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if not 0 < value < math.inf:
-        raise ValueError(f"{name} must be > 0 seconds, got {value!r}")
+    finite(name, value, inclusive=False)

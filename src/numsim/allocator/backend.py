@@ -153,6 +153,9 @@ class Backend(ABC):
         waits."""
         return False
 
+    def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
+        """Release what the backend holds (threads, connections); it is not used after."""
+
     @abstractmethod
     def stats(self) -> dict[str, int]:
         """Counts since start: acquired, acquired_inbound, released, release_ignored,
@@ -181,6 +184,10 @@ class AsyncBackend(Backend):
     @abstractmethod
     async def arelease(self, lease_id: LeaseId, number: str, now: float) -> bool:
         """release, awaited."""
+
+    async def aclose(self) -> None:
+        """close for asyncio: also closes the asyncio connections."""
+        self.close()
 
     @abstractmethod
     async def arenew(

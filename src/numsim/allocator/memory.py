@@ -743,6 +743,7 @@ class MemoryBackend(Backend, CallMapSupport):
                         retry_at, blocker = free_at, number
                     break
                 heapq.heappop(cooling)
+        reason: str
         if not eligible:
             reason = NOT_COMPLIANT
         else:

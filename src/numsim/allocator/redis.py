@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
-from typing import Any, cast
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -50,6 +50,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
+from ..validation import finite
 from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
 from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
@@ -71,6 +72,7 @@ SCRIPTS = (
 )
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _ERRORS = (*_UNREACHABLE, ResponseError)
+ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
 _MICRO = 1_000_000
 _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
 # A process with waiting requests marks itself in the namespace for this long, renewed
@@ -146,15 +148,21 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
-        if max_clock_skew is not None and not 0 < max_clock_skew < float("inf"):
-            raise ValueError(f"max_clock_skew must be > 0 seconds or None, got {max_clock_skew!r}")
+        if max_clock_skew is not None:
+            finite("max_clock_skew", max_clock_skew, inclusive=False)
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
+        self._owns_client = isinstance(url_or_client, str)
+        self._owned_async_client: redis.asyncio.Redis | None = None
         if isinstance(url_or_client, str):
-            options: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
-            self._client = redis.Redis.from_url(url_or_client, **options)
+            self._client = redis.Redis.from_url(
+                url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
+            )
             if async_client is None:
-                async_client = redis.asyncio.Redis.from_url(url_or_client, **options)
+                async_client = redis.asyncio.Redis.from_url(
+                    url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
+                )
+                self._owned_async_client = async_client
         else:
             self._client = url_or_client
         self._async_client = async_client
@@ -230,7 +238,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return RedisCallMap(self._client, self.namespace)
 
     def close(self) -> None:
-        """Stop listening for freed channels (the clients stay open for the caller)."""
+        """Stop listening for freed channels and close the connections made from a URL
+        (a client passed in stays open for its owner). An asyncio client made here is
+        closed by aclose()."""
         self._stopping.set()
         with self._lock:
             if self._marked_at is not None:
@@ -241,6 +251,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 pubsub.close()  # ends the listener's wait now
         if self._pubsub_thread is not None:
             self._pubsub_thread.join(timeout=5)
+        if self._owns_client:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+        if self._owned_async_client is not None:
+            await self._owned_async_client.aclose()
 
     # -- the atomic operations ----------------------------------------------------------
 
@@ -356,34 +373,32 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return now + (expiry - server_now) / _MICRO
 
     def check(self, now: float, repair: bool) -> list[Finding]:
-        """Also restores the settings of this process's numbers that Redis lost."""
+        """Also reports a server that may evict keys, and restores the settings of this
+        process's numbers that Redis lost."""
+        problem = self._eviction_problem()
+        eviction = [] if problem is None else [Finding(None, problem, False)]
         findings = self._check(now, repair)
         lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
         if not (repair and lost):
-            return findings
+            return eviction + findings
         for finding in lost:
-            spec, groups = self._numbers[finding.number]  # type: ignore[index]
+            spec, groups = self._numbers[str(finding.number)]
             with _mapped_errors("check"):
                 self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
-        return kept + restored + self._check(now, repair)  # counters of restored numbers
+        return eviction + kept + restored + self._check(now, repair)  # restored counters
 
     def _check(self, now: float, repair: bool) -> list[Finding]:
-        findings = []
-        problem = self._eviction_problem()
-        if problem is not None:
-            findings.append(Finding(None, problem, False))
         args = (self._now(now), "1" if repair else "0", *self._numbers)
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
             if _namespace_lost(reply):
-                problem = "the namespace has no configuration (empty or lost)"
-                return [*findings, Finding(None, problem, False)]
+                return [Finding(None, "the namespace has no configuration (empty or lost)", False)]
         else:
             reply = self._call("check", *args)
-        return findings + [
+        return [
             Finding(_text(reply[i]) or None, _text(reply[i + 1]), int(reply[i + 2]) == 1)
             for i in range(1, len(reply), 3)
         ]
@@ -400,21 +415,19 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def audit_log(self) -> list[dict[str, str]]:
         """The audit stream (with audit=True): op, number, lease, t (server microseconds)."""
-        # redis-py types its sync and async replies as one: this client's is a list
-        stream = self._client.xrange(f"{{{self.namespace}}}:audit")
-        entries = cast("list[tuple[Any, dict[Any, Any]]]", stream)
-        return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
+        entries = self._client.xrange(f"{{{self.namespace}}}:audit") or []
+        return [{_text(k): _text(v) for k, v in (fields or {}).items()} for _, fields in entries]
 
     # -- internals ----------------------------------------------------------------------
 
-    def _call(self, name: str, *args: object) -> list[Any]:
+    def _call(self, name: str, *args: ScriptArg) -> list[Any]:
         """Run a script; give back the leases of acquires whose replies were lost, and
         re-create the namespace if Redis lost it (a restart without persistence) or
         holds an older pool configuration than this process's."""
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
-            reply: list[Any] = self._scripts[name](keys=(self._cfg,), args=args)
+            reply = self._run(name, args)
             if _namespace_lost(reply):
                 self._restore(args[0])
                 reply = self._run(name, args)
@@ -422,7 +435,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             raise _mapped(error, name) from error
         return reply
 
-    async def _acall(self, name: str, *args: object) -> list[Any]:
+    async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
         """_call over the asyncio client; the rare restore runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
@@ -433,17 +446,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 reply = await self._arun(name, args)
         return reply
 
-    def _run(self, name: str, args: Sequence[object]) -> list[Any]:
+    def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         reply: list[Any] = self._scripts[name](keys=(self._cfg,), args=args)
         return reply
 
-    async def _arun(self, name: str, args: Sequence[object]) -> list[Any]:
+    async def _arun(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         if self._async_client is None:
             raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
         reply: list[Any] = await self._scripts[name].acall(self._async_client, self._cfg, args)
         return reply
 
-    def _configure(self, generation: object = "") -> None:
+    def _configure(self, generation: ScriptArg = "") -> None:
         policy = self._policy
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
@@ -463,14 +476,14 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 ),
             )
 
-    def _restore(self, now: object) -> None:
+    def _restore(self, now: ScriptArg) -> None:
         """Write this process's pool configuration over the namespace's, marked with its
         generation: a process whose view is newer (it made a later pool change) sees
         an older generation on its next acquire and restores its own view in turn, so
         the newest view wins and a stale one never hands out a removed number."""
         log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
-        self._configure(self._gen)
-        for spec, groups in self._numbers.values():
+        self._configure(0)  # generation 0 until done: a restore cut short is done again
+        for spec, groups in list(self._numbers.values()):
             self._run("put_number", (now, *self._number_args(spec, groups)))
         known = self._client.smembers(f"{{{self.namespace}}}:numbers")
         for e164 in {_text(e) for e in known} - self._numbers.keys():
@@ -521,7 +534,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             self._orphans.add(lease_id)
             raise
 
-    def _give_back_soon(self, now: object) -> None:
+    def _give_back_soon(self, now: ScriptArg) -> None:
         """Give back the orphaned leases in a task of their own (a cancelled caller
         cannot wait); on failure they stay orphans, for the next call."""
 
@@ -533,12 +546,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _release_orphans(self, now: object) -> None:
+    def _release_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
             self._run("release", (now, lease_id, ""))
             self._orphans.discard(lease_id)
 
-    async def _arelease_orphans(self, now: object) -> None:
+    async def _arelease_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
             await self._arun("release", (now, lease_id, ""))
             self._orphans.discard(lease_id)
@@ -553,7 +566,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         ttl: float | None,
         sticky: bool,
         explain: bool,
-    ) -> tuple[object, ...]:
+    ) -> tuple[ScriptArg, ...]:
         pick = repr(self._random.random()) if self._random_order else "0"
         return (
             self._now(now),
@@ -591,11 +604,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             statuses = {_text(reply[i]): _text(reply[i + 1]) for i in range(4, len(reply), 2)}
         return Refusal(reason, None if retry_at < 0 else retry_at / _MICRO, now, statuses)
 
-    def _number_args(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]) -> list[object]:
+    def _number_args(
+        self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
+    ) -> list[ScriptArg]:
         names = [f"{template}|{group}" for template, items in groups.items() for group in items]
         return [spec.e164, spec.capacity, spec.hour_cap or 0, spec.day_cap or 0, *names]
 
-    def _now(self, now: float) -> object:
+    def _now(self, now: float) -> ScriptArg:
         """The time argument of every script: "" lets the server use its own clock."""
         return int(now * _MICRO) if self._client_clock else ""
 
@@ -607,7 +622,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         channel = f"{{{self.namespace}}}:freed"
         while not self._stopping.is_set():
             try:
-                self._pubsub = pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                # redis-py leaves pubsub() untyped
+                pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub = pubsub
                 pubsub.subscribe(channel)
                 while not self._stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from enum import StrEnum
 
-# Per number.
-BUSY = "busy"  # every channel is carrying a call; a release frees one
-HOURLY_CAP = "hourly_cap"  # max_calls_per_hour reached in the rolling hour
-DAILY_CAP = "daily_cap"  # max_calls_per_day reached in the rolling 24 h
-NOT_COMPLIANT = "not_compliant"  # lacks the registration the destination's country needs
-# For the call as a whole.
-DESTINATION_LIMIT = "destination_limit"  # this destination had its calls for now
-CALLING_HOURS = "calling_hours"  # outside the destination's calling hours
-EMPTY_POOL = "empty_pool"  # the template has no numbers
 
-REASONS = (
-    BUSY,
-    HOURLY_CAP,
-    DAILY_CAP,
-    NOT_COMPLIANT,
-    DESTINATION_LIMIT,
-    CALLING_HOURS,
-    EMPTY_POOL,
-)
+class Reason(StrEnum):
+    """Why a number (or the call as a whole) was refused. Members are strings:
+    ``refusal.reason == Reason.BUSY`` and ``refusal.reason == "busy"`` agree."""
+
+    # Per number.
+    BUSY = "busy"  # every channel is carrying a call; a release frees one
+    HOURLY_CAP = "hourly_cap"  # max_calls_per_hour reached in the rolling hour
+    DAILY_CAP = "daily_cap"  # max_calls_per_day reached in the rolling 24 h
+    NOT_COMPLIANT = "not_compliant"  # lacks the registration its destination needs
+    # For the call as a whole.
+    DESTINATION_LIMIT = "destination_limit"  # this destination had its calls for now
+    CALLING_HOURS = "calling_hours"  # outside the destination's calling hours
+    EMPTY_POOL = "empty_pool"  # the template has no numbers
+
+
+BUSY = Reason.BUSY
+HOURLY_CAP = Reason.HOURLY_CAP
+DAILY_CAP = Reason.DAILY_CAP
+NOT_COMPLIANT = Reason.NOT_COMPLIANT
+DESTINATION_LIMIT = Reason.DESTINATION_LIMIT
+CALLING_HOURS = Reason.CALLING_HOURS
+EMPTY_POOL = Reason.EMPTY_POOL
+REASONS = tuple(Reason)
 
 
 class NoNumberAvailable(Exception):

@@ -18,7 +18,7 @@ DAY = 86400.0
 # frees last (retry_after waits for it); on a tie, the daily cap. Both backends follow it.
 CAP_PRECEDENCE = "the cap that frees last; daily_cap on a tie"
 
-# Destination country -> the flag a number needs to call it (DESIGN: regional compliance).
+# Destination country -> the flag a number needs to call it (regional compliance).
 DEFAULT_COMPLIANCE: Mapping[str, str] = {"IN": "trai", "US": "stir_shaken"}
 COMPLIANCE_TAGS = {"trai": "trai_registered", "stir_shaken": "stir_shaken_attested"}
 

@@ -72,9 +72,11 @@ class Request:
         """The lease, or raise the refusal that ended the wait."""
         if not self.done:
             raise RuntimeError("the request is still waiting")
-        if self.lease is None:
-            raise self.error  # type: ignore[misc]
-        return self.lease
+        if self.lease is not None:
+            return self.lease
+        if self.error is None:  # cancelled
+            raise RuntimeError("the request was cancelled")
+        raise self.error
 
     def cancel(self) -> None:
         """Stop waiting. A lease granted before the cancel is the caller's to release."""
@@ -177,7 +179,7 @@ class WaitQueue:
             outcome = self._attempt(request, False)
             if not self._settle(request, outcome):
                 skipped.append(request)
-                if outcome.reason in _SHORTAGE:  # type: ignore[union-attr]
+                if isinstance(outcome, NoNumberAvailable) and outcome.reason in _SHORTAGE:
                     break  # the rest of the class wants the same numbers
         queue.extendleft(reversed(skipped))
         if not queue:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ..credentials import CredentialError
 from ..errors import (
@@ -17,7 +18,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import check, demo, numbers, simulate
+from . import check, demo, numbers, serve, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -35,7 +36,7 @@ USER_ERRORS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage block: bad input is one readable line."""
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -45,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     numbers.register(commands)
     simulate.register(commands)
+    size.register(commands)
     demo.register(commands)
     check.register(commands)
+    serve.register(commands)
     return parser
 
 

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from ..allocator import DEFAULT_CALLING_HOURS, Allocator, DestinationLimit, NoNumberAvailable
+from ..allocator import DEFAULT_CALLING_HOURS, Allocator, DestinationLimit, Lease, NoNumberAvailable
 from ..clock import ManualClock
 from ..registry import NumberRegistry
 from .numbers import format_table
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Templates: {', '.join(f'{t} ({len(p)})' for t, p in allocator.templates.items())}")
     print(f"Clock: {DEMO_START:%Y-%m-%d %H:%M} UTC; 1 call per destination per hour\n")
 
-    leases = []
+    leases: list[Lease] = []
     rows = []
     for template, destination in CALLS:
         rows.append(_place(allocator, template, destination, leases))

@@ -7,6 +7,8 @@ import dataclasses
 import json
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..extras import missing_extra
@@ -17,7 +19,9 @@ JSON_FIGURES = (
     "attempts",
     "served",
     "blocked_fraction",
+    "pool_blocked_fraction",
     "service_level",
+    "pool_service_level",
     "wait_probability",
     "wait_p50",
     "wait_p95",
@@ -25,6 +29,7 @@ JSON_FIGURES = (
     "pacing_wait_p95",
     "utilization",
     "refusals",
+    "refused_by_rules",
     "campaign_completion_hours",
 )
 
@@ -37,10 +42,23 @@ def register(commands: Any) -> None:
         "(its first arrivals) and rules; without a file they describe the whole scenario.",
     )
     parser.add_argument("scenario", nargs="?", help="scenario TOML file")
-    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
     parser.add_argument("--numbers", type=int, help="numbers in the pool (default 10)")
+    add_scenario_flags(parser)
+    parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
+    parser.add_argument(
+        "--workers", type=int, help="processes for --replications (default: one per core)"
+    )
+    parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe or override a scenario (shared with `numsim size`)."""
+    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
     parser.add_argument("--channels", type=int, help="channels per number (default 1)")
     parser.add_argument("--max-calls-per-hour", type=int, help="rolling-hour cap per number")
+    parser.add_argument("--max-calls-per-day", type=int, help="rolling-24 h cap per number")
     parser.add_argument("--calls-per-hour", type=float, help="attempts per hour (default 600)")
     parser.add_argument(
         "--mean-duration", type=float, help="mean seconds a number is held per attempt (180)"
@@ -48,52 +66,70 @@ def register(commands: Any) -> None:
     parser.add_argument("--max-wait", type=float, help="seconds an attempt may wait; 0: none")
     parser.add_argument("--hours", type=float, help="simulated hours (default 8)")
     parser.add_argument(
+        "--warmup-hours", type=float, help="hours left out of the figures (default 0)"
+    )
+    parser.add_argument(
         "--calls-per-second", type=float, help="provider account pacing (default: none)"
     )
-    parser.add_argument("--replications", type=int, help="independent runs, with 95%% CIs")
     parser.add_argument(
         "--max-attempts", type=int, help="refuse runs expected to make more (default 5,000,000)"
     )
-    parser.add_argument("--seed", type=int, help="random seed (runs repeat exactly)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=run)
+
+
+@contextmanager
+def needs_sim(command: str) -> Iterator[None]:
+    """Imports inside fail with a line saying what to install, not a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as missing:
+        raise ValueError(str(missing_extra("sim", f"numsim {command}", missing))) from None
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        from ..sim import Scenario, simulate
-    except ModuleNotFoundError as missing:
-        raise ValueError(str(missing_extra("sim", "numsim simulate", missing))) from None
+    with needs_sim("simulate"):
+        from ..planning.analytic import erlang_figures
+        from ..sim import Scenario, replicate, simulate
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
-    scenario = _apply_flags(scenario, args)
+    scenario = apply_scenario_flags(scenario, args)
     _warn_twilio_channels(scenario)
-    progress = _progress_bar() if sys.stderr.isatty() else None  # stderr: --json stays clean
+    progress = sys.stderr.isatty()  # a bar on stderr: --json keeps stdout one object
     if args.replications is not None:
-        runs = simulate(scenario, seed=args.seed, replications=args.replications, progress=progress)
-        table = runs.summary()  # type: ignore[union-attr]
+        runs = replicate(
+            scenario,
+            args.replications,
+            seed=args.seed,
+            workers=args.workers,
+            progress=progress,
+        )
+        table = runs.summary()
         if args.json:
-            print(json.dumps(_clean(table.to_dict(orient="index")), indent=2))
+            print(json.dumps(clean_json(table.to_dict(orient="index")), indent=2))
         else:
             print(f"{scenario.name}: {args.replications} replications, 95% confidence intervals")
             print(table.to_string(float_format=lambda v: f"{v:.4g}"))
         return 0
-    result = simulate(scenario, seed=args.seed, progress=progress)
-    summary = result.summary()  # type: ignore[union-attr]
+    summary = simulate(scenario, seed=args.seed, progress=progress).summary()
+    erlang = erlang_figures(scenario)
     if args.json:
-        print(json.dumps(_clean({k: summary.get(k) for k in JSON_FIGURES})))
+        figures = {k: summary.get(k) for k in JSON_FIGURES}
+        print(json.dumps(clean_json({**figures, "erlang": erlang})))
     else:
         print(f"{scenario.name} (seed {args.seed})")
-        print(format_table(["figure", "value"], [[k, _fmt(v)] for k, v in summary.items()]))
+        rows = [[k, _fmt(v), _fmt(erlang[k]) if k in erlang else ""] for k, v in summary.items()]
+        print(format_table(["figure", "value", "erlang"], rows))
     return 0
 
 
-def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
+def apply_scenario_flags(
+    scenario: Any, args: argparse.Namespace, name: str = "numsim simulate"
+) -> Any:
+    """`scenario` (or the default one, called `name`) with the flags' changes."""
     from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
 
     if scenario is None:
         scenario = Scenario(
-            name="numsim simulate",
+            name=name,
             numbers=(NumberGroup(),),  # the flags' defaults: 10 Twilio numbers, as --help says
             arrivals=(Arrivals(calls_per_hour=600.0),),
             hours=8.0,
@@ -105,9 +141,10 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
         group = scenario.numbers[0]
         changes = {
             "provider": args.provider,
-            "count": args.numbers,
+            "count": getattr(args, "numbers", None),
             "channels": args.channels,
             "max_calls_per_hour": args.max_calls_per_hour,
+            "max_calls_per_day": args.max_calls_per_day,
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         if changes:
@@ -124,6 +161,8 @@ def _apply_flags(scenario: Any, args: argparse.Namespace) -> Any:
         scenario = replace(scenario, max_wait_seconds=args.max_wait)
     if args.hours is not None:
         scenario = replace(scenario, hours=args.hours)
+    if args.warmup_hours is not None:
+        scenario = replace(scenario, warmup_hours=args.warmup_hours)
     if args.calls_per_second is not None:
         providers = {group.provider for group in scenario.numbers}
         scenario = replace(scenario, calls_per_second={p: args.calls_per_second for p in providers})
@@ -136,30 +175,14 @@ def _warn_twilio_channels(scenario: Any) -> None:
         warn(f"{TWILIO_RULE}: this simulation counts {max(channels)} channels as 1")
 
 
-def _progress_bar() -> Any:
-    state = {"shown": -1}
-
-    def show(share: float) -> None:
-        percent = int(share * 100)
-        if percent != state["shown"]:
-            state["shown"] = percent
-            filled = percent // 4
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (25 - filled)}] {percent:3d}%")
-            if percent >= 100:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-    return show
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: it becomes null."""
-    if isinstance(value, float) and math.isnan(value):
+def clean_json(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: clean_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_clean(v) for v in value]
+        return [clean_json(v) for v in value]
     return value
 
 

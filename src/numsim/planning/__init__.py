@@ -1,5 +1,15 @@
-"""Planning: Erlang bounds for sizing number pools (simulated sizing builds on these)."""
+"""Planning: how many numbers a load needs.
 
+The formulas (Erlang B and C, the campaign estimate, costs) need only the core;
+size_pool() simulates, so it needs the sim extra and is imported on first use.
+"""
+
+import importlib
+from typing import Any
+
+from .analytic import OfferedLoad, erlang_figures, offered_load
+from .campaign import CampaignEstimate, campaign_estimate
+from .cost import MONTHLY_PRICE_USD, cost_per_month, monthly_price
 from .erlang import (
     erlang_b,
     erlang_c,
@@ -9,13 +19,47 @@ from .erlang import (
     servers_for_wait,
     wait_exceeds,
 )
+from .targets import FinishBy, MaxBlocking, MaxMeanWait, ServiceLevel, Target
+
+_SIMULATED = {
+    "CampaignCompletion": "completion",
+    "campaign_completion": "completion",
+    "PlanningError": "sizing",
+    "Sizing": "sizing",
+    "size_pool": "sizing",
+}
 
 __all__ = [
+    "MONTHLY_PRICE_USD",
+    "CampaignCompletion",
+    "CampaignEstimate",
+    "FinishBy",
+    "MaxBlocking",
+    "MaxMeanWait",
+    "OfferedLoad",
+    "PlanningError",
+    "ServiceLevel",
+    "Sizing",
+    "Target",
+    "campaign_completion",
+    "campaign_estimate",
+    "cost_per_month",
     "erlang_b",
     "erlang_c",
+    "erlang_figures",
     "mean_wait",
+    "monthly_price",
+    "offered_load",
     "offered_traffic",
     "servers_for_blocking",
     "servers_for_wait",
+    "size_pool",
     "wait_exceeds",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SIMULATED:
+        module = importlib.import_module(f".{_SIMULATED[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'numsim.planning' has no attribute {name!r}")

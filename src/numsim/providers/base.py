@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import phonenumbers
 
@@ -168,8 +168,8 @@ class ProviderAdapter(ABC):
     def _translate(self, error: Exception, creates: bool) -> ProviderError:
         """This SDK's exception as a ProviderError (never with a secret in it)."""
 
-    def _error(self, code: str | int | None, message: str, **kwargs: object) -> ProviderError:
-        return ProviderError(self.provider, code, message, **kwargs)  # type: ignore[arg-type]
+    def _error(self, code: str | int | None, message: str, **kwargs: Any) -> ProviderError:
+        return ProviderError(self.provider, code, message, **kwargs)
 
     def _network_error(
         self, error: Exception, creates: bool, connect_failed: bool

@@ -146,7 +146,8 @@ class PlivoAdapter(ProviderAdapter):
         """Ended (a CDR), live, or queued; ProviderError 404 if Plivo knows none."""
         for lookup in (_ended, _live, _queued):
             try:
-                return self._run(partial(lookup, call_id=call_id))
+                event: CallEvent = self._run(partial(lookup, call_id=call_id))
+                return event
             except ProviderError as error:
                 if error.status != 404:
                     raise

@@ -3,12 +3,13 @@
 from numsim.sim import Scenario, simulate
 result = simulate(Scenario.from_toml("scenario.toml"), seed=1)
 result.summary(); result.calls; result.plot_busy()
+replicate(scenario, 10, seed=1).summary()  # 95% confidence intervals, in parallel
 """
 
 from .distributions import Distribution
 from .engine import SimClock
 from .result import SimulationResult
-from .run import Replications, simulate, sweep
+from .run import Replications, replicate, simulate, sweep
 from .scenario import (
     Arrivals,
     CallModel,
@@ -31,6 +32,7 @@ __all__ = [
     "ScenarioError",
     "SimClock",
     "SimulationResult",
+    "replicate",
     "simulate",
     "sweep",
 ]

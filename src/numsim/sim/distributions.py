@@ -87,13 +87,14 @@ class Distribution:
         """A zero-argument function drawing one value."""
         if self.kind == "exponential":
             rate = 1.0 / self.mean  # type: ignore[operator]
-            draw = rng.expovariate
-            return lambda: draw(rate)
+            expovariate = rng.expovariate
+            return lambda: expovariate(rate)
         if self.kind == "lognormal":
-            sigma = self.sigma
-            mu = math.log(self.mean) - sigma * sigma / 2  # type: ignore[arg-type, operator]
-            draw = rng.lognormvariate
-            return lambda: draw(mu, sigma)
+            sigma, mean = self.sigma, self.mean
+            assert sigma is not None and mean is not None  # checked when it was made
+            mu = math.log(mean) - sigma * sigma / 2
+            lognormvariate = rng.lognormvariate
+            return lambda: lognormvariate(mu, sigma)
         if self.kind == "constant":
             value = self.mean
             return lambda: value  # type: ignore[return-value]

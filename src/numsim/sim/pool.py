@@ -8,7 +8,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from ..errors import RegistryError
-from ..numbers import OutboundNumber
+from ..numbers import OutboundNumber, Provider
 from ..phone import phone_info
 from ..registry import NumberRegistry
 from .scenario import Scenario, ScenarioError
@@ -25,11 +25,11 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
         except RegistryError as error:
             raise ScenarioError(f"registry: {error}") from None
         with registry:
-            numbers = registry.numbers()
-            templates = {t.id: list(t.numbers) for t in registry.templates().values()}
-        if not numbers:
+            registered = registry.numbers()
+            assigned = {t.id: list(t.numbers) for t in registry.templates().values()}
+        if not registered:
             raise ScenarioError(f"registry {scenario.registry} holds no numbers")
-        return numbers, templates
+        return registered, assigned
     numbers: list[OutboundNumber] = []
     templates: dict[str, list[str]] = {}
     generators: dict[str, Iterator[str]] = {}
@@ -42,7 +42,7 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
                 raise ScenarioError(f"ran out of fake numbers for {country}; use fewer numbers")
             number = OutboundNumber(
                 e164,
-                group.provider,
+                Provider(group.provider),
                 max_concurrent_calls=group.channels,
                 max_calls_per_hour=group.max_calls_per_hour,
                 max_calls_per_day=group.max_calls_per_day,

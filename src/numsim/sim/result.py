@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..allocator.refusal import REASONS
+from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT, NOT_COMPLIANT, REASONS
 from .scenario import Scenario
 from .trace import (
     ANSWERED,
@@ -26,6 +26,9 @@ from .trace import (
 )
 
 _REASONS = [reason or None for reason in REASON_CODES]  # code -> reason (0: none)
+# Refusals more numbers would not remove: rules for the call, not the pool's size.
+RULE_REASONS = (CALLING_HOURS, DESTINATION_LIMIT, NOT_COMPLIANT)
+_RULE_CODES = [REASON_CODES[reason] for reason in RULE_REASONS]
 
 
 class SimulationResult:
@@ -189,6 +192,10 @@ class SimulationResult:
         level_seconds = self.scenario.service_level_seconds
         if level_seconds is None:
             level_seconds = self.scenario.max_wait_seconds
+        in_time = int(np.sum(served_mask & (wait <= level_seconds + 1e-9)))
+        by_rule = np.isin(ints["reason"], _RULE_CODES)
+        by_rules = int(np.sum(counted & (outcome == REFUSED) & by_rule))
+        pool_attempts = attempts - by_rules
         reasons: dict[str, int] = {}
         refused = ints["reason"][counted & (outcome == REFUSED)]
         for code, count in zip(*np.unique(refused, return_counts=True), strict=True):
@@ -201,9 +208,13 @@ class SimulationResult:
             "served": served,
             "refused": attempts - served,
             "blocked_fraction": (attempts - served) / attempts if attempts else math.nan,
-            "service_level": float(np.sum(served_mask & (wait <= level_seconds + 1e-9)) / attempts)
-            if attempts
+            "service_level": in_time / attempts if attempts else math.nan,
+            "refused_by_rules": by_rules,
+            # Figures over the attempts the rules let through: what the pool's size decides.
+            "pool_blocked_fraction": (pool_attempts - served) / pool_attempts
+            if pool_attempts
             else math.nan,
+            "pool_service_level": in_time / pool_attempts if pool_attempts else math.nan,
             "wait_probability": float(np.mean(waits > 1e-9)) if attempts else math.nan,
             "wait_mean": float(np.mean(waits)) if attempts else math.nan,
             "wait_p50": _percentile(waits, 50),

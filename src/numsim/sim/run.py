@@ -1,4 +1,6 @@
-"""simulate(): run a scenario once, or replicated with confidence intervals."""
+"""simulate() runs a scenario once; replicate() runs it many times (in parallel) and
+gives its figures with confidence intervals; sweep() does that for each of a list of
+changes ("how many numbers?")."""
 
 from __future__ import annotations
 
@@ -8,13 +10,18 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
 import pandas as pd
 import simpy
+from tqdm.auto import tqdm
 
+from ..allocator.refusal import REASONS
+from ..planning.analytic import erlang_figures
 from .engine import Engine
 from .load import CampaignDialer, LogReplay, OpenArrivals
+from .parallel import Summary, executor_for, progress_bar, run_all
 from .result import SimulationResult
 from .scenario import Scenario
 
@@ -22,24 +29,40 @@ Progress = Callable[[float], object]  # called with the share of simulated time 
 
 
 def simulate(
+    scenario: Scenario, *, seed: int | None = None, progress: Progress | bool | None = None
+) -> SimulationResult:
+    """Run `scenario` once. `progress`: True for a progress bar, or a callable given
+    the share of simulated time done."""
+    if progress is True:
+        with tqdm(total=100, desc=scenario.name, unit="%", disable=None) as bar:
+            return _run(scenario, seed, lambda share: bar.update(round(share * 100) - bar.n))
+    return _run(scenario, seed, progress or None)
+
+
+def replicate(
     scenario: Scenario,
+    replications: int,
     *,
     seed: int | None = None,
-    replications: int | None = None,
-    progress: Progress | None = None,
-) -> SimulationResult | Replications:
-    """Run `scenario`. With `replications=R`, R independent runs (seeds seed, seed+1, ...)
-    whose summary figures come with confidence intervals."""
-    if replications is None:
-        return _run(scenario, seed, progress)
+    executor: Executor | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> Replications:
+    """`replications` independent runs (seeds seed, seed+1, ...), in worker processes:
+    `executor` (any concurrent.futures.Executor, e.g. a dask Client.get_executor()) or
+    a pool of `workers` processes (default one per core; 1: in this process). The
+    same seed gives the same figures whatever runs them."""
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
         raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
     base = random.randrange(2**31) if seed is None else seed
-    runs = []
-    for index in range(replications):
-        done = None if progress is None else _scaled(progress, index, replications)
-        runs.append(_run(scenario, base + index, done))
-    return Replications(runs)
+    seeds = [base + index for index in range(replications)]
+    tasks = [(scenario, s) for s in seeds]
+    with (
+        executor_for(executor, workers) as runner,
+        progress_bar(progress, scenario.name, len(tasks)) as bar,
+    ):
+        summaries = run_all(tasks, executor=runner, bar=bar)
+    return Replications(scenario, seeds, summaries)
 
 
 def _run(scenario: Scenario, seed: int | None, progress: Progress | None) -> SimulationResult:
@@ -100,63 +123,143 @@ def _advance(env: simpy.Environment, until: Any, horizon: float, progress: Progr
     progress(1.0)
 
 
-def _scaled(progress: Progress, index: int, total: int) -> Progress:
-    return lambda share: progress((index + share) / total)
-
-
 class Replications:
-    """Independent runs of one scenario; summary figures with confidence intervals."""
+    """Independent runs of one scenario, kept as their summaries: figures with
+    confidence intervals, refusals by reason, and the Erlang figure beside them."""
 
     FIGURES = (
         "attempts",
         "served",
         "blocked_fraction",
+        "pool_blocked_fraction",
         "service_level",
+        "pool_service_level",
         "wait_probability",
         "wait_mean",
         "wait_p50",
         "wait_p95",
         "wait_p99",
+        "pacing_wait_p95",
         "utilization",
+        "refused_by_rules",
     )
 
-    def __init__(self, results: list[SimulationResult]) -> None:
-        self.results = results
+    def __init__(self, scenario: Scenario, seeds: list[int], summaries: list[Summary]) -> None:
+        self.scenario = scenario
+        self.seeds = seeds
+        self.summaries = summaries
 
     def __len__(self) -> int:
-        return len(self.results)
+        return len(self.summaries)
 
     def values(self, figure: str) -> list[float]:
-        return [float(r.summary()[figure]) for r in self.results]
+        """`figure` in each run: a summary key, or `refused_<reason>` (a count)."""
+        return [figure_value(summary, figure) for summary in self.summaries]
 
     def interval(self, figure: str, confidence: float = 0.95) -> tuple[float, float, float]:
         """(mean, low, high) of `figure` across runs: Student t interval."""
-        values = [v for v in self.values(figure) if not math.isnan(v)]
-        if len(values) < 2:
-            return (values[0] if values else math.nan, math.nan, math.nan)
-        mean = statistics.fmean(values)
-        half = (
-            t_quantile(confidence, len(values) - 1)
-            * statistics.stdev(values)
-            / math.sqrt(len(values))
-        )
-        return mean, mean - half, mean + half
+        return interval(self.values(figure), confidence, proportion=figure in PROPORTIONS)
+
+    def figures(self) -> list[str]:
+        """The figures of summary(): the standard ones, the refusal reasons the runs saw,
+        and the campaigns' completion time when there are campaigns."""
+        seen = {reason for summary in self.summaries for reason in summary["refusals"]}
+        names = [*self.FIGURES, *(f"refused_{r}" for r in REASONS if r in seen)]
+        if self.scenario.campaigns:
+            names.append("campaign_completion_hours")
+        return names
 
     def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """One row per figure: mean, confidence interval, and what Erlang B or C predicts
+        (NaN where the formulas say nothing, e.g. for campaigns)."""
+        erlang = erlang_figures(self.scenario)
         rows = {}
-        for figure in self.FIGURES:
+        for figure in self.figures():
             mean, low, high = self.interval(figure, confidence)
-            rows[figure] = {"mean": mean, "ci_low": low, "ci_high": high}
+            rows[figure] = {
+                "mean": mean,
+                "ci_low": low,
+                "ci_high": high,
+                "erlang": erlang.get(figure, math.nan),
+            }
         frame = pd.DataFrame.from_dict(rows, orient="index")
         frame.attrs["confidence"] = confidence
-        frame.attrs["replications"] = len(self.results)
+        frame.attrs["replications"] = len(self)
         return frame
 
     def _repr_html_(self) -> str:
         return (
-            f"<b>{len(self.results)} replications</b>, 95% confidence intervals"
+            f"<b>{len(self)} replications</b>, 95% confidence intervals"
             + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
         )
+
+
+# Shares of attempts or of time: their intervals stay inside [0, 1].
+PROPORTIONS = frozenset(
+    {
+        "blocked_fraction",
+        "pool_blocked_fraction",
+        "service_level",
+        "pool_service_level",
+        "wait_probability",
+        "utilization",
+    }
+)
+
+
+def figure_value(summary: Summary, figure: str) -> float:
+    """A figure of one run's summary as a float (NaN when the run has none, e.g. a
+    campaign that did not finish)."""
+    if figure.startswith("refused_") and figure != "refused_by_rules":
+        return float(summary["refusals"].get(figure.removeprefix("refused_"), 0))
+    value = summary.get(figure)
+    return math.nan if value is None else float(value)
+
+
+def interval(
+    values: Sequence[float], confidence: float = 0.95, *, proportion: bool = False
+) -> tuple[float, float, float]:
+    """(mean, low, high): the Student t interval of the mean of `values` (NaNs left
+    out), clipped to [0, 1] for a proportion."""
+    kept = [v for v in values if not math.isnan(v)]
+    if len(kept) < 2:
+        return (kept[0] if kept else math.nan, math.nan, math.nan)
+    mean = statistics.fmean(kept)
+    half = t_quantile(confidence, len(kept) - 1) * statistics.stdev(kept) / math.sqrt(len(kept))
+    low, high = mean - half, mean + half
+    if proportion:
+        low, high = max(low, 0.0), min(high, 1.0)
+    return mean, low, high
+
+
+def controlled_interval(
+    values: Sequence[float],
+    controls: Sequence[float],
+    expected: float,
+    confidence: float = 0.95,
+    *,
+    proportion: bool = False,
+) -> tuple[float, float, float]:
+    """(mean, low, high) of `values` with `controls` as a control variate: a figure of
+    the same runs whose mean is known to be `expected` (the attempts that arrived, say).
+    A run with more arrivals than expected has a worse service level; subtracting
+    beta x (control - expected) removes that share of the spread (Lavenberg & Welch
+    1981). Plain interval() when the controls do not vary or runs are too few."""
+    pairs = [(y, x) for y, x in zip(values, controls, strict=True) if not math.isnan(y)]
+    if len(pairs) < 4 or len({x for _, x in pairs}) < 2:
+        return interval(values, confidence, proportion=proportion)
+    ys, xs = [y for y, _ in pairs], [x for _, x in pairs]
+    beta = statistics.covariance(ys, xs) / statistics.variance(xs)
+    adjusted = [y - beta * (x - expected) for y, x in pairs]
+    n = len(adjusted)
+    mean = statistics.fmean(adjusted)
+    spread = statistics.stdev(adjusted) * math.sqrt((n - 1) / (n - 2))  # beta was estimated
+    half = t_quantile(confidence, n - 2) * spread / math.sqrt(n)
+    low, high = mean - half, mean + half
+    if proportion:
+        mean = min(max(mean, 0.0), 1.0)
+        low, high = max(low, 0.0), min(high, 1.0)
+    return mean, low, high
 
 
 def t_quantile(confidence: float, df: int) -> float:
@@ -222,26 +325,53 @@ def sweep(
     seed: int = 0,
     figures: Sequence[str] = ("blocked_fraction", "wait_p95", "utilization"),
     confidence: float = 0.95,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Simulate `scenario` changed to each of `values`: by default, the first number
-    group's count ("how many numbers?"). One row per value: each figure's mean and
-    confidence interval over `replications` runs (the same seeds for every value)."""
-    change = change or _with_numbers
+    group's count ("how many numbers?"). One row per value: each figure's mean,
+    confidence interval and Erlang figure over `replications` runs (the same seeds for
+    every value: common random numbers), the mean refusals by reason, and the
+    campaigns' completion time. Every run of every value shares one executor."""
+    change = change or with_numbers
+    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
+        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
+    changed = [change(scenario, value) for value in values]
+    seeds = [seed + index for index in range(replications)]
+    tasks = [(variant, s) for variant in changed for s in seeds]
+    with (
+        executor_for(executor, workers) as runner,
+        progress_bar(progress, "sweep", len(tasks)) as bar,
+    ):
+        summaries = run_all(tasks, executor=runner, bar=bar)
     rows = {}
-    for value in values:
-        runs = simulate(change(scenario, value), seed=seed, replications=replications)
+    for index, (value, variant) in enumerate(zip(values, changed, strict=True)):
+        runs = Replications(
+            variant, seeds, summaries[index * replications : (index + 1) * replications]
+        )
+        erlang = erlang_figures(variant)
         row: dict[str, float] = {}
         for figure in figures:
-            mean, low, high = runs.interval(figure, confidence)  # type: ignore[union-attr]
+            mean, low, high = runs.interval(figure, confidence)
             row[figure] = mean
             row[f"{figure}_low"] = low
             row[f"{figure}_high"] = high
+            row[f"{figure}_erlang"] = erlang.get(figure, math.nan)
+        for reason in REASONS:
+            row[f"refused_{reason}"] = statistics.fmean(runs.values(f"refused_{reason}"))
+        if variant.campaigns:
+            mean, low, high = runs.interval("campaign_completion_hours", confidence)
+            row["campaign_completion_hours"] = mean
+            row["campaign_completion_hours_low"] = low
+            row["campaign_completion_hours_high"] = high
         rows[value] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "value"
     return frame
 
 
-def _with_numbers(scenario: Scenario, count: int) -> Scenario:
+def with_numbers(scenario: Scenario, count: int) -> Scenario:
+    """`scenario` with its first number group holding `count` numbers."""
     first, *rest = scenario.numbers
     return scenario.replace(numbers=(dataclasses.replace(first, count=count), *rest))

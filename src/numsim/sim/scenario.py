@@ -6,7 +6,6 @@ so a typo never silently turns into a default.
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -19,6 +18,7 @@ from ..allocator.allocator import DEFAULT_LEASE_TTL
 from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
 from ..allocator.strategy import Strategy
 from ..numbers import Provider, check_template_id
+from ..validation import finite, whole
 from .distributions import Distribution
 
 DEFAULT_TEMPLATE = "default"
@@ -245,7 +245,8 @@ class Scenario:
                 raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
-        for load in (*self.arrivals, *self.campaigns):
+        loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
+        for load in loads:
             if self.registry is None and load.template not in templates:
                 raise ScenarioError(f"no number group serves template {load.template!r}")
 
@@ -343,10 +344,7 @@ def _whole(
     value = getattr(obj, name)
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ScenarioError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    if maximum is not None and value > maximum:
-        raise ScenarioError(f"{name} must be at most {maximum:,}, got {value:,}")
+    whole(name, value, minimum=minimum, maximum=maximum, error=ScenarioError)
 
 
 def _check_size(scenario: Scenario) -> None:
@@ -376,12 +374,8 @@ def _rates(arrivals: Arrivals) -> list[float]:
 
 
 def _seconds(obj: object, name: str, *, positive: bool = False) -> None:
-    value = getattr(obj, name)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ScenarioError(f"{name} must be a number {bound}, got {value!r}")
-    _set(obj, name, float(value))
+    value = finite(name, getattr(obj, name), inclusive=not positive, error=ScenarioError)
+    _set(obj, name, value)
 
 
 def _country(obj: object, name: str) -> None:

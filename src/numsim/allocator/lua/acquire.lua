@@ -36,21 +36,23 @@ if CFGV.dmax > 0 then
     return refuse("destination_limit", nth_score(dkey, calls - CFGV.dmax) + CFGV.dper)
   end
 end
-local pick = nil
-if sticky then
+local function remembered()
   -- "number|when": the key's own expiry only bounds memory; `when` decides, on our clock
   local memory = redis.call("GET", key("st", destination))
   if memory then
     local bar = string.find(memory, "|", 1, true)
     local last, since = string.sub(memory, 1, bar - 1), tonumber(string.sub(memory, bar + 1))
     if since + CFGV.sticky > now and redis.call("ZSCORE", key("g", groups[#groups]), last) then
-      pick = last
+      return last
     end
   end
+  return nil
 end
-if not pick then
+
+local function first_free()
   for _, g in ipairs(groups) do
     local gkey = key("g", g)
+    local pick = nil
     if CFGV.order == "random" then
       local size = redis.call("ZCARD", gkey)
       if size > 0 then
@@ -61,9 +63,32 @@ if not pick then
       pick = redis.call("ZRANGE", gkey, 0, 0)[1]
     end
     if pick then
-      break
+      return pick
     end
   end
+  return nil
+end
+
+-- Take the best free number. One the indexes offer but that cannot take a call (its
+-- settings were lost) leaves them, counted "inconsistent" for check(), and the next is tried.
+local pick, expires = nil, nil
+if sticky then
+  pick = remembered()
+end
+for _ = 1, 8 do
+  pick = pick or first_free()
+  if not pick then
+    break
+  end
+  expires = take(pick, id, now, ttl, true)
+  if expires then
+    break
+  end
+  for _, g in ipairs(groups) do
+    redis.call("ZREM", key("g", g), pick)
+  end
+  count("inconsistent")
+  pick = nil
 end
 
 if not pick then
@@ -94,7 +119,6 @@ if not pick then
   return refuse(reason, retry_at, statuses)
 end
 
-local expires = take(pick, id, now, ttl, true)
 if CFGV.dmax > 0 then
   redis.call("ZADD", dkey, now, id)
   redis.call("PEXPIRE", dkey, math.floor(CFGV.dper / 1000) + 1000)

@@ -33,15 +33,6 @@ for i = 1, #records, 2 do
     end
   end
 end
-for _, id in ipairs(redis.call("ZRANGE", key("leases"), 0, -1)) do
-  if redis.call("HEXISTS", key("l"), id) == 0 then
-    report("", "lease " .. id .. " has an expiry but no record (its number is unknown)", repair)
-    if repair then
-      redis.call("ZREM", key("leases"), id)
-    end
-  end
-end
-
 local numbers = {}
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
   numbers[e] = true
@@ -49,11 +40,38 @@ end
 for i = 3, #ARGV do
   numbers[ARGV[i]] = true
 end
+
+-- An expiry without its record: the lease id is a member of its number's hourly window
+-- if the call went out within the hour, which names the number.
+for _, id in ipairs(redis.call("ZRANGE", key("leases"), 0, -1)) do
+  if redis.call("HEXISTS", key("l"), id) == 0 then
+    local owner = nil
+    for e in pairs(numbers) do
+      if redis.call("ZSCORE", key("h", e), id) then
+        owner = e
+        break
+      end
+    end
+    if owner then
+      report(owner, "lease " .. id .. " lost its record; rebuilt from the hourly window", repair)
+      if repair then
+        redis.call("HSET", key("l"), id, owner .. "|0")
+      end
+      used[owner] = (used[owner] or 0) + 1
+    else
+      report("", "lease " .. id .. " has an expiry but no record, and no window names its "
+        .. "number: its channel is counted free", repair)
+      if repair then
+        redis.call("ZREM", key("leases"), id)
+      end
+    end
+  end
+end
 for e in pairs(used) do
   numbers[e] = true
 end
 for e in pairs(numbers) do
-  if redis.call("EXISTS", key("n", e)) == 0 then
+  if not redis.call("HGET", key("n", e), "cap") then
     if used[e] or redis.call("SISMEMBER", key("numbers"), e) == 1 then
       report(e, "settings lost", false)
     end

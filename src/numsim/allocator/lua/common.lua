@@ -184,9 +184,16 @@ end
 -- Give lease `id` (a channel of number e) back. A counter never goes below zero: a
 -- number whose state was lost (a key evicted or deleted) is counted "inconsistent"
 -- for check() to repair, instead of taking one call too many.
+-- How long an ended lease's id is remembered, so that a late run of its acquire (a retried
+-- command, or one a give-back overtook) takes nothing: far longer than any client retry.
+local DONE_WINDOW = 300000000
+
 local function free(id, e, inbound, now, why)
   redis.call("HDEL", key("l"), id)
   redis.call("ZREM", key("leases"), id)
+  local done = key("done")
+  redis.call("ZREMRANGEBYSCORE", done, "-inf", now - DONE_WINDOW)
+  redis.call("ZADD", done, now, id)
   local cap, hcap, dcap, used, active, groups = state(e)
   if used <= 0 then
     count("inconsistent")
@@ -207,6 +214,23 @@ local function split_lease(record)
   return string.sub(record, 1, bar - 1), string.sub(record, bar + 1) == "1"
 end
 
+-- Number e's live leases and inbound ones, counted from the lease records: O(leases), for
+-- repairs only (check, and the settings of a number restored after its key was lost).
+local function leases_of(e)
+  local records = redis.call("HGETALL", key("l"))
+  local used, inbound = 0, 0
+  for i = 2, #records, 2 do
+    local record = records[i]
+    if record ~= "void" and string.sub(record, 1, #e + 1) == e .. "|" then
+      used = used + 1
+      if string.sub(record, -1) == "1" then
+        inbound = inbound + 1
+      end
+    end
+  end
+  return used, inbound
+end
+
 -- The record of a lease id given up by its client (its acquire's reply never came):
 -- an acquire that runs later with that id takes nothing. Expires like a lease.
 local VOID = "void"
@@ -216,6 +240,9 @@ local VOID = "void"
 local function prior_outcome(id, now)
   local record = redis.call("HGET", key("l"), id)
   if not record then
+    if redis.call("ZSCORE", key("done"), id) then
+      return {0, VOID, -1, now} -- ran before, and its lease has ended since
+    end
     return nil
   end
   if record == VOID then
@@ -264,8 +291,13 @@ end
 
 -- Take a channel of number e for lease `id`; `outbound` calls enter the windows
 -- (trimmed on every call, and gone once the number is idle: memory stays bounded).
+-- Returns the lease's expiry, or nil (and takes nothing) if the number cannot take a call:
+-- an index out of step with a number whose settings were lost.
 local function take(e, id, now, ttl, outbound)
-  local cap, hcap, dcap, _, active, groups = state(e)
+  local cap, hcap, dcap, busy, active, groups = state(e)
+  if not active or busy >= cap then
+    return nil
+  end
   local used = redis.call("HINCRBY", key("n", e), "used", 1)
   if outbound then
     local hk = key("h", e)

@@ -3,6 +3,10 @@
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
 local e = ARGV[2]
+-- A number Redis knew whose settings are gone (a key evicted or deleted) restarts from the
+-- leases it holds, not from zero: its live calls still occupy channels.
+local lost = redis.call("SISMEMBER", key("numbers"), e) == 1
+  and not redis.call("HGET", key("n", e), "cap")
 leave_groups(e)
 redis.call("SADD", key("numbers"), e)
 local groups = {}
@@ -14,8 +18,13 @@ for i = 6, #ARGV do
 end
 redis.call("HSET", key("n", e), "cap", ARGV[3], "hcap", ARGV[4], "dcap", ARGV[5], "active", "1",
   "groups", table.concat(groups, "\n"))
-redis.call("HSETNX", key("n", e), "used", 0)
-redis.call("HSETNX", key("n", e), "inb", 0)
+if lost then
+  local used, inbound = leases_of(e)
+  redis.call("HSET", key("n", e), "used", used, "inb", inbound)
+else
+  redis.call("HSETNX", key("n", e), "used", 0)
+  redis.call("HSETNX", key("n", e), "inb", 0)
+end
 reclaim(now)
 refresh_number(e, now)
 return finish({1, redis.call("HINCRBY", CFG, "gen", 1)})

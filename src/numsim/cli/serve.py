@@ -1,0 +1,94 @@
+"""`numsim serve`: the Numbers API, allocation over HTTP, provider webhooks and metrics."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..errors import RegistryError
+from ..extras import missing_extra
+from .numbers import DEFAULT_DB, _db
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve",
+        help="run the HTTP service (Numbers API, allocation, webhooks, metrics)",
+        description="Every route but /callbacks/*, /healthz and /readyz needs "
+        "'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN or --token-file). "
+        "Serve it behind a TLS-terminating reverse proxy.",
+    )
+    parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
+    parser.add_argument("--redis", metavar="URL", help="share one pool: redis://host:port/db")
+    parser.add_argument("--namespace", default="numsim", help="Redis namespace (default numsim)")
+    parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    parser.add_argument("--token-file", help="file holding the API token")
+    parser.add_argument(
+        "--public-url",
+        help="the URL providers call this service at, e.g. https://numsim.example.com "
+        "(webhook signatures cover it)",
+    )
+    parser.add_argument(
+        "--trust-proxy",
+        action="store_true",
+        help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
+    )
+    parser.add_argument(
+        "--sync-interval",
+        type=float,
+        default=2.0,
+        help="seconds between re-reads of the registry for changes by other processes",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from ..service import create_app
+        from ..service.auth import TokenError, load_token
+    except ModuleNotFoundError as missing:
+        raise missing_extra("service", "numsim serve", missing) from None
+    from ..registry import NumberRegistry
+
+    try:
+        token = load_token(args.token_file)
+    except TokenError as error:
+        raise ValueError(str(error)) from None
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
+    if not args.sync_interval > 0:
+        raise RegistryError(f"--sync-interval must be positive seconds, got {args.sync_interval}")
+    options: dict[str, Any] = {}
+    if args.redis:
+        from ..allocator.redis import RedisBackend
+
+        options["backend"] = RedisBackend(args.redis, namespace=args.namespace)
+    path = _db(args)
+    registry = NumberRegistry(path, create=True)
+    app = create_app(
+        registry,
+        token=token,
+        public_url=args.public_url,
+        trust_proxy=args.trust_proxy,
+        sync_interval=args.sync_interval,
+        **options,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            proxy_headers=args.trust_proxy,
+            server_header=False,
+        )
+    finally:
+        registry.close()
+        backend = options.get("backend")
+        close = getattr(backend, "close", None)
+        if close is not None:
+            close()
+    return 0

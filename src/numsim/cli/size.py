@@ -1,0 +1,139 @@
+"""`numsim size`: the fewest numbers that meet a service level, with the evidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from typing import Any
+
+from .numbers import format_table
+from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
+
+# With no waiting, the grade of service Erlang B tables use; with waiting, a common
+# call-centre goal.
+DEFAULT_LEVEL_LOSS, DEFAULT_LEVEL_WAITING = 0.99, 0.90
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "size",
+        help="how many numbers a load needs (needs numsim[sim])",
+        description="The fewest numbers of the scenario's first number group such that at "
+        "least --service-level of attempts get a number within --max-wait seconds (with "
+        "--max-wait 0: at most 1 - L are blocked). Flags override the scenario file.",
+    )
+    parser.add_argument("scenario", nargs="?", help="scenario TOML file")
+    add_scenario_flags(parser)
+    parser.add_argument(
+        "--service-level",
+        type=float,
+        help=f"share of attempts served in time (default {DEFAULT_LEVEL_LOSS} with no "
+        f"waiting, {DEFAULT_LEVEL_WAITING} with waiting)",
+    )
+    parser.add_argument(
+        "--price-per-month", type=float, help="monthly price of one number (default: list price)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, help="local processes (default: one per core)")
+    where.add_argument("--dask-scheduler", metavar="ADDR", help="run on a dask.distributed cluster")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with needs_sim("size"):
+        from ..planning import ServiceLevel, size_pool
+        from ..sim import Scenario
+
+    scenario = Scenario.from_toml(args.scenario) if args.scenario else None
+    scenario = apply_scenario_flags(scenario, args, name="numsim size")
+    level = args.service_level
+    if level is None:
+        level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
+    if not 0 < level < 1:
+        raise ValueError(f"--service-level must be strictly between 0 and 1, got {level}")
+    prices = None
+    if args.price_per_month is not None and scenario.numbers:
+        prices = {scenario.numbers[0].provider: args.price_per_month}
+    with _executor(args.dask_scheduler) as executor:
+        sizing = size_pool(
+            scenario,
+            target=ServiceLevel(level, within_seconds=scenario.max_wait_seconds),
+            seed=args.seed,
+            executor=executor,
+            workers=args.workers,
+            progress=not args.json,
+            prices=prices,
+        )
+    if args.json:
+        print(json.dumps(clean_json(sizing.to_dict())))
+        return 0
+    print(_report(scenario.name, sizing))
+    return 0
+
+
+def _report(name: str, sizing: Any) -> str:
+    cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
+    settled = {
+        "interval": "",
+        "tolerance": f" (interval within ±{sizing.tolerance:g}: as good as on target)",
+        "max_replications": " (not settled: more replications needed)",
+    }[sizing.decided_by]
+    floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
+    lines = [
+        f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
+        f"target:      {sizing.target.describe()} ({sizing.target.figure})",
+        f"achieved:    {sizing.achieved:.4f}, 95% CI {sizing.low:.4f}-{sizing.high:.4f}{settled}",
+        f"Erlang:      {_dash(sizing.erlang_numbers)} numbers (Erlang B with no waiting, "
+        "Erlang C with callers who never give up)",
+        f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
+        "max wait: M/M/c+D)",
+        f"floors:      {floors}",
+        f"binding:     {sizing.binding_constraint}",
+        f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
+        "",
+    ]
+    table = sizing.table
+    rows = [
+        [
+            str(n),
+            f"{row['mean']:.4f}",
+            f"{row['low']:.4f}-{row['high']:.4f}",
+            f"{row['erlang']:.4f}",
+            f"{row['estimate']:.4f}",
+            str(int(row["replications"])),
+            "yes" if row["met"] else "no",
+            _money(row["cost_per_month"]),
+        ]
+        for n, row in table.iterrows()
+    ]
+    headers = ["numbers", "simulated", "95% CI", "Erlang", "M/M/c+D", "runs", "met", "cost/month"]
+    return "\n".join(lines) + format_table(headers, rows)
+
+
+@contextmanager
+def _executor(address: str | None) -> Iterator[Executor | None]:
+    """A dask.distributed cluster's executor when asked; else None (local processes)."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ModuleNotFoundError:
+        raise ValueError(
+            "--dask-scheduler needs dask.distributed: pip install distributed"
+        ) from None
+    with Client(address) as client:
+        yield client.get_executor()
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None or value != value else str(value)
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:,.2f}"

@@ -1,0 +1,538 @@
+"""size_pool(): the fewest numbers that meet a target, settled by simulation.
+
+The formulas bracket the answer: Erlang B or C in channels, converted to numbers,
+and the floors no randomness can beat (the carried load, the hourly and daily caps).
+The search then simulates whole pool sizes, starting from the analytic answer, with
+common random numbers (every size runs the same seeds) and more replications
+wherever a size's confidence interval straddles the target; what the formulas cannot
+see (caps, calling hours, callers who give up, redials) is in the simulation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
+from ..sim.parallel import Summary, executor_for, progress_bar, run_all
+from ..sim.run import controlled_interval, figure_value, interval, with_numbers
+from ..sim.scenario import Scenario
+from .analytic import (
+    OfferedLoad,
+    channels_per_number,
+    expected_attempts,
+    offered_load,
+    pool_channels,
+)
+from .campaign import POOL_LIMITS, campaign_estimate
+from .cost import cost_per_month
+from .targets import FinishBy, Target
+
+# The refusal reasons more numbers remove, and the constraint each one names.
+POOL_REASONS = {BUSY: "concurrency", HOURLY_CAP: "hourly_cap", DAILY_CAP: "daily_cap"}
+
+
+class PlanningError(ValueError):
+    """No pool size meets the target: the message names the limit in the way."""
+
+
+@dataclass
+class Sizing:
+    """The answer of size_pool(), with its evidence."""
+
+    numbers: int  # the fewest numbers of the sized group that meet the target
+    target: Target
+    achieved: float  # the target's figure at the answer (mean over replications)
+    low: float  # its confidence interval
+    high: float
+    decided_by: str  # interval (cleared the target), tolerance, or max_replications
+    tolerance: float  # how close to the goal counted as meeting it
+    erlang_numbers: int | None  # the analytic answer (None where the formulas say nothing)
+    estimate_numbers: int | None  # with callers who give up (M/M/c+D): where the search began
+    floors: dict[str, int]  # numbers below which no run can meet the target, by cause
+    binding_constraint: str  # concurrency, hourly_cap, daily_cap, ...
+    table: pd.DataFrame  # one row per size tried
+    attempts_simulated: int
+    wall_seconds: float
+    provider: str
+    cost_per_month: float | None  # None: no price known for the provider
+    erlang_curve: pd.Series = field(repr=False)  # the analytic figure by pool size
+    answer_summaries: list[Summary] = field(repr=False, default_factory=list)
+
+    @property
+    def settled(self) -> bool:
+        """Whether the answer's interval cleared the target or fits its tolerance."""
+        return self.decided_by != "max_replications"
+
+    @property
+    def sizes_tried(self) -> list[int]:
+        return [int(n) for n in self.table.index]
+
+    def at_answer(self, figure: str, confidence: float = 0.95) -> tuple[float, float, float]:
+        """(mean, low, high) of any summary figure at the answer."""
+        values = [figure_value(s, figure) for s in self.answer_summaries]
+        return interval(values, confidence, proportion=figure.endswith(("_level", "_fraction")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The answer and its evidence as plain JSON values."""
+        level, level_low, level_high = self.at_answer("pool_service_level")
+        return {
+            "numbers": self.numbers,
+            "provider": self.provider,
+            "target": self.target.describe(),
+            "figure": self.target.figure,
+            "achieved": self.achieved,
+            "achieved_low": self.low,
+            "achieved_high": self.high,
+            "decided_by": self.decided_by,
+            "tolerance": self.tolerance,
+            "service_level": level,
+            "service_level_low": level_low,
+            "service_level_high": level_high,
+            "erlang_numbers": self.erlang_numbers,
+            "estimate_numbers": self.estimate_numbers,
+            "floors": self.floors,
+            "binding_constraint": self.binding_constraint,
+            "sizes_tried": self.sizes_tried,
+            "attempts_simulated": self.attempts_simulated,
+            "wall_seconds": self.wall_seconds,
+            "cost_per_month": self.cost_per_month,
+        }
+
+    def plot(self, ax: Any = None) -> Any:
+        """The target's figure against pool size: simulated with its band, the target
+        line, and the Erlang curve."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        table = self.table
+        sizes = table.index.to_numpy()
+        ax.fill_between(sizes, table["low"], table["high"], alpha=0.25, label="simulated 95% CI")
+        ax.plot(sizes, table["mean"], "o-", label="simulated")
+        if self.erlang_curve.notna().any():
+            ax.plot(self.erlang_curve.index, self.erlang_curve, "--", label="Erlang")
+        ax.axhline(self.target.goal, color="black", linestyle=":", label="target")
+        ax.axvline(self.numbers, color="tab:green", alpha=0.5, label=f"answer: {self.numbers}")
+        ax.set_xlabel("numbers in the pool")
+        ax.set_ylabel(self.target.figure)
+        ax.legend(loc="best", fontsize="small")
+        return ax
+
+    def _repr_html_(self) -> str:
+        cost = "" if self.cost_per_month is None else f", ${self.cost_per_month:,.2f} a month"
+        return (
+            f"<b>{self.numbers} {self.provider} numbers</b>{cost}: {self.target.describe()}; "
+            f"achieved {self.achieved:.4g} [{self.low:.4g}, {self.high:.4g}], "
+            f"Erlang {self.erlang_numbers}, binding: {self.binding_constraint}"
+            + str(self.table.to_html(float_format=lambda v: f"{v:.4g}"))
+        )
+
+
+def size_pool(
+    scenario: Scenario,
+    *,
+    target: Target,
+    replications: int = 5,
+    max_replications: int = 50,
+    confidence: float = 0.95,
+    tolerance: float | None = None,
+    seed: int = 0,
+    max_numbers: int = 10_000,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    prices: Mapping[str, float] | None = None,
+) -> Sizing:
+    """The fewest numbers in `scenario`'s first number group that meet `target`.
+
+    `replications` runs per size to start with, more (up to `max_replications`) while
+    the interval straddles the target, until its half-width is at most `tolerance`
+    (default: half a percentage point of a share, 2% of a time): a size that close is
+    as good as on target, and then its mean decides. Runs go to `executor` (any
+    concurrent.futures.Executor) or a pool of `workers` processes (default one per
+    core; 1: this process); the same seed gives the same answer whatever runs it."""
+    _check_whole("replications", replications, 2)
+    _check_whole("max_replications", max_replications, replications)
+    _check_whole("max_numbers", max_numbers, 1)
+    if tolerance is not None and not (isinstance(tolerance, int | float) and tolerance >= 0):
+        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    if not scenario.numbers:
+        raise ValueError("size_pool sizes a number group: the scenario has none (a registry?)")
+    started = time.perf_counter()
+    scenario = target.prepare(scenario)
+    load = offered_load(scenario)
+    if isinstance(target, FinishBy):
+        _check_campaign_feasible(scenario, target, max_numbers)
+    elif load is None:
+        raise ValueError(f"{target.describe()}: the scenario needs open arrivals to size for")
+    else:
+        _check_pacing(scenario, load)
+    floors = _floors(scenario, target, load)
+    floor = max(floors.values(), default=1)
+    erlang_numbers = _analytic_numbers(scenario, target, load, floor, max_numbers)
+    guess = _analytic_numbers(scenario, target, load, floor, max_numbers, estimate=True)
+    with (
+        executor_for(executor, workers) as runner,
+        progress_bar(progress, f"sizing: {target.describe()}") as bar,
+    ):
+        search = _Search(
+            scenario,
+            target,
+            lambda tasks: run_all(tasks, executor=runner, bar=bar),
+            seed=seed,
+            replications=replications,
+            max_replications=max_replications,
+            confidence=confidence,
+            tolerance=target.tolerance() if tolerance is None else tolerance,
+        )
+        answer = search.fewest(floor, guess, max_numbers)
+    point = search.points[answer]
+    mean, low, high = search.estimate(answer)
+    group = scenario.numbers[0]
+    return Sizing(
+        numbers=answer,
+        target=target,
+        achieved=mean,
+        low=low,
+        high=high,
+        decided_by=point.decided_by or "max_replications",
+        tolerance=search.tolerance,
+        erlang_numbers=erlang_numbers,
+        estimate_numbers=guess,
+        floors=floors,
+        binding_constraint=_binding(search, answer, scenario, target, floors, erlang_numbers),
+        table=search.table(scenario, target, load, prices),
+        attempts_simulated=search.attempts,
+        wall_seconds=time.perf_counter() - started,
+        provider=group.provider,
+        cost_per_month=cost_per_month(group.provider, answer, prices),
+        erlang_curve=_erlang_curve(scenario, target, load, search.points),
+        answer_summaries=point.summaries,
+    )
+
+
+@dataclass
+class _Point:
+    summaries: list[Summary] = field(default_factory=list)
+    met: bool = False
+    decided_by: str | None = None  # interval, tolerance or max_replications
+
+
+class _Search:
+    """Simulated pool sizes, remembered; a size is met or not once its interval clears
+    the target (or, at max replications, by its mean)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        target: Target,
+        run: Callable[[list[tuple[Scenario, int]]], list[Summary]],
+        *,
+        seed: int,
+        replications: int,
+        max_replications: int,
+        confidence: float,
+        tolerance: float,
+    ) -> None:
+        self.scenario = scenario
+        self.tolerance = tolerance
+        self.target = target
+        self.run = run
+        self.seed = seed
+        self.first = replications
+        self.most = max_replications
+        self.confidence = confidence
+        self.points: dict[int, _Point] = {}
+        self.attempts = 0
+        # A campaign that never finished counts as lasting the whole horizon.
+        self._unfinished = scenario.duration_seconds / 3600.0
+        self._expected_attempts = expected_attempts(scenario)
+
+    def values(self, numbers: int) -> list[float]:
+        values = [figure_value(s, self.target.figure) for s in self.points[numbers].summaries]
+        return [self._unfinished if math.isnan(v) else v for v in values]
+
+    def estimate(self, numbers: int) -> tuple[float, float, float]:
+        """(mean, low, high) of the target's figure; with the count of attempts as a
+        control variate when its mean is known (open arrivals at constant rates)."""
+        proportion = self.target.figure.endswith(("_level", "_fraction"))
+        values = self.values(numbers)
+        if self._expected_attempts is None:
+            return interval(values, self.confidence, proportion=proportion)
+        attempts = [float(s["attempts"]) for s in self.points[numbers].summaries]
+        return controlled_interval(
+            values, attempts, self._expected_attempts, self.confidence, proportion=proportion
+        )
+
+    def met(self, numbers: int) -> bool:
+        """Whether `numbers` meets the target, simulating until that is decided."""
+        point = self.points.setdefault(numbers, _Point())
+        while point.decided_by is None:
+            have = len(point.summaries)
+            if have >= self.most:
+                point.decided_by = "max_replications"
+                break
+            want = self.first if have == 0 else self._needed(numbers, have)
+            variant = with_numbers(self.scenario, numbers)
+            tasks = [(variant, self.seed + index) for index in range(have, want)]
+            new = self.run(tasks)
+            point.summaries.extend(new)
+            self.attempts += sum(int(s["attempts"]) for s in new)
+            point.decided_by = self._decided(numbers)
+        mean, _, _ = self.estimate(numbers)
+        point.met = self.target.met(mean)
+        return point.met
+
+    def _bounds(self, numbers: int) -> tuple[float, float, float]:
+        mean, low, high = self.estimate(numbers)
+        if math.isnan(low):  # identical runs: the mean is the figure
+            low = high = mean
+        return mean, low, high
+
+    def _decided(self, numbers: int) -> str | None:
+        """`interval` when the interval clears the target, `tolerance` when it straddles
+        it but is no wider than the tolerance either side (as good as on target)."""
+        _, low, high = self._bounds(numbers)
+        target = self.target
+        worst, best = (low, high) if target.higher_is_better else (high, low)
+        if target.met(worst) or not target.met(best):
+            return "interval"
+        if (high - low) / 2 <= self.tolerance:
+            return "tolerance"
+        return None
+
+    def _needed(self, numbers: int, have: int) -> int:
+        """Replications for the interval to clear the target or fit the tolerance, from
+        the spread so far (half-widths shrink as 1/sqrt(runs)); at most 4x as many."""
+        mean, low, high = self._bounds(numbers)
+        margin = max(abs(mean - self.target.goal), self.tolerance)
+        half = (high - low) / 2
+        wanted = math.ceil(have * 1.2 * (half / margin) ** 2)
+        return min(max(wanted, have + 2), 4 * have, self.most)
+
+    def fewest(self, floor: int, guess: int | None, most: int) -> int:
+        """The fewest numbers met: gallop from the guess, then bisect."""
+        known_unmet = floor - 1  # below a floor no run meets the target
+        start = min(max(guess or floor, floor), most)
+        if self.met(start):
+            met, step = start, 1
+            while met - step > known_unmet:
+                if not self.met(met - step):
+                    known_unmet = met - step
+                    break
+                met, step = met - step, step * 2
+        else:
+            known_unmet, step = start, 1
+            while True:
+                if known_unmet >= most:
+                    raise PlanningError(
+                        f"no pool of up to {most} numbers meets the target "
+                        f"({self.target.describe()})"
+                    )
+                candidate = min(known_unmet + step, most)
+                if self.met(candidate):
+                    met = candidate
+                    break
+                known_unmet, step = candidate, step * 2
+        while met - known_unmet > 1:
+            middle = (met + known_unmet) // 2
+            if self.met(middle):
+                met = middle
+            else:
+                known_unmet = middle
+        return met
+
+    def table(
+        self,
+        scenario: Scenario,
+        target: Target,
+        load: OfferedLoad | None,
+        prices: Mapping[str, float] | None,
+    ) -> pd.DataFrame:
+        rows = {}
+        for numbers in sorted(self.points):
+            point = self.points[numbers]
+            mean, low, high = self.estimate(numbers)
+            summaries = point.summaries
+            row: dict[str, Any] = {
+                "mean": mean,
+                "low": low,
+                "high": high,
+                "met": point.met,
+                "decided_by": point.decided_by,
+                "replications": len(summaries),
+                "erlang": _erlang_at(scenario, target, load, numbers),
+                "estimate": _erlang_at(scenario, target, load, numbers, target.estimate),
+                "attempts": sum(int(s["attempts"]) for s in summaries) / len(summaries),
+            }
+            for reason in POOL_REASONS:
+                row[f"refused_{reason}"] = _mean_refusals(summaries, reason)
+            row["refused_by_rules"] = sum(s["refused_by_rules"] for s in summaries) / len(summaries)
+            row["cost_per_month"] = cost_per_month(scenario.numbers[0].provider, numbers, prices)
+            rows[numbers] = row
+        frame = pd.DataFrame.from_dict(rows, orient="index")
+        frame.index.name = "numbers"
+        frame.attrs["figure"] = target.figure
+        return frame
+
+
+def _floors(scenario: Scenario, target: Target, load: OfferedLoad | None) -> dict[str, int]:
+    """Numbers of the sized group below which the target cannot be met on average."""
+    floors: dict[str, int] = {}
+    if load is None:
+        return floors
+    group = scenario.numbers[0]
+    share = target.served_share()
+    others = scenario.numbers[1:]
+    other_channels = pool_channels(scenario) - channels_per_number(group) * group.count
+    floors["carried_load"] = _at_least(
+        load.erlangs * share - other_channels, channels_per_number(group)
+    )
+    if group.max_calls_per_hour:
+        other = _capacity(others, "max_calls_per_hour")
+        floors["hourly_cap"] = _at_least(
+            load.calls_per_hour * share - other, group.max_calls_per_hour
+        )
+    if group.max_calls_per_day:
+        other = _capacity(others, "max_calls_per_day")
+        floors["daily_cap"] = _at_least(load.calls_per_day * share - other, group.max_calls_per_day)
+    return floors
+
+
+def _analytic_numbers(
+    scenario: Scenario,
+    target: Target,
+    load: OfferedLoad | None,
+    floor: int,
+    most: int,
+    *,
+    estimate: bool = False,
+) -> int | None:
+    """The formulas' answer: the fewest numbers whose Erlang figure meets the target
+    (`estimate`: with callers who give up, M/M/c+D; for a deadline, the closed-form
+    campaign time); None where they say nothing."""
+    if not isinstance(target, FinishBy) and load is None:
+        return None
+    figure = target.estimate if estimate else target.erlang
+
+    def met(numbers: int) -> bool:
+        if isinstance(target, FinishBy):
+            return campaign_estimate(scenario, numbers).hours <= target.hours
+        return target.met(_erlang_at(scenario, target, load, numbers, figure))
+
+    low, high = 0, max(floor, 1)
+    while not met(high):
+        if high >= most:
+            return None
+        low, high = high, min(high * 2, most)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if met(middle) else (middle, high)
+    return high
+
+
+def _erlang_at(
+    scenario: Scenario,
+    target: Target,
+    load: OfferedLoad | None,
+    numbers: int,
+    figure: Callable[[OfferedLoad, int, Scenario], float] | None = None,
+) -> float:
+    """The target's analytic figure with `numbers` numbers in the sized group."""
+    if load is None:
+        return math.nan
+    group = scenario.numbers[0]
+    channels = pool_channels(scenario) + channels_per_number(group) * (numbers - group.count)
+    return (figure or target.erlang)(load, channels, scenario)
+
+
+def _erlang_curve(
+    scenario: Scenario, target: Target, load: OfferedLoad | None, points: Mapping[int, Any]
+) -> pd.Series:
+    sizes = range(min(points), max(points) + 1)
+    curve = [_erlang_at(scenario, target, load, n) for n in sizes]
+    return pd.Series(curve, index=pd.Index(sizes, name="numbers"), dtype=float)
+
+
+def _binding(
+    search: _Search,
+    answer: int,
+    scenario: Scenario,
+    target: Target,
+    floors: dict[str, int],
+    erlang_numbers: int | None,
+) -> str:
+    """What one number fewer runs out of: the pool refusal that grows most from the
+    answer to one size below it; else the formulas' reason."""
+    below = search.points.get(answer - 1)
+    if below is not None and below.summaries:
+        at = search.points[answer].summaries
+        growth = {
+            name: _mean_refusals(below.summaries, reason) - _mean_refusals(at, reason)
+            for reason, name in POOL_REASONS.items()
+        }
+        name = max(growth, key=lambda key: growth[key])
+        if growth[name] > 0:
+            return name
+    if isinstance(target, FinishBy):
+        estimate = campaign_estimate(scenario, max(answer - 1, 1))
+        pool_limits = {k: v for k, v in estimate.limits.items() if k in POOL_LIMITS}
+        return min(pool_limits, key=lambda key: pool_limits[key])
+    named = {
+        "concurrency": max(floors.get("carried_load", 1), erlang_numbers or 1),
+        "hourly_cap": floors.get("hourly_cap", 0),
+        "daily_cap": floors.get("daily_cap", 0),
+    }
+    return max(named, key=lambda key: named[key])
+
+
+def _check_pacing(scenario: Scenario, load: OfferedLoad) -> None:
+    """Account pacing queues the excess: below the load, the queue never drains."""
+    if not scenario.calls_per_second:
+        return
+    per_hour = sum(scenario.calls_per_second.values()) * 3600.0
+    if per_hour < load.calls_per_hour:
+        raise PlanningError(
+            f"binding constraint account_pacing: the accounts place {per_hour:g} calls an hour "
+            f"at most, the load offers {load.calls_per_hour:g}; no pool size helps"
+        )
+
+
+def _check_campaign_feasible(scenario: Scenario, target: FinishBy, most: int) -> None:
+    estimate = campaign_estimate(scenario, most)
+    if estimate.hours > target.hours and estimate.binding_constraint not in POOL_LIMITS:
+        raise PlanningError(
+            f"binding constraint {estimate.binding_constraint}: even {most} numbers need about "
+            f"{estimate.hours:.1f} h (calling hours open {estimate.open_share:.0%} of the day), "
+            f"more than the {target.hours:g} h deadline"
+        )
+
+
+def _mean_refusals(summaries: list[Summary], reason: str) -> float:
+    total: float = sum(s["refusals"].get(reason, 0) for s in summaries)
+    return total / max(len(summaries), 1)
+
+
+def _capacity(groups: Any, cap: str) -> float:
+    """What other groups can place within the cap's window (unbounded if one is uncapped)."""
+    if not groups:
+        return 0.0
+    if not all(getattr(g, cap) for g in groups):
+        return math.inf
+    return float(sum(g.count * getattr(g, cap) for g in groups))
+
+
+def _at_least(need: float, per_number: float) -> int:
+    return max(1, math.ceil(need / per_number - 1e-9)) if need > 0 else 1
+
+
+def _check_whole(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")

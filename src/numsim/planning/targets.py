@@ -1,0 +1,199 @@
+"""What a pool must achieve: the targets size_pool() sizes against.
+
+Each target names the simulated figure it reads, which way is better, the figure
+Erlang B or C predicts for a number of channels (the analytic answer beside the
+simulated one), and the share of the load that must get through (the carried-load
+floor: fewer channels cannot carry it whatever the randomness).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from .erlang import Impatient, erlang_b, mean_wait, wait_exceeds
+
+if TYPE_CHECKING:
+    from ..sim.scenario import Scenario
+    from .analytic import OfferedLoad
+
+
+class Target:
+    """A goal for one summary figure of a simulated run."""
+
+    figure: ClassVar[str]  # the summary figure read
+    higher_is_better: ClassVar[bool]
+
+    @property
+    def goal(self) -> float:
+        raise NotImplementedError
+
+    def met(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value >= self.goal if self.higher_is_better else value <= self.goal
+
+    def prepare(self, scenario: Scenario) -> Scenario:
+        """The scenario as the target reads it (e.g. its service-level threshold)."""
+        return scenario
+
+    def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        """The figure the formulas predict on `channels` (NaN where they say nothing)."""
+        return math.nan
+
+    def estimate(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        """The formulas' closest figure, where callers give up after the max wait
+        (M/M/c+D): where the search starts. Defaults to erlang()."""
+        return self.erlang(load, channels, scenario)
+
+    def served_share(self) -> float:
+        """The least share of attempts the pool must carry."""
+        return 0.0
+
+    def tolerance(self) -> float:
+        """How close to the goal counts as meeting it when runs cannot tell: half a
+        percentage point of a share, 2% of a time."""
+        return 0.005 if self.figure.endswith(("_level", "_fraction")) else 0.02 * self.goal
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class MaxBlocking(Target):
+    """At most `share` of attempts refused by the pool (refusals by the rules, such as
+    calling hours, left out: more numbers would not remove them)."""
+
+    share: float
+    figure: ClassVar[str] = "pool_blocked_fraction"
+    higher_is_better: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        _check_share("share", self.share)
+
+    @property
+    def goal(self) -> float:
+        return self.share
+
+    def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        return erlang_b(load.erlangs, channels)
+
+    def estimate(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        model = Impatient(load.erlangs, channels, load.hold_seconds, scenario.max_wait_seconds)
+        return model.gave_up
+
+    def served_share(self) -> float:
+        return 1.0 - self.share
+
+    def describe(self) -> str:
+        return f"at most {self.share:.2%} of attempts blocked"
+
+
+@dataclass(frozen=True)
+class ServiceLevel(Target):
+    """At least `share` of attempts get a number within `within_seconds` (default: the
+    scenario's max wait; with no waiting, at most 1 - share are blocked)."""
+
+    share: float
+    within_seconds: float | None = None
+    figure: ClassVar[str] = "pool_service_level"
+    higher_is_better: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        _check_share("share", self.share)
+        if self.within_seconds is not None and not (
+            isinstance(self.within_seconds, int | float) and 0 <= self.within_seconds < math.inf
+        ):
+            raise ValueError(f"within_seconds must be >= 0, got {self.within_seconds!r}")
+
+    @property
+    def goal(self) -> float:
+        return self.share
+
+    def prepare(self, scenario: Scenario) -> Scenario:
+        seconds = self.within_seconds
+        return scenario if seconds is None else scenario.replace(service_level_seconds=seconds)
+
+    def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        """Erlang B with no waiting; Erlang C (callers who never give up) otherwise."""
+        if scenario.max_wait_seconds == 0:
+            return 1.0 - erlang_b(load.erlangs, channels)
+        seconds = self._seconds(scenario)
+        return 1.0 - wait_exceeds(load.erlangs, channels, seconds, load.hold_seconds)
+
+    def estimate(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        model = Impatient(load.erlangs, channels, load.hold_seconds, scenario.max_wait_seconds)
+        return model.served_within(self._seconds(scenario))
+
+    def _seconds(self, scenario: Scenario) -> float:
+        if self.within_seconds is not None:
+            return self.within_seconds
+        return scenario.max_wait_seconds
+
+    def served_share(self) -> float:
+        return self.share
+
+    def describe(self) -> str:
+        within = "" if not self.within_seconds else f" within {self.within_seconds:g} s"
+        return f"at least {self.share:.2%} of attempts served{within}"
+
+
+@dataclass(frozen=True)
+class MaxMeanWait(Target):
+    """The mean wait for a number, over all attempts, at most `seconds`."""
+
+    seconds: float
+    figure: ClassVar[str] = "wait_mean"
+    higher_is_better: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        _check_positive("seconds", self.seconds)
+
+    @property
+    def goal(self) -> float:
+        return self.seconds
+
+    def erlang(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        return mean_wait(load.erlangs, channels, load.hold_seconds)
+
+    def estimate(self, load: OfferedLoad, channels: int, scenario: Scenario) -> float:
+        model = Impatient(load.erlangs, channels, load.hold_seconds, scenario.max_wait_seconds)
+        return model.mean_wait
+
+    def describe(self) -> str:
+        return f"mean wait at most {self.seconds:g} s"
+
+
+@dataclass(frozen=True)
+class FinishBy(Target):
+    """Every campaign done (answered or out of attempts) within `hours` of the start."""
+
+    hours: float
+    figure: ClassVar[str] = "campaign_completion_hours"
+    higher_is_better: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        _check_positive("hours", self.hours)
+
+    @property
+    def goal(self) -> float:
+        return self.hours
+
+    def prepare(self, scenario: Scenario) -> Scenario:
+        if not scenario.campaigns:
+            raise ValueError("a FinishBy target needs a scenario with campaigns")
+        return scenario
+
+    def describe(self) -> str:
+        return f"campaigns finished within {self.hours:g} h"
+
+
+def _check_share(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")

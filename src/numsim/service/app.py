@@ -1,0 +1,105 @@
+"""create_app: the numsim service as an ASGI app, to run with `numsim serve` or to
+mount in your own (`your_app.mount("/numsim", create_app(...))`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from starlette.concurrency import run_in_threadpool
+
+from ..allocator import Allocator
+from ..providers.base import ProviderAdapter, is_url
+from ..registry import NumberRegistry
+from . import errors
+from .auth import BearerAuth, check_token
+from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
+from .routes import allocations, callbacks, numbers, ops
+from .state import Service
+
+log = logging.getLogger("numsim.service")
+DEFAULT_SYNC_INTERVAL = 2.0
+
+
+def create_app(
+    registry: NumberRegistry,
+    *,
+    token: str,
+    allocator: Allocator | None = None,
+    adapters: Iterable[ProviderAdapter] | None = None,
+    public_url: str | None = None,
+    trust_proxy: bool = False,
+    sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
+    body_limit: int = DEFAULT_LIMIT,
+    import_limit: int = IMPORT_LIMIT,
+    **allocator_options: Any,
+) -> FastAPI:
+    """The service over `registry`.
+
+    `token`: the bearer token every route but webhooks and health checks requires.
+    `allocator`: default `Allocator.from_registry(registry, **allocator_options)` (give
+    `backend=RedisBackend(...)` there to share one pool between processes).
+    `adapters`: the provider accounts webhooks verify against; default one per account
+    the registry's numbers name. `public_url`: the URL providers call this app at
+    (signatures cover it); else, with `trust_proxy`, X-Forwarded-Proto/Host decide.
+    `sync_interval`: seconds between re-reads of the registry, for changes made by
+    other processes (None: only this app's own changes)."""
+    token = check_token(token)
+    if public_url is not None and not is_url(public_url):
+        raise ValueError(f"the public URL must be an http(s) URL, got {public_url!r}")
+    owned = allocator is None
+    if allocator is None:
+        allocator = Allocator.from_registry(registry, **allocator_options)
+    elif allocator_options:
+        raise TypeError("give allocator options or an allocator, not both")
+    service = Service(registry, allocator, adapters)
+    prometheus = CollectorRegistry(auto_describe=False)
+    prometheus.register(service.metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        syncing = None
+        if sync_interval:
+            syncing = asyncio.create_task(_keep_in_sync(service, sync_interval))
+        try:
+            yield
+        finally:
+            if syncing is not None:
+                syncing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await syncing
+            # The allocator this app made is its to close (its timer thread, its
+            # executor); the registry and a given backend belong to the caller.
+            close = getattr(allocator, "close", None) if owned else None
+            if close is not None:
+                close()
+
+    app = FastAPI(
+        title="numsim",
+        summary="Outbound number pools: the Numbers API, allocation, provider webhooks.",
+        lifespan=lifespan,
+    )
+    app.state.numsim = service
+    app.state.prometheus = prometheus
+    app.state.public_url = public_url
+    app.state.trust_proxy = trust_proxy
+    errors.install(app)
+    for module in (numbers, allocations, callbacks, ops):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
+    app.add_middleware(BearerAuth, token=token)  # added last: runs first
+    return app
+
+
+async def _keep_in_sync(service: Service, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(service.refresh)
+        except Exception as error:  # keep serving; the next round tries again
+            log.warning("registry sync failed: %s", error)

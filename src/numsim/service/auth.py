@@ -1,0 +1,87 @@
+"""Bearer-token auth for every route but the public ones, as ASGI middleware.
+
+Middleware rather than a per-route dependency: a route added later (or the OpenAPI
+docs) is protected without anyone remembering to. The token is compared in constant
+time and never echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from pathlib import Path
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .asgi import send_error
+
+TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
+MIN_TOKEN_LENGTH = 16
+# Providers cannot send our token: their webhooks prove themselves by signature.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PREFIXES = ("/callbacks/",)
+
+
+class TokenError(ValueError):
+    """No usable API token configured."""
+
+
+def load_token(token_file: str | None = None) -> str:
+    """The API token: from `token_file` if given, else $NUMSIM_API_TOKEN."""
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise TokenError(f"cannot read token file {token_file}: {error.strerror}") from None
+        where = f"token file {token_file}"
+    else:
+        token = os.environ.get(TOKEN_VARIABLE, "").strip()
+        where = f"${TOKEN_VARIABLE}"
+        if not token:
+            raise TokenError(f"set ${TOKEN_VARIABLE} or give --token-file: the API needs a token")
+    return check_token(token, where)
+
+
+def check_token(token: object, where: str = "the API token") -> str:
+    if not isinstance(token, str) or len(token.strip()) < MIN_TOKEN_LENGTH:
+        raise TokenError(f"{where} must be at least {MIN_TOKEN_LENGTH} characters")
+    if not token.isascii() or any(c.isspace() for c in token.strip()):
+        raise TokenError(f"{where} must be printable ASCII without spaces")
+    return token.strip()
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+class BearerAuth:
+    """Refuses (401) a request to a protected path without `Authorization: Bearer <token>`."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = b"Bearer " + check_token(token).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_public(own_path(scope)):
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+                break
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        reason = "missing bearer token" if not given else "wrong bearer token"
+        message = f"{reason}: send Authorization: Bearer <token>"
+        await send_error(send, 401, message, [(b"www-authenticate", b"Bearer")])
+
+
+def own_path(scope: Scope) -> str:
+    """The path inside this app, also when it is mounted under a prefix."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path

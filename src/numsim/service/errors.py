@@ -1,0 +1,91 @@
+"""numsim's exceptions as HTTP answers: the CLI's messages, a 4xx, never a traceback.
+
+Every error body is `{"error": "<message>"}` (a refusal adds its reasons)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ..allocator import NoNumberAvailable
+from ..credentials import CredentialError
+from ..errors import (
+    BackendMisconfigured,
+    BackendUnavailable,
+    ImportFileError,
+    RegistryError,
+    UnknownNumberError,
+    UnknownTemplateError,
+)
+from ..providers.errors import InvalidCallback
+
+# Most specific first: RegistryError and ImportFileError are ValueErrors too.
+STATUS: tuple[tuple[type[Exception], int], ...] = (
+    (UnknownNumberError, 404),
+    (UnknownTemplateError, 404),
+    (InvalidCallback, 403),
+    (ImportFileError, 400),
+    (RegistryError, 409),
+    (CredentialError, 422),
+    (ValueError, 422),
+    (BackendUnavailable, 503),
+    (BackendMisconfigured, 503),
+)
+
+
+def install(app: FastAPI) -> None:
+    for error_type, status in STATUS:
+        app.add_exception_handler(error_type, _plain(status))
+    app.add_exception_handler(NoNumberAvailable, _refusal)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http)
+
+
+def error(status: int, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+def _plain(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error(status, str(exc))
+
+    return handle
+
+
+async def _refusal(request: Request, exc: Exception) -> JSONResponse:
+    """429 with Retry-After when time alone will lift the refusal, else 409."""
+    assert isinstance(exc, NoNumberAvailable)
+    response = error(
+        429 if exc.retry_after is not None else 409,
+        str(exc),
+        reason=exc.reason,
+        reasons=exc.reasons,
+        retry_after=exc.retry_after,
+    )
+    if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for item in exc.errors():
+        if item["type"] == "json_invalid":
+            problems.append("the body is not valid JSON")
+            continue
+        where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+        problems.append(f"{where}: {item['msg']}")
+    return error(422, "; ".join(problems))
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    response = error(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response

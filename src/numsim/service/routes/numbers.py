@@ -1,0 +1,192 @@
+"""The Numbers API: the registry over HTTP. Each change reaches the allocator at once."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ...bulk import COLUMNS, ImportReport
+from ...errors import RegistryError
+from ...numbers import Provider
+from ...phone import normalize_e164
+from ..models import NumberIn, NumberSettings, Pool, Rotation, number_row
+from ..state import Service
+
+router = APIRouter(tags=["numbers"])
+OnExisting = Literal["error", "update", "skip"]
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.numsim
+    return service
+
+
+@router.get("/numbers")
+def list_numbers(
+    request: Request, template: str | None = None, provider: str | None = None
+) -> list[dict[str, Any]]:
+    """Every number (or a template's pool), optionally of one provider."""
+    wanted = None if provider is None else Provider(provider).value
+    rows = _service(request).registry.rows(template)
+    return [row for row in rows if wanted is None or row["provider"] == wanted]
+
+
+@router.post("/numbers", status_code=201)
+def add_number(request: Request, body: NumberIn) -> dict[str, Any]:
+    service = _service(request)
+    number = body.number()
+    service.registry.add(number, templates=body.templates)
+    service.sync()
+    return number_row(number, service.registry.templates_of(number.e164))
+
+
+@router.get("/numbers/export")
+def export_numbers(request: Request) -> Response:
+    """Every number as the CSV `numsim numbers export` writes (no secrets)."""
+    out = io.StringIO()
+    _service(request).registry.export_csv(out)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="numbers.csv"'},
+    )
+
+
+@router.post("/numbers/import")
+async def import_numbers(request: Request, on_existing: OnExisting = "error") -> JSONResponse:
+    """A CSV file (Content-Type text/csv) or a JSON list of numbers. Good rows land;
+    each bad one is reported by line (CSV) or position (JSON). 422 if any was bad."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await request.body()
+    if kind == "application/json":
+        rows = _json_rows(body)
+    elif kind in ("text/csv", "text/plain", "application/csv"):
+        rows = None
+    else:
+        return JSONResponse(
+            {"error": "send the numbers as text/csv or as a JSON list (application/json)"},
+            status_code=415,
+        )
+    service = _service(request)
+
+    def work() -> ImportReport:
+        registry = service.registry
+        if rows is None:
+            report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
+        else:
+            report = registry.import_rows(rows, on_existing=on_existing)
+        service.sync()
+        return report
+
+    report = await run_in_threadpool(work)
+    return JSONResponse(_report(report), status_code=200 if report.ok else 422)
+
+
+@router.get("/numbers/{e164}")
+def get_number(request: Request, e164: str) -> dict[str, Any]:
+    registry = _service(request).registry
+    number = registry.get(e164)
+    return number_row(number, registry.templates_of(number.e164))
+
+
+@router.patch("/numbers/{e164}")
+def update_number(request: Request, e164: str, body: NumberSettings) -> dict[str, Any]:
+    """Change the settings given (limits, flags, account...); live leases are kept."""
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise RegistryError("nothing to update: give a setting, e.g. max_concurrent_calls")
+    service = _service(request)
+    number = service.registry.update(e164, **changes)
+    service.sync()
+    return number_row(number, service.registry.templates_of(number.e164))
+
+
+@router.delete("/numbers/{e164}")
+def remove_number(request: Request, e164: str, force: bool = False) -> dict[str, Any]:
+    """Refused while a template uses the number or a call holds it, unless `force`
+    (calls in progress then keep their leases until released)."""
+    service = _service(request)
+    number = normalize_e164(e164)
+    busy = service.allocator.in_use(number) if number in service.allocator.numbers else 0
+    if busy and not force:
+        raise RegistryError(f"{number} carries {busy} call(s) now; remove with force")
+    service.registry.remove(number, force=force)
+    service.sync()
+    return {"removed": number}
+
+
+@router.post("/numbers/{e164}/rotate")
+def rotate_number(request: Request, e164: str, body: Rotation) -> dict[str, Any]:
+    """Swap the number for `new` in every template (one transaction)."""
+    service = _service(request)
+    new = body.new if isinstance(body.new, str) else body.new.number()
+    templates = service.registry.rotate(e164, new)
+    service.sync()
+    new_e164 = new if isinstance(new, str) else new.e164
+    return {"old": normalize_e164(e164), "new": normalize_e164(new_e164), "templates": templates}
+
+
+@router.put("/templates/{template}/numbers", tags=["templates"])
+def set_pool(request: Request, template: str, body: Pool) -> dict[str, Any]:
+    """Make the template's pool exactly these numbers (assigning and unassigning)."""
+    service = _service(request)
+    registry = service.registry
+    wanted = list(dict.fromkeys(normalize_e164(n) for n in body.numbers))
+    current = registry.templates().get(template)
+    have = set(current.numbers) if current else set()
+    joining = [n for n in wanted if n not in have]
+    if joining:
+        registry.assign(template, joining)
+    leaving = sorted(have - set(wanted))
+    if leaving:
+        registry.unassign(template, leaving)
+    service.sync()
+    return {"template": template, "numbers": sorted(wanted)}
+
+
+def _json_rows(body: bytes) -> list[tuple[int, dict[str, str]]]:
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RegistryError("the body is not valid JSON; send a JSON list of numbers") from None
+    if not isinstance(items, list):
+        raise RegistryError("send a JSON list of numbers (objects with the CSV's columns)")
+    return [(position, _cells(item)) for position, item in enumerate(items, start=1)]
+
+
+def _cells(item: object) -> dict[str, str]:
+    """A JSON number as CSV cells, so it is parsed by the same code as a CSV row."""
+    if not isinstance(item, dict):
+        return {"__fields__": "is not an object with the CSV's columns"}
+    unknown = sorted(str(key) for key in item if key not in COLUMNS)
+    if unknown:
+        return {"__fields__": f"unknown field(s) {', '.join(map(repr, unknown))}"}
+    cells = {}
+    for key, value in item.items():
+        if value is None:
+            cells[str(key)] = ""
+        elif isinstance(value, bool):
+            cells[str(key)] = "true" if value else "false"
+        elif isinstance(value, list):
+            cells[str(key)] = ";".join(str(v) for v in value)
+        else:
+            cells[str(key)] = str(value)
+    return cells
+
+
+def _report(report: ImportReport) -> dict[str, Any]:
+    """The report `numsim numbers import` prints, as fields and as its text."""
+    return {
+        "ok": report.ok,
+        "added": report.added,
+        "updated": report.updated,
+        "skipped": report.skipped,
+        "rejected": len(report.errors),
+        "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in report.errors],
+        "report": str(report),
+    }

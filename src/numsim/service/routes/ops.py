@@ -1,0 +1,56 @@
+"""Operations: the pool snapshot, Prometheus metrics, liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from ..state import Service
+
+router = APIRouter(tags=["operations"])
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.numsim
+    return service
+
+
+@router.get("/pool")
+def pool(request: Request) -> dict[str, Any]:
+    """Allocator.snapshot(): per number state, and counters."""
+    return _service(request).allocator.snapshot().to_dict()
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of AllocatorCollector."""
+    return Response(generate_latest(request.app.state.prometheus), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+def readyz(request: Request) -> JSONResponse:
+    """Readiness: the registry and the backend (Redis) answer."""
+    service = _service(request)
+    checks = {}
+    for name, probe in (
+        ("registry", lambda: len(service.registry)),
+        ("backend", lambda: service.allocator.backend.stats()),
+    ):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as error:  # any failure means not ready; say which, not why in full
+            checks[name] = f"unavailable: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
+    )

@@ -1,0 +1,123 @@
+"""What one service process holds: the registry, the allocator fed from it, the dialer
+for webhooks, and the metrics collector.
+
+The registry is the system of record; the allocator follows it. A change made through
+this process reaches its allocator at once (`sync()` after the change); a change made
+by another process (another `serve`, the CLI) is picked up by the periodic `refresh()`,
+which costs one PRAGMA while nothing changed.
+Syncing only adds, updates, assigns, unassigns and removes: live leases are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from ..allocator import Allocator
+from ..dialer import Dialer
+from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider
+from ..providers.base import ProviderAdapter
+from ..registry import NumberRegistry
+from .metrics import AllocatorCollector
+
+AccountKey = tuple[Provider, str, str]  # provider, account, credentials reference
+
+
+class Service:
+    """The registry, its allocator and dialer, kept in step."""
+
+    def __init__(
+        self,
+        registry: NumberRegistry,
+        allocator: Allocator,
+        adapters: Iterable[ProviderAdapter] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.allocator = allocator
+        self.metrics = AllocatorCollector(allocator)
+        self._fixed_adapters = None if adapters is None else list(adapters)
+        self._accounts: set[AccountKey] | None = None
+        self._version = -1
+        self._lock = threading.Lock()
+        self.dialer = Dialer(allocator, self._fixed_adapters or [])
+        self.sync()
+
+    def sync(self) -> None:
+        """Bring the allocator (and the dialer's accounts) in line with the registry."""
+        with self._lock:
+            self._version = self.registry.data_version()  # before reading: never too new
+            numbers = _follow(self.allocator, self.registry.rows())
+            if self._fixed_adapters is None:
+                accounts = _accounts(numbers)
+                if accounts != self._accounts:
+                    self.dialer = Dialer(self.allocator, _adapters(accounts))
+                    self._accounts = accounts
+
+    def refresh(self) -> bool:
+        """sync() if another process changed the registry since the last one."""
+        if self.registry.data_version() == self._version:
+            return False
+        self.sync()
+        return True
+
+
+def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[OutboundNumber]:
+    """Make the allocator's numbers and pools those of the registry's rows; returns
+    the numbers. Rows are compared as stored: only a new or changed number
+    is built (and validated) again."""
+    current = allocator.numbers
+    numbers: list[OutboundNumber] = []
+    pools: dict[str, set[str]] = {}
+    for row in rows:
+        e164 = str(row["e164"])
+        number = current.get(e164)
+        if number is None or _stored(number) != tuple(row[f] for f in NUMBER_FIELDS):
+            number = OutboundNumber(**{f: row[f] for f in NUMBER_FIELDS})  # type: ignore[arg-type]
+            allocator.add_number(number)
+        numbers.append(number)
+        for template in row["templates"]:  # type: ignore[attr-defined]
+            pools.setdefault(template, set()).add(e164)
+    for template, pool in allocator.templates.items():
+        leaving = [e164 for e164 in pool if e164 not in pools.get(template, ())]
+        if leaving:
+            allocator.unassign(template, leaving)
+    have = allocator.templates
+    for template, members in pools.items():
+        joining = sorted(members - set(have.get(template, ())))
+        if joining:
+            allocator.assign(template, joining)
+    for e164 in current.keys() - {n.e164 for n in numbers}:
+        allocator.remove_number(e164)
+    return numbers
+
+
+def _stored(number: OutboundNumber) -> tuple[object, ...]:
+    """The number's settings as the registry's rows hold them."""
+    values = {f: getattr(number, f) for f in NUMBER_FIELDS}
+    values["provider"] = number.provider.value
+    values["credentials"] = None if number.credentials is None else str(number.credentials)
+    return tuple(values.values())
+
+
+def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
+    return {
+        (n.provider, n.account, str(n.credentials))
+        for n in numbers
+        if n.account is not None and n.credentials is not None
+    }
+
+
+def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
+    """One adapter per account the registry's numbers name (credentials stay references)."""
+    from .. import providers
+
+    classes = {
+        Provider.TWILIO: "TwilioAdapter",
+        Provider.PLIVO: "PlivoAdapter",
+        Provider.EXOTEL: "ExotelAdapter",
+    }
+    made: dict[tuple[Provider, str], ProviderAdapter] = {}
+    for provider, account, credentials in sorted(accounts):
+        adapter_class = getattr(providers, classes[provider])
+        made.setdefault((provider, account), adapter_class(account, credentials))
+    return list(made.values())

@@ -1,0 +1,128 @@
+"""`numsim serve` as real processes on loopback: driven over the network, two of them
+sharing one pool through a real redis-server, and the README's curl session."""
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from numsim.testing import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "numbers.csv"
+TOKEN = "process-token-" + uuid.uuid4().hex
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+US = "+12125550143"
+
+
+@contextlib.contextmanager
+def serve(db, *options, env=None):
+    """A `numsim serve` process on a free 127.0.0.1 port, until the block ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "numsim", "serve", "--db", str(db), "--port", str(port)]
+    environment = {**os.environ, "NUMSIM_API_TOKEN": TOKEN, **(env or {})}
+    process = subprocess.Popen(
+        [*command, "--sync-interval", "0.2", *options],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.stdout.read().decode()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "numsim serve did not start in 30 s"
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            output = process.communicate(timeout=15)[0].decode()
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output = process.communicate()[0].decode()
+    assert TOKEN not in output  # no credential in the logs
+
+
+def test_serve_over_the_network(tmp_path):
+    with serve(tmp_path / "numbers.db") as url, httpx.Client(base_url=url, headers=AUTH) as http:
+        assert httpx.get(f"{url}/numbers").status_code == 401
+        report = http.post(
+            "/numbers/import", content=SAMPLE.read_bytes(), headers={"Content-Type": "text/csv"}
+        ).json()
+        assert report["added"] == 9 and report["ok"]
+        lease = http.post("/allocations", json={"template": "us-appointments", "destination": US})
+        assert lease.status_code == 201
+        number = lease.json()["number"]
+        assert http.get("/pool").json()["numbers"][number]["in_use"] == 1
+        assert http.delete(f"/allocations/{lease.json()['lease_id']}").json()["released"]
+        assert http.get("/readyz").json()["status"] == "ready"
+        assert http.get("/numbers/export").text.startswith("e164,provider")
+
+
+@pytest.mark.redis
+def test_two_serve_processes_share_one_pool_through_redis(tmp_path, redis_server):
+    db = tmp_path / "numbers.db"
+    redis = ("--redis", redis_server.url, "--namespace", f"svc-{uuid.uuid4().hex}")
+    with serve(db, *redis) as one, serve(db, *redis) as two:
+        first, second = (
+            httpx.Client(base_url=one, headers=AUTH),
+            httpx.Client(base_url=two, headers=AUTH),
+        )
+        with first, second:
+            number = {"e164": "+14155550100", "provider": "twilio", "stir_shaken_attested": True}
+            assert first.post("/numbers", json={**number, "templates": ["t"]}).status_code == 201
+            acquire = {"template": "t", "destination": US}
+            for _ in range(100):  # the other process learns the template by its sync
+                lease = second.post("/allocations", json=acquire)
+                if lease.status_code != 404:
+                    break
+                time.sleep(0.05)
+            assert lease.status_code == 201, lease.text
+            refused = first.post("/allocations", json=acquire)  # one channel, shared
+            assert refused.status_code == 409 and refused.json()["reasons"] == {
+                "+14155550100": "busy"
+            }
+            assert first.delete(f"/allocations/{lease.json()['lease_id']}").json()["released"]
+            assert second.get("/pool").json()["numbers"]["+14155550100"]["in_use"] == 0
+            again = first.post("/allocations", json=acquire)
+            assert again.status_code == 201
+            assert second.delete(f"/allocations/{again.json()['lease_id']}").json()["released"]
+
+
+def readme_session():
+    """The README's curl session: the shell lines after `numsim serve`."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- serve-session -->\n```sh\n(.*?)```", text, re.S)
+    assert block, "README.md lost its numsim serve session"
+    lines = block.group(1).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("numsim serve"))
+    return lines[:start], lines[start + 1 :]
+
+
+def test_the_readme_curl_session_runs(tmp_path):
+    before, after = readme_session()
+    assert any("NUMSIM_API_TOKEN" in line for line in before)
+    with serve(tmp_path / "numbers.db") as url:
+        script = "\n".join(["set -euo pipefail", *after]).replace("http://127.0.0.1:8080", url)
+        result = subprocess.run(
+            ["bash", "-c", script],
+            cwd=ROOT,
+            env={**os.environ, "NUMSIM_API_TOKEN": TOKEN},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"added":9' in result.stdout and '"released":true' in result.stdout

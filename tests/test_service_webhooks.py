@@ -1,0 +1,176 @@
+"""Provider webhooks through the service: signatures checked against the public URL,
+tampered ones refused (403, nothing changed, counted), duplicates harmless."""
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+from tests.conftest import START
+from tests.provider_fakes import (
+    EXOTEL_SID,
+    PLIVO_ID,
+    PLIVO_TOKEN,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    credentials,
+    plivo_signature,
+    twilio_signature,
+)
+
+import numsim
+from numsim.service import create_app
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+TOKEN = "test-token-0123456789abcdef"
+PUBLIC = "https://numsim.example.com"
+TW, PL, EX = "+14155550100", "+919122400001", "+918045000011"
+CALLER = "+442079460018"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    credentials(monkeypatch)
+    with numsim.NumberRegistry() as registry:
+        registry.add(
+            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
+        )
+        registry.add(
+            numsim.OutboundNumber(
+                PL, "plivo", max_concurrent_calls=2, account=PLIVO_ID, credentials="env:PLIVO_TOKEN"
+            )
+        )
+        registry.add(
+            numsim.OutboundNumber(EX, "exotel", account=EXOTEL_SID, credentials="env:EXOTEL_KEYS")
+        )
+        yield registry
+
+
+def make_client(registry, **options):
+    clock = numsim.ManualClock(START)
+    app = create_app(registry, token=TOKEN, clock=clock, sync_interval=None, **options)
+    return TestClient(app, base_url="http://10.0.0.5:8080")
+
+
+@pytest.fixture
+def client(registry):
+    with make_client(registry, public_url=PUBLIC) as client:
+        yield client
+
+
+def twilio_post(client, kind, params, url=None, tamper=False, **headers):
+    url = url or f"{PUBLIC}/callbacks/twilio/{kind}"
+    signature = twilio_signature(TWILIO_TOKEN, url, params)
+    sent = {**params, "CallStatus": "busy"} if tamper else params
+    return client.post(
+        f"/callbacks/twilio/{kind}", data=sent, headers={"X-Twilio-Signature": signature, **headers}
+    )
+
+
+def in_use(client, number):
+    return client.app.state.numsim.allocator.in_use(number)
+
+
+def failures(client):
+    text = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    return {
+        s.labels["provider"]: s.value
+        for s in families["numsim_callback_verification_failures"].samples
+    }
+
+
+def test_twilio_inbound_holds_a_channel_until_its_terminal_callback(client):
+    inbound = {"CallSid": "CA1", "To": TW, "From": CALLER, "CallStatus": "ringing"}
+    response = twilio_post(client, "inbound", inbound)
+    assert response.status_code == 200 and response.json() == {"number": TW, "call_id": "CA1"}
+    assert twilio_post(client, "inbound", inbound).status_code == 200  # retried: same channel
+    assert in_use(client, TW) == 1
+    done = {"CallSid": "CA1", "CallStatus": "completed", "CallDuration": "42"}
+    response = twilio_post(client, "status", done)
+    assert response.json() == {"call_id": "CA1", "status": "completed", "terminal": True}
+    assert in_use(client, TW) == 0
+    assert twilio_post(client, "status", done).status_code == 200  # duplicate: harmless
+    assert in_use(client, TW) == 0
+
+
+def test_a_tampered_or_unsigned_callback_is_403_and_changes_nothing(client):
+    twilio_post(client, "inbound", {"CallSid": "CA1", "To": TW, "From": CALLER})
+    done = {"CallSid": "CA1", "CallStatus": "completed"}
+    tampered = twilio_post(client, "status", done, tamper=True)
+    assert tampered.status_code == 403
+    assert tampered.json() == {"error": "twilio callback did not verify; nothing changed"}
+    assert client.post("/callbacks/twilio/status", data=done).status_code == 403
+    other_url = twilio_post(
+        client, "status", done, url="https://evil.example.com/callbacks/twilio/status"
+    )
+    assert other_url.status_code == 403
+    assert in_use(client, TW) == 1
+    assert failures(client) == {"twilio": 3.0}
+    assert TWILIO_TOKEN not in tampered.text
+
+
+def test_a_tampered_inbound_takes_no_channel(client):
+    response = twilio_post(client, "inbound", {"CallSid": "CA9", "To": TW}, tamper=True)
+    assert response.status_code == 403 and in_use(client, TW) == 0
+
+
+def test_plivo_inbound_and_status(client):
+    params = {"CallUUID": "u-1", "To": PL.lstrip("+"), "From": CALLER}
+    url = f"{PUBLIC}/callbacks/plivo/inbound"
+    headers = {
+        "X-Plivo-Signature-V3": plivo_signature(PLIVO_TOKEN, url, params, "n1"),
+        "X-Plivo-Signature-V3-Nonce": "n1",
+    }
+    assert client.post("/callbacks/plivo/inbound", data=params, headers=headers).status_code == 200
+    assert in_use(client, PL) == 1
+    status = {"CallUUID": "u-1", "CallStatus": "completed"}
+    url = f"{PUBLIC}/callbacks/plivo/status"
+    headers = {
+        "X-Plivo-Signature-V3": plivo_signature(PLIVO_TOKEN, url, status, "n2"),
+        "X-Plivo-Signature-V3-Nonce": "n2",
+    }
+    assert client.post("/callbacks/plivo/status", data=status, headers=headers).status_code == 200
+    assert in_use(client, PL) == 0
+
+
+def test_behind_a_trusted_proxy_the_forwarded_url_is_verified(registry):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "hooks.example.org"}
+    params = {"CallSid": "CA2", "To": TW, "From": CALLER}
+    url = "https://hooks.example.org/callbacks/twilio/inbound"
+    with make_client(registry, trust_proxy=True) as client:
+        assert twilio_post(client, "inbound", params, url=url, **forwarded).status_code == 200
+    with make_client(registry) as client:  # untrusted: the headers are ignored
+        assert twilio_post(client, "inbound", params, url=url, **forwarded).status_code == 403
+        direct = "http://10.0.0.5:8080/callbacks/twilio/inbound"
+        assert twilio_post(client, "inbound", params, url=direct).status_code == 200
+
+
+def test_an_inbound_call_to_an_unknown_number_is_404(client):
+    response = twilio_post(client, "inbound", {"CallSid": "CA3", "To": "+14155559999"})
+    assert response.status_code == 404 and "+14155559999" in response.json()["error"]
+
+
+def test_a_number_added_live_gets_its_account_for_webhooks(client, registry):
+    new = "+14155550111"
+    body = {"e164": new, "provider": "twilio", "account": "AC" + "1" * 32}
+    body["credentials"] = "env:TWILIO_TOKEN"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    assert client.post("/numbers", json=body, headers=auth).status_code == 201
+    response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
+    assert response.status_code == 200 and in_use(client, new) == 1
+
+
+def test_exotel_inbound_and_status_on_signed_urls(client):
+    adapter = client.app.state.numsim.dialer.adapter_for(EX)
+    inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
+    params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
+    path = inbound.removeprefix(PUBLIC)
+    assert client.post(path, data=params).status_code == 200
+    assert in_use(client, EX) == 1
+    status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
+    tampered = status.replace("status?", "status?x=1&")
+    done = {"CallSid": "e-1", "Status": "completed"}
+    assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
+    assert in_use(client, EX) == 1
+    assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
+    assert in_use(client, EX) == 0
