@@ -151,7 +151,16 @@ class Engine:
                 explain=self._explain,
             )
             self._settle(
-                outcome, template, destination, attempt, arrival, answered, hold, lost, done
+                outcome,
+                template,
+                destination,
+                attempt,
+                arrival,
+                answered,
+                hold,
+                lost,
+                done,
+                arrival,  # settled at once: no wait
             )
         else:
 
@@ -159,7 +168,16 @@ class Engine:
                 outcome = request.lease if request.lease is not None else request.error
                 assert outcome is not None  # a request completes with one or the other
                 self._settle(
-                    outcome, template, destination, attempt, arrival, answered, hold, lost, done
+                    outcome,
+                    template,
+                    destination,
+                    attempt,
+                    arrival,
+                    answered,
+                    hold,
+                    lost,
+                    done,
+                    self.env.now,
                 )
 
             self.allocator.request(
@@ -181,9 +199,9 @@ class Engine:
         hold: float,
         lost: bool,
         done: Done | None,
+        now: float,
     ) -> None:
-        """Record how an attempt went, and tell its source."""
-        now = self.env.now
+        """Record how an attempt went (`now`: when it was settled), and tell its source."""
         if type(outcome) is not Lease:
             reason = REASON_CODES[outcome.reason]  # type: ignore[union-attr]
             code = self.template_code[template]
