@@ -3,17 +3,24 @@
 - acquire+release (two scripts, two round trips) vs one `limits` moving-window hit
   (one script) on the same server: each of our scripts should cost no more than theirs;
 - a pool of 1,000 vs a pool of 10 (no key per pool member is sent: indexes in Redis);
+- Lua server time per acquire+release vs per `limits` hit, from INFO commandstats
+  (the server's own clock: no round trips, no client);
+- acquire+release beside 32 idle worker processes on the namespace vs beside 1: with
+  nobody waiting, a release wakes no one, so its cost does not grow with the workers;
 - aggregate throughput with 1, 4 and 16 client processes (reported, no target: on
   2 shared cores the server and the clients compete for the same CPUs).
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import redis
 from limits import parse, storage, strategies
 
 import numsim
@@ -61,6 +68,49 @@ def _limits_hits(url: str) -> Runner:
     return run
 
 
+def _server_seconds(url: str, loop: Callable[[int], object]) -> Runner:
+    """A runner that returns the Lua time the server spent on `loop`'s n operations."""
+    client = redis.Redis.from_url(url)
+
+    def lua_seconds() -> float:
+        stats = client.info("commandstats").get("cmdstat_evalsha", {})
+        return float(stats.get("usec", 0)) / 1e6
+
+    def run(n: int) -> float:
+        before = lua_seconds()
+        loop(n)
+        return lua_seconds() - before
+
+    return run
+
+
+def _idle(url: str, namespace: str, ready: Any, stop: Any) -> None:
+    """A worker with an allocator on the namespace (listening for frees), doing nothing."""
+    allocator = _allocator(url, 10, namespace)
+    ready.wait()
+    stop.wait()
+    allocator.backend.close()  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _idle_workers(url: str, namespace: str, count: int) -> Iterator[None]:
+    """`count` idle worker processes on `namespace` while the block runs."""
+    context = multiprocessing.get_context("spawn")
+    ready, stop = context.Barrier(count + 1), context.Event()
+    workers = [
+        context.Process(target=_idle, args=(url, namespace, ready, stop)) for _ in range(count)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait(timeout=120)
+        yield
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+
+
 def _worker(url: str, namespace: str, operations: int, ready: Any) -> None:
     allocator = _allocator(url, 100, namespace)
     cycles = _cycles(allocator)
@@ -94,6 +144,27 @@ def cases() -> Iterator[Case]:
             ops=2_000,
             target=2.0,
         )
+        yield Case(
+            "redis_lua_vs_limits",
+            "Lua server time of an acquire+release vs of one limits hit (INFO commandstats)",
+            _server_seconds(url, _cycles(small)),
+            _server_seconds(url, _limits_hits(url)),
+            ops=2_000,
+        )
+        with contextlib.ExitStack() as workers:
+            crowded, alone = f"bench-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
+            subject, baseline = _allocator(url, 10, crowded), _allocator(url, 10, alone)
+            workers.enter_context(_idle_workers(url, crowded, 31))
+            workers.enter_context(_idle_workers(url, alone, 0))
+            yield Case(
+                "redis_release_32_vs_1_processes",
+                "acquire+release with 32 processes on the namespace (31 idle) vs 1, "
+                "nobody waiting: a release wakes no one",
+                timed(_cycles(subject)),
+                timed(_cycles(baseline)),
+                ops=2_000,
+                target=1.1,
+            )
         large = _allocator(url, 1000, f"bench-{uuid.uuid4().hex}")
         yield Case(
             "redis_pool_1000_vs_10",

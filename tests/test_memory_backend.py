@@ -55,3 +55,17 @@ def test_check_repairs_a_counter_that_disagrees_with_the_leases():
     with pytest.raises(numsim.NoNumberAvailable):
         allocator.acquire("t", "+12125550144")
     assert allocator.release(lease) and allocator.check() == []
+
+
+def test_an_index_kind_must_implement_every_operation():
+    from numsim.allocator.memory import _Index
+
+    class Partial(_Index):  # forgets first() and holds()
+        def add(self, number, level):
+            pass
+
+        def discard(self, number, level):
+            pass
+
+    with pytest.raises(TypeError, match="abstract"):
+        Partial()

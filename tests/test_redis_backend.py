@@ -308,6 +308,71 @@ def test_waiters_in_another_process_are_woken_by_a_release(redis_server):
     waiter_backend.close()
 
 
+def _freed_messages(pubsub):
+    """The messages published on the freed channel since the last read."""
+    messages, until = [], time.monotonic() + 0.3
+    while time.monotonic() < until:  # None also stands for a subscribe confirmation
+        message = pubsub.get_message(timeout=0.1)
+        if message is not None:
+            messages.append(message)
+    return messages
+
+
+def _listened(redis_server):
+    """A namespace with one allocator (one Twilio number), and a subscriber to its
+    freed channel."""
+    space = namespace()
+    client = redis.Redis.from_url(redis_server.url)
+    listener = client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(f"{{{space}}}:freed")
+    number = twilio(0)
+    backend = RedisBackend(redis_server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    return space, client, listener, allocator
+
+
+def test_a_release_is_published_only_while_some_process_waits(redis_server):
+    space, client, listener, allocator = _listened(redis_server)
+    number, backend = twilio(0), allocator.backend
+    allocator.release(allocator.acquire("t", us(1)))
+    assert _freed_messages(listener) == []  # nobody waits: no wake-up storm
+
+    waiter_backend = RedisBackend(redis_server.url, namespace=space)
+    waiter = numsim.Allocator([number], {"t": pool(number)}, backend=waiter_backend)
+    waiter.release(waiter.acquire("t", us(2), timeout=30))  # served at once: no mark
+    assert client.zcard(f"{{{space}}}:waiters") == 0
+    lease = allocator.acquire("t", us(1))
+    request = waiter.request("t", us(2), timeout=30)  # waits: marks its process
+    assert client.zcard(f"{{{space}}}:waiters") == 1
+    allocator.release(lease)
+    assert len(_freed_messages(listener)) == 1
+    assert request.result().number == number.e164
+    waiter.release(request.result())
+    assert len(_freed_messages(listener)) == 1  # still marked: it may wait again soon
+
+    waiter_backend.close()  # a clean exit takes its mark off
+    assert client.zcard(f"{{{space}}}:waiters") == 0
+    allocator.release(allocator.acquire("t", us(3)))
+    assert _freed_messages(listener) == []
+    backend.close()
+
+
+def test_the_waiting_mark_of_a_crashed_process_runs_out(redis_server):
+    space, client, listener, allocator = _listened(redis_server)
+    backend = allocator.backend
+    crashed = RedisBackend(redis_server.url, namespace=space)
+    crashed.expect_frees(time.time(), lambda: True)  # and never takes it off
+    allocator.release(allocator.acquire("t", us(1)))
+    assert len(_freed_messages(listener)) == 1
+    seconds, micros = client.time()
+    past = (seconds - 1) * 1_000_000 + micros  # as if its mark's time ran out
+    client.zadd(f"{{{space}}}:waiters", {crashed._token: past})
+    client.hset(f"{{{space}}}:cfg", "wake", past)
+    allocator.release(allocator.acquire("t", us(2)))
+    assert _freed_messages(listener) == []
+    backend.close()
+
+
 def test_aacquire_uses_the_asyncio_client(redis_server):
     number = twilio(0)
     backend = RedisBackend(redis_server.url, namespace=namespace())
@@ -332,4 +397,28 @@ def test_aacquire_uses_the_asyncio_client(redis_server):
 
     got = asyncio.run(main())
     assert got.number == number.e164 and len(calls) == 2  # the waiting one queued
+    backend.close()
+
+
+def test_leases_expire_on_time_although_most_scripts_skip_the_reclaim_scan(redis_server):
+    clock = numsim.ManualClock(1_800_000_000)
+    backend = RedisBackend(
+        redis_server.url, namespace=namespace(), clock="client", max_clock_skew=None
+    )
+    numbers = [twilio(0), twilio(1), twilio(2)]
+    allocator = numsim.Allocator(
+        numbers, {"t": pool(*numbers)}, backend=backend, clock=clock, lease_ttl=100
+    )
+    long = allocator.acquire("t", us(1))  # due: its expiry, 100 s away
+    short = allocator.acquire("t", us(2))
+    assert allocator.renew(short, ttl=1)  # a renewal can bring the next expiry closer
+    late = allocator.acquire("t", us(3), ttl=50)
+    clock.advance(2)
+    assert allocator.in_use(short.number) == 0
+    assert allocator.in_use(long.number) == allocator.in_use(late.number) == 1
+    clock.advance(49)
+    assert allocator.in_use(late.number) == 0 and allocator.in_use(long.number) == 1
+    clock.advance(50)
+    assert allocator.in_use(long.number) == 0
+    assert allocator.snapshot().counters["expired"] == 3
     backend.close()

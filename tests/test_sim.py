@@ -20,6 +20,7 @@ from numsim.sim import (
     Replay,
     Scenario,
     ScenarioError,
+    SimulationResult,
     replicate,
     simulate,
     sweep,
@@ -624,3 +625,19 @@ def test_progress_reports_shares_of_simulated_time():
     assert shares[-1] == 1.0 and shares == sorted(shares) and len(shares) >= 100
     # progress=True: a tqdm.auto bar (silent here: stderr is not a terminal).
     assert simulate(small(hours=1.0), seed=1, progress=True).summary()["attempts"] > 0
+
+
+def test_a_result_computes_its_summary_once(monkeypatch):
+    result = simulate(small(), seed=1)
+    calls = []
+    original = SimulationResult._busy_intervals
+
+    def counting(self, **options):
+        calls.append(1)
+        return original(self, **options)
+
+    monkeypatch.setattr(SimulationResult, "_busy_intervals", counting)
+    first = result.summary()
+    first["attempts"] = -1  # a caller's copy: changing it changes nothing
+    assert result.summary()["attempts"] > 0
+    assert len(calls) == 1

@@ -317,6 +317,8 @@ class Allocator:
             callback,
         )
         self._waits.submit(request)
+        if not request.done and self._backend.expect_frees(self._clock(), self._has_waiters):
+            self.poll()  # a channel freed between its try and the mark was announced to no one
         self._schedule_wakeup()
         return request
 
@@ -750,6 +752,9 @@ class Allocator:
             self.poll()
 
         self._call_at(wake, fire)
+
+    def _has_waiters(self) -> bool:
+        return self._waits.waiting > 0
 
     def _on_free(self) -> None:
         """A channel freed (inside a release, an expiry, or a message from another

@@ -145,6 +145,14 @@ class Backend(ABC):
     def subscribe(self, callback: Callable[[], object]) -> None:
         """Call `callback` after a channel frees (release or expiry), outside any lock."""
 
+    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> bool:
+        """A request waits for a channel to free; `waiting()` tells whether any request
+        still does. True if frees made before this call may have gone unannounced (the
+        caller then looks again). Every free reaches the callbacks in-process by
+        default; RedisBackend tells other processes of frees only while some process
+        waits."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - optional: most backends hold nothing to release
         """Release what the backend holds (threads, connections); it is not used after."""
 

@@ -18,7 +18,9 @@ hash tag:
     {ns}:dst:<destination>   calls to a destination inside its limit's window
     {ns}:st:<destination>    the number that last called it (sticky caller ID)
     {ns}:seq, {ns}:stats     an order counter; counters of outcomes
-    {ns}:freed               pub/sub channel: a channel was freed (wakes waiters anywhere)
+    {ns}:freed               pub/sub channel: a channel was freed (wakes waiters anywhere);
+                             published only while some process waits ({ns}:waiters)
+    {ns}:waiters             processes with waiting requests -> until when (sorted set)
     {ns}:audit               optional stream of every acquire / release / expiry
 
 Window, destination and sticky keys expire when idle; memory follows live calls and
@@ -29,11 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
 import os
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from importlib import resources
@@ -42,7 +46,7 @@ from typing import Any
 import redis
 import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
@@ -64,16 +68,51 @@ SCRIPTS = (
     "numbers",
     "next_expiry",
     "check",
+    "waiting",
 )
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
 _MICRO = 1_000_000
 _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
+# A process with waiting requests marks itself in the namespace for this long, renewed
+# by its listener thread every _MARK_RENEW seconds: frees are published only while a
+# mark lives, and a crashed process's mark runs out.
+_MARK_TTL = 10.0
+_MARK_RENEW = 2.0
 
 
 def _script_source(name: str) -> str:
     folder = resources.files(__package__) / "lua"
     return (folder / "common.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+class _Script:
+    """One Lua script, called by SHA and loaded again after NOSCRIPT (a flushed or
+    restarted server). Calls EVALSHA directly: redis-py's Script costs ~10% more per
+    acquire+release (benchmark redis_vs_limits)."""
+
+    __slots__ = ("_client", "sha", "source")
+
+    def __init__(self, client: redis.Redis, source: str) -> None:
+        self._client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return self._client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self._client.script_load(self.source)
+            return self._client.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def acall(self, client: redis.asyncio.Redis, key: str, args: Sequence[Any]) -> Any:
+        """The same over an asyncio client, with one key."""
+        try:
+            return await client.evalsha(self.sha, 1, key, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, 1, key, *args)
 
 
 class RedisBackend(AsyncBackend, CallMapSupport):
@@ -134,10 +173,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._allow_eviction = allow_eviction
         self._audit = audit
         self._gen = 0  # the pool generation of this process's view (see _restore)
-        self._scripts = {
-            name: self._client.register_script(_script_source(name)) for name in SCRIPTS
-        }
-        self._async_scripts: dict[str, Any] = {}
+        self._scripts = {name: _Script(self._client, _script_source(name)) for name in SCRIPTS}
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
@@ -151,6 +187,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._pubsub_thread: threading.Thread | None = None
         self._pubsub: Any = None
         self._stopping = threading.Event()
+        self._still_waiting: Callable[[], bool] = lambda: False
+        self._expected = (0.0, 0.0)  # the last expect_frees: (monotonic, caller's clock)
+        self._marked_at: float | None = None  # monotonic time of this process's mark
 
     # -- configuration ---------------------------------------------------------------
 
@@ -181,6 +220,18 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             )
             self._pubsub_thread.start()
 
+    def expect_frees(self, now: float, waiting: Callable[[], bool]) -> bool:
+        """Mark this process as waiting, so that every later free is published; the
+        listener renews the mark, and takes it off once `waiting()` has said no for a
+        while. True if the mark is new: a free just before it was not published."""
+        with self._lock:
+            self._still_waiting = waiting
+            self._expected = (time.monotonic(), now)
+            if self._marked_at is not None:
+                return False
+            self._mark(True)
+            return True
+
     def call_map(self) -> CallMap:
         """The call -> lease records of a Dialer, in this namespace: every worker's
         Dialer on it sees them."""
@@ -191,6 +242,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         (a client passed in stays open for its owner). An asyncio client made here is
         closed by aclose()."""
         self._stopping.set()
+        with self._lock:
+            if self._marked_at is not None:
+                self._mark(False)
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(Exception):
@@ -222,8 +276,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         args = self._acquire_args(
             template, groups, destination, now, lease_id, ttl, sticky, explain
         )
-        with self._orphaned_if_lost(lease_id):
+        try:
             reply = self._call("acquire", *args)
+        except BaseException:
+            self._orphans.add(lease_id)  # it may still run on the server: give it back
+            raise
         return self._outcome(reply, template, destination, call_id)
 
     async def aacquire(
@@ -367,13 +424,15 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         """Run a script; give back the leases of acquires whose replies were lost, and
         re-create the namespace if Redis lost it (a restart without persistence) or
         holds an older pool configuration than this process's."""
-        with _mapped_errors(name):
+        try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
             reply = self._run(name, args)
             if _namespace_lost(reply):
                 self._restore(args[0])
                 reply = self._run(name, args)
+        except _ERRORS as error:
+            raise _mapped(error, name) from error
         return reply
 
     async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
@@ -388,18 +447,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return reply
 
     def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
-        reply: list[Any] = self._scripts[name](keys=[self._cfg], args=args)
+        reply: list[Any] = self._scripts[name](keys=(self._cfg,), args=args)
         return reply
 
     async def _arun(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         if self._async_client is None:
             raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
-        script = self._async_scripts.get(name)
-        if script is None:
-            script = self._async_scripts[name] = self._async_client.register_script(
-                _script_source(name)
-            )
-        reply: list[Any] = await script(keys=[self._cfg], args=args)
+        reply: list[Any] = await self._scripts[name].acall(self._async_client, self._cfg, args)
         return reply
 
     def _configure(self, generation: ScriptArg = "") -> None:
@@ -575,11 +629,35 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 while not self._stopping.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
                         self._notify()
+                    self._renew_mark()
             except _UNREACHABLE:
                 self._stopping.wait(0.5)  # Redis is down: try again shortly
             except Exception:
                 if not self._stopping.is_set():  # a listener failed: keep serving the others
                     log.exception("a freed-channel listener failed")
+
+    def _renew_mark(self) -> None:
+        """Renew this process's waiting mark, or take it off once nothing waited for
+        _MARK_RENEW seconds; a failure leaves it for the next turn."""
+        with self._lock:
+            if self._marked_at is None:
+                return
+            now = time.monotonic()
+            idle = now - self._expected[0] > _MARK_RENEW and not self._still_waiting()
+            with contextlib.suppress(*_ERRORS):
+                if idle:
+                    self._mark(False)
+                elif now - self._marked_at > _MARK_RENEW:
+                    self._mark(True)
+
+    def _mark(self, waiting: bool) -> None:
+        """Put (or take off) this process's waiting mark; the caller holds _lock. On the
+        caller's clock, moved on by the time since expect_frees (clock="client")."""
+        since, now = self._expected
+        ttl = int(_MARK_TTL * _MICRO) if waiting else ""
+        clock = self._now(now + time.monotonic() - since)
+        self._run("waiting", (clock, self._token, ttl))
+        self._marked_at = time.monotonic() if waiting else None
 
     def _notify(self) -> None:
         for callback in self._listeners:
@@ -591,12 +669,17 @@ def _mapped_errors(operation: str) -> Iterator[None]:
     """One mapping of redis-py's errors to numsim's, for every script call."""
     try:
         yield
-    except _UNREACHABLE as error:
-        raise BackendUnavailable(f"Redis is unreachable ({operation}): {error}") from error
-    except ResponseError as error:
+    except _ERRORS as error:
+        raise _mapped(error, operation) from error
+
+
+def _mapped(error: BaseException, operation: str) -> Exception:
+    """numsim's error for a redis-py error raised by `operation`."""
+    if isinstance(error, ResponseError):
         if str(error).startswith("numsim: "):  # a script's own refusal names its fix
-            raise BackendMisconfigured(str(error)[len("numsim: ") :]) from error
-        raise BackendUnavailable(f"Redis refused {operation}: {error}") from error
+            return BackendMisconfigured(str(error)[len("numsim: ") :])
+        return BackendUnavailable(f"Redis refused {operation}: {error}")
+    return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
 
 
 def _namespace_lost(reply: object) -> bool:

@@ -19,19 +19,21 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from ..allocator import Allocator, Lease, NoNumberAvailable
-from ..allocator.refusal import HOURLY_CAP, REASONS
+from ..allocator import Allocator, Lease, NoNumberAvailable, Request
+from ..allocator.refusal import HOURLY_CAP
 from .pool import numbers_and_templates
 from .scenario import Scenario
+from .trace import (
+    ANSWERED,
+    CALLBACK,
+    CALLBACK_MISSED,
+    LOST_CALLBACK,
+    NO_ANSWER,
+    REASON_CODES,
+    REFUSED,
+    Trace,
+)
 
-OUTCOMES = ("answered", "no_answer", "refused", "callback", "callback_missed")
-ANSWERED, NO_ANSWER, REFUSED, CALLBACK, CALLBACK_MISSED = range(len(OUTCOMES))
-REASON_CODES = {reason: code for code, reason in enumerate(("", *REASONS))}
-LOST_CALLBACK = 1  # flag bit
-# One record per attempt, in one flat float array (codes are small whole numbers,
-# exact as floats): arrival, wait, pacing, hold (seconds since start), then the
-# codes of template, destination, number, outcome, reason, attempt, flags.
-FIELDS = 11
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
 # How an attempt went: (lease or refusal, when the call hangs up, answered).
 Done = Callable[["Lease | NoNumberAvailable", float, bool], object]
@@ -47,11 +49,13 @@ class SimClock:
         self.epoch = epoch
 
     def __call__(self) -> float:
-        return self.epoch + self._env._now
+        return self.epoch + self._env.now
 
     def call_at(self, when: float, callback: Callable[[], object]) -> None:
-        delay = max(when - self(), 0.0)
-        Timeout(self._env, delay).callbacks.append(lambda _: callback())
+        def fire(_: object) -> None:
+            callback()
+
+        Timeout(self._env, max(when - self(), 0.0)).callbacks.append(fire)
 
 
 class Engine:
@@ -79,7 +83,7 @@ class Engine:
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []
-        self.records = array("d")
+        self.records = array("d")  # trace.FIELDS per attempt
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
@@ -93,6 +97,17 @@ class Engine:
         self._pacers = _Pacers(scenario.calls_per_second, numbers)
         self._pacing = bool(self._pacers)
         self._max_wait = scenario.max_wait_seconds
+
+    def trace(self) -> Trace:
+        """What the run left behind, for its result."""
+        return Trace(
+            self.records,
+            self.numbers,
+            self.templates,
+            self.destinations,
+            self.cap_refusals,
+            self.allocator.snapshot(),
+        )
 
     # -- destinations ---------------------------------------------------------------------
 
@@ -125,8 +140,7 @@ class Engine:
         if hold < _SHORTEST_HOLD:
             hold = _SHORTEST_HOLD
         lost = self._p_lost > 0.0 and random_() < self._p_lost
-        arrival = self.env._now
-        call = (template, destination, attempt, arrival, answered, hold, lost, done)
+        arrival = self.env.now
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:
@@ -136,22 +150,58 @@ class Engine:
                 ttl=None if lost else hold,
                 explain=self._explain,
             )
-            self._settle(outcome, call)
+            self._settle(
+                outcome,
+                template,
+                destination,
+                attempt,
+                arrival,
+                answered,
+                hold,
+                lost,
+                done,
+                arrival,  # settled at once: no wait
+            )
         else:
+
+            def settle(request: Request) -> None:
+                outcome = request.lease if request.lease is not None else request.error
+                assert outcome is not None  # a request completes with one or the other
+                self._settle(
+                    outcome,
+                    template,
+                    destination,
+                    attempt,
+                    arrival,
+                    answered,
+                    hold,
+                    lost,
+                    done,
+                    self.env.now,
+                )
+
             self.allocator.request(
                 template,
                 self.destinations[destination],
                 timeout=max_wait,
                 ttl=None if lost else hold,
-                callback=lambda request: self._settle(
-                    request.lease if request.lease is not None else request.error,  # type: ignore[arg-type]
-                    call,
-                ),
+                callback=settle,
             )
 
-    def _settle(self, outcome: Lease | NoNumberAvailable, call: tuple[Any, ...]) -> None:
-        template, destination, attempt, arrival, answered, hold, lost, done = call
-        now = self.env._now
+    def _settle(
+        self,
+        outcome: Lease | NoNumberAvailable,
+        template: str,
+        destination: int,
+        attempt: int,
+        arrival: float,
+        answered: bool,
+        hold: float,
+        lost: bool,
+        done: Done | None,
+        now: float,
+    ) -> None:
+        """Record how an attempt went (`now`: when it was settled), and tell its source."""
         if type(outcome) is not Lease:
             reason = REASON_CODES[outcome.reason]  # type: ignore[union-attr]
             code = self.template_code[template]
@@ -204,7 +254,7 @@ class Engine:
     def _call_back(self, event: Any) -> None:
         """A destination calls the number back: an inbound call on that number."""
         e164, destination = event.value
-        now = self.env._now
+        now = self.env.now
         talk = max(self._callback_talk(), _SHORTEST_HOLD)
         number_code = self.number_code[e164]
         try:

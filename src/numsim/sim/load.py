@@ -74,7 +74,7 @@ class OpenArrivals:
 
     def _arrive(self, _: object) -> None:
         engine = self.engine
-        self._schedule(engine.env._now)
+        self._schedule(engine.env.now)
         engine.attempt(self.template, self.first + int(engine.rng.random() * self.population))
 
 
@@ -161,7 +161,7 @@ class CampaignDialer:
         self._dial()
 
     def _dial(self, _: object = None) -> None:
-        now = self.engine.env._now
+        now = self.engine.env.now
         if self.wake_at <= now:
             self.wake_at = math.inf
         if self.dialing:
@@ -197,7 +197,7 @@ class CampaignDialer:
     def _done(self, destination: int, attempt: int) -> Done:
         def done(outcome: Lease | NoNumberAvailable, end: float, answered: bool) -> None:
             env = self.engine.env
-            now = env._now
+            now = env.now
             if isinstance(outcome, Lease):
                 event = Timeout(env, end - now, (destination, attempt, answered))
                 event.callbacks.append(self._ended)
@@ -217,7 +217,7 @@ class CampaignDialer:
 
     def _ended(self, event: Any) -> None:
         destination, attempt, answered = event.value
-        now = self.engine.env._now
+        now = self.engine.env.now
         self.in_flight -= 1
         self.blocked_until = 0.0  # a number is free again
         if answered:
@@ -303,7 +303,7 @@ class LogReplay:
             return
         at = self.events[self.cursor][0]
         env = self.engine.env
-        Timeout(env, max(at - env._now, 0.0)).callbacks.append(self._arrive)
+        Timeout(env, max(at - env.now, 0.0)).callbacks.append(self._arrive)
 
     def _arrive(self, _: object) -> None:
         _, template, person, hold, answered = self.events[self.cursor]

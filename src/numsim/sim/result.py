@@ -11,19 +11,19 @@ import numpy as np
 import pandas as pd
 
 from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT, NOT_COMPLIANT, REASONS
-from .engine import (
+from .scenario import Scenario
+from .trace import (
     ANSWERED,
     CALLBACK,
     CALLBACK_MISSED,
-    FIELDS,
+    CODES,
     LOST_CALLBACK,
     NO_ANSWER,
     OUTCOMES,
     REASON_CODES,
     REFUSED,
-    Engine,
+    Trace,
 )
-from .scenario import Scenario
 
 _REASONS = [reason or None for reason in REASON_CODES]  # code -> reason (0: none)
 # Refusals more numbers would not remove: rules for the call, not the pool's size.
@@ -38,7 +38,7 @@ class SimulationResult:
         self,
         scenario: Scenario,
         seed: int | None,
-        engine: Engine,
+        trace: Trace,
         horizon: float,
         campaigns: list[dict[str, Any]],
         wall_seconds: float,
@@ -48,14 +48,13 @@ class SimulationResult:
         self.horizon = horizon  # simulated seconds the run covered
         self.wall_seconds = wall_seconds
         self.campaigns = campaigns
-        self.snapshot = engine.allocator.snapshot()
-        records = np.frombuffer(engine.records, dtype=np.float64).reshape(-1, FIELDS)
-        self._floats = records[:, :4]
-        self._ints = records[:, 4:].astype(np.int64)
-        self._numbers = engine.numbers
-        self._templates = engine.templates
-        self._destinations = engine.destinations
-        self._cap_refusals = engine.cap_refusals
+        self.snapshot = trace.snapshot
+        self._times = trace.table()  # ["arrival"], ["wait"], ...: seconds
+        self._ints = {name: self._times[name].astype(np.int64) for name in CODES}
+        self._numbers = trace.numbers
+        self._templates = trace.templates
+        self._destinations = trace.destinations
+        self._cap_refusals = trace.cap_refusals
         self._warmup = scenario.warmup_hours * 3600.0
 
     # -- tables -----------------------------------------------------------------------------
@@ -63,11 +62,11 @@ class SimulationResult:
     @cached_property
     def calls(self) -> pd.DataFrame:
         """One row per attempt (and per inbound callback)."""
-        floats, ints = self._floats, self._ints
-        arrival, wait, pacing, hold = floats.T
+        times, ints = self._times, self._ints
+        arrival, wait, pacing, hold = (times[t] for t in ("arrival", "wait", "pacing", "hold"))
         start = arrival + wait
-        granted = ints[:, 2] >= 0
-        outcome_code = ints[:, 3]
+        granted = ints["number"] >= 0
+        outcome_code = ints["outcome"]
         held = granted & (outcome_code != CALLBACK_MISSED)
         inbound = (outcome_code == CALLBACK) | (outcome_code == CALLBACK_MISSED)
         start_epoch = self.scenario.start_epoch
@@ -78,9 +77,9 @@ class SimulationResult:
                     self.scenario.timezone
                 ),
                 "direction": np.where(inbound, "inbound", "outbound"),
-                "template": _labels(ints[:, 0], self._templates),
-                "destination": _labels(ints[:, 1], self._destinations),
-                "number": _labels(ints[:, 2], [n.e164 for n in self._numbers]),
+                "template": _labels(ints["template"], self._templates),
+                "destination": _labels(ints["destination"], self._destinations),
+                "number": _labels(ints["number"], [n.e164 for n in self._numbers]),
                 "wait": wait,
                 "pacing_wait": pacing,
                 "start": np.where(held, start, np.nan),
@@ -88,9 +87,9 @@ class SimulationResult:
                     granted & (outcome_code != CALLBACK_MISSED), start + pacing + hold, np.nan
                 ),
                 "outcome": pd.Categorical.from_codes(outcome_code, OUTCOMES),
-                "reason": pd.Categorical.from_codes(ints[:, 4] - 1, list(REASONS)),
-                "attempt": ints[:, 5],
-                "lost_callback": (ints[:, 6] & LOST_CALLBACK) != 0,
+                "reason": pd.Categorical.from_codes(ints["reason"] - 1, list(REASONS)),
+                "attempt": ints["attempt"],
+                "lost_callback": (ints["flags"] & LOST_CALLBACK) != 0,
             }
         )
         return frame
@@ -98,8 +97,7 @@ class SimulationResult:
     @cached_property
     def numbers(self) -> pd.DataFrame:
         """Per number: calls, busy time, utilization, hourly-cap refusals."""
-        ints = self._ints
-        code, outcome = ints[:, 2], ints[:, 3]
+        code, outcome = self._ints["number"], self._ints["outcome"]
         size = len(self._numbers)
 
         def per_number(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -176,10 +174,15 @@ class SimulationResult:
     # -- figures ----------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any]:
-        """The run's figures, over attempts arriving after the warm-up."""
-        floats, ints = self._floats, self._ints
-        arrival, wait, pacing, _ = floats.T
-        outcome = ints[:, 3]
+        """The run's figures, over attempts arriving after the warm-up (computed once
+        per run: replications and sweeps read one figure at a time)."""
+        return dict(self._summary)
+
+    @cached_property
+    def _summary(self) -> dict[str, Any]:
+        times, ints = self._times, self._ints
+        arrival, wait, pacing = times["arrival"], times["wait"], times["pacing"]
+        outcome = ints["outcome"]
         after = arrival >= self._warmup
         counted = after & (outcome <= REFUSED)
         attempts = int(counted.sum())
@@ -190,12 +193,12 @@ class SimulationResult:
         if level_seconds is None:
             level_seconds = self.scenario.max_wait_seconds
         in_time = int(np.sum(served_mask & (wait <= level_seconds + 1e-9)))
-        by_rules = int(np.sum(counted & (outcome == REFUSED) & np.isin(ints[:, 4], _RULE_CODES)))
+        by_rule = np.isin(ints["reason"], _RULE_CODES)
+        by_rules = int(np.sum(counted & (outcome == REFUSED) & by_rule))
         pool_attempts = attempts - by_rules
         reasons: dict[str, int] = {}
-        for code, count in zip(
-            *np.unique(ints[counted & (outcome == REFUSED), 4], return_counts=True), strict=True
-        ):
+        refused = ints["reason"][counted & (outcome == REFUSED)]
+        for code, count in zip(*np.unique(refused, return_counts=True), strict=True):
             reasons[_REASONS[code]] = int(count)
         capacity = sum(n.capacity for n in self._numbers)
         busy = self._busy_intervals()
@@ -220,7 +223,7 @@ class SimulationResult:
             "pacing_wait_p95": _percentile(pacing[served_mask], 95),
             "refusals": reasons,
             "answered": int(np.sum(counted & (outcome == ANSWERED))),
-            "lost_callbacks": int(np.sum(counted & ((ints[:, 6] & LOST_CALLBACK) != 0))),
+            "lost_callbacks": int(np.sum(counted & ((ints["flags"] & LOST_CALLBACK) != 0))),
             "callbacks": int(np.sum((arrival >= self._warmup) & (outcome == CALLBACK))),
             "callbacks_missed": int(
                 np.sum((arrival >= self._warmup) & (outcome == CALLBACK_MISSED))
@@ -244,10 +247,10 @@ class SimulationResult:
 
         Counted as the allocator counts: in epoch seconds, a call at t still counts
         at `now` while t + 3600 > now."""
-        ints, floats = self._ints, self._floats
-        outbound = (ints[:, 3] <= NO_ANSWER) & (ints[:, 2] >= 0)
-        code = ints[outbound, 2]
-        start = self.scenario.start_epoch + (floats[outbound, 0] + floats[outbound, 1])
+        ints, times = self._ints, self._times
+        outbound = (ints["outcome"] <= NO_ANSWER) & (ints["number"] >= 0)
+        code = ints["number"][outbound]
+        start = self.scenario.start_epoch + (times["arrival"] + times["wait"])[outbound]
         order = np.lexsort((start, code))  # by number, then by time: one sort for all
         code, start = code[order], start[order]
         bounds = np.searchsorted(code, np.arange(len(self._numbers) + 1))
@@ -317,15 +320,15 @@ class SimulationResult:
 
     def _busy_intervals(self, *, clip_warmup: bool = True) -> np.ndarray:
         """(from, to, number) for every held channel, clipped to the counted span."""
-        floats, ints = self._floats, self._ints
-        held = ints[:, 2] >= 0
-        held &= ints[:, 3] != CALLBACK_MISSED
-        start = floats[held, 0] + floats[held, 1]
-        end = start + floats[held, 2] + floats[held, 3]
+        times, ints = self._times, self._ints
+        held = ints["number"] >= 0
+        held &= ints["outcome"] != CALLBACK_MISSED
+        start = (times["arrival"] + times["wait"])[held]
+        end = start + (times["pacing"] + times["hold"])[held]
         low = self._warmup if clip_warmup else 0.0
         start = np.clip(start, low, self.horizon)
         end = np.clip(end, low, self.horizon)
-        return np.column_stack([start, end, ints[held, 2]])
+        return np.column_stack([start, end, ints["number"][held]])
 
 
 def _labels(codes: np.ndarray, names: list[str]) -> pd.Categorical:

@@ -110,7 +110,7 @@ def _run(scenario: Scenario, seed: int | None, progress: Progress | None) -> Sim
         for dialer in dialers
     ]
     wall = time.perf_counter() - started
-    return SimulationResult(scenario, seed, engine, horizon, campaigns, wall)
+    return SimulationResult(scenario, seed, engine.trace(), horizon, campaigns, wall)
 
 
 def _advance(env: simpy.Environment, until: Any, horizon: float, progress: Progress | None) -> None:

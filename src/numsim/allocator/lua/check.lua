@@ -29,7 +29,7 @@ for i = 1, #records, 2 do
   if not redis.call("ZSCORE", key("leases"), id) then
     report(e, "lease " .. id .. " has no expiry", repair)
     if repair then
-      redis.call("ZADD", key("leases"), now + CFGV.ttl, id)
+      schedule(key("leases"), now + CFGV.ttl, id)
     end
   end
 end
@@ -85,7 +85,7 @@ for e in pairs(numbers) do
       if repair then
         redis.call("HSET", key("n", e), "used", want, "inb", want_inb)
         refresh(e, now, cap, hcap, dcap, want, active, groups)
-        freed = true
+        freed = now
       end
     end
     if want > cap and active then

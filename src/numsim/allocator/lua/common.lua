@@ -20,7 +20,7 @@ end
 
 local function config()
   local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "gen",
-    "skew")
+    "skew", "due", "wake")
   if not c[1] then
     return nil
   end
@@ -33,6 +33,10 @@ local function config()
     audit = c[6] == "1",
     gen = tonumber(c[7]) or 0, -- bumped by every pool change: a stale view cannot restore
     skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
+    -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
+    -- skips its scans until then. A lower bound, lowered by every schedule().
+    due = tonumber(c[9]),
+    wake = tonumber(c[10]) or 0, -- some process waits for freed channels until then
   }
 end
 
@@ -60,7 +64,7 @@ local function clock(given)
   end
   return now
 end
-local freed = false
+local freed = nil -- the time a channel was freed by this script, if one was
 
 local function count(what)
   redis.call("HINCRBY", key("stats"), what, 1)
@@ -125,6 +129,16 @@ local function status(e, now)
   return "ready"
 end
 
+-- Add `member` to the time index `zkey` (leases or revisit) at `at`, keeping CFGV.due a
+-- lower bound of every score in both.
+local function schedule(zkey, at, member)
+  redis.call("ZADD", zkey, at, member)
+  if CFGV.due and at < CFGV.due then
+    redis.call("HSET", CFG, "due", string.format("%d", at))
+    CFGV.due = at
+  end
+end
+
 -- Put number e where its state says: in its groups' ready indexes (scored by load,
 -- then by when it got there), in their cooling sets (capped, a channel free), or out.
 -- Takes the number's state as read (and changed) by the caller: one read per script.
@@ -159,7 +173,7 @@ local function refresh(e, now, cap, hcap, dcap, used, active, groups)
     end
   end
   if free_at then
-    redis.call("ZADD", key("revisit"), free_at, e)
+    schedule(key("revisit"), free_at, e)
   end
 end
 
@@ -192,7 +206,7 @@ local function free(id, e, inbound, now, why)
   refresh(e, now, cap, hcap, dcap, used, active, groups)
   count(why)
   audit(why, e, id, now)
-  freed = true
+  freed = now
 end
 
 local function split_lease(record)
@@ -238,8 +252,12 @@ local function prior_outcome(id, now)
   return {1, id, e, tonumber(redis.call("ZSCORE", key("leases"), id)), now}
 end
 
--- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call).
+-- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call),
+-- unless nothing is due yet: most calls skip both scans.
 local function reclaim(now)
+  if CFGV.due and now < CFGV.due then
+    return
+  end
   local expired = redis.call("ZRANGEBYSCORE", key("leases"), "-inf", now, "LIMIT", 0, 512)
   for _, id in ipairs(expired) do
     local record = redis.call("HGET", key("l"), id)
@@ -258,6 +276,16 @@ local function reclaim(now)
   for _, e in ipairs(due) do
     redis.call("ZREM", key("revisit"), e)
     refresh_number(e, now)
+  end
+  local lease = redis.call("ZRANGE", key("leases"), 0, 0, "WITHSCORES")[2]
+  local cap = redis.call("ZRANGE", key("revisit"), 0, 0, "WITHSCORES")[2]
+  local due = math.min(tonumber(lease) or math.huge, tonumber(cap) or math.huge)
+  if due == math.huge then
+    redis.call("HDEL", CFG, "due")
+    CFGV.due = nil
+  else
+    redis.call("HSET", CFG, "due", string.format("%d", due))
+    CFGV.due = due
   end
 end
 
@@ -287,7 +315,7 @@ local function take(e, id, now, ttl, outbound)
   end
   refresh(e, now, cap, hcap, dcap, used, active, groups)
   redis.call("HSET", key("l"), id, e .. "|" .. (outbound and "0" or "1"))
-  redis.call("ZADD", key("leases"), now + ttl, id)
+  schedule(key("leases"), now + ttl, id)
   count(outbound and "acquired" or "acquired_inbound")
   audit("acquire", e, id, now)
   return now + ttl
@@ -305,7 +333,7 @@ local function leave_groups(e)
 end
 
 local function finish(result)
-  if freed then
+  if freed and CFGV and CFGV.wake > freed then -- someone waits: wake them
     redis.call("PUBLISH", key("freed"), "1")
   end
   return result

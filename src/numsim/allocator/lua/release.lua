@@ -14,7 +14,7 @@ if record and record ~= VOID then
   end
 elseif not record and number == "" then
   redis.call("HSET", key("l"), id, VOID)
-  redis.call("ZADD", key("leases"), now + CFGV.ttl, id)
+  schedule(key("leases"), now + CFGV.ttl, id)
 end
 count("release_ignored")
 return finish({0, now})

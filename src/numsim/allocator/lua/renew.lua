@@ -8,5 +8,5 @@ if not record or record == VOID or split_lease(record) ~= ARGV[3] then
   return finish({})
 end
 local expires = now + (ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl)
-redis.call("ZADD", key("leases"), expires, ARGV[2])
+schedule(key("leases"), expires, ARGV[2])
 return finish({expires})

@@ -1,0 +1,20 @@
+-- ARGV: now, a process token, how long it waits (us; "" = it stopped waiting).
+-- Keeps {ns}:waiters (token -> until when) and cfg "wake", the last of those times:
+-- scripts that free a channel publish on {ns}:freed only before it. A process that
+-- dies while waiting stops counting when its mark runs out. Returns {}.
+if not CFGV then return {-1} end
+local now = clock(ARGV[1])
+local waiters = key("waiters")
+redis.call("ZREMRANGEBYSCORE", waiters, "-inf", now)
+if ARGV[3] ~= "" then
+  redis.call("ZADD", waiters, now + tonumber(ARGV[3]), ARGV[2])
+else
+  redis.call("ZREM", waiters, ARGV[2])
+end
+local last = redis.call("ZRANGE", waiters, -1, -1, "WITHSCORES")[2]
+if last then
+  redis.call("HSET", CFG, "wake", last)
+else
+  redis.call("HDEL", CFG, "wake")
+end
+return {}
