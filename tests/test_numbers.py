@@ -249,3 +249,11 @@ def test_validators_normalize_what_they_accept():
     assert validation.whole("n", np.int64(3)) == 3 and type(validation.whole("n", 3)) is int
     assert validation.finite("s", np.float32(1.5)) == 1.5
     assert validation.share("p", 1) == 1.0
+
+
+def test_the_fast_path_of_finite_refuses_what_the_slow_path_does():
+    for bad in (float("inf"), float("nan"), 0.0, -1.5):
+        with pytest.raises(ValueError, match="ttl"):
+            validation.finite("ttl", bad, inclusive=False)
+    assert validation.finite("ttl", 0.5, inclusive=False) == 0.5
+    assert validation.finite("wait", 0.0) == 0.0  # inclusive: the slow path takes the bound
