@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from numsim import NumberRegistry, OutboundNumber
+from numsim import DestinationLimit, NumberRegistry, OutboundNumber
 from numsim.planning import erlang_b, offered_traffic
 from numsim.sim import (
     Arrivals,
@@ -641,3 +641,31 @@ def test_a_result_computes_its_summary_once(monkeypatch):
     first["attempts"] = -1  # a caller's copy: changing it changes nothing
     assert result.summary()["attempts"] > 0
     assert len(calls) == 1
+
+
+def test_a_scaled_replay_calls_other_people_not_the_logged_one_again():
+    log = pd.DataFrame(
+        {
+            "timestamp": ["2026-01-05T10:00:00+05:30"] * 3,
+            "template": ["collections"] * 3,
+            "destination": ["+919876500001", "+919876500002", "+919876500003"],
+            "holding_seconds": [60.0] * 3,
+            "outcome": ["answered"] * 3,
+        }
+    )
+    scenario = Scenario(
+        name="scaled",
+        start="2026-01-05T09:00",
+        timezone="Asia/Kolkata",
+        numbers=(
+            NumberGroup(
+                provider="exotel", count=10, channels=2, country="IN", templates=("collections",)
+            ),
+        ),
+        replays=(Replay(log=log, scale=3.0),),
+        destination_limit=DestinationLimit(max_calls=1, per_seconds=3600),
+    )
+    calls = simulate(scenario, seed=1).calls
+    assert len(calls) == 9 and (calls["outcome"] != "refused").all()  # no artificial limit
+    assert calls["destination"].nunique() == 9
+    assert calls["destination"].str.startswith("+91").all()  # the same country

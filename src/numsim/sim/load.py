@@ -9,18 +9,19 @@ from __future__ import annotations
 import csv
 import heapq
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from phonenumbers import PhoneNumberType
 from simpy.events import Timeout
 
 from ..allocator import Lease, NoNumberAvailable
 from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT
-from ..phone import normalize_e164
+from ..phone import normalize_e164, phone_info
 from .engine import Done, Engine
-from .pool import fake_destinations
+from .pool import fake_destinations, fake_numbers
 from .scenario import Arrivals, Campaign, Replay, ScenarioError
 
 
@@ -275,6 +276,7 @@ class LogReplay:
         destinations: dict[str, int] = {}
         events: list[tuple[float, str, int, float, bool]] = []
         numbers: list[str] = []
+        stand_ins = _StandIns({row[2] for row in rows})
         for row in rows:
             copies = int(spec.scale) + (1 if rng.random() < spec.scale % 1 else 0)
             for copy in range(copies):
@@ -287,7 +289,7 @@ class LogReplay:
                     continue
                 if person not in destinations:
                     destinations[person] = len(numbers)
-                    numbers.append(row[2])
+                    numbers.append(stand_ins.number_for(row[2]) if copy else row[2])
                 events.append((at, row[1], destinations[person], row[3], row[4]))
         events.sort(key=lambda e: e[0])
         self.first = engine.add_destinations(numbers)
@@ -310,6 +312,26 @@ class LogReplay:
         self.cursor += 1
         self.engine.attempt(template, self.first + person, hold=hold, answered=answered)
         self._schedule()
+
+
+class _StandIns:
+    """Distinct numbers, in each logged person's country, for the extra people a scaled
+    replay calls: the destination limit and calling hours see other people, of the same
+    country, not the logged person again."""
+
+    def __init__(self, logged: set[str]) -> None:
+        self._logged = logged
+        self._sources: dict[str, Iterator[str]] = {}
+
+    def number_for(self, original: str) -> str:
+        region = phone_info(original).region
+        source = self._sources.get(region)
+        if source is None:
+            source = self._sources[region] = fake_numbers(region, PhoneNumberType.MOBILE)
+        for number in source:
+            if number not in self._logged:
+                return number
+        raise ScenarioError(f"ran out of stand-in numbers for {region}; lower the replay's scale")
 
 
 def _log_rows(log: Any) -> list[tuple[float, str, str, float, bool]]:
