@@ -106,3 +106,32 @@ def test_the_access_log_never_shows_exotels_signature():
     assert _hide_signatures(record)
     line = record.getMessage()
     assert "abcdef" not in line and "numsim_sig=(hidden)&b=2" in line
+
+
+@pytest.mark.parametrize("sent", [False, True])
+def test_a_connection_never_made_is_retryable_one_that_broke_after_sending_is_unknown(sent):
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+    if sent:
+        failure = requests.ConnectionError(ProtocolError("Connection aborted."))
+    else:
+        reason = NewConnectionError(None, "Failed to resolve 'api.twilio.com'")
+        failure = requests.ConnectionError(MaxRetryError(None, "/Calls.json", reason=reason))
+
+    class Failing(TwilioHttp):
+        def request(self, *args, **kwargs):
+            raise failure
+
+    adapter = TwilioAdapter(
+        "AC" + "0" * 32,
+        "env:TWILIO_TOKEN",
+        http_client=Failing(Script()),
+        pacer=MemoryPacer(),
+        sleep=lambda s: None,
+    )
+    with pytest.raises(numsim.ProviderError) as caught:
+        adapter.place_call(
+            "+14155550100", "+14155550188", answer="https://a/x", status_callback_url="https://s"
+        )
+    assert caught.value.outcome_unknown is sent and caught.value.retryable is not sent

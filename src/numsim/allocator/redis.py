@@ -395,7 +395,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             with _mapped_errors("check"):
                 reply = self._run("check", args)
             if _namespace_lost(reply):
-                return [Finding(None, "the namespace has no configuration (empty or lost)", False)]
+                problem = f"namespace {self.namespace!r} has no configuration (empty or lost)"
+                return [Finding(None, problem, False)]
         else:
             reply = self._call("check", *args)
         return [

@@ -22,14 +22,15 @@ class Reason(StrEnum):
     EMPTY_POOL = "empty_pool"  # the template has no numbers
 
 
-BUSY = Reason.BUSY
-HOURLY_CAP = Reason.HOURLY_CAP
-DAILY_CAP = Reason.DAILY_CAP
-NOT_COMPLIANT = Reason.NOT_COMPLIANT
-DESTINATION_LIMIT = Reason.DESTINATION_LIMIT
-CALLING_HOURS = Reason.CALLING_HOURS
-EMPTY_POOL = Reason.EMPTY_POOL
-REASONS = tuple(Reason)
+# Plain strings inside numsim (they print and serialize as themselves); equal to Reason's.
+BUSY = Reason.BUSY.value
+HOURLY_CAP = Reason.HOURLY_CAP.value
+DAILY_CAP = Reason.DAILY_CAP.value
+NOT_COMPLIANT = Reason.NOT_COMPLIANT.value
+DESTINATION_LIMIT = Reason.DESTINATION_LIMIT.value
+CALLING_HOURS = Reason.CALLING_HOURS.value
+EMPTY_POOL = Reason.EMPTY_POOL.value
+REASONS = tuple(reason.value for reason in Reason)
 
 
 class NoNumberAvailable(Exception):
@@ -59,9 +60,11 @@ class NoNumberAvailable(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        who = f"template {self.template!r}" if self.template else "inbound"
-        target = f" for {self.destination}" if self.destination else ""
-        text = f"no number of {who} can take a call{target}: {self.reason}"
+        if self.template:
+            target = f" for {self.destination}" if self.destination else ""
+            text = f"no number of template {self.template!r} can take a call{target}: {self.reason}"
+        else:
+            text = f"{self.destination or 'the number'} cannot take an inbound call: {self.reason}"
         if self.reasons:
             counts = Counter(self.reasons.values())
             text += " (" + ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) + ")"

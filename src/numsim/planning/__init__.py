@@ -11,6 +11,7 @@ from .analytic import OfferedLoad, erlang_figures, offered_load
 from .campaign import CampaignEstimate, campaign_estimate
 from .cost import MONTHLY_PRICE_USD, cost_per_month, monthly_price
 from .erlang import (
+    Impatient,
     erlang_b,
     erlang_c,
     mean_wait,
@@ -34,6 +35,7 @@ __all__ = [
     "CampaignCompletion",
     "CampaignEstimate",
     "FinishBy",
+    "Impatient",
     "MaxBlocking",
     "MaxMeanWait",
     "OfferedLoad",

@@ -226,5 +226,25 @@ def e164(value: str, region: str | None = None) -> str:
     return normalize_e164(value if value.startswith("+") else f"+{value}")
 
 
+def connect_failed(error: BaseException) -> bool:
+    """Whether a requests error happened before anything was sent: the connection was
+    never made (a name that does not resolve, a refused or timed-out connect)."""
+    import requests
+    from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:  # requests wraps urllib3's reason
+        seen.add(id(cause))
+        if isinstance(cause, NewConnectionError | NameResolutionError):
+            return True
+        reason = getattr(cause, "reason", None)
+        inner = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        cause = reason if isinstance(reason, BaseException) else inner or cause.__cause__
+    return False
+
+
 def is_url(value: str) -> bool:
     return value.startswith(("https://", "http://"))

@@ -21,7 +21,7 @@ from plivo import exceptions as plivo_errors
 from plivo.utils.signature_v3 import validate_v3_signature
 
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, e164, header, is_url
+from .base import OwnedNumber, ProviderAdapter, connect_failed, e164, header, is_url
 from .errors import ProviderError, first_line, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -216,7 +216,7 @@ class PlivoAdapter(ProviderAdapter):
                 outcome_unknown=True,
             )
         if isinstance(error, requests.RequestException):
-            return self._network_error(error, creates, isinstance(error, requests.ConnectTimeout))
+            return self._network_error(error, creates, connect_failed(error))
         if isinstance(error, plivo_errors.PlivoRestError):
             status = response.status_code if response is not None else None
             retry_after = (

@@ -19,7 +19,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, e164, header, is_url
+from .base import OwnedNumber, ProviderAdapter, connect_failed, e164, header, is_url
 from .errors import ProviderError, first_line, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -174,8 +174,7 @@ class TwilioAdapter(ProviderAdapter):
                 outcome_unknown=unknown,
             )
         if isinstance(error, requests.RequestException):
-            connect_failed = isinstance(error, requests.ConnectTimeout)
-            return self._network_error(error, creates, connect_failed)
+            return self._network_error(error, creates, connect_failed(error))
         raise error
 
 

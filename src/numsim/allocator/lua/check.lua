@@ -53,7 +53,8 @@ for _, id in ipairs(redis.call("ZRANGE", key("leases"), 0, -1)) do
       end
     end
     if owner then
-      report(owner, "lease " .. id .. " lost its record; rebuilt from the hourly window", repair)
+      report(owner, "lease " .. id .. " lost its record; its number's hourly window names it"
+        .. (repair and ", record rebuilt" or ""), repair)
       if repair then
         redis.call("HSET", key("l"), id, owner .. "|0")
       end
