@@ -135,3 +135,15 @@ def test_a_connection_never_made_is_retryable_one_that_broke_after_sending_is_un
             "+14155550100", "+14155550188", answer="https://a/x", status_callback_url="https://s"
         )
     assert caught.value.outcome_unknown is sent and caught.value.retryable is not sent
+
+
+def test_serve_reads_a_destination_limit_and_names_a_bad_one(monkeypatch, capsys):
+    from numsim.cli import main
+    from numsim.cli.serve import _destination_limit
+
+    assert _destination_limit("1/3600") == numsim.DestinationLimit(1, 3600.0)
+    monkeypatch.setenv("NUMSIM_API_TOKEN", "a-long-enough-test-token")
+    for bad, message in (("x", "CALLS/SECONDS"), ("0/60", "max_calls")):
+        assert main(["serve", "--db", "/tmp/never-made.db", "--destination-limit", bad]) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1

@@ -7,6 +7,7 @@ import logging
 import re
 from typing import Any
 
+from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
 from ..extras import missing_extra
 from .numbers import DEFAULT_DB, _db
@@ -37,6 +38,17 @@ def register(commands: Any) -> None:
         help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
     )
     parser.add_argument(
+        "--calling-hours",
+        action="store_true",
+        help="refuse calls outside the destination's calling hours (India 09:00-21:00, "
+        "US 08:00-21:00, local time)",
+    )
+    parser.add_argument(
+        "--destination-limit",
+        metavar="CALLS/SECONDS",
+        help="at most CALLS calls to one destination per SECONDS, e.g. 1/3600",
+    )
+    parser.add_argument(
         "--sync-interval",
         type=float,
         default=2.0,
@@ -64,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.sync_interval > 0:
         raise RegistryError(f"--sync-interval must be positive seconds, got {args.sync_interval}")
     options: dict[str, Any] = {}
+    if args.calling_hours:
+        options["calling_hours"] = DEFAULT_CALLING_HOURS
+    if args.destination_limit:
+        options["destination_limit"] = _destination_limit(args.destination_limit)
     if args.redis:
         from ..allocator.redis import RedisBackend
 
@@ -94,6 +110,17 @@ def run(args: argparse.Namespace) -> int:
         if backend is not None:  # the app's allocator closed it too; closing is idempotent
             backend.close()
     return 0
+
+
+def _destination_limit(text: str) -> DestinationLimit:
+    calls, _, seconds = text.partition("/")
+    try:
+        max_calls, per_seconds = int(calls), float(seconds)
+    except ValueError:
+        raise ValueError(
+            f"--destination-limit must be CALLS/SECONDS such as 1/3600, got {text!r}"
+        ) from None
+    return DestinationLimit(max_calls, per_seconds)  # its own errors name the bad part
 
 
 _SIGNATURE = re.compile(r"(numsim_sig=)[^&\s]*")
