@@ -147,3 +147,26 @@ def test_serve_reads_a_destination_limit_and_names_a_bad_one(monkeypatch, capsys
         assert main(["serve", "--db", "/tmp/never-made.db", "--destination-limit", bad]) == 1
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
+
+
+def test_a_pacing_queue_longer_than_max_wait_sends_nothing_and_frees_the_channel():
+    sent = []
+    pacer = MemoryPacer()
+    adapter = ExotelAdapter(
+        "acme1",
+        "env:EXOTEL_KEYS",
+        transport=httpx.MockTransport(lambda request: sent.append(request)),
+        pacer=pacer,
+        cps=1.0,
+        max_wait=30.0,
+        sleep=lambda s: None,
+    )
+    for _ in range(100):  # other workers' calls already queued on the account
+        pacer.reserve(adapter.pacing_key, 1.0)
+    number = numsim.OutboundNumber("+918045000011", "exotel", account="acme1", trai_registered=True)
+    allocator = numsim.Allocator([number], {"t": [number.e164]})
+    dialer = numsim.Dialer(allocator, [adapter])
+    with pytest.raises(numsim.ProviderError) as caught:
+        dialer.dial("t", "+919876543210", answer_url="https://a/x", status_callback_url="https://s")
+    assert caught.value.retryable and caught.value.retry_after > 30 and not sent
+    assert allocator.in_use(number.e164) == 0

@@ -148,6 +148,14 @@ class ProviderAdapter(ABC):
         while True:
             if creates or self.paces_every_request:
                 delay = self._pacer.reserve(self.pacing_key, 1.0 / self.cps)
+                if delay > self.max_wait:  # nothing sent: a lease would outlive its wait
+                    raise self._error(
+                        "pacing",
+                        f"the account's pacing queue is {delay:.0f} s long, over "
+                        f"max_wait={self.max_wait:g} s; nothing was sent",
+                        retryable=True,
+                        retry_after=delay,
+                    )
                 if delay > 0:
                     self._sleep(delay)
             try:
