@@ -381,10 +381,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
         if not (repair and lost):
             return eviction + findings
-        for finding in lost:
-            spec, groups = self._numbers[str(finding.number)]
-            with _mapped_errors("check"):
-                self._run("put_number", (self._now(now), *self._number_args(spec, groups)))
+        with _mapped_errors("check"):
+            for finding in lost:
+                self._write_number(self._now(now), *self._numbers[str(finding.number)])
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
@@ -405,10 +404,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         ]
 
     def stats(self) -> dict[str, int]:
-        try:
+        with _mapped_errors("stats"):
             raw = self._client.hgetall(f"{{{self.namespace}}}:stats")
-        except _UNREACHABLE as error:
-            raise BackendUnavailable(f"Redis is unreachable: {error}") from error
         stats = {_text(k): int(v) for k, v in raw.items()}
         for name in ("acquired", "released", "expired"):
             stats.setdefault(name, 0)
@@ -416,7 +413,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def audit_log(self) -> list[dict[str, str]]:
         """The audit stream (with audit=True): op, number, lease, t (server microseconds)."""
-        entries = self._client.xrange(f"{{{self.namespace}}}:audit") or []
+        with _mapped_errors("audit_log"):
+            entries = self._client.xrange(f"{{{self.namespace}}}:audit") or []
         return [{_text(k): _text(v) for k, v in (fields or {}).items()} for _, fields in entries]
 
     # -- internals ----------------------------------------------------------------------
@@ -480,16 +478,24 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     def _restore(self, now: ScriptArg) -> None:
         """Write this process's pool configuration over the namespace's, marked with its
         generation: a process whose view is newer (it made a later pool change) sees
-        an older generation on its next acquire and restores its own view in turn, so
-        the newest view wins and a stale one never hands out a removed number."""
+        an older generation on its next acquire and restores its own view in turn.
+        (A stale process that restores first and then makes a pool change of its own
+        catches up with that generation: the README states this gap.)"""
         log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
         self._configure(0)  # generation 0 until done: a restore cut short is done again
         for spec, groups in list(self._numbers.values()):
-            self._run("put_number", (now, *self._number_args(spec, groups)))
+            self._write_number(now, spec, groups)
         known = self._client.smembers(f"{{{self.namespace}}}:numbers")
         for e164 in {_text(e) for e in known} - self._numbers.keys():
             self._run("drop_number", (now, e164))
         self._configure(self._gen)
+
+    def _write_number(
+        self, now: ScriptArg, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Write a number as this process knows it, bypassing the restore logic of
+        _call (restores and repairs run inside it)."""
+        self._run("put_number", (now, *self._number_args(spec, groups)))
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""

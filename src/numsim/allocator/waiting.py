@@ -78,6 +78,11 @@ class Request:
             raise RuntimeError("the request was cancelled")
         raise self.error
 
+    def held_back(self, now: float) -> bool:
+        """Whether a refusal for this call alone (its destination's limit, its calling
+        hours) still holds: it waits for its own time, not for a number."""
+        return self.retry_at is not None and self.retry_at > now
+
     def cancel(self) -> None:
         """Stop waiting. A lease granted before the cancel is the caller's to release."""
         if self._queue is not None:
@@ -173,7 +178,7 @@ class WaitQueue:
             request = queue.popleft()
             if request.done:
                 continue
-            if request.retry_at is not None and request.retry_at > now:
+            if request.held_back(now):
                 skipped.append(request)  # its own destination is not callable yet
                 continue
             outcome = self._attempt(request, False)
@@ -230,7 +235,7 @@ class WaitQueue:
         if not queue:
             return False
         now = self._clock()
-        return any(not r.done and (r.retry_at is None or r.retry_at <= now) for r in queue)
+        return any(not r.done and not r.held_back(now) for r in queue)
 
     def _head_seq(self, key: Hashable) -> int:
         queue = self._classes[key]
