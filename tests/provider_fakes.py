@@ -26,6 +26,18 @@ EXOTEL_KEYS = "exo-key-1:exo-secret-token-789"
 SECRETS = (TWILIO_TOKEN, PLIVO_TOKEN, "exo-secret-token-789")
 
 
+def offline_pacing(options):
+    """Adapter options with a pacer on a manual clock that sleeping advances, so paced
+    requests run at once and the waits can be read off the clock."""
+    from numsim import ManualClock
+    from numsim.providers import MemoryPacer
+
+    clock = ManualClock(0.0)
+    options.setdefault("pacer", MemoryPacer(clock=clock))
+    options.setdefault("sleep", clock.advance)
+    return options
+
+
 def credentials(monkeypatch):
     monkeypatch.setenv("TWILIO_TOKEN", TWILIO_TOKEN)
     monkeypatch.setenv("PLIVO_TOKEN", PLIVO_TOKEN)

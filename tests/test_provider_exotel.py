@@ -9,9 +9,10 @@ from tests.provider_fakes import (
     basic,
     credentials,
     exotel_transport,
+    offline_pacing,
 )
 
-from numsim import CredentialError, ManualClock
+from numsim import CredentialError
 from numsim.providers import CallStatus, ExotelAdapter, MemoryPacer, ProviderError
 
 BASE = f"https://api.exotel.com/v1/Accounts/{EXOTEL_SID}"
@@ -27,9 +28,7 @@ def _env(monkeypatch):
 
 def adapter(*answers, **options):
     script = Script(*answers)
-    clock = ManualClock(0.0)
-    options.setdefault("pacer", MemoryPacer(clock=clock))
-    options.setdefault("sleep", clock.advance)
+    offline_pacing(options)
     exotel = ExotelAdapter(
         EXOTEL_SID, "env:EXOTEL_KEYS", transport=exotel_transport(script), **options
     )

@@ -11,10 +11,10 @@ from tests.provider_fakes import (
     Script,
     basic,
     credentials,
+    offline_pacing,
     plivo_signature,
 )
 
-from numsim import ManualClock
 from numsim.providers import CallStatus, MemoryPacer, PlivoAdapter, ProviderError
 
 BASE = f"https://api.plivo.com/v1/Account/{PLIVO_ID}"
@@ -30,9 +30,7 @@ def _env(monkeypatch):
 
 def adapter(*answers, **options):
     script = Script(*answers)
-    clock = ManualClock(0.0)
-    options.setdefault("pacer", MemoryPacer(clock=clock))
-    options.setdefault("sleep", clock.advance)
+    offline_pacing(options)
     plivo_adapter = PlivoAdapter(
         PLIVO_ID, "env:PLIVO_TOKEN", transport=PlivoTransport(script), **options
     )

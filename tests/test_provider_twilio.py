@@ -11,10 +11,10 @@ from tests.provider_fakes import (
     Script,
     TwilioHttp,
     credentials,
+    offline_pacing,
     twilio_signature,
 )
 
-from numsim import ManualClock
 from numsim.providers import CallStatus, MemoryPacer, ProviderError, TwilioAdapter
 
 CALLS = f"https://api.twilio.com/2010-04-01/Accounts/{TWILIO_SID}/Calls.json"
@@ -29,9 +29,7 @@ def _env(monkeypatch):
 
 def adapter(*answers, **options):
     script = Script(*answers)
-    clock = ManualClock(0.0)
-    options.setdefault("pacer", MemoryPacer(clock=clock))
-    options.setdefault("sleep", clock.advance)
+    offline_pacing(options)
     return TwilioAdapter(
         TWILIO_SID, "env:TWILIO_TOKEN", http_client=TwilioHttp(script), **options
     ), script
