@@ -422,3 +422,30 @@ def test_leases_expire_on_time_although_most_scripts_skip_the_reclaim_scan(redis
     assert allocator.in_use(long.number) == 0
     assert allocator.snapshot().counters["expired"] == 3
     backend.close()
+
+
+def _calls(client, command):
+    """How many times the server ran `command`, scripts' own calls included."""
+    return client.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0)
+
+
+def test_call_windows_and_ended_lease_ids_are_pruned_in_batches_not_on_every_call(redis_server):
+    space, client = namespace(), redis.Redis.from_url(redis_server.url)
+    clock = numsim.ManualClock(1_800_000_000)
+    backend = RedisBackend(client, namespace=space, clock="client", max_clock_skew=None)
+    number = twilio(0)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend, clock=clock)
+    window, done = f"{{{space}}}:h:{number.e164}", f"{{{space}}}:done"
+    before = _calls(client, "zremrangebyscore")
+    for i in range(10):
+        allocator.release(allocator.acquire("t", us(i)))
+        clock.advance(0.001)
+    # the first acquire pruned the window, the first release the ended ids: nothing since
+    assert _calls(client, "zremrangebyscore") - before == 2
+    assert client.zcard(window) == 10 and client.zcard(done) == 10
+    assert client.pttl(window) > 3600 * 1000  # the window outlives its entries
+    clock.advance(3600)  # every entry stopped counting; the next prune drops them
+    allocator.release(allocator.acquire("t", us(11)))
+    assert client.zcard(window) == 1 and client.zcard(done) == 1
+    assert client.pttl(window) > 3600 * 1000
+    backend.close()

@@ -20,7 +20,7 @@ end
 
 local function config()
   local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "gen",
-    "skew", "due", "wake")
+    "skew", "due", "wake", "pruned")
   if not c[1] then
     return nil
   end
@@ -37,6 +37,7 @@ local function config()
     -- skips its scans until then. A lower bound, lowered by every schedule().
     due = tonumber(c[9]),
     wake = tonumber(c[10]) or 0, -- some process waits for freed channels until then
+    pruned = tonumber(c[11]), -- the record of ended leases was last pruned then (nil: never)
   }
 end
 
@@ -85,17 +86,40 @@ local function trim(e, now)
   return redis.call("ZCARD", hk), redis.call("ZCARD", dk)
 end
 
+-- A number's windows are pruned at most this often while it takes calls (readers trim
+-- them first: this only bounds memory). Each prune keeps the keys alive until every
+-- entry added before the next prune has stopped counting; an idle number's windows expire.
+local WINDOW_PRUNE_EVERY = 60000000
+
+-- Whether a prune last run at `last` (nil: never) is due again; a clock that went back
+-- (a client's) prunes at once.
+local function prune_due(last, now, every)
+  return not last or now < last or now - last >= every
+end
+
+local function prune_windows(e, now, daily)
+  local hk = key("h", e)
+  redis.call("ZREMRANGEBYSCORE", hk, "-inf", now - HOUR)
+  redis.call("PEXPIRE", hk, (HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000)
+  if daily then
+    local dk = key("d", e)
+    redis.call("ZREMRANGEBYSCORE", dk, "-inf", now - DAY)
+    redis.call("PEXPIRE", dk, (DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000)
+  end
+end
+
 local function nth_score(zkey, index)
   local entry = redis.call("ZRANGE", zkey, index, index, "WITHSCORES")
   return tonumber(entry[2])
 end
 
 -- Number e's settings and state: capacity, caps (0: none), calls in progress, active,
--- and its "template|group" names (one per line).
+-- its "template|group" names (one per line), and when its windows were last pruned.
 local function state(e)
-  local n = redis.call("HMGET", key("n", e), "cap", "hcap", "dcap", "used", "active", "groups")
+  local n = redis.call("HMGET", key("n", e), "cap", "hcap", "dcap", "used", "active", "groups",
+    "pruned")
   return tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
-    tonumber(n[4]) or 0, n[5] == "1", n[6] or ""
+    tonumber(n[4]) or 0, n[5] == "1", n[6] or "", tonumber(n[7])
 end
 
 -- When number e's windows let it call again (nil if not capped), and which cap binds.
@@ -181,19 +205,26 @@ local function refresh_number(e, now)
   refresh(e, now, state(e))
 end
 
--- Give lease `id` (a channel of number e) back. A counter never goes below zero: a
--- number whose state was lost (a key evicted or deleted) is counted "inconsistent"
--- for check() to repair, instead of taking one call too many.
 -- How long an ended lease's id is remembered, so that a late run of its acquire (a retried
 -- command, or one a give-back overtook) takes nothing: far longer than any client retry.
 local DONE_WINDOW = 300000000
+-- Older ids are pruned in batches, at most this often: a prune per release would cost
+-- every release a command, and a tenth of a second's ids stays quick to remove.
+local DONE_PRUNE_EVERY = 100000
 
+-- Give lease `id` (a channel of number e) back. A counter never goes below zero: a
+-- number whose state was lost (a key evicted or deleted) is counted "inconsistent"
+-- for check() to repair, instead of taking one call too many.
 local function free(id, e, inbound, now, why)
   redis.call("HDEL", key("l"), id)
   redis.call("ZREM", key("leases"), id)
   local done = key("done")
-  redis.call("ZREMRANGEBYSCORE", done, "-inf", now - DONE_WINDOW)
   redis.call("ZADD", done, now, id)
+  if prune_due(CFGV.pruned, now, DONE_PRUNE_EVERY) then
+    redis.call("ZREMRANGEBYSCORE", done, "-inf", now - DONE_WINDOW)
+    redis.call("HSET", CFG, "pruned", string.format("%d", now))
+    CFGV.pruned = now
+  end
   local cap, hcap, dcap, used, active, groups = state(e)
   if used <= 0 then
     count("inconsistent")
@@ -290,28 +321,29 @@ local function reclaim(now)
 end
 
 -- Take a channel of number e for lease `id`; `outbound` calls enter the windows
--- (trimmed on every call, and gone once the number is idle: memory stays bounded).
+-- (pruned about once a minute, and gone once the number is idle: memory stays bounded).
 -- Returns the lease's expiry, or nil (and takes nothing) if the number cannot take a call:
 -- an index out of step with a number whose settings were lost.
 local function take(e, id, now, ttl, outbound)
-  local cap, hcap, dcap, busy, active, groups = state(e)
+  local cap, hcap, dcap, busy, active, groups, pruned = state(e)
   if not active or busy >= cap then
     return nil
   end
-  local used = redis.call("HINCRBY", key("n", e), "used", 1)
+  local nkey, used = key("n", e), busy + 1
   if outbound then
-    local hk = key("h", e)
-    redis.call("ZREMRANGEBYSCORE", hk, "-inf", now - HOUR)
-    redis.call("ZADD", hk, now, id)
-    redis.call("PEXPIRE", hk, HOUR / 1000 + 1000)
+    redis.call("ZADD", key("h", e), now, id)
     if dcap > 0 then
-      local dk = key("d", e)
-      redis.call("ZREMRANGEBYSCORE", dk, "-inf", now - DAY)
-      redis.call("ZADD", dk, now, id)
-      redis.call("PEXPIRE", dk, DAY / 1000 + 1000)
+      redis.call("ZADD", key("d", e), now, id)
+    end
+    if prune_due(pruned, now, WINDOW_PRUNE_EVERY) then
+      prune_windows(e, now, dcap > 0)
+      redis.call("HSET", nkey, "used", used, "pruned", string.format("%d", now))
+    else
+      redis.call("HSET", nkey, "used", used)
     end
   else
-    redis.call("HINCRBY", key("n", e), "inb", 1)
+    redis.call("HSET", nkey, "used", used)
+    redis.call("HINCRBY", nkey, "inb", 1)
   end
   refresh(e, now, cap, hcap, dcap, used, active, groups)
   redis.call("HSET", key("l"), id, e .. "|" .. (outbound and "0" or "1"))
