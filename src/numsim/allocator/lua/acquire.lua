@@ -30,7 +30,7 @@ end
 
 local dkey = key("dst", destination)
 if CFGV.dmax > 0 then
-  redis.call("ZREMRANGEBYSCORE", dkey, "-inf", now - CFGV.dper)
+  redis.call("ZREMRANGEBYSCORE", dkey, "-inf", int(now - CFGV.dper))
   local calls = redis.call("ZCARD", dkey)
   if calls >= CFGV.dmax then
     return refuse("destination_limit", nth_score(dkey, calls - CFGV.dmax) + CFGV.dper)
@@ -57,10 +57,10 @@ local function first_free()
       local size = redis.call("ZCARD", gkey)
       if size > 0 then
         local index = math.floor(tonumber(ARGV[7]) * size)
-        pick = redis.call("ZRANGE", gkey, index, index)[1]
+        pick = redis.call("ZRANGE", gkey, int(index), int(index))[1]
       end
     else
-      pick = redis.call("ZRANGE", gkey, 0, 0)[1]
+      pick = redis.call("ZRANGE", gkey, "0", "0")[1]
     end
     if pick then
       return pick
@@ -99,7 +99,7 @@ if not pick then
   for _, g in ipairs(groups) do
     if redis.call("SCARD", key("gm", g)) > 0 then
       eligible = true
-      local first = redis.call("ZRANGE", key("c", g), 0, 0, "WITHSCORES")
+      local first = redis.call("ZRANGE", key("c", g), "0", "0", "WITHSCORES")
       if first[1] and (retry_at == nil or tonumber(first[2]) < retry_at) then
         retry_at, blocker = tonumber(first[2]), first[1]
       end
@@ -120,11 +120,11 @@ if not pick then
 end
 
 if CFGV.dmax > 0 then
-  redis.call("ZADD", dkey, now, id)
-  redis.call("PEXPIRE", dkey, math.floor(CFGV.dper / 1000) + 1000)
+  redis.call("ZADD", dkey, int(now), id)
+  redis.call("PEXPIRE", dkey, int(math.floor(CFGV.dper / 1000) + 1000))
 end
 if sticky then
-  local memory = pick .. "|" .. string.format("%d", now)
-  redis.call("SET", key("st", destination), memory, "PX", math.floor(CFGV.sticky / 1000) + 1000)
+  local memory = pick .. "|" .. int(now)
+  redis.call("SET", key("st", destination), memory, "PX", int(math.floor(CFGV.sticky / 1000) + 1000))
 end
 return finish({1, id, pick, expires, now})

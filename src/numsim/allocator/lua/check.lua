@@ -42,8 +42,9 @@ for i = 3, #ARGV do
 end
 
 -- An expiry without its record: the lease id is a member of its number's hourly window
--- if the call went out within the hour, which names the number.
-for _, id in ipairs(redis.call("ZRANGE", key("leases"), 0, -1)) do
+-- if the call went out within the hour (or up to a minute more: windows are pruned in
+-- batches), which names the number.
+for _, id in ipairs(redis.call("ZRANGEBYSCORE", key("leases"), "0", "+inf")) do
   if redis.call("HEXISTS", key("l"), id) == 0 then
     local owner = nil
     for e in pairs(numbers) do

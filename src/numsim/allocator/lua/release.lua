@@ -13,8 +13,10 @@ if record and record ~= VOID then
     return finish({1, now})
   end
 elseif not record and number == "" then
-  redis.call("HSET", key("l"), id, VOID)
-  schedule(key("leases"), now + CFGV.ttl, id)
+  if (tonumber(redis.call("ZSCORE", key("leases"), id)) or 0) >= 0 then -- not ended
+    redis.call("HSET", key("l"), id, VOID)
+    schedule(key("leases"), now + CFGV.ttl, id)
+  end
 end
 count("release_ignored")
 return finish({0, now})
