@@ -14,7 +14,8 @@ hash tag:
     {ns}:c:<template|group>  capped numbers with a free channel, by free time (sorted set)
     {ns}:revisit             numbers whose caps free at a time (sorted set)
     {ns}:h:<e164>, d:<e164>  outbound call times in the rolling hour / day (sorted sets)
-    {ns}:leases, {ns}:l      lease expiries (sorted set), lease -> "number|inbound" (hash)
+    {ns}:leases, {ns}:l      lease expiries, and ended leases' ids for 5 minutes scored
+                             below 0 (sorted set); lease -> "number|inbound" (hash)
     {ns}:dst:<destination>   calls to a destination inside its limit's window
     {ns}:st:<destination>    the number that last called it (sticky caller ID)
     {ns}:seq, {ns}:stats     an order counter; counters of outcomes
