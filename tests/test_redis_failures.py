@@ -576,6 +576,21 @@ def test_an_acquire_run_again_after_its_lease_ended_takes_nothing(server):
     allocator.close()
 
 
+def test_a_give_back_repeated_after_the_lease_ended_leaves_no_record(server):
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+    backend = RedisBackend(server.url, namespace=space)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    args = backend._acquire_args("t", ["*+stir_shaken"], us(1), 0.0, "twice-1", None, False, False)
+    assert backend._call("acquire", *args)[0] == 1
+    for _ in range(2):  # the give-back, and a repeat of it (both with no number)
+        backend._call("release", "", "twice-1", "")
+    assert redis.Redis(port=server.port).hlen(f"{{{space}}}:l") == 0  # no void record
+    assert backend._call("acquire", *args)[:2] == [0, b"void"]  # still known as ended
+    assert used(server, space, number.e164) == 0
+    allocator.close()
+
+
 def test_check_rebuilds_lost_lease_records_from_the_hourly_window(server):
     number = numsim.OutboundNumber(
         "+912240000011", "plivo", max_concurrent_calls=2, trai_registered=True
