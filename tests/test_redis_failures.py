@@ -3,6 +3,7 @@
 key loss, eviction and clock skew. Every channel is back at the end."""
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -191,31 +192,76 @@ def test_a_pool_change_that_failed_in_an_outage_can_be_retried(server, change):
     backend.close()
 
 
-def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(server):
-    x, y = twilio(0), twilio(1)
+def drain(allocator, start):
+    """Every number the allocator can be handed now, each held until the pool runs out."""
+    leases = []
+    with contextlib.suppress(NoNumberAvailable):
+        for i in range(10):
+            leases.append(allocator.acquire("t", us(start + i)))
+    for lease in leases:
+        allocator.release(lease)
+    return [lease.number for lease in leases]
+
+
+@pytest.mark.parametrize("stale_changes_too", [False, True])
+def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(
+    server, stale_changes_too
+):
+    """a removes x; Redis restarts empty; b, whose view still has x, restores first (and
+    may make a pool change of its own, which used to hide a's newer view); a's removal
+    wins all the same, and b learns it."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
     space = f"t-{uuid.uuid4().hex}"
-    a = numsim.Allocator(
-        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-    )
-    b = numsim.Allocator(
-        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    a, b = (
+        numsim.Allocator(
+            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
     )
     a.remove_number(x.e164)  # b's view still has x
     redis.Redis(port=server.port).flushall()
-    b_lease = b.acquire("t", us(1))  # b restores its (older) view first
-    taken = [a.acquire("t", us(2 + i)) for i in range(1)]  # a's newer view wins
-    with pytest.raises(NoNumberAvailable):
-        a.acquire("t", us(9))
-    assert x.e164 not in {lease.number for lease in taken}
-    b.release(b_lease)
-    for lease in taken:
-        a.release(lease)
-    got = [b.acquire("t", us(20 + i)) for i in range(1)]
-    assert [lease.number for lease in got] == [y.e164]
-    with pytest.raises(NoNumberAvailable):
-        b.acquire("t", us(30))  # x stays out for b too
-    for allocator in (a, b):
-        allocator.backend.close()
+    held = b.acquire("t", us(1))  # b restores its (older) view first
+    if stale_changes_too:
+        b.add_number(z)
+        b.assign("t", [z.e164])
+    b.release(held)
+    assert x.e164 not in drain(a, 10)  # a's removal wins over b's view
+    assert x.e164 not in drain(b, 20)
+    a.close()
+    redis.Redis(port=server.port).flushall()  # again, with only b left to restore
+    expected = {y.e164, z.e164} if stale_changes_too else {y.e164}
+    assert set(drain(b, 30)) == expected  # b has learnt the removal (and kept its own z)
+    b.close()
+
+
+def test_after_a_namespace_loss_the_newest_change_of_each_number_wins_everywhere(server):
+    """b gave y a third channel; a, whose view has two, restores first. b's newer change
+    replaces a's on b's next call, and a learns it: after a second loss a alone restores
+    three channels."""
+    two, three = (
+        numsim.OutboundNumber(
+            "+14155550100", "plivo", max_concurrent_calls=n, stir_shaken_attested=True
+        )
+        for n in (2, 3)
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [two], {"t": [two.e164]}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    b.remove_number(two.e164)
+    b.add_number(three)
+    b.assign("t", [three.e164])
+    redis.Redis(port=server.port).flushall()
+    assert len(drain(a, 10)) == 2  # a restored its older view first
+    assert len(drain(b, 20)) == 3  # b's newer change wins
+    assert len(drain(a, 30)) == 3
+    b.close()
+    redis.Redis(port=server.port).flushall()
+    assert len(drain(a, 40)) == 3  # a learnt b's change
+    a.close()
 
 
 def test_a_lost_lease_index_is_found_and_repaired_by_check(server):

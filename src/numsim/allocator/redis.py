@@ -4,9 +4,11 @@ Each operation is one Lua script (lua/*.lua, each prefixed with lua/common.lua),
 atomic on the server and called by SHA. The scripts keep, under the namespace's
 hash tag:
 
-    {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory)
+    {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
+                             the pools' epoch (era:version)
     {ns}:numbers             every number ever configured (set)
-    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active (hash)
+    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, and the
+                             stamp of its last pool change (hash)
     {ns}:ng:<e164>           the "template|group" names the number belongs to (set)
     {ns}:p:<template>        the template's pool (set)
     {ns}:gm:<template|group> the group's members (set)
@@ -59,6 +61,7 @@ log = logging.getLogger(__name__)
 
 SCRIPTS = (
     "configure",
+    "pool",
     "put_number",
     "drop_number",
     "acquire",
@@ -80,6 +83,9 @@ _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, Tr
 # mark lives, and a crashed process's mark runs out.
 _MARK_TTL = 10.0
 _MARK_RENEW = 2.0
+# Where the acquire scripts take the epoch of the caller's view among their arguments: a
+# call the namespace refused for another epoch is made again after a sync, with the new one.
+_EPOCH_AT = {"acquire": 7, "acquire_number": 4}
 
 
 def _script_source(name: str) -> str:
@@ -172,7 +178,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
         self._allow_eviction = allow_eviction
         self._audit = audit
-        self._gen = 0  # the pool generation of this process's view (see _restore)
+        self._epoch = ""  # the namespace's epoch this view was last synced with (_sync)
+        self._stamps: dict[str, int] = {}  # each number's last pool change (a drop too)
         self._scripts = {name: _Script(self._client, _script_source(name)) for name in SCRIPTS}
         self._policy: Policy | None = None
         self._random = random.Random()
@@ -199,18 +206,20 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._random_order = policy.order == "random"
         self._check_eviction()
         self._configure()
+        with _mapped_errors("configure"):  # learn the pools; an empty view writes nothing,
+            self._sync("")  # so it needs no clock
 
     def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
         # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
-        reply = self._call("put_number", self._now(now), *self._number_args(spec, names))
+        reply = self._call("put_number", self._now(now), "", *self._number_args(spec, names))
         self._numbers[spec.e164] = (spec, names)
-        self._gen = max(self._gen, int(reply[1]))
+        self._changed(spec.e164, reply)
 
     def drop_number(self, e164: str, now: float) -> None:
-        reply = self._call("drop_number", self._now(now), e164)
+        reply = self._call("drop_number", self._now(now), "", e164)
         self._numbers.pop(e164, None)
-        self._gen = max(self._gen, int(reply[1]))
+        self._changed(e164, reply)
 
     def subscribe(self, callback: Callable[[], object]) -> None:
         self._listeners.append(callback)
@@ -312,7 +321,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     ) -> Lease | Refusal:
         lease_id = self._new_id()
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        args = (self._now(now), e164, lease_id, ttl_arg, self._gen)
+        args = (self._now(now), e164, lease_id, ttl_arg, self._epoch)
         with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire_number", *args)
         return self._outcome(reply, None, None, call_id)
@@ -383,7 +392,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             return eviction + findings
         with _mapped_errors("check"):
             for finding in lost:
-                self._write_number(self._now(now), *self._numbers[str(finding.number)])
+                self._write_number(self._now(now), str(finding.number))
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
@@ -421,28 +430,28 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _call(self, name: str, *args: ScriptArg) -> list[Any]:
         """Run a script; give back the leases of acquires whose replies were lost, and
-        re-create the namespace if Redis lost it (a restart without persistence) or
-        holds an older pool configuration than this process's."""
+        sync this process's view of the pools with the namespace's first if their
+        epochs differ (re-creating the namespace if Redis lost it)."""
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
             reply = self._run(name, args)
             if _namespace_lost(reply):
-                self._restore(args[0])
-                reply = self._run(name, args)
+                self._sync(args[0])
+                reply = self._run(name, self._with_epoch(name, args))
         except _ERRORS as error:
             raise _mapped(error, name) from error
         return reply
 
     async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
-        """_call over the asyncio client; the rare restore runs off the event loop."""
+        """_call over the asyncio client; the rare sync runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
                 await self._arelease_orphans(args[0])
             reply = await self._arun(name, args)
             if _namespace_lost(reply):
-                await asyncio.to_thread(self._restore, args[0])
-                reply = await self._arun(name, args)
+                await asyncio.to_thread(self._sync, args[0])
+                reply = await self._arun(name, self._with_epoch(name, args))
         return reply
 
     def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
@@ -455,7 +464,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         reply: list[Any] = await self._scripts[name].acall(self._async_client, self._cfg, args)
         return reply
 
-    def _configure(self, generation: ScriptArg = "") -> None:
+    def _configure(self) -> None:
         policy = self._policy
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
@@ -471,31 +480,56 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                     int((policy.sticky_ttl or 0) * _MICRO),
                     "1" if self._audit else "0",
                     self._skew,
-                    generation,
+                    uuid.uuid4().hex,  # the era, if the namespace is new
                 ),
             )
 
-    def _restore(self, now: ScriptArg) -> None:
-        """Write this process's pool configuration over the namespace's, marked with its
-        generation: a process whose view is newer (it made a later pool change) sees
-        an older generation on its next acquire and restores its own view in turn.
-        (A stale process that restores first and then makes a pool change of its own
-        catches up with that generation: the README states this gap.)"""
-        log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
-        self._configure(0)  # generation 0 until done: a restore cut short is done again
-        for spec, groups in list(self._numbers.values()):
-            self._write_number(now, spec, groups)
-        known = self._client.smembers(f"{{{self.namespace}}}:numbers")
-        for e164 in {_text(e) for e in known} - self._numbers.keys():
-            self._run("drop_number", (now, e164))
-        self._configure(self._gen)
+    def _sync(self, now: ScriptArg) -> None:
+        """Bring this process's view of the pools and the namespace's up to date with each
+        other, number by number, the later change winning (restamp in common.lua): the
+        view takes the namespace's newer changes, the namespace takes the view's. Runs
+        when the namespace's epoch is not this view's: it was lost (a Redis restart
+        without persistence) and is re-created here, or another process's sync replaced
+        a change. A sync cut short leaves the epoch unlearnt, so it is done again."""
+        reply = self._run("pool", ())
+        if _namespace_lost(reply):
+            log.warning("Redis namespace %s lost its state; restoring its pools", self.namespace)
+            self._configure()
+            reply = self._run("pool", ())
+        epoch = _text(reply[0])
+        stored = {}
+        for i in range(1, len(reply), 7):
+            e164, stamp, active, capacity, hour_cap, day_cap, names = map(_text, reply[i : i + 7])
+            stored[e164] = int(stamp)
+            if stored[e164] > self._stamps.get(e164, -1):
+                self._stamps[e164] = stored[e164]
+                if active == "1":
+                    caps = (int(capacity), int(hour_cap) or None, int(day_cap) or None)
+                    self._numbers[e164] = (NumberSpec(e164, *caps), _groups(names))
+                else:
+                    self._numbers.pop(e164, None)
+        for e164, last in sorted(self._stamps.items(), key=lambda item: item[1]):
+            if last > stored.get(e164, -1):
+                epoch = _next_epoch(epoch, self._write_number(now, e164))
+        self._epoch = epoch
 
-    def _write_number(
-        self, now: ScriptArg, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
-    ) -> None:
-        """Write a number as this process knows it, bypassing the restore logic of
-        _call (restores and repairs run inside it)."""
-        self._run("put_number", (now, *self._number_args(spec, groups)))
+    def _write_number(self, now: ScriptArg, e164: str) -> list[Any]:
+        """Write a number's last change as this process knows it, with its stamp,
+        bypassing _call's sync (syncs and repairs run inside it)."""
+        stamp = str(self._stamps[e164])
+        if e164 not in self._numbers:
+            return self._run("drop_number", (now, stamp, e164))
+        spec, groups = self._numbers[e164]
+        return self._run("put_number", (now, stamp, *self._number_args(spec, groups)))
+
+    def _changed(self, e164: str, reply: list[Any]) -> None:
+        self._stamps[e164] = int(reply[1])
+        self._epoch = _next_epoch(self._epoch, reply)
+
+    def _with_epoch(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
+        """A script's arguments with this view's epoch, for a call made again after a sync."""
+        at = _EPOCH_AT.get(name)
+        return args if at is None else (*args[:at], self._epoch, *args[at + 1 :])
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""
@@ -583,7 +617,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             "" if ttl is None else int(ttl * _MICRO),
             _FLAGS[sticky, explain],
             pick,
-            self._gen,
+            self._epoch,
             *groups,
         )
 
@@ -687,6 +721,23 @@ def _mapped(error: BaseException, operation: str) -> Exception:
             return BackendMisconfigured(str(error)[len("numsim: ") :])
         return BackendUnavailable(f"Redis refused {operation}: {error}")
     return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
+
+
+def _next_epoch(epoch: str, reply: list[Any]) -> str:
+    """The epoch a view is in after a pool change's reply: the change's new epoch if the
+    view was in the one it was made in (a change that lost to a newer one moves nothing)."""
+    if int(reply[0]) == 1 and _text(reply[2]) == epoch:
+        return _text(reply[3])
+    return epoch
+
+
+def _groups(names: str) -> dict[str, list[str]]:
+    """{template: [group, ...]} from a number's "template|group" lines."""
+    groups: dict[str, list[str]] = {}
+    for name in filter(None, names.split("\n")):
+        template, _, group = name.partition("|")
+        groups.setdefault(template, []).append(group)
+    return groups
 
 
 def _namespace_lost(reply: object) -> bool:

@@ -19,8 +19,8 @@ local function key(kind, name)
 end
 
 local function config()
-  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "gen",
-    "skew", "due", "wake")
+  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "era",
+    "skew", "due", "wake", "v")
   if not c[1] then
     return nil
   end
@@ -31,7 +31,10 @@ local function config()
     dper = tonumber(c[4]),
     sticky = tonumber(c[5]),
     audit = c[6] == "1",
-    gen = tonumber(c[7]) or 0, -- bumped by every pool change: a stale view cannot restore
+    -- Moves with every pool change, and anew when the namespace is re-created: a process
+    -- whose view is from another epoch syncs it (pool.lua) before it acquires.
+    era = c[7] or "",
+    epoch = (c[7] or "") .. ":" .. (c[11] or "0"),
     skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
     -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
     -- skips its scans until then. A lower bound, lowered by every schedule().
@@ -337,4 +340,35 @@ local function finish(result)
     redis.call("PUBLISH", key("freed"), "1")
   end
   return result
+end
+
+-- Pool changes are last-writer-wins per number: each put or drop carries a stamp (its time
+-- in microseconds, after the number's last stamp), kept in {ns}:n:<e164>. A process
+-- syncing its view (after a loss, or after another sync moved the epoch) writes its own
+-- changes with their stamps, which win only over older ones: a stale view never undoes a
+-- newer change. `given` is "" for a new change. Returns the stamp to write (nil if the
+-- stored one is as new) and whether it replaces a stored change. A number whose settings
+-- were lost has no stamp.
+local function restamp(e, given, now)
+  local n = redis.call("HMGET", key("n", e), "stamp", "cap")
+  local stored = n[2] and tonumber(n[1]) or -1
+  if given == "" then
+    return math.max(now, stored + 1), false
+  end
+  local stamp = tonumber(given)
+  if stamp <= stored then
+    return nil, false
+  end
+  return stamp, stored >= 0
+end
+
+-- A pool change is done. One that a sync made over a stored change moves the namespace
+-- to a new epoch, so that every other process syncs (and learns it) on its next acquire.
+-- Returns {1, stamp, epoch before, epoch after}.
+local function changed(stamp, replaced)
+  local after = CFGV.epoch
+  if replaced then
+    after = CFGV.era .. ":" .. redis.call("HINCRBY", CFG, "v", 1)
+  end
+  return finish({1, stamp, CFGV.epoch, after})
 end

@@ -1,8 +1,13 @@
--- ARGV: now, e164, capacity, hourly cap (0: none), daily cap (0: none),
--- then "template|group" for every group the number belongs to. Returns {1, generation}.
+-- ARGV: now, stamp ("": a new change; a sync passes the change's own), e164, capacity,
+-- hourly cap (0: none), daily cap (0: none), then "template|group" for every group the
+-- number belongs to. Returns what changed() returns, or {0} if a newer change is stored.
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
-local e = ARGV[2]
+local e = ARGV[3]
+local stamp, replaced = restamp(e, ARGV[2], now)
+if not stamp then
+  return {0}
+end
 -- A number Redis knew whose settings are gone (a key evicted or deleted) restarts from the
 -- leases it holds, not from zero: its live calls still occupy channels.
 local lost = redis.call("SISMEMBER", key("numbers"), e) == 1
@@ -10,14 +15,14 @@ local lost = redis.call("SISMEMBER", key("numbers"), e) == 1
 leave_groups(e)
 redis.call("SADD", key("numbers"), e)
 local groups = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   local g = ARGV[i]
   groups[#groups + 1] = g
   redis.call("SADD", key("gm", g), e)
   redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
 end
-redis.call("HSET", key("n", e), "cap", ARGV[3], "hcap", ARGV[4], "dcap", ARGV[5], "active", "1",
-  "groups", table.concat(groups, "\n"))
+redis.call("HSET", key("n", e), "cap", ARGV[4], "hcap", ARGV[5], "dcap", ARGV[6], "active", "1",
+  "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp))
 if lost then
   local used, inbound = leases_of(e)
   redis.call("HSET", key("n", e), "used", used, "inb", inbound)
@@ -27,4 +32,4 @@ else
 end
 reclaim(now)
 refresh_number(e, now)
-return finish({1, redis.call("HINCRBY", CFG, "gen", 1)})
+return changed(stamp, replaced)
