@@ -18,6 +18,8 @@ from redis.retry import Retry
 import numsim
 from conftest import pool, twilio, us
 from numsim import BackendMisconfigured, BackendUnavailable, NoNumberAvailable
+from numsim.allocator import redis as redis_backend
+from numsim.allocator.backend import Finding
 from numsim.allocator.redis import RedisBackend
 from numsim.cli import main
 from numsim.testing import RedisServer
@@ -264,6 +266,139 @@ def test_after_a_namespace_loss_the_newest_change_of_each_number_wins_everywhere
     a.close()
 
 
+def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(server):
+    """A restart from an older snapshot (RDB, or AOF everysec losing its last second) keeps
+    the namespace but not a's later removal: a's view is of a later version, so a syncs
+    and writes its removal back."""
+    x, y = twilio(0), twilio(1)
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    redis.Redis(port=server.port).save()
+    a.remove_number(x.e164)
+    server.stop()
+    server.start()  # from the snapshot, which still has x
+    assert redis.Redis(port=server.port).hget(f"{{{space}}}:n:{x.e164}", "active") == b"1"
+    assert drain(a, 10) == [y.e164]
+    assert drain(b, 20) == [y.e164]
+    a.close()
+    b.close()
+
+
+def test_an_acquire_outlives_another_process_syncing_while_it_syncs(server):
+    """b restores first; while b's acquire syncs, a's sync writes a's newer view and moves
+    the pools to a new era: b syncs again and acquires (it raised IndexError)."""
+    x, y = twilio(0), twilio(1)
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    a.remove_number(x.e164)
+    redis.Redis(port=server.port).flushall()
+    real, syncs = b.backend._sync, []
+
+    def and_then_a_syncs(now):
+        real(now)
+        syncs.append(now)
+        if len(syncs) == 1:
+            assert drain(a, 10) == [y.e164]
+
+    b.backend._sync = and_then_a_syncs
+    assert b.acquire("t", us(1)).number == y.e164
+    assert len(syncs) == 2
+    a.close()
+    b.close()
+
+
+def test_a_number_one_process_restores_is_learnt_by_the_others(server):
+    """a added z, which b never knew; after a loss b restores first and a writes z back.
+    b learns z: after a stops and a second loss, b alone restores it."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    a.add_number(z, templates=["t"])
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores first, without z
+    assert sorted(drain(a, 10)) == [x.e164, y.e164, z.e164]
+    assert sorted(drain(b, 20)) == [x.e164, y.e164, z.e164]
+    a.close()
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 30)) == [x.e164, y.e164, z.e164]
+    b.close()
+
+
+def test_a_process_that_only_changes_pools_syncs_after_a_loss(server):
+    """a makes pool changes but never acquires: its first change after the loss syncs, so
+    its earlier removal of x is written back."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    a.remove_number(x.e164)
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores its stale view first
+    a.add_number(z, templates=["t"])
+    assert sorted(drain(b, 10)) == [y.e164, z.e164]
+    a.close()
+    b.close()
+
+
+def test_check_repairs_the_lost_record_of_a_removed_number(server):
+    x, y = twilio(0), twilio(1)
+    space = f"t-{uuid.uuid4().hex}"
+    allocator = numsim.Allocator(
+        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    allocator.remove_number(x.e164)
+    redis.Redis(port=server.port).delete(f"{{{space}}}:n:{x.e164}")
+    assert allocator.check(repair=False) == [Finding(x.e164, "settings lost", False)]
+    assert allocator.check(repair=True) == [Finding(x.e164, "settings lost", True)]
+    assert allocator.check(repair=False) == []
+    assert drain(allocator, 0) == [y.e164]
+    allocator.close()
+
+
+def test_threads_that_find_the_namespace_lost_sync_it_once(server):
+    numbers = [twilio(i) for i in range(1000)]
+    allocator = numsim.Allocator(
+        numbers,
+        {"t": pool(*numbers)},
+        backend=RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}"),
+    )
+    backend = allocator.backend
+    real, syncs = backend._sync, []
+    backend._sync = lambda now: (syncs.append(now), real(now))
+    redis.Redis(port=server.port).flushall()
+    leases = []
+    threads = [
+        threading.Thread(target=lambda i=i: leases.append(allocator.acquire("t", us(i))))
+        for i in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(leases) == 8
+    assert len(syncs) == 2  # the restore, then the pull of what it wrote
+    allocator.close()
+
+
 def test_a_lost_lease_index_is_found_and_repaired_by_check(server):
     """Without {ns}:l a release frees nothing and the number stayed busy for good; check()
     rebuilds an outbound call's record from its hourly window, and frees an inbound
@@ -507,21 +642,24 @@ def test_a_multi_number_unassign_cut_short_by_an_outage_can_be_retried(server):
     allocator.close()
 
 
-def test_a_restore_cut_short_is_done_again(server):
+def test_a_restore_cut_short_is_done_again(server, monkeypatch):
     numbers = [twilio(i) for i in range(3)]
     backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
     allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
     redis.Redis(port=server.port).flushall()  # a restart without persistence
-    real, puts = backend._run, []
+    monkeypatch.setattr(redis_backend, "_WRITE_CHUNK", 1)  # one number per pipeline
+    real, pipelines = backend._client.pipeline, []
 
-    def flaky(name, args):
-        if name == "put_number":
-            puts.append(args)
-            if len(puts) == 2:
-                raise redis.ConnectionError("connection reset mid-restore (injected)")
-        return real(name, args)
+    def flaky(**options):
+        pipe = real(**options)
+        pipelines.append(pipe)
+        if len(pipelines) == 2:
+            pipe.execute = lambda: (_ for _ in ()).throw(
+                redis.ConnectionError("connection reset mid-restore (injected)")
+            )
+        return pipe
 
-    backend._run = flaky
+    monkeypatch.setattr(backend._client, "pipeline", flaky)
     with pytest.raises(BackendUnavailable):
         allocator.acquire("t", us(0))
     got = {allocator.acquire("t", us(i)).number for i in range(1, 4)}

@@ -5,11 +5,11 @@ atomic on the server and called by SHA. The scripts keep, under the namespace's
 hash tag:
 
     {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
-                             the pools' epoch (era:version)
-    {ns}:numbers             every number ever configured (set)
-    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, and the
-                             stamp of its last pool change (hash)
-    {ns}:ng:<e164>           the "template|group" names the number belongs to (set)
+                             the pools' epoch (era and version)
+    {ns}:numbers             every number ever added or removed (set)
+    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, its
+                             "template|group" names, and its last pool change's stamp
+                             and process token (hash)
     {ns}:p:<template>        the template's pool (set)
     {ns}:gm:<template|group> the group's members (set)
     {ns}:g:<template|group>  free numbers, scored by load then arrival (sorted set)
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 SCRIPTS = (
     "configure",
     "pool",
+    "era",
     "put_number",
     "drop_number",
     "acquire",
@@ -76,6 +77,9 @@ SCRIPTS = (
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
+Stamp = tuple[int, str]  # a pool change's time (us) and the token of the process that made it
+_NEVER: Stamp = (-1, "")
+_Record = tuple[NumberSpec, dict[str, list[str]]]  # a number in the pools: limits, groups
 _MICRO = 1_000_000
 _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
 # A process with waiting requests marks itself in the namespace for this long, renewed
@@ -83,9 +87,11 @@ _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, Tr
 # mark lives, and a crashed process's mark runs out.
 _MARK_TTL = 10.0
 _MARK_RENEW = 2.0
-# Where the acquire scripts take the epoch of the caller's view among their arguments: a
-# call the namespace refused for another epoch is made again after a sync, with the new one.
-_EPOCH_AT = {"acquire": 7, "acquire_number": 4}
+# Where scripts take the epoch of the caller's view among their arguments: a call the
+# namespace refused for a stale view is made again after a sync, with the new epoch.
+_EPOCH_AT = {"acquire": 7, "acquire_number": 4, "put_number": 3, "drop_number": 3}
+_SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the epoch
+_WRITE_CHUNK = 500  # a sync's writes per pipeline
 
 
 def _script_source(name: str) -> str:
@@ -178,13 +184,15 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
         self._allow_eviction = allow_eviction
         self._audit = audit
-        self._epoch = ""  # the namespace's epoch this view was last synced with (_sync)
-        self._stamps: dict[str, int] = {}  # each number's last pool change (a drop too)
+        self._epoch = ""  # the pools' epoch this view was last synced with (_sync)
+        self._stamps: dict[str, Stamp] = {}  # each number's last pool change (a drop too)
+        self._view_lock = threading.RLock()  # one sync at a time, and no change during it
+        self._syncs = 0  # syncs done: a thread that waited for another's need not sync again
         self._scripts = {name: _Script(self._client, _script_source(name)) for name in SCRIPTS}
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
-        self._numbers: dict[str, tuple[NumberSpec, dict[str, list[str]]]] = {}
+        self._numbers: dict[str, _Record] = {}
         self._token = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._orphans: set[str] = set()  # acquires whose outcome a dropped connection hid
@@ -212,14 +220,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
         # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
-        reply = self._call("put_number", self._now(now), "", *self._number_args(spec, names))
-        self._numbers[spec.e164] = (spec, names)
-        self._changed(spec.e164, reply)
+        with self._view_lock:
+            args = (self._now(now), "", self._token, self._epoch)
+            reply = self._call("put_number", *args, *self._number_args(spec, names))
+            self._numbers[spec.e164] = (spec, names)
+            self._changed(spec.e164, reply)
 
     def drop_number(self, e164: str, now: float) -> None:
-        reply = self._call("drop_number", self._now(now), "", e164)
-        self._numbers.pop(e164, None)
-        self._changed(e164, reply)
+        with self._view_lock:
+            reply = self._call("drop_number", self._now(now), "", self._token, self._epoch, e164)
+            self._numbers.pop(e164, None)
+            self._changed(e164, reply)
 
     def subscribe(self, callback: Callable[[], object]) -> None:
         self._listeners.append(callback)
@@ -387,18 +398,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         problem = self._eviction_problem()
         eviction = [] if problem is None else [Finding(None, problem, False)]
         findings = self._check(now, repair)
-        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
+        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._stamps]
         if not (repair and lost):
             return eviction + findings
-        with _mapped_errors("check"):
-            for finding in lost:
-                self._write_number(self._now(now), str(finding.number))
+        with _mapped_errors("check"), self._view_lock:
+            self._write_numbers(self._now(now), [str(f.number) for f in lost])
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
 
     def _check(self, now: float, repair: bool) -> list[Finding]:
-        args = (self._now(now), "1" if repair else "0", *self._numbers)
+        args = (self._now(now), "1" if repair else "0", *self._stamps)
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
@@ -435,24 +445,30 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
-            reply = self._run(name, args)
-            if _namespace_lost(reply):
-                self._sync(args[0])
-                reply = self._run(name, self._with_epoch(name, args))
+            for _ in range(_SYNC_TRIES):
+                synced = self._syncs
+                reply = self._run(name, args)
+                if not _namespace_lost(reply):
+                    return reply
+                self._sync_once(args[0], synced)
+                args = self._with_epoch(name, args)
         except _ERRORS as error:
             raise _mapped(error, name) from error
-        return reply
+        raise self._kept_changing(name)
 
     async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
         """_call over the asyncio client; the rare sync runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
                 await self._arelease_orphans(args[0])
-            reply = await self._arun(name, args)
-            if _namespace_lost(reply):
-                await asyncio.to_thread(self._sync, args[0])
-                reply = await self._arun(name, self._with_epoch(name, args))
-        return reply
+            for _ in range(_SYNC_TRIES):
+                synced = self._syncs
+                reply = await self._arun(name, args)
+                if not _namespace_lost(reply):
+                    return reply
+                await asyncio.to_thread(self._sync_once, args[0], synced)
+                args = self._with_epoch(name, args)
+        raise self._kept_changing(name)
 
     def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         reply: list[Any] = self._scripts[name](keys=(self._cfg,), args=args)
@@ -484,47 +500,94 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 ),
             )
 
+    def _sync_once(self, now: ScriptArg, synced: int) -> None:
+        """Sync, unless another thread did since this one's call (`synced`)."""
+        with self._view_lock:
+            if self._syncs == synced:
+                self._sync(now)
+
     def _sync(self, now: ScriptArg) -> None:
         """Bring this process's view of the pools and the namespace's up to date with each
         other, number by number, the later change winning (restamp in common.lua): the
         view takes the namespace's newer changes, the namespace takes the view's. Runs
-        when the namespace's epoch is not this view's: it was lost (a Redis restart
-        without persistence) and is re-created here, or another process's sync replaced
-        a change. A sync cut short leaves the epoch unlearnt, so it is done again."""
-        reply = self._run("pool", ())
-        if _namespace_lost(reply):
+        when the view is stale (the namespace's `stale()`): Redis lost the namespace (it
+        is re-created here) or came back from an older snapshot, or another process's sync
+        wrote to it. A sync that writes moves the pools to a new era, so that every
+        process, this one too, syncs again and learns what it wrote. A sync cut short
+        leaves the epoch unlearnt, so it is done again."""
+        stored = self._pull()
+        if stored is None:
             log.warning("Redis namespace %s lost its state; restoring its pools", self.namespace)
             self._configure()
-            reply = self._run("pool", ())
-        epoch = _text(reply[0])
-        stored = {}
-        for i in range(1, len(reply), 7):
-            e164, stamp, active, capacity, hour_cap, day_cap, names = map(_text, reply[i : i + 7])
-            stored[e164] = int(stamp)
-            if stored[e164] > self._stamps.get(e164, -1):
-                self._stamps[e164] = stored[e164]
-                if active == "1":
-                    caps = (int(capacity), int(hour_cap) or None, int(day_cap) or None)
-                    self._numbers[e164] = (NumberSpec(e164, *caps), _groups(names))
-                else:
+            stored = self._pull()
+        if stored is None:  # lost again meanwhile: the caller's next try syncs again
+            return
+        epoch, records = stored
+        for e164, (stamp, record) in records.items():
+            if stamp > self._stamps.get(e164, _NEVER):
+                self._stamps[e164] = stamp
+                if record is None:
                     self._numbers.pop(e164, None)
-        for e164, last in sorted(self._stamps.items(), key=lambda item: item[1]):
-            if last > stored.get(e164, -1):
-                epoch = _next_epoch(epoch, self._write_number(now, e164))
-        self._epoch = epoch
+                else:
+                    self._numbers[e164] = record
+        newer = [e for e, stamp in self._stamps.items() if stamp > records.get(e, (_NEVER,))[0]]
+        if newer:
+            self._write_numbers(now, sorted(newer, key=self._stamps.__getitem__))
+            self._run("era", (uuid.uuid4().hex,))
+        else:
+            self._epoch = epoch
+        self._syncs += 1
 
-    def _write_number(self, now: ScriptArg, e164: str) -> list[Any]:
-        """Write a number's last change as this process knows it, with its stamp,
-        bypassing _call's sync (syncs and repairs run inside it)."""
-        stamp = str(self._stamps[e164])
-        if e164 not in self._numbers:
-            return self._run("drop_number", (now, stamp, e164))
-        spec, groups = self._numbers[e164]
-        return self._run("put_number", (now, stamp, *self._number_args(spec, groups)))
+    def _pull(self) -> tuple[str, dict[str, tuple[Stamp, _Record | None]]] | None:
+        """The namespace's epoch and every number's last pool change, read in chunks;
+        None if the namespace is lost. The epoch is the first chunk's: a change made
+        during the pull moves it on, and the caller's next call syncs again."""
+        epoch, cursor, records = None, "0", {}
+        while True:
+            reply = self._run("pool", (cursor,))
+            if _namespace_lost(reply):
+                return None
+            epoch = epoch or _text(reply[0])
+            cursor = _text(reply[1])
+            for i in range(2, len(reply), 8):
+                e164, stamp, by, active, capacity, hour, day, names = map(_text, reply[i : i + 8])
+                spec = NumberSpec(e164, int(capacity), int(hour) or None, int(day) or None)
+                record = (spec, _groups(names)) if active == "1" else None
+                records[e164] = ((int(stamp), by), record)
+            if cursor == "0":
+                return epoch, records
+
+    def _write_numbers(self, now: ScriptArg, numbers: Sequence[str]) -> None:
+        """Write numbers' last changes as this process knows them, with their stamps, in
+        pipelines (a restore may write thousands), bypassing _call's sync: syncs and
+        repairs run inside it. A write that a newer change beats writes nothing."""
+        for name in ("put_number", "drop_number"):
+            self._client.script_load(self._scripts[name].source)
+        for start in range(0, len(numbers), _WRITE_CHUNK):
+            pipe = self._client.pipeline(transaction=False)
+            for e164 in numbers[start : start + _WRITE_CHUNK]:
+                (stamp, by), record = self._stamps[e164], self._numbers.get(e164)
+                change: tuple[ScriptArg, ...] = (now, stamp, by, "")
+                if record is None:
+                    name, args = "drop_number", (*change, e164)
+                else:
+                    name, args = "put_number", (*change, *self._number_args(*record))
+                pipe.evalsha(self._scripts[name].sha, 1, self._cfg, *args)
+            pipe.execute()
 
     def _changed(self, e164: str, reply: list[Any]) -> None:
-        self._stamps[e164] = int(reply[1])
-        self._epoch = _next_epoch(self._epoch, reply)
+        """A pool change of this process's is done: its stamp, and the version it made
+        (an epoch of another era stays: this view must still sync)."""
+        self._stamps[e164] = (int(reply[1]), self._token)
+        after = _text(reply[2])
+        if after.partition(":")[0] == self._epoch.partition(":")[0]:
+            self._epoch = after
+
+    def _kept_changing(self, name: str) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"Redis namespace {self.namespace!r} kept changing while this process synced "
+            f"its pools ({name}); try again"
+        )
 
     def _with_epoch(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
         """A script's arguments with this view's epoch, for a call made again after a sync."""
@@ -721,14 +784,6 @@ def _mapped(error: BaseException, operation: str) -> Exception:
             return BackendMisconfigured(str(error)[len("numsim: ") :])
         return BackendUnavailable(f"Redis refused {operation}: {error}")
     return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
-
-
-def _next_epoch(epoch: str, reply: list[Any]) -> str:
-    """The epoch a view is in after a pool change's reply: the change's new epoch if the
-    view was in the one it was made in (a change that lost to a newer one moves nothing)."""
-    if int(reply[0]) == 1 and _text(reply[2]) == epoch:
-        return _text(reply[3])
-    return epoch
 
 
 def _groups(names: str) -> dict[str, list[str]]:

@@ -3,8 +3,8 @@
 -- view of the pools, then the groups to try.
 -- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
 -- [number, status]...}, or {-1} when the namespace lost its configuration or the caller's
--- view is from another epoch (it syncs, then calls again).
-if not CFGV or ARGV[8] ~= CFGV.epoch then return {-1} end
+-- view must sync first (see stale()).
+if not CFGV or stale(ARGV[8]) then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local template, destination, id = ARGV[2], ARGV[3], ARGV[4]

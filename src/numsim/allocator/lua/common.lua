@@ -31,9 +31,10 @@ local function config()
     dper = tonumber(c[4]),
     sticky = tonumber(c[5]),
     audit = c[6] == "1",
-    -- Moves with every pool change, and anew when the namespace is re-created: a process
-    -- whose view is from another epoch syncs it (pool.lua) before it acquires.
+    -- The pools' epoch, "era:version": the era is new each time the namespace is created
+    -- and each time a sync writes to it; the version counts pool changes (see stale()).
     era = c[7] or "",
+    version = tonumber(c[11]) or 0,
     epoch = (c[7] or "") .. ":" .. (c[11] or "0"),
     skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
     -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
@@ -342,33 +343,41 @@ local function finish(result)
   return result
 end
 
--- Pool changes are last-writer-wins per number: each put or drop carries a stamp (its time
--- in microseconds, after the number's last stamp), kept in {ns}:n:<e164>. A process
--- syncing its view (after a loss, or after another sync moved the epoch) writes its own
--- changes with their stamps, which win only over older ones: a stale view never undoes a
--- newer change. `given` is "" for a new change. Returns the stamp to write (nil if the
--- stored one is as new) and whether it replaces a stored change. A number whose settings
--- were lost has no stamp.
-local function restamp(e, given, now)
-  local n = redis.call("HMGET", key("n", e), "stamp", "cap")
-  local stored = n[2] and tonumber(n[1]) or -1
-  if given == "" then
-    return math.max(now, stored + 1), false
+-- Whether a caller whose view of the pools is from `epoch` must sync before it acts: the
+-- namespace is of another era (re-created, or a sync wrote to it), or of an older version
+-- than the caller has seen (Redis came back from an older snapshot, without pool changes
+-- the caller knows of). A caller behind on the version only missed ordinary changes, which
+-- Redis holds: it need not sync. "": do not check (a sync's own writes).
+local function stale(epoch)
+  if epoch == CFGV.epoch or epoch == "" then
+    return false
   end
-  local stamp = tonumber(given)
-  if stamp <= stored then
-    return nil, false
-  end
-  return stamp, stored >= 0
+  local cut = string.find(epoch, ":", 1, true)
+  return string.sub(epoch, 1, cut - 1) ~= CFGV.era
+    or tonumber(string.sub(epoch, cut + 1)) > CFGV.version
 end
 
--- A pool change is done. One that a sync made over a stored change moves the namespace
--- to a new epoch, so that every other process syncs (and learns it) on its next acquire.
--- Returns {1, stamp, epoch before, epoch after}.
-local function changed(stamp, replaced)
-  local after = CFGV.epoch
-  if replaced then
-    after = CFGV.era .. ":" .. redis.call("HINCRBY", CFG, "v", 1)
+-- Pool changes are last-writer-wins per number: each put or drop carries a stamp (its time
+-- in microseconds, after the number's last stamp) and the token of the process that made
+-- it (which breaks ties), kept in {ns}:n:<e164>. A sync writes a process's own changes with
+-- their stamps, which win only over older ones: a stale view never undoes a newer change
+-- after a loss. `given` is "" for a new change. Returns the stamp to write, or nil if the
+-- stored change is as new. A number whose settings were lost has no stamp.
+local function restamp(e, given, by, now)
+  local n = redis.call("HMGET", key("n", e), "stamp", "by", "cap")
+  local stored = n[3] and tonumber(n[1]) or -1
+  if given == "" then
+    return math.max(now, stored + 1)
   end
-  return finish({1, stamp, CFGV.epoch, after})
+  local stamp = tonumber(given)
+  if stamp > stored or (stamp == stored and by > (n[2] or "")) then
+    return stamp
+  end
+  return nil
+end
+
+-- A pool change is done: the version moves on. Returns {1, stamp, epoch after}.
+local function changed(stamp)
+  local version = redis.call("HINCRBY", CFG, "v", 1)
+  return finish({1, stamp, CFGV.era .. ":" .. version})
 end

@@ -1,11 +1,11 @@
--- ARGV: now, stamp ("": a new change; a sync passes the change's own), e164. The number
--- leaves every pool; its live leases stay. Its settings stay too, as the record that it
--- was dropped (a number never seen here gets one: a stale view must not add it later).
--- Returns what changed() returns, or {0} if a newer change is stored.
-if not CFGV then return {-1} end
+-- ARGV: now, stamp, token, the caller's epoch (as put_number), e164. The number leaves
+-- every pool; its live leases stay. Its settings stay too, as the record that it was
+-- dropped (a number never seen here gets one: a stale view must not add it later).
+-- Returns what changed() returns, {0} if a newer change is stored, or {-1}.
+if not CFGV or stale(ARGV[4]) then return {-1} end
 local now = clock(ARGV[1])
-local e = ARGV[3]
-local stamp, replaced = restamp(e, ARGV[2], now)
+local e = ARGV[5]
+local stamp = restamp(e, ARGV[2], ARGV[3], now)
 if not stamp then
   return {0}
 end
@@ -16,6 +16,6 @@ if not redis.call("HGET", n, "cap") then
   redis.call("HSET", n, "cap", 0, "hcap", 0, "dcap", 0, "used", used, "inb", inbound)
 end
 redis.call("SADD", key("numbers"), e)
-redis.call("HSET", n, "active", "0", "groups", "", "stamp", string.format("%d", stamp))
+redis.call("HSET", n, "active", "0", "groups", "", "stamp", string.format("%d", stamp), "by", ARGV[3])
 reclaim(now)
-return changed(stamp, replaced)
+return changed(stamp)

@@ -1,10 +1,11 @@
--- ARGV: now, stamp ("": a new change; a sync passes the change's own), e164, capacity,
--- hourly cap (0: none), daily cap (0: none), then "template|group" for every group the
--- number belongs to. Returns what changed() returns, or {0} if a newer change is stored.
-if not CFGV then return {-1} end
+-- ARGV: now, stamp ("": a new change; a sync passes the change's own), the token of the
+-- process that made it, the caller's epoch ("": a sync's write), e164, capacity, hourly
+-- cap (0: none), daily cap (0: none), then "template|group" for every group the number
+-- belongs to. Returns what changed() returns, {0} if a newer change is stored, or {-1}.
+if not CFGV or stale(ARGV[4]) then return {-1} end
 local now = clock(ARGV[1])
-local e = ARGV[3]
-local stamp, replaced = restamp(e, ARGV[2], now)
+local e = ARGV[5]
+local stamp = restamp(e, ARGV[2], ARGV[3], now)
 if not stamp then
   return {0}
 end
@@ -15,14 +16,14 @@ local lost = redis.call("SISMEMBER", key("numbers"), e) == 1
 leave_groups(e)
 redis.call("SADD", key("numbers"), e)
 local groups = {}
-for i = 7, #ARGV do
+for i = 9, #ARGV do
   local g = ARGV[i]
   groups[#groups + 1] = g
   redis.call("SADD", key("gm", g), e)
   redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
 end
-redis.call("HSET", key("n", e), "cap", ARGV[4], "hcap", ARGV[5], "dcap", ARGV[6], "active", "1",
-  "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp))
+redis.call("HSET", key("n", e), "cap", ARGV[6], "hcap", ARGV[7], "dcap", ARGV[8], "active", "1",
+  "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp), "by", ARGV[3])
 if lost then
   local used, inbound = leases_of(e)
   redis.call("HSET", key("n", e), "used", used, "inb", inbound)
@@ -32,4 +33,4 @@ else
 end
 reclaim(now)
 refresh_number(e, now)
-return changed(stamp, replaced)
+return changed(stamp)
