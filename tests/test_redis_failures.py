@@ -194,6 +194,17 @@ def test_a_pool_change_that_failed_in_an_outage_can_be_retried(server, change):
     backend.close()
 
 
+def two_processes(server, *numbers):
+    """Two allocators on one namespace, as two worker processes would have them."""
+    space = f"t-{uuid.uuid4().hex}"
+    return tuple(
+        numsim.Allocator(
+            numbers, {"t": pool(*numbers)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+
+
 def drain(allocator, start):
     """Every number the allocator can be handed now, each held until the pool runs out."""
     leases = []
@@ -213,13 +224,7 @@ def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(
     may make a pool change of its own, which used to hide a's newer view); a's removal
     wins all the same, and b learns it."""
     x, y, z = twilio(0), twilio(1), twilio(2)
-    space = f"t-{uuid.uuid4().hex}"
-    a, b = (
-        numsim.Allocator(
-            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-        )
-        for _ in range(2)
-    )
+    a, b = two_processes(server, x, y)
     a.remove_number(x.e164)  # b's view still has x
     redis.Redis(port=server.port).flushall()
     held = b.acquire("t", us(1))  # b restores its (older) view first
@@ -271,18 +276,13 @@ def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(server):
     the namespace but not a's later removal: a's view is of a later version, so a syncs
     and writes its removal back."""
     x, y = twilio(0), twilio(1)
-    space = f"t-{uuid.uuid4().hex}"
-    a, b = (
-        numsim.Allocator(
-            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-        )
-        for _ in range(2)
-    )
+    a, b = two_processes(server, x, y)
     redis.Redis(port=server.port).save()
     a.remove_number(x.e164)
     server.stop()
     server.start()  # from the snapshot, which still has x
-    assert redis.Redis(port=server.port).hget(f"{{{space}}}:n:{x.e164}", "active") == b"1"
+    key = f"{{{a.backend.namespace}}}:n:{x.e164}"
+    assert redis.Redis(port=server.port).hget(key, "active") == b"1"
     assert drain(a, 10) == [y.e164]
     assert drain(b, 20) == [y.e164]
     a.close()
@@ -293,13 +293,7 @@ def test_an_acquire_outlives_another_process_syncing_while_it_syncs(server):
     """b restores first; while b's acquire syncs, a's sync writes a's newer view and moves
     the pools to a new era: b syncs again and acquires (it raised IndexError)."""
     x, y = twilio(0), twilio(1)
-    space = f"t-{uuid.uuid4().hex}"
-    a, b = (
-        numsim.Allocator(
-            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-        )
-        for _ in range(2)
-    )
+    a, b = two_processes(server, x, y)
     a.remove_number(x.e164)
     redis.Redis(port=server.port).flushall()
     real, syncs = b.backend._sync, []
@@ -321,13 +315,7 @@ def test_a_number_one_process_restores_is_learnt_by_the_others(server):
     """a added z, which b never knew; after a loss b restores first and a writes z back.
     b learns z: after a stops and a second loss, b alone restores it."""
     x, y, z = twilio(0), twilio(1), twilio(2)
-    space = f"t-{uuid.uuid4().hex}"
-    a, b = (
-        numsim.Allocator(
-            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-        )
-        for _ in range(2)
-    )
+    a, b = two_processes(server, x, y)
     a.add_number(z, templates=["t"])
     redis.Redis(port=server.port).flushall()
     assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores first, without z
@@ -343,13 +331,7 @@ def test_a_process_that_only_changes_pools_syncs_after_a_loss(server):
     """a makes pool changes but never acquires: its first change after the loss syncs, so
     its earlier removal of x is written back."""
     x, y, z = twilio(0), twilio(1), twilio(2)
-    space = f"t-{uuid.uuid4().hex}"
-    a, b = (
-        numsim.Allocator(
-            [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-        )
-        for _ in range(2)
-    )
+    a, b = two_processes(server, x, y)
     a.remove_number(x.e164)
     redis.Redis(port=server.port).flushall()
     assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores its stale view first
