@@ -271,20 +271,27 @@ def test_after_a_namespace_loss_the_newest_change_of_each_number_wins_everywhere
     a.close()
 
 
-def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(server):
+@pytest.mark.parametrize("changes_after_restart", [0, 3])
+def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(
+    server, changes_after_restart
+):
     """A restart from an older snapshot (RDB, or AOF everysec losing its last second) keeps
-    the namespace but not a's later removal: a's view is of a later version, so a syncs
-    and writes its removal back."""
-    x, y = twilio(0), twilio(1)
+    the namespace but not a's later removal of x, even once others made pool changes of
+    their own. a's listener notices that Redis holds fewer of a's changes than a made, and
+    a's next call writes the removal back."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
     a, b = two_processes(server, x, y)
     redis.Redis(port=server.port).save()
     a.remove_number(x.e164)
     server.stop()
     server.start()  # from the snapshot, which still has x
-    key = f"{{{a.backend.namespace}}}:n:{x.e164}"
-    assert redis.Redis(port=server.port).hget(key, "active") == b"1"
-    assert drain(a, 10) == [y.e164]
-    assert drain(b, 20) == [y.e164]
+    for _ in range(changes_after_restart):  # b's changes must not hide a's loss
+        b.add_number(z, templates=["t"])
+    deadline = time.monotonic() + 10
+    while x.e164 in drain(a, 10):
+        assert time.monotonic() < deadline, "a never wrote its removal back"
+        time.sleep(0.2)
+    assert x.e164 not in drain(b, 20)
     a.close()
     b.close()
 
@@ -354,6 +361,35 @@ def test_check_repairs_the_lost_record_of_a_removed_number(server):
     assert allocator.check(repair=False) == []
     assert drain(allocator, 0) == [y.e164]
     allocator.close()
+
+
+def test_a_lost_index_of_numbers_is_restored_by_the_next_sync(server):
+    """Without {ns}:numbers (and {ns}:cfg) a sync saw no number, and every write it made
+    back was refused as not newer: every call failed from then on."""
+    numbers = [twilio(i) for i in range(3)]
+    space = f"t-{uuid.uuid4().hex}"
+    allocator = numsim.Allocator(
+        numbers, {"t": pool(*numbers)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    raw = redis.Redis(port=server.port)
+    raw.delete(f"{{{space}}}:numbers", f"{{{space}}}:cfg")
+    assert sorted(drain(allocator, 0)) == pool(*numbers)
+    assert raw.scard(f"{{{space}}}:numbers") == 3
+    allocator.close()
+
+
+def test_a_repair_from_a_stale_view_is_undone_by_the_newer_one(server):
+    """b removed x; x's key is lost; a, whose view still has x, repairs it from that view.
+    The repair moves the pools to a new era, so b writes its newer removal back."""
+    x, y = twilio(0), twilio(1)
+    a, b = two_processes(server, x, y)
+    b.remove_number(x.e164)
+    redis.Redis(port=server.port).delete(f"{{{a.backend.namespace}}}:n:{x.e164}")
+    assert [f.repaired for f in a.check(repair=True)] == [True]
+    assert drain(b, 0) == [y.e164]
+    assert drain(a, 10) == [y.e164]
+    a.close()
+    b.close()
 
 
 def test_threads_that_find_the_namespace_lost_sync_it_once(server):

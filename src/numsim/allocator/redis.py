@@ -5,7 +5,7 @@ atomic on the server and called by SHA. The scripts keep, under the namespace's
 hash tag:
 
     {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
-                             the pools' epoch (era and version)
+                             the pools' era
     {ns}:numbers             every number ever added or removed (set)
     {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, its
                              "template|group" names, and its last pool change's stamp
@@ -20,6 +20,7 @@ hash tag:
     {ns}:dst:<destination>   calls to a destination inside its limit's window
     {ns}:st:<destination>    the number that last called it (sticky caller ID)
     {ns}:seq, {ns}:stats     an order counter; counters of outcomes
+    {ns}:w                   each process's pool changes that Redis holds (hash, by token)
     {ns}:freed               pub/sub channel: a channel was freed (wakes waiters anywhere);
                              published only while some process waits ({ns}:waiters)
     {ns}:waiters             processes with waiting requests -> until when (sorted set)
@@ -87,10 +88,16 @@ _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, Tr
 # mark lives, and a crashed process's mark runs out.
 _MARK_TTL = 10.0
 _MARK_RENEW = 2.0
-# Where scripts take the epoch of the caller's view among their arguments: a call the
-# namespace refused for a stale view is made again after a sync, with the new epoch.
-_EPOCH_AT = {"acquire": 7, "acquire_number": 4, "put_number": 3, "drop_number": 3}
-_SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the epoch
+# Where scripts take the caller's view among their arguments (its era; for pool changes
+# also its count of changes): a call refused for a stale view is made again after a sync.
+_VIEW_AT = {
+    "acquire": (7, 1),
+    "acquire_number": (4, 1),
+    "put_number": (3, 2),
+    "drop_number": (3, 2),
+}
+_SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the era
+_WRITES_CHECK = 2.0  # how often the listener checks that Redis still holds our changes
 _WRITE_CHUNK = 500  # a sync's writes per pipeline
 
 
@@ -184,7 +191,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
         self._allow_eviction = allow_eviction
         self._audit = audit
-        self._epoch = ""  # the pools' epoch this view was last synced with (_sync)
+        self._era = ""  # the pools' era this view was last synced with ("": sync)
+        self._writes = 0  # this process's pool changes that Redis holds ({ns}:w)
+        self._writes_checked = 0.0  # monotonic time the listener last checked them
         self._stamps: dict[str, Stamp] = {}  # each number's last pool change (a drop too)
         self._view_lock = threading.RLock()  # one sync at a time, and no change during it
         self._syncs = 0  # syncs done: a thread that waited for another's need not sync again
@@ -221,14 +230,15 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
         with self._view_lock:
-            args = (self._now(now), "", self._token, self._epoch)
+            args = (self._now(now), "", self._token, self._era, self._writes)
             reply = self._call("put_number", *args, *self._number_args(spec, names))
             self._numbers[spec.e164] = (spec, names)
             self._changed(spec.e164, reply)
 
     def drop_number(self, e164: str, now: float) -> None:
         with self._view_lock:
-            reply = self._call("drop_number", self._now(now), "", self._token, self._epoch, e164)
+            args = (self._now(now), "", self._token, self._era, self._writes)
+            reply = self._call("drop_number", *args, e164)
             self._numbers.pop(e164, None)
             self._changed(e164, reply)
 
@@ -332,7 +342,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     ) -> Lease | Refusal:
         lease_id = self._new_id()
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        args = (self._now(now), e164, lease_id, ttl_arg, self._epoch)
+        args = (self._now(now), e164, lease_id, ttl_arg, self._era)
         with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire_number", *args)
         return self._outcome(reply, None, None, call_id)
@@ -402,7 +412,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if not (repair and lost):
             return eviction + findings
         with _mapped_errors("check"), self._view_lock:
-            self._write_numbers(self._now(now), [str(f.number) for f in lost])
+            self._sync(self._now(now))  # writes them back, and every process learns of it
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
@@ -441,7 +451,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     def _call(self, name: str, *args: ScriptArg) -> list[Any]:
         """Run a script; give back the leases of acquires whose replies were lost, and
         sync this process's view of the pools with the namespace's first if their
-        epochs differ (re-creating the namespace if Redis lost it)."""
+        view is stale (re-creating the namespace if Redis lost it)."""
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
@@ -451,7 +461,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 if not _namespace_lost(reply):
                     return reply
                 self._sync_once(args[0], synced)
-                args = self._with_epoch(name, args)
+                args = self._with_view(name, args)
         except _ERRORS as error:
             raise _mapped(error, name) from error
         raise self._kept_changing(name)
@@ -467,7 +477,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 if not _namespace_lost(reply):
                     return reply
                 await asyncio.to_thread(self._sync_once, args[0], synced)
-                args = self._with_epoch(name, args)
+                args = self._with_view(name, args)
         raise self._kept_changing(name)
 
     def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
@@ -510,11 +520,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         """Bring this process's view of the pools and the namespace's up to date with each
         other, number by number, the later change winning (restamp in common.lua): the
         view takes the namespace's newer changes, the namespace takes the view's. Runs
-        when the view is stale (the namespace's `stale()`): Redis lost the namespace (it
-        is re-created here) or came back from an older snapshot, or another process's sync
-        wrote to it. A sync that writes moves the pools to a new era, so that every
-        process, this one too, syncs again and learns what it wrote. A sync cut short
-        leaves the epoch unlearnt, so it is done again."""
+        when the view is stale: Redis lost the namespace (it is re-created here) or came
+        back from an older snapshot without some of this process's changes, or another
+        process's sync wrote to it. A sync that writes moves the pools to a new era, so
+        that every process, this one too, syncs again and learns what it wrote. A sync
+        cut short leaves the era unlearnt, so it is done again."""
         stored = self._pull()
         if stored is None:
             log.warning("Redis namespace %s lost its state; restoring its pools", self.namespace)
@@ -522,7 +532,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             stored = self._pull()
         if stored is None:  # lost again meanwhile: the caller's next try syncs again
             return
-        epoch, records = stored
+        era, self._writes, records = stored
         for e164, (stamp, record) in records.items():
             if stamp > self._stamps.get(e164, _NEVER):
                 self._stamps[e164] = stamp
@@ -531,57 +541,58 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 else:
                     self._numbers[e164] = record
         newer = [e for e, stamp in self._stamps.items() if stamp > records.get(e, (_NEVER,))[0]]
-        if newer:
-            self._write_numbers(now, sorted(newer, key=self._stamps.__getitem__))
+        if self._write_numbers(now, sorted(newer, key=self._stamps.__getitem__)):
             self._run("era", (uuid.uuid4().hex,))
         else:
-            self._epoch = epoch
+            self._era = era
         self._syncs += 1
 
-    def _pull(self) -> tuple[str, dict[str, tuple[Stamp, _Record | None]]] | None:
-        """The namespace's epoch and every number's last pool change, read in chunks;
-        None if the namespace is lost. The epoch is the first chunk's: a change made
-        during the pull moves it on, and the caller's next call syncs again."""
-        epoch, cursor, records = None, "0", {}
+    def _pull(self) -> tuple[str, int, dict[str, tuple[Stamp, _Record | None]]] | None:
+        """The pools' era, how many of this process's changes Redis holds, and every
+        number's last pool change, read in chunks; None if the namespace is lost. The era
+        is the first chunk's: if a sync moves it meanwhile, the next call syncs again."""
+        era, writes, cursor, records = None, 0, "0", {}
         while True:
-            reply = self._run("pool", (cursor,))
+            reply = self._run("pool", (cursor, self._token))
             if _namespace_lost(reply):
                 return None
-            epoch = epoch or _text(reply[0])
-            cursor = _text(reply[1])
-            for i in range(2, len(reply), 8):
+            era, writes = era or _text(reply[0]), int(reply[1])
+            cursor = _text(reply[2])
+            for i in range(3, len(reply), 8):
                 e164, stamp, by, active, capacity, hour, day, names = map(_text, reply[i : i + 8])
                 spec = NumberSpec(e164, int(capacity), int(hour) or None, int(day) or None)
                 record = (spec, _groups(names)) if active == "1" else None
                 records[e164] = ((int(stamp), by), record)
             if cursor == "0":
-                return epoch, records
+                return era, writes, records
 
-    def _write_numbers(self, now: ScriptArg, numbers: Sequence[str]) -> None:
+    def _write_numbers(self, now: ScriptArg, numbers: Sequence[str]) -> bool:
         """Write numbers' last changes as this process knows them, with their stamps, in
-        pipelines (a restore may write thousands), bypassing _call's sync: syncs and
-        repairs run inside it. A write that a newer change beats writes nothing."""
+        pipelines (a restore may write thousands), bypassing _call's sync: syncs run
+        inside it. A write that a newer change beats writes nothing. True if one wrote."""
+        if not numbers:
+            return False
         for name in ("put_number", "drop_number"):
             self._client.script_load(self._scripts[name].source)
+        wrote = False
         for start in range(0, len(numbers), _WRITE_CHUNK):
             pipe = self._client.pipeline(transaction=False)
             for e164 in numbers[start : start + _WRITE_CHUNK]:
                 (stamp, by), record = self._stamps[e164], self._numbers.get(e164)
-                change: tuple[ScriptArg, ...] = (now, stamp, by, "")
+                change: tuple[ScriptArg, ...] = (now, stamp, by, "", "")
                 if record is None:
                     name, args = "drop_number", (*change, e164)
                 else:
                     name, args = "put_number", (*change, *self._number_args(*record))
                 pipe.evalsha(self._scripts[name].sha, 1, self._cfg, *args)
-            pipe.execute()
+            wrote = any(int(reply[0]) == 1 for reply in pipe.execute()) or wrote
+        return wrote
 
     def _changed(self, e164: str, reply: list[Any]) -> None:
-        """A pool change of this process's is done: its stamp, and the version it made
-        (an epoch of another era stays: this view must still sync)."""
+        """A pool change of this process's is done: its stamp, and the count of this
+        process's changes Redis now holds."""
         self._stamps[e164] = (int(reply[1]), self._token)
-        after = _text(reply[2])
-        if after.partition(":")[0] == self._epoch.partition(":")[0]:
-            self._epoch = after
+        self._writes = int(reply[2])
 
     def _kept_changing(self, name: str) -> BackendUnavailable:
         return BackendUnavailable(
@@ -589,10 +600,14 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             f"its pools ({name}); try again"
         )
 
-    def _with_epoch(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
-        """A script's arguments with this view's epoch, for a call made again after a sync."""
-        at = _EPOCH_AT.get(name)
-        return args if at is None else (*args[:at], self._epoch, *args[at + 1 :])
+    def _with_view(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
+        """A script's arguments with this process's view as it is now, for a call made
+        again after a sync."""
+        if name not in _VIEW_AT:
+            return args
+        at, width = _VIEW_AT[name]
+        view = (self._era, self._writes)[:width]
+        return (*args[:at], *view, *args[at + width :])
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""
@@ -680,7 +695,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             "" if ttl is None else int(ttl * _MICRO),
             _FLAGS[sticky, explain],
             pick,
-            self._epoch,
+            self._era,
             *groups,
         )
 
@@ -734,11 +749,27 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                     if pubsub.get_message(timeout=1.0) is not None:
                         self._notify()
                     self._renew_mark()
+                    self._check_writes()
             except _UNREACHABLE:
                 self._stopping.wait(0.5)  # Redis is down: try again shortly
             except Exception:
                 if not self._stopping.is_set():  # a listener failed: keep serving the others
                     log.exception("a freed-channel listener failed")
+
+    def _check_writes(self) -> None:
+        """Every _WRITES_CHECK seconds, off the hot path: if Redis holds fewer of this
+        process's pool changes than it made (it came back from an older snapshot), make
+        the next call sync, which writes them back."""
+        now = time.monotonic()
+        if now - self._writes_checked < _WRITES_CHECK:
+            return
+        self._writes_checked = now
+        made = self._writes  # read first: a change made meanwhile reaches Redis before here
+        if not made:
+            return
+        with contextlib.suppress(*_ERRORS):
+            if int(self._client.hget(f"{{{self.namespace}}}:w", self._token) or 0) < made:
+                self._era = ""
 
     def _renew_mark(self) -> None:
         """Renew this process's waiting mark, or take it off once nothing waited for

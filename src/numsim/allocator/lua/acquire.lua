@@ -1,10 +1,10 @@
 -- ARGV: now, template, destination, lease id, ttl (us, "" = default),
--- flags "sticky explain" as two 0/1 digits, random in [0, 1), the epoch of the caller's
+-- flags "sticky explain" as two 0/1 digits, random in [0, 1), the era of the caller's
 -- view of the pools, then the groups to try.
 -- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
 -- [number, status]...}, or {-1} when the namespace lost its configuration or the caller's
--- view must sync first (see stale()).
-if not CFGV or stale(ARGV[8]) then return {-1} end
+-- view is of another era (it syncs first).
+if not CFGV or ARGV[8] ~= CFGV.era then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local template, destination, id = ARGV[2], ARGV[3], ARGV[4]

@@ -1,6 +1,6 @@
--- ARGV: now, e164, lease id, ttl (us, "" = default), the epoch of the caller's view.
+-- ARGV: now, e164, lease id, ttl (us, "" = default), the era of the caller's view.
 -- An inbound call on one number.
-if not CFGV or stale(ARGV[5]) then return {-1} end
+if not CFGV or ARGV[5] ~= CFGV.era then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local e, id = ARGV[2], ARGV[3]

@@ -20,7 +20,7 @@ end
 
 local function config()
   local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "era",
-    "skew", "due", "wake", "v")
+    "skew", "due", "wake")
   if not c[1] then
     return nil
   end
@@ -31,11 +31,9 @@ local function config()
     dper = tonumber(c[4]),
     sticky = tonumber(c[5]),
     audit = c[6] == "1",
-    -- The pools' epoch, "era:version": the era is new each time the namespace is created
-    -- and each time a sync writes to it; the version counts pool changes (see stale()).
+    -- The pools' era, new each time the namespace is created and each time a sync writes
+    -- to it: a process whose view is of another era syncs it before it acts.
     era = c[7] or "",
-    version = tonumber(c[11]) or 0,
-    epoch = (c[7] or "") .. ":" .. (c[11] or "0"),
     skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
     -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
     -- skips its scans until then. A lower bound, lowered by every schedule().
@@ -343,18 +341,14 @@ local function finish(result)
   return result
 end
 
--- Whether a caller whose view of the pools is from `epoch` must sync before it acts: the
--- namespace is of another era (re-created, or a sync wrote to it), or of an older version
--- than the caller has seen (Redis came back from an older snapshot, without pool changes
--- the caller knows of). A caller behind on the version only missed ordinary changes, which
--- Redis holds: it need not sync. "": do not check (a sync's own writes).
-local function stale(epoch)
-  if epoch == CFGV.epoch or epoch == "" then
+-- Whether a process changing the pools must sync first: its view is of another era, or
+-- Redis holds fewer of its changes than it made (Redis came back from an older snapshot:
+-- {ns}:w counts each process's changes). "" for the era: a sync's own write, unchecked.
+local function stale(era, token, writes)
+  if era == "" then
     return false
   end
-  local cut = string.find(epoch, ":", 1, true)
-  return string.sub(epoch, 1, cut - 1) ~= CFGV.era
-    or tonumber(string.sub(epoch, cut + 1)) > CFGV.version
+  return era ~= CFGV.era or (tonumber(redis.call("HGET", key("w"), token)) or 0) < tonumber(writes)
 end
 
 -- Pool changes are last-writer-wins per number: each put or drop carries a stamp (its time
@@ -376,8 +370,9 @@ local function restamp(e, given, by, now)
   return nil
 end
 
--- A pool change is done: the version moves on. Returns {1, stamp, epoch after}.
-local function changed(stamp)
-  local version = redis.call("HINCRBY", CFG, "v", 1)
-  return finish({1, stamp, CFGV.era .. ":" .. version})
+-- A pool change is done. A process's own change (not a sync's write) counts in {ns}:w.
+-- Returns {1, stamp, the changes Redis holds of the process (-1: a sync's write)}.
+local function changed(stamp, token, own)
+  local writes = own and redis.call("HINCRBY", key("w"), token, 1) or -1
+  return finish({1, stamp, writes})
 end
