@@ -32,11 +32,15 @@ from .trace import (
     REASON_CODES,
     REFUSED,
     Trace,
+    pack,
 )
 
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
 # How an attempt went: (lease or refusal, when the call hangs up, answered).
 Done = Callable[["Lease | NoNumberAvailable", float, bool], object]
+# One attempt, as its settling needs it: template, destination code, attempt number,
+# arrival, answered, hold, lost callback, done.
+_Call = tuple[str, int, int, float, bool, float, bool, "Done | None"]
 
 
 class SimClock:
@@ -84,6 +88,8 @@ class Engine:
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []
         self.records = array("d")  # trace.FIELDS per attempt
+        self._append = self.records.frombytes
+        self._try_acquire = self.allocator.try_acquire
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
@@ -132,106 +138,71 @@ class Engine:
         """One outbound attempt now. `done(outcome, end, answered)` tells the source how
         it went (end: when the call hangs up). Replays pass their own hold and answer;
         campaigns their own max wait."""
-        random_ = self.rng.random
         if answered is None:
-            answered = self._p_answer >= 1.0 or random_() < self._p_answer
+            answered = self._p_answer >= 1.0 or self.rng.random() < self._p_answer
         if hold is None:
             hold = self._hold_answered() if answered else self._no_answer()
         if hold < _SHORTEST_HOLD:
             hold = _SHORTEST_HOLD
-        lost = self._p_lost > 0.0 and random_() < self._p_lost
-        arrival = self.env.now
+        lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
+        call = (template, destination, attempt, self.env.now, answered, hold, lost, done)
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:
-            outcome = self.allocator.try_acquire(
+            outcome = self._try_acquire(
                 template,
                 self.destinations[destination],
                 ttl=None if lost else hold,
                 explain=self._explain,
             )
-            self._settle(
-                outcome,
-                template,
-                destination,
-                attempt,
-                arrival,
-                answered,
-                hold,
-                lost,
-                done,
-                arrival,  # settled at once: no wait
-            )
-        else:
+            self._settle(outcome, call, call[3])  # settled at once: no wait
+            return
 
-            def settle(request: Request) -> None:
-                outcome = request.lease if request.lease is not None else request.error
-                assert outcome is not None  # a request completes with one or the other
-                self._settle(
-                    outcome,
-                    template,
-                    destination,
-                    attempt,
-                    arrival,
-                    answered,
-                    hold,
-                    lost,
-                    done,
-                    self.env.now,
-                )
+        def settle(request: Request) -> None:
+            outcome = request.lease if request.lease is not None else request.error
+            assert outcome is not None  # a request completes with one or the other
+            self._settle(outcome, call, self.env.now)
 
-            self.allocator.request(
-                template,
-                self.destinations[destination],
-                timeout=max_wait,
-                ttl=None if lost else hold,
-                callback=settle,
-            )
+        self.allocator.request(
+            template,
+            self.destinations[destination],
+            timeout=max_wait,
+            ttl=None if lost else hold,
+            callback=settle,
+        )
 
-    def _settle(
-        self,
-        outcome: Lease | NoNumberAvailable,
-        template: str,
-        destination: int,
-        attempt: int,
-        arrival: float,
-        answered: bool,
-        hold: float,
-        lost: bool,
-        done: Done | None,
-        now: float,
-    ) -> None:
+    def _settle(self, outcome: Lease | NoNumberAvailable, call: _Call, now: float) -> None:
         """Record how an attempt went (`now`: when it was settled), and tell its source."""
+        template, destination, attempt, arrival, answered, hold, lost, done = call
         if type(outcome) is not Lease:
-            reason = REASON_CODES[outcome.reason]  # type: ignore[union-attr]
-            code = self.template_code[template]
-            self.records.extend(
-                (
+            refusal: NoNumberAvailable = outcome  # type: ignore[assignment]
+            self._append(
+                pack(
                     arrival,
                     now - arrival,
                     0.0,
                     0.0,
-                    code,
+                    self.template_code[template],
                     destination,
                     -1,
                     REFUSED,
-                    reason,
+                    REASON_CODES[refusal.reason],
                     attempt,
                     0,
                 )
             )
-            if outcome.reasons:  # type: ignore[union-attr]
-                self._count_caps(outcome.reasons)  # type: ignore[union-attr]
+            if refusal.reasons:
+                self._count_caps(refusal.reasons)
             if done is not None:
-                done(outcome, now, False)
+                done(refusal, now, False)
             return
-        lease: Lease = outcome
+        lease: Lease = outcome  # type: ignore[assignment]
         pacing = self._pacers.delay(lease.number, now) if self._pacing else 0.0
         if pacing and not lost:
             self.allocator.renew(lease, ttl=pacing + hold)
         held = hold if not lost else lease.expires_at - self.clock() - pacing
-        self.records.extend(
-            (
+        self._append(
+            pack(
                 arrival,
                 now - arrival,
                 pacing,
@@ -261,11 +232,13 @@ class Engine:
             self.allocator.acquire_inbound(e164, ttl=talk)
         except NoNumberAvailable as refusal:
             reason = REASON_CODES[refusal.reason]
-            self.records.extend(
-                (now, 0.0, 0.0, 0.0, -1, destination, number_code, CALLBACK_MISSED, reason, 0, 0)
+            self._append(
+                pack(
+                    now, 0.0, 0.0, 0.0, -1, destination, number_code, CALLBACK_MISSED, reason, 0, 0
+                )
             )
             return
-        self.records.extend((now, 0.0, 0.0, talk, -1, destination, number_code, CALLBACK, 0, 0, 0))
+        self._append(pack(now, 0.0, 0.0, talk, -1, destination, number_code, CALLBACK, 0, 0, 0))
 
     def _count_caps(self, reasons: dict[str, str]) -> None:
         counts, codes = self.cap_refusals, self.number_code
