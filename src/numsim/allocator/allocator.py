@@ -42,6 +42,7 @@ DEFAULT_LEASE_TTL = 4 * 3600 + 600
 DEFAULT_STICKY_TTL = 7 * DAY
 _T = TypeVar("_T")
 _DESTINATION_CACHE = 1 << 17
+_INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
 
@@ -222,8 +223,8 @@ class Allocator:
         target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
-        if ttl is not None:
-            _check_seconds("ttl", ttl)
+        if ttl is not None and not (type(ttl) is float and 0.0 < ttl < _INFINITY):
+            _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         return self._attempt(template, target, call_id, ttl, explain)
