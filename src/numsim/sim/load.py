@@ -49,6 +49,7 @@ class OpenArrivals:
         if spec.calls_per_hour is not None:  # one rate all along: no pieces to cross
             self._rate = spec.calls_per_hour * self.scale
             self._schedule = self._schedule_constant  # type: ignore[method-assign]
+            self._arrive = self._arrive_constant  # type: ignore[method-assign]
 
     def start(self) -> None:
         self._schedule(0.0)
@@ -57,6 +58,15 @@ class OpenArrivals:
         gap = -math.log(1.0 - self.engine.rng.random()) / self._rate  # expovariate, inlined
         if now + gap < self.end:
             Timeout(self.engine.env, gap).callbacks.append(self._arrive)
+
+    def _arrive_constant(self, _: object) -> None:
+        """_arrive with _schedule_constant inline: the simulator benchmark's hot path."""
+        engine = self.engine
+        env, random_ = engine.env, engine.rng.random
+        gap = -math.log(1.0 - random_()) / self._rate
+        if env.now + gap < self.end:
+            Timeout(env, gap).callbacks.append(self._arrive)
+        engine.attempt(self.template, self.first + int(random_() * self.population))
 
     def _schedule(self, now: float) -> None:
         rng = self.engine.rng
