@@ -18,7 +18,7 @@ from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
-from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
+from .backend import AsyncBackend, Backend, Finding, Grant, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
@@ -203,10 +203,11 @@ class Allocator:
         target = self._destination(destination)
         if self._waits.waiting:
             self.poll()  # those already waiting go first
-        outcome = self._attempt(template, target, call_id, ttl, True)
+        outcome = self._try(template, target, call_id, ttl, True)
         if isinstance(outcome, NoNumberAvailable):
             raise outcome
-        return outcome
+        lease_id, number, to, expires_at = outcome
+        return Lease(lease_id, number, template, to, call_id, expires_at)
 
     def try_acquire(
         self,
@@ -218,8 +219,23 @@ class Allocator:
         explain: bool = False,
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
-        and itemizes `reasons` only if `explain` (it costs a pass over the pool): for
-        hot loops such as the simulator."""
+        and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
+        outcome = self._try_grant(template, destination, call_id, ttl, explain)
+        if isinstance(outcome, NoNumberAvailable):
+            return outcome
+        lease_id, number, to, expires_at = outcome
+        return Lease(lease_id, number, template, to, call_id, expires_at)
+
+    def _try_grant(
+        self,
+        template: str,
+        destination: str,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
+    ) -> Grant | NoNumberAvailable:
+        """try_acquire answering a Grant, not a Lease: the simulator's entry (one call per
+        simulated attempt, and it reads no Lease object)."""
         target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
@@ -227,7 +243,7 @@ class Allocator:
             _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
         if self._waits.waiting:
             self.poll()  # those already waiting go first
-        return self._attempt(template, target, call_id, ttl, explain)
+        return self._try(template, target, call_id, ttl, explain)
 
     async def aacquire(
         self,
@@ -565,17 +581,24 @@ class Allocator:
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
-        return self._attempt(request.template, target, request.call_id, request.ttl, final)
+        template, call_id = request.template, request.call_id
+        outcome = self._try(template, target, call_id, request.ttl, final)
+        if isinstance(outcome, NoNumberAvailable):
+            return outcome
+        lease_id, number, to, expires_at = outcome
+        return Lease(lease_id, number, template, to, call_id, expires_at)
 
-    def _attempt(
+    def _try(
         self,
         template: str,
         target: _Destination,
         call_id: str | None,
         ttl: float | None,
         explain: bool,
-    ) -> Lease | NoNumberAvailable:
-        """One atomic try; `explain` itemizes the reasons of a refusal (costs O(pool))."""
+    ) -> Grant | NoNumberAvailable:
+        """One atomic try, the one path of every synchronous acquisition (its caller wraps
+        the Grant in a Lease if it wants one); `explain` itemizes the reasons of a
+        refusal (costs O(pool))."""
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
@@ -583,12 +606,12 @@ class Allocator:
             closed = self._closed(template, target, target.hours, now)
             if closed is not None:
                 return closed
-        outcome = self._backend.acquire(
+        outcome = self._backend.grant(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if isinstance(outcome, Lease):
-            return outcome
-        return self._refused(outcome, template, target)
+        if isinstance(outcome, Refusal):
+            return self._refused(outcome, template, target)
+        return outcome
 
     async def _aattempt(
         self,

@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
-from .backend import Backend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .backend import Backend, Finding, Grant, NumberSpec, NumberState, Policy, Refusal
 from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
@@ -318,6 +318,23 @@ class MemoryBackend(Backend, CallMapSupport):
         sticky: bool = False,
         explain: bool = False,
     ) -> Lease | Refusal:
+        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
+        if isinstance(outcome, Refusal):
+            return outcome
+        lease_id, e164, _, expires_at = outcome
+        return Lease(lease_id, e164, template, destination, call_id, expires_at)
+
+    def grant(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Grant | Refusal:
         with self._lock:
             if now > self._now:  # _advance, inline: the hottest caller
                 self._now = now
@@ -329,7 +346,7 @@ class MemoryBackend(Backend, CallMapSupport):
                 window = self._destinations.get(destination)
                 if window is not None and len(window) >= limit.max_calls:
                     retry_at = window[-limit.max_calls] + limit.per_seconds
-                    outcome: Lease | Refusal = self._refuse(DESTINATION_LIMIT, retry_at, now, None)
+                    outcome: Grant | Refusal = self._refuse(DESTINATION_LIMIT, retry_at, now, None)
                     return outcome
             indexes = self._indexes.get(template)
             number = None
@@ -355,7 +372,7 @@ class MemoryBackend(Backend, CallMapSupport):
             if number is None:
                 outcome = self._refusal(template, indexes, groups, now, explain)
             else:
-                outcome = self._take(number, now, template, destination, call_id, ttl)
+                outcome = self._take(number, now, destination, ttl)
                 if limit is not None:
                     self._remember_destination(destination, now, limit.per_seconds)
                 if sticky:
@@ -376,7 +393,8 @@ class MemoryBackend(Backend, CallMapSupport):
                 status = number.status() if number else RETIRED
                 outcome: Lease | Refusal = self._refuse(BUSY, None, now, {e164: status})
             else:
-                outcome = self._take(number, now, None, None, call_id, ttl)
+                lease_id, _, _, expires_at = self._take(number, now, None, ttl)
+                outcome = Lease(lease_id, e164, None, None, call_id, expires_at, True)
         if self._freed:
             self._notify()
         return outcome
@@ -517,14 +535,9 @@ class MemoryBackend(Backend, CallMapSupport):
         return index
 
     def _take(
-        self,
-        number: _Number,
-        now: float,
-        template: str | None,
-        destination: str | None,
-        call_id: str | None,
-        ttl: float | None,
-    ) -> Lease:
+        self, number: _Number, now: float, destination: str | None, ttl: float | None
+    ) -> Grant:
+        """Take a channel of `number` (an inbound call if no destination)."""
         number.in_use += 1
         self._acquired += 1
         inbound = destination is None
@@ -545,7 +558,7 @@ class MemoryBackend(Backend, CallMapSupport):
         heapq.heappush(self._lease_heap, (expires_at, lease_id))  # _push_expiry, inline
         if expires_at < self._due:
             self._due = expires_at
-        return Lease(lease_id, number.e164, template, destination, call_id, expires_at, inbound)
+        return lease_id, number.e164, destination, expires_at
 
     def _push_expiry(self, expires_at: float, lease_id: str) -> None:
         heapq.heappush(self._lease_heap, (expires_at, lease_id))

@@ -20,6 +20,7 @@ import simpy
 from simpy.events import Timeout
 
 from ..allocator import Allocator, Lease, NoNumberAvailable, Request
+from ..allocator.backend import Grant
 from ..allocator.refusal import HOURLY_CAP
 from .pool import numbers_and_templates
 from .scenario import Scenario
@@ -36,8 +37,8 @@ from .trace import (
 )
 
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
-# How an attempt went: (lease or refusal, when the call hangs up, answered).
-Done = Callable[["Lease | NoNumberAvailable", float, bool], object]
+# How an attempt went: (its refusal or None, when the call hangs up, answered).
+Done = Callable[["NoNumberAvailable | None", float, bool], object]
 # One attempt, as its settling needs it: template, destination code, attempt number,
 # arrival, answered, hold, lost callback, done.
 _Call = tuple[str, int, int, float, bool, float, bool, "Done | None"]
@@ -89,7 +90,7 @@ class Engine:
         self.destinations: list[str] = []
         self.records = array("d")  # trace.FIELDS per attempt
         self._append = self.records.frombytes
-        self._try_acquire = self.allocator.try_acquire
+        self._try_grant = self.allocator._try_grant  # try_acquire without a Lease object
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
@@ -149,19 +150,24 @@ class Engine:
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:
-            outcome = self._try_acquire(
+            outcome = self._try_grant(
                 template,
                 self.destinations[destination],
-                ttl=None if lost else hold,
-                explain=self._explain,
+                None,
+                None if lost else hold,
+                self._explain,
             )
             self._settle(outcome, call, call[3])  # settled at once: no wait
             return
 
         def settle(request: Request) -> None:
-            outcome = request.lease if request.lease is not None else request.error
-            assert outcome is not None  # a request completes with one or the other
-            self._settle(outcome, call, self.env.now)
+            lease = request.lease
+            if lease is None:
+                assert request.error is not None  # a request completes with one or the other
+                self._settle(request.error, call, self.env.now)
+                return
+            grant = (lease.id, lease.number, lease.destination, lease.expires_at)
+            self._settle(grant, call, self.env.now)
 
         self.allocator.request(
             template,
@@ -171,11 +177,11 @@ class Engine:
             callback=settle,
         )
 
-    def _settle(self, outcome: Lease | NoNumberAvailable, call: _Call, now: float) -> None:
+    def _settle(self, outcome: Grant | NoNumberAvailable, call: _Call, now: float) -> None:
         """Record how an attempt went (`now`: when it was settled), and tell its source."""
         template, destination, attempt, arrival, answered, hold, lost, done = call
-        if type(outcome) is not Lease:
-            refusal: NoNumberAvailable = outcome  # type: ignore[assignment]
+        if isinstance(outcome, NoNumberAvailable):
+            refusal = outcome
             self._append(
                 pack(
                     arrival,
@@ -196,11 +202,12 @@ class Engine:
             if done is not None:
                 done(refusal, now, False)
             return
-        lease: Lease = outcome  # type: ignore[assignment]
-        pacing = self._pacers.delay(lease.number, now) if self._pacing else 0.0
+        lease_id, number, to, expires_at = outcome
+        pacing = self._pacers.delay(number, now) if self._pacing else 0.0
         if pacing and not lost:
+            lease = Lease(lease_id, number, template, to, None, expires_at)
             self.allocator.renew(lease, ttl=pacing + hold)
-        held = hold if not lost else lease.expires_at - self.clock() - pacing
+        held = hold if not lost else expires_at - self.clock() - pacing
         self._append(
             pack(
                 arrival,
@@ -209,7 +216,7 @@ class Engine:
                 held,
                 self.template_code[template],
                 destination,
-                self.number_code[lease.number],
+                self.number_code[number],
                 ANSWERED if answered else NO_ANSWER,
                 0,
                 attempt,
@@ -218,9 +225,9 @@ class Engine:
         )
         if answered and self._p_callback > 0.0 and self.rng.random() < self._p_callback:
             delay = pacing + hold + self._callback_delay()
-            Timeout(self.env, delay, (lease.number, destination)).callbacks.append(self._call_back)
+            Timeout(self.env, delay, (number, destination)).callbacks.append(self._call_back)
         if done is not None:
-            done(lease, now + pacing + hold, answered)
+            done(None, now + pacing + hold, answered)
 
     def _call_back(self, event: Any) -> None:
         """A destination calls the number back: an inbound call on that number."""

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from phonenumbers import PhoneNumberType
 from simpy.events import Timeout
 
-from ..allocator import Lease, NoNumberAvailable
+from ..allocator import NoNumberAvailable
 from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT
 from ..phone import normalize_e164, phone_info
 from .engine import Done, Engine
@@ -206,20 +206,20 @@ class CampaignDialer:
         return max(self.next_allowed, self.paused_until, self.blocked_until)
 
     def _done(self, destination: int, attempt: int) -> Done:
-        def done(outcome: Lease | NoNumberAvailable, end: float, answered: bool) -> None:
+        def done(refusal: NoNumberAvailable | None, end: float, answered: bool) -> None:
             env = self.engine.env
             now = env.now
-            if isinstance(outcome, Lease):
+            if refusal is None:
                 event = Timeout(env, end - now, (destination, attempt, answered))
                 event.callbacks.append(self._ended)
                 return
             self.in_flight -= 1
-            retry = outcome.retry_after
+            retry = refusal.retry_after
             if retry is None:
                 retry = self.spec.retry_blocked_seconds
-            if outcome.reason == CALLING_HOURS:
+            if refusal.reason == CALLING_HOURS:
                 self.paused_until = max(self.paused_until, now + retry)
-            elif outcome.reason != DESTINATION_LIMIT:
+            elif refusal.reason != DESTINATION_LIMIT:
                 self.blocked_until = max(self.blocked_until, now + retry)
             self._push(now + retry, destination, attempt)
             self._dial()
