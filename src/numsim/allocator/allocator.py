@@ -203,11 +203,10 @@ class Allocator:
         target = self._destination(destination)
         if self._waits.waiting:
             self.poll()  # those already waiting go first
-        outcome = self._try(template, target, call_id, ttl, True)
+        outcome = self._attempt(template, target, call_id, ttl, True)
         if isinstance(outcome, NoNumberAvailable):
             raise outcome
-        lease_id, number, to, expires_at = outcome
-        return Lease(lease_id, number, template, to, call_id, expires_at)
+        return outcome
 
     def try_acquire(
         self,
@@ -220,11 +219,9 @@ class Allocator:
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
-        outcome = self._try_grant(template, destination, call_id, ttl, explain)
-        if isinstance(outcome, NoNumberAvailable):
-            return outcome
-        lease_id, number, to, expires_at = outcome
-        return Lease(lease_id, number, template, to, call_id, expires_at)
+        return _lease(
+            self._try_grant(template, destination, call_id, ttl, explain), template, call_id
+        )
 
     def _try_grant(
         self,
@@ -581,12 +578,18 @@ class Allocator:
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
-        template, call_id = request.template, request.call_id
-        outcome = self._try(template, target, call_id, request.ttl, final)
-        if isinstance(outcome, NoNumberAvailable):
-            return outcome
-        lease_id, number, to, expires_at = outcome
-        return Lease(lease_id, number, template, to, call_id, expires_at)
+        return self._attempt(request.template, target, request.call_id, request.ttl, final)
+
+    def _attempt(
+        self,
+        template: str,
+        target: _Destination,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
+    ) -> Lease | NoNumberAvailable:
+        """One atomic try, its Grant wrapped in a Lease."""
+        return _lease(self._try(template, target, call_id, ttl, explain), template, call_id)
 
     def _try(
         self,
@@ -596,9 +599,9 @@ class Allocator:
         ttl: float | None,
         explain: bool,
     ) -> Grant | NoNumberAvailable:
-        """One atomic try, the one path of every synchronous acquisition (its caller wraps
-        the Grant in a Lease if it wants one); `explain` itemizes the reasons of a
-        refusal (costs O(pool))."""
+        """One atomic try, the one path of every synchronous acquisition (_attempt wraps
+        its Grant in a Lease; the simulator reads the Grant); `explain` itemizes the
+        reasons of a refusal (costs O(pool))."""
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
@@ -793,6 +796,16 @@ class Allocator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] += 1
+
+
+def _lease(
+    outcome: Grant | NoNumberAvailable, template: str, call_id: str | None
+) -> Lease | NoNumberAvailable:
+    """A try's outcome for callers of the public API: its Grant wrapped in a Lease."""
+    if isinstance(outcome, NoNumberAvailable):
+        return outcome
+    lease_id, number, destination, expires_at = outcome
+    return Lease(lease_id, number, template, destination, call_id, expires_at)
 
 
 def _check_lease(lease: object, operation: str) -> None:
