@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import random
-from array import array
 from pathlib import Path
 
 import matplotlib
@@ -27,7 +26,7 @@ from numsim.sim import (
     simulate,
     sweep,
 )
-from numsim.sim.trace import FIELDS, Trace, pack
+from numsim.sim.trace import CODES, FIELDS, Trace, pack
 
 matplotlib.use("Agg")
 DATA = Path(__file__).parent.parent / "data"
@@ -164,14 +163,14 @@ def test_exponential_draws_are_random_expovariate_draws():
 
 
 def test_a_packed_record_reads_back_field_by_field():
-    values = [0.5 * (i + 1) for i in range(len(FIELDS))]
-    records = array("d")
-    records.frombytes(pack(*values))
-    records.frombytes(pack(*reversed(values)))
+    first = [0.5, 1.25, 0.0, 180.75, 0, 12, -1, 2, 3, 1, 0]
+    second = [3600.0, 0.0, 2.5, 1e-6, -1, 7, 49, 3, 0, 0, 1]
+    records = bytearray(pack(*first) + pack(*second))
     table = Trace(records, [], [], [], [], None).table()  # type: ignore[arg-type]
-    assert len(table) == 2
-    assert [table[name][0] for name in FIELDS] == values
-    assert [table[name][1] for name in FIELDS] == values[::-1]
+    assert len(table) == 2 and table.dtype.names == FIELDS
+    assert [table[name][0] for name in FIELDS] == first
+    assert [table[name][1] for name in FIELDS] == second
+    assert all(table[name].dtype == np.int64 for name in CODES)
 
 
 # -- results --------------------------------------------------------------------------------

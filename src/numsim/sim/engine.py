@@ -12,7 +12,6 @@ woken through the clock's call_at.
 from __future__ import annotations
 
 import random
-from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -88,8 +87,8 @@ class Engine:
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []
-        self.records = array("d")  # trace.FIELDS per attempt
-        self._append = self.records.frombytes
+        self.records = bytearray()  # trace.pack()ed, one record per attempt
+        self._append = self.records.extend
         self._try_grant = self.allocator._try_grant  # try_acquire without a Lease object
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
