@@ -6,7 +6,9 @@ so the allocator itself gives the channel back when the call ends, exactly as a
 release would, with no extra event per call. A call whose status callback is
 lost keeps the default TTL, as in production. No process per attempt, no
 polling: arrivals are timeout callbacks, waiting is the allocator's own queue,
-woken through the clock's call_at.
+woken through the clock's call_at. An attempt that does not wait reads the
+allocator's Grant, the acquisition before it is wrapped in a Lease: no Lease
+object per simulated attempt.
 """
 
 from __future__ import annotations
@@ -135,9 +137,9 @@ class Engine:
         answered: bool | None = None,
         max_wait: float | None = None,
     ) -> None:
-        """One outbound attempt now. `done(outcome, end, answered)` tells the source how
-        it went (end: when the call hangs up). Replays pass their own hold and answer;
-        campaigns their own max wait."""
+        """One outbound attempt now. `done(refusal, end, answered)` tells the source how
+        it went (refusal: None if it got a number; end: when the call hangs up). Replays
+        pass their own hold and answer; campaigns their own max wait."""
         if answered is None:
             answered = self._p_answer >= 1.0 or self.rng.random() < self._p_answer
         if hold is None:
