@@ -97,15 +97,10 @@ def normalize_e164(value: object, *, what: str = "phone number") -> str:
 @lru_cache(maxsize=1 << 16)
 def _parse(text: str) -> PhoneInfo:
     stripped = text.strip()
-    fast = _FAST_PATH and _CANONICAL.fullmatch(stripped)
-    number = _parse_canonical(stripped) if fast else None
-    possible = ValidationResult.IS_POSSIBLE
-    if number is not None and phonenumbers.is_possible_number_with_reason(number) == possible:
-        region = _valid_region(number)
-        if region is not None:
-            return PhoneInfo(
-                phonenumbers.format_number(number, PhoneNumberFormat.E164), region, number
-            )
+    if _FAST_PATH and _CANONICAL.fullmatch(stripped):
+        info = _parse_canonical(stripped)
+        if info is not None:
+            return info
     return _parse_any(stripped)  # any other form, and every error message
 
 
@@ -131,13 +126,13 @@ def _parse_any(stripped: str) -> PhoneInfo:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != ValidationResult.IS_POSSIBLE:
         raise InvalidNumberError(_WHY_NOT_POSSIBLE.get(reason, "not a possible number"))
-    region = _valid_region(number)
+    region = _valid_region(number, phonenumbers.national_significant_number(number))
     if region is None:
         raise InvalidNumberError("not a valid number for its country")
     return PhoneInfo(phonenumbers.format_number(number, PhoneNumberFormat.E164), region, number)
 
 
-def _valid_region(number: phonenumbers.PhoneNumber) -> str | None:
+def _valid_region(number: phonenumbers.PhoneNumber, national: str) -> str | None:
     """The region of a valid number (phonenumbers.region_code_for_number), or None if
     phonenumbers.is_valid_number says it is not valid; same answers, a third the time.
 
@@ -145,11 +140,11 @@ def _valid_region(number: phonenumbers.PhoneNumber) -> str | None:
     fixed order (premium rate first) and, for +1, against each NANP region in turn,
     then again to validate. Here each region's patterns are compiled once, fixed line
     and mobile (most numbers) are tried first, and the region found is not re-matched.
-    Tests compare the two on numbers of every region.
+    Tests compare the two on numbers of every region. `national`: the number's
+    phonenumbers.national_significant_number.
     """
     code = number.country_code or 0
     regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
-    national = phonenumbers.national_significant_number(number)
     if len(regions) == 1:  # phonenumbers.is_valid_number_for_region of the only region
         return regions[0] if _matches_a_type(national, code, regions[0]) else None
     for region in regions:  # phonenumbers._region_code_for_number_from_list
@@ -221,10 +216,12 @@ def _matches_a_type(national: str, code: int, region: str) -> bool:
     )
 
 
-def _parse_canonical(text: str) -> phonenumbers.PhoneNumber | None:
-    """phonenumbers.parse(text) for text of '+' and digits, without its generic string
-    handling, which costs 2/3 of a bulk import. The steps are the tail of phonenumbers'
-    _parse_helper; tests compare the two on numbers of every region. None: use parse."""
+def _parse_canonical(text: str) -> PhoneInfo | None:
+    """_parse_any(text) for a valid number written as '+' and digits, without
+    phonenumbers.parse's generic string handling (2/3 of a bulk import), and each step
+    done once. The steps are the tail of phonenumbers' _parse_helper, then
+    is_possible_number_with_reason and is_valid_number; tests compare the two on
+    numbers of every region. None: not valid, or not sure; use _parse_any."""
     digits = text[1:]
     for size in (1, 2, 3):
         code = int(digits[:size])
@@ -233,16 +230,28 @@ def _parse_canonical(text: str) -> phonenumbers.PhoneNumber | None:
     else:
         return None
     national = digits[size:]
-    region = phonenumbers.region_code_for_country_code(code)
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+    metadata = _metadata(code)
     if metadata is None or len(national) < 2:
         return None
     _, stripped, _ = _strip_national_prefix(national, metadata)
-    if _number_length(stripped, metadata) not in _NOT_STRIPPED:
+    if stripped != national and _number_length(stripped, metadata) not in _NOT_STRIPPED:
         national = stripped
     if not 2 <= len(national) <= 17:
         return None
     number = phonenumbers.PhoneNumber(country_code=code)
     _set_leading_zeros(national, number)
     number.national_number = int(national)
-    return number
+    national = phonenumbers.national_significant_number(number)
+    if _number_length(national, metadata) != ValidationResult.IS_POSSIBLE:
+        return None
+    region = _valid_region(number, national)
+    if region is None:
+        return None
+    return PhoneInfo(f"+{code}{national}", region, number)  # format_number(number, E164)
+
+
+@cache  # one entry per country code (~250)
+def _metadata(code: int) -> PhoneMetadata | None:
+    """The metadata phonenumbers parses and checks the length of a number with."""
+    region = phonenumbers.region_code_for_country_code(code)
+    return PhoneMetadata.metadata_for_region_or_calling_code(code, region)
