@@ -88,7 +88,7 @@ def read_csv_rows(
         reader = csv.reader(lines, strict=True)
         failure = None
         try:
-            header = next((row for row in reader if any(f.strip() for f in row)), None)
+            header = next((row for row in reader if any(map(str.strip, row))), None)
             if header is None:
                 raise ImportFileError(
                     f"the file is empty; expected a CSV header with {_required()}"
@@ -96,7 +96,7 @@ def read_csv_rows(
             columns = _check_header(header)
             line = reader.line_num + 1
             for fields in reader:
-                if any(f.strip() for f in fields):
+                if any(map(str.strip, fields)):
                     yield line, _row(line, columns, fields)
                 line = reader.line_num + 1
         except csv.Error as error:

@@ -324,12 +324,14 @@ class NumberRegistry:
                 "CREATE TEMP TABLE imported (e164 TEXT PRIMARY KEY, line INTEGER NOT NULL) "
                 "WITHOUT ROWID"
             )
+            # Into an empty registry (the big imports), every number found is this file's.
+            empty = db.execute("SELECT NOT EXISTS (SELECT 1 FROM numbers)").fetchone()[0]
             for row in parse_rows(rows, report):
                 batch.append(row)
                 if len(batch) == _IMPORT_BATCH:
-                    self._import_batch(db, batch, on_existing, report)
+                    self._import_batch(db, batch, on_existing, report, empty)
                     batch.clear()
-            self._import_batch(db, batch, on_existing, report)
+            self._import_batch(db, batch, on_existing, report, empty)
             db.execute("DROP TABLE temp.imported")
         report.errors.sort(key=lambda error: error.line)
         return report
@@ -340,9 +342,11 @@ class NumberRegistry:
         batch: list[ParsedRow],
         on_existing: OnExisting,
         report: ImportReport,
+        empty: bool,
     ) -> None:
         """Write one batch; numbers seen earlier in the file (the temp table `imported`,
-        not memory) are duplicates, numbers registered before are `on_existing`'s."""
+        not memory) are duplicates, numbers registered before (none if the registry was
+        `empty`) are `on_existing`'s."""
         fresh: dict[str, ParsedRow] = {}
         for row in batch:
             first = fresh.get(row.e164)
@@ -356,10 +360,10 @@ class NumberRegistry:
         earlier = dict(
             db.execute(f"SELECT e164, line FROM temp.imported WHERE e164 IN ({marks})", [*fresh])
         )
-        registered = {
-            e164
-            for (e164,) in db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
-        }
+        registered = set()
+        if not empty:
+            found = db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
+            registered = {e164 for (e164,) in found}
         added, updated, assigned = [], [], []
         for e164, row in fresh.items():
             if e164 in earlier:
