@@ -3,9 +3,10 @@
 The baseline reads the file with csv.reader and inserts the rows with one
 executemany into a table of the same columns, in one transaction: no validation,
 no templates, no duplicate check. Ours is `NumberRegistry.import_csv`. The report
-adds rows per second and the peak memory of one import, measured in a fresh
-process at two file sizes: streaming keeps the second close to the first (what
-grows is the phone-parsing cache, bounded at 65,536 numbers, ~15 MB).
+adds the seconds and rows per second of one import of 1,000,000 rows (the goal: under
+20 s), and the peak memory of one import at 50,000 and at 1,000,000 rows, each in a
+fresh process: streaming keeps the second close to the first (what grows is the
+phone-parsing cache, bounded at 65,536 numbers, ~15 MB).
 
 python -m benchmarks.registry 1000000   # one import of that many rows: time and peak memory
 """
@@ -29,6 +30,7 @@ from numsim.phone import _parse
 from .harness import Case, timed
 
 ROWS = 50_000
+GOAL_ROWS = 1_000_000  # imported in under 20 s, the issue's goal
 HEADER = ("e164", "provider", "max_concurrent_calls", "max_calls_per_hour", "templates", "label")
 _AREAS = ("415", "212", "312", "206", "617", "303", "404", "512", "702", "305")
 
@@ -108,7 +110,7 @@ def cases() -> Iterator[Case]:
     def baseline(n: int) -> None:
         baseline_once(files.csv(n), files.database())
 
-    small, large = peak(ROWS), peak(4 * ROWS)
+    small, large = peak(ROWS), peak(GOAL_ROWS)
     yield Case(
         "import_vs_sqlite_executemany",
         f"CSV import of {ROWS:,} numbers: NumberRegistry.import_csv (validated, templates, "
@@ -119,9 +121,10 @@ def cases() -> Iterator[Case]:
         rounds=3,
         close=files.close,
         info={
-            "rows_per_second": round(ROWS / small["seconds"]),
+            f"seconds_{GOAL_ROWS}_rows": large["seconds"],
+            "rows_per_second": round(GOAL_ROWS / large["seconds"]),
             f"peak_rss_mb_{ROWS}_rows": small["peak_rss_mb"],
-            f"peak_rss_mb_{4 * ROWS}_rows": large["peak_rss_mb"],
+            f"peak_rss_mb_{GOAL_ROWS}_rows": large["peak_rss_mb"],
         },
     )
 
