@@ -209,11 +209,12 @@ def _matches(national: str, desc: _Desc) -> bool:
 def _matches_a_type(national: str, code: int, region: str) -> bool:
     """phonenumbers._number_type_helper(national, metadata) != PhoneNumberType.UNKNOWN."""
     general, kinds = _type_patterns(code, region)
-    return (
-        general is not None
-        and _matches(national, general)
-        and any(_matches(national, kind) for kind in kinds)
-    )
+    if general is None or not _matches(national, general):
+        return False
+    for kind in kinds:  # noqa: SIM110 (any() of a generator costs ~0.4 µs a row more)
+        if _matches(national, kind):
+            return True
+    return False
 
 
 def _parse_canonical(text: str) -> PhoneInfo | None:
