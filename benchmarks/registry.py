@@ -5,8 +5,8 @@ executemany into a table of the same columns, in one transaction: no validation,
 no templates, no duplicate check. Ours is `NumberRegistry.import_csv`. The report
 adds the seconds and rows per second of one import of 1,000,000 rows (the goal: under
 20 s), and the peak memory of one import at 50,000 and at 1,000,000 rows, each in a
-fresh process: streaming keeps the second close to the first (what grows is the
-phone-parsing cache, bounded at 65,536 numbers, ~15 MB).
+fresh process: streaming keeps the two alike (the numbers of a file, seen once, are
+not kept in the phone-parsing cache).
 
 python -m benchmarks.registry 1000000   # one import of that many rows: seconds, CPU s, peak MB
 """
@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from numsim import NumberRegistry
-from numsim.phone import _parse
 
 from .harness import Case, timed
 
@@ -69,7 +68,6 @@ class _Files:
 
 
 def import_once(csv_path: Path, database: str) -> None:
-    _parse.cache_clear()  # every round parses its numbers, as a first import does
     with NumberRegistry(database) as registry:
         report = registry.import_csv(str(csv_path))
     assert report.ok, report

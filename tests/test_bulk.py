@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from numsim import ImportFileError, NumberRegistry, OutboundNumber
+from numsim import ImportFileError, NumberRegistry, OutboundNumber, phone
 from numsim.bulk import COLUMNS
 from numsim.numbers import NUMBER_FIELDS
 
@@ -276,3 +276,15 @@ def test_repeated_bad_cells_are_reported_on_every_row(registry):
     ]
     assert "account must be a provider account id" in report.errors[-1].reason
     assert len(registry) == 0
+
+
+def test_an_import_leaves_the_phone_cache_alone(registry):
+    """A file's numbers are seen once: caching them would only evict the numbers the
+    process uses again (and grow memory with the file up to the cache's bound)."""
+    phone._parse.cache_clear()
+    phone.normalize_e164("+14155550100")  # a number the process uses
+    rows = "".join(f"+1415201{i:04d},plivo\n" for i in range(300))
+    assert registry.import_csv(io.StringIO("e164,provider\n" + rows)).added == 300
+    assert phone._parse.cache_info().currsize == 1
+    phone.normalize_e164("+14155550100")
+    assert phone._parse.cache_info().hits == 1

@@ -194,7 +194,7 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
 
 
 def _e164(raw: str) -> str:
-    return normalize_e164(raw, what="number")
+    return normalize_e164(raw, what="number", cache=False)  # a file names each number once
 
 
 # The cells below repeat from row to row (a file holds a few providers, limits,

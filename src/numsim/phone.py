@@ -77,32 +77,37 @@ class PhoneInfo:
         return tuple(z for z in zones if z != _UNKNOWN_ZONE)
 
 
-def phone_info(value: object, *, what: str = "phone number") -> PhoneInfo:
-    """Parse and validate `value` as an international number; raise InvalidNumberError."""
+def phone_info(value: object, *, what: str = "phone number", cache: bool = True) -> PhoneInfo:
+    """Parse and validate `value` as an international number; raise InvalidNumberError.
+
+    ``cache=False`` neither reads nor fills the cache: for numbers seen once (a bulk
+    import's), which would only evict the ones the process uses again."""
     if not isinstance(value, str):
         raise InvalidNumberError(
             f"{what} must be a string in E.164 form like '+14155551234', "
             f"got {type(value).__name__} {value!r}"
         )
     try:
-        return _parse(value)
+        return _parse(value) if cache else _parse_uncached(value)
     except InvalidNumberError as error:
         raise InvalidNumberError(f"invalid {what} {value!r}: {error}") from None
 
 
-def normalize_e164(value: object, *, what: str = "phone number") -> str:
+def normalize_e164(value: object, *, what: str = "phone number", cache: bool = True) -> str:
     """Return `value` in E.164 form ("+14155551234"), or raise InvalidNumberError."""
-    return phone_info(value, what=what).e164
+    return phone_info(value, what=what, cache=cache).e164
 
 
-@lru_cache(maxsize=1 << 16)
-def _parse(text: str) -> PhoneInfo:
+def _parse_uncached(text: str) -> PhoneInfo:
     stripped = text.strip()
     if _FAST_PATH and _CANONICAL.fullmatch(stripped):
         info = _parse_canonical(stripped)
         if info is not None:
             return info
     return _parse_any(stripped)  # any other form, and every error message
+
+
+_parse = lru_cache(maxsize=1 << 16)(_parse_uncached)
 
 
 def _parse_any(stripped: str) -> PhoneInfo:
