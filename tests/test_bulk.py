@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from numsim import ImportFileError, NumberRegistry, OutboundNumber, phone
-from numsim.bulk import COLUMNS
+from numsim.bulk import COLUMNS, LISTED_ERRORS
 from numsim.numbers import NUMBER_FIELDS
 
 SAMPLE = Path(__file__).parent.parent / "data" / "numbers.csv"
@@ -288,3 +288,22 @@ def test_an_import_leaves_the_phone_cache_alone(registry):
     assert phone._parse.cache_info().currsize == 1
     phone.normalize_e164("+14155550100")
     assert phone._parse.cache_info().hits == 1
+
+
+def test_a_file_of_bad_rows_is_counted_whole_and_lists_its_first_errors(tmp_path):
+    """Memory stays bounded however many rows are bad: every bad row is counted, the
+    errors of the first LISTED_ERRORS by line are listed, duplicates included."""
+    rows = ["e164,provider,max_concurrent_calls"]
+    rows += ["+14155550100,twilio,1"] * 2  # line 3 repeats line 2
+    rows += [f"+1415555{i:04d},nobody,1" for i in range(LISTED_ERRORS + 500)]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(rows) + "\n")
+    report = NumberRegistry(tmp_path / "n.db").import_csv(path)
+    assert (report.added, report.rejected) == (1, LISTED_ERRORS + 501)
+    assert len(report.errors) == LISTED_ERRORS
+    assert [e.line for e in report.errors] == list(range(3, LISTED_ERRORS + 3))
+    assert report.errors[0].reason == "+14155550100 is a duplicate of line 2"
+    assert not report.ok
+    assert (
+        str(report).splitlines()[-1] == f"  (the first {LISTED_ERRORS} errors by line are listed)"
+    )

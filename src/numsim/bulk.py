@@ -6,6 +6,7 @@ Files stream through in bounded memory: rows are read, parsed and written one at
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,27 +56,53 @@ class ParsedRow(NamedTuple):
     templates: tuple[str, ...]
 
 
+LISTED_ERRORS = 1000  # the errors an ImportReport lists: the first, by line
+
+
 @dataclass(slots=True)
 class ImportReport:
-    """What a bulk import did: counts of good rows (a million numbers are not kept in
-    memory) and every bad row, by line."""
+    """What a bulk import did: counts of good and bad rows, and the errors of the first bad
+    rows by line (up to LISTED_ERRORS: a file of a million rows, good or bad, is not kept
+    in memory)."""
 
     added: int = 0
     updated: int = 0
     skipped: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    rejected: int = 0  # bad rows
     twilio_channels: int = 0  # good Twilio rows giving channels > 1 (stored; they carry 1)
+    # The listed errors as a heap of (-line, -arrival, error): the latest line goes first.
+    _listed: list[tuple[int, int, RowError]] = field(default_factory=list, repr=False)
+    _arrivals: int = field(default=0, repr=False)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.rejected
+
+    @property
+    def errors(self) -> list[RowError]:
+        """The errors of the first bad rows, by line (all of them if there are few)."""
+        return [error for _, _, error in sorted(self._listed, reverse=True)]
+
+    def reject(self, *errors: RowError) -> None:
+        """Count one bad row, and list its errors if they are among the first."""
+        self.rejected += 1
+        for error in errors:
+            self._arrivals += 1
+            item = (-error.line, -self._arrivals, error)
+            if len(self._listed) < LISTED_ERRORS:
+                heapq.heappush(self._listed, item)
+            elif item > self._listed[0]:
+                heapq.heapreplace(self._listed, item)
 
     def __str__(self) -> str:
         lines = [
             f"added {self.added}, updated {self.updated}, "
-            f"skipped {self.skipped}, rejected {len(self.errors)} row(s)"
+            f"skipped {self.skipped}, rejected {self.rejected} row(s)"
         ]
-        lines += [f"  {error}" for error in self.errors]
+        listed = self.errors
+        lines += [f"  {error}" for error in listed]
+        if self.rejected > len({error.line for error in listed}):
+            lines.append(f"  (the first {len(listed)} errors by line are listed)")
         return "\n".join(lines)
 
 
@@ -126,7 +153,7 @@ def frame_rows(frame: Any) -> Iterator[tuple[int, dict[str, str]]]:
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, str]]], report: ImportReport
 ) -> Iterator[ParsedRow]:
-    """Turn raw rows into numbers' fields as they come; bad rows go to `report.errors`."""
+    """Turn raw rows into numbers' fields as they come; bad rows go to `report.reject`."""
     for line, row in rows:
         result = _parse_row(line, row, report)
         if result is not None:
@@ -150,7 +177,7 @@ def write_csv(rows: Iterable[Mapping[str, object]], target: IO[str]) -> int:
 
 def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> ParsedRow | None:
     if "__fields__" in row:
-        report.errors.append(RowError(line, None, row["__fields__"]))
+        report.reject(RowError(line, None, row["__fields__"]))
         return None
     values: list[Any] = []
     errors: list[RowError] = []
@@ -167,13 +194,13 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
         except ValueError as error:
             errors.append(RowError(line, column, str(error)))
     if errors:
-        report.errors.extend(errors)
+        report.reject(*errors)
         return None
     e164, provider, channels, hourly, daily, trai, stir, templates, credentials = values
     try:
         account = check_account(_free_text(row.get("account", "")), e164)
     except ValueError as error:
-        report.errors.append(RowError(line, None, str(error)))
+        report.reject(RowError(line, None, str(error)))
         return None
     if channels > 1 and provider.one_call_per_number:
         report.twilio_channels += 1

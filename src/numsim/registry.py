@@ -333,7 +333,6 @@ class NumberRegistry:
                     batch.clear()
             self._import_batch(db, batch, on_existing, report, empty)
             db.execute("DROP TABLE temp.imported")
-        report.errors.sort(key=lambda error: error.line)
         return report
 
     def _import_batch(
@@ -351,7 +350,7 @@ class NumberRegistry:
         for row in batch:
             first = fresh.get(row.e164)
             if first is not None:
-                report.errors.append(_duplicate(row, first.line))
+                report.reject(_duplicate(row, first.line))
             else:
                 fresh[row.e164] = row
         if not fresh:
@@ -367,7 +366,7 @@ class NumberRegistry:
         added, updated, assigned = [], [], []
         for e164, row in fresh.items():
             if e164 in earlier:
-                report.errors.append(_duplicate(row, earlier[e164]))
+                report.reject(_duplicate(row, earlier[e164]))
                 continue
             if e164 not in registered:
                 added.append(row.fields)
@@ -377,7 +376,7 @@ class NumberRegistry:
                 report.skipped += 1
                 continue
             else:
-                report.errors.append(RowError(row.line, "e164", f"{e164} is already registered"))
+                report.reject(RowError(row.line, "e164", f"{e164} is already registered"))
                 continue
             assigned += [(template, e164) for template in row.templates]
         db.executemany(
