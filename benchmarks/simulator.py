@@ -60,9 +60,9 @@ def cases() -> Iterator[Case]:
     yield Case(
         "simulator_vs_bare_simpy",
         "cost per simulated attempt: numsim (allocator included) vs a bare SimPy "
-        "M/M/50/50 loss model; <= 2 means at least half its attempts per second",
+        "M/M/50/50 loss model; <= 2.3 is issue 16's goal",
         timed(numsim_loss_model),
         timed(bare_loss_model),
         ops=100_000,
-        target=2.0,
+        target=2.3,
     )

@@ -205,3 +205,22 @@ def test_check_finds_nothing_wrong_in_a_healthy_pool(make_allocator, clock):
     allocator.release(leases[0])
     clock.advance(60)
     assert allocator.check() == []
+
+
+def test_a_grant_is_the_lease_without_the_object(make_allocator, clock):
+    """The simulator reads the backend's Grant; every other caller gets it wrapped in a
+    Lease: the same acquisition either way, on every backend."""
+    numbers = [twilio(0), twilio(1)]
+    allocator = make_allocator(numbers, {"t": pool(*numbers)})
+    lease = allocator.try_acquire("t", us(1), call_id="call-1", ttl=30.0)
+    assert isinstance(lease, numsim.Lease)
+    assert (lease.template, lease.destination, lease.call_id) == ("t", us(1), "call-1")
+    assert lease.expires_at == clock() + 30.0
+    lease_id, number, destination, expires_at = allocator._try_grant("t", us(2), None, 45.0, False)
+    assert (destination, expires_at) == (us(2), clock() + 45.0)
+    assert {number, lease.number} == set(pool(*numbers))
+    refused = allocator._try_grant("t", us(3), None, 45.0, False)
+    assert isinstance(refused, NoNumberAvailable) and refused.reason == "busy"
+    granted = numsim.Lease(lease_id, number, "t", destination, None, expires_at)
+    assert allocator.release(granted) is True  # its id frees its channel, as a Lease's does
+    assert allocator.in_use(number) == 0

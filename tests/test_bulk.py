@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from numsim import ImportFileError, NumberRegistry, OutboundNumber
-from numsim.bulk import COLUMNS
+from numsim import ImportFileError, NumberRegistry, OutboundNumber, phone
+from numsim.bulk import COLUMNS, LISTED_ERRORS
+from numsim.numbers import NUMBER_FIELDS
 
 SAMPLE = Path(__file__).parent.parent / "data" / "numbers.csv"
 
@@ -238,3 +239,71 @@ def test_import_takes_a_path_object(registry, tmp_path):
     path = tmp_path / "numbers.csv"
     path.write_text("e164,provider\n+14155550100,twilio\n")
     assert registry.import_csv(path).added == 1
+
+
+def test_an_imported_row_is_the_number_outbound_number_builds(registry):
+    header = ",".join(COLUMNS)
+    row = "+1 415 555 0100,PLIVO,5,30,200,templ;t2,yes,N,MA123,env:PLIVO_TOKEN,'=note"
+    assert registry.import_csv(io.StringIO(f"{header}\n{row}\n")).ok
+    expected = OutboundNumber(
+        "+14155550100",
+        "plivo",
+        max_concurrent_calls=5,
+        max_calls_per_hour=30,
+        max_calls_per_day=200,
+        trai_registered=True,
+        account="MA123",
+        credentials="env:PLIVO_TOKEN",
+        label="=note",
+    )
+    stored = registry.get("+14155550100")
+    assert [getattr(stored, f) for f in NUMBER_FIELDS] == [
+        getattr(expected, f) for f in NUMBER_FIELDS
+    ]
+    assert registry.templates_of("+14155550100") == ["t2", "templ"]
+
+
+def test_repeated_bad_cells_are_reported_on_every_row(registry):
+    rows = "+14155550100,vonage,1\n+14155550101,vonage,1\n+14155550102,plivo,0\n"
+    rows += '+14155550103,plivo,0\n+14155550104,plivo,2,"\'\t"\n'
+    report = registry.import_csv(io.StringIO("e164,provider,max_concurrent_calls,account\n" + rows))
+    assert [(e.line, e.column) for e in report.errors] == [
+        (2, "provider"),
+        (3, "provider"),
+        (4, "max_concurrent_calls"),
+        (5, "max_concurrent_calls"),
+        (6, None),
+    ]
+    assert "account must be a provider account id" in report.errors[-1].reason
+    assert len(registry) == 0
+
+
+def test_an_import_leaves_the_phone_cache_alone(registry):
+    """A file's numbers are seen once: caching them would only evict the numbers the
+    process uses again (and grow memory with the file up to the cache's bound)."""
+    phone._parse.cache_clear()
+    phone.normalize_e164("+14155550100")  # a number the process uses
+    rows = "".join(f"+1415201{i:04d},plivo\n" for i in range(300))
+    assert registry.import_csv(io.StringIO("e164,provider\n" + rows)).added == 300
+    assert phone._parse.cache_info().currsize == 1
+    phone.normalize_e164("+14155550100")
+    assert phone._parse.cache_info().hits == 1
+
+
+def test_a_file_of_bad_rows_is_counted_whole_and_lists_its_first_errors(tmp_path):
+    """Memory stays bounded however many rows are bad: every bad row is counted, the
+    errors of the first LISTED_ERRORS by line are listed, duplicates included."""
+    rows = ["e164,provider,max_concurrent_calls"]
+    rows += ["+14155550100,twilio,1"] * 2  # line 3 repeats line 2
+    rows += [f"+1415555{i:04d},nobody,1" for i in range(LISTED_ERRORS + 500)]
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(rows) + "\n")
+    report = NumberRegistry(tmp_path / "n.db").import_csv(path)
+    assert (report.added, report.rejected) == (1, LISTED_ERRORS + 501)
+    assert len(report.errors) == LISTED_ERRORS
+    assert [e.line for e in report.errors] == list(range(3, LISTED_ERRORS + 3))
+    assert report.errors[0].reason == "+14155550100 is a duplicate of line 2"
+    assert not report.ok
+    assert (
+        str(report).splitlines()[-1] == f"  (the first {LISTED_ERRORS} errors by line are listed)"
+    )

@@ -212,6 +212,34 @@ def test_the_fast_e164_path_agrees_with_phonenumbers_parse():
     assert checked > 2000
 
 
+def test_region_and_validity_agree_with_phonenumbers_on_random_numbers():
+    """Random digits after country codes shared by several regions (+1, +7, +44...),
+    single-region ones and non-geographic ones: valid or not, and the region, as
+    phonenumbers.is_valid_number and region_code_for_number say."""
+    import random
+
+    import phonenumbers
+
+    from numsim.phone import _valid_region
+
+    rng = random.Random(10)
+    codes = (1, 7, 44, 47, 61, 262, 290, 358, 590, 599, 91, 49, 33, 55, 800, 808, 870, 882, 979)
+    valid = 0
+    for code in codes:
+        for _ in range(1500):
+            digits = "".join(rng.choices("0123456789", k=rng.randint(4, 12)))
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(digits))
+            expected = (
+                phonenumbers.region_code_for_number(number)
+                if phonenumbers.is_valid_number(number)
+                else None
+            )
+            national = phonenumbers.national_significant_number(number)
+            assert _valid_region(number, national) == expected, (code, digits)
+            valid += expected is not None
+    assert valid > 2000  # the draw holds valid numbers, not only refusals
+
+
 def test_without_the_fast_path_every_number_takes_parse(monkeypatch):
     import numsim.phone
 

@@ -3,6 +3,7 @@
 key loss, eviction and clock skew. Every channel is back at the end."""
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -17,6 +18,8 @@ from redis.retry import Retry
 import numsim
 from conftest import pool, twilio, us
 from numsim import BackendMisconfigured, BackendUnavailable, NoNumberAvailable
+from numsim.allocator import redis as redis_backend
+from numsim.allocator.backend import Finding
 from numsim.allocator.redis import RedisBackend
 from numsim.cli import main
 from numsim.testing import RedisServer
@@ -191,31 +194,227 @@ def test_a_pool_change_that_failed_in_an_outage_can_be_retried(server, change):
     backend.close()
 
 
-def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(server):
-    x, y = twilio(0), twilio(1)
+def two_processes(server, *numbers):
+    """Two allocators on one namespace, as two worker processes would have them."""
     space = f"t-{uuid.uuid4().hex}"
-    a = numsim.Allocator(
-        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    return tuple(
+        numsim.Allocator(
+            numbers, {"t": pool(*numbers)}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
     )
-    b = numsim.Allocator(
-        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
-    )
+
+
+def drain(allocator, start):
+    """Every number the allocator can be handed now, each held until the pool runs out."""
+    leases = []
+    with contextlib.suppress(NoNumberAvailable):
+        for i in range(10):
+            leases.append(allocator.acquire("t", us(start + i)))
+    for lease in leases:
+        allocator.release(lease)
+    return [lease.number for lease in leases]
+
+
+@pytest.mark.parametrize("stale_changes_too", [False, True])
+def test_after_a_namespace_loss_a_stale_view_cannot_bring_back_a_removed_number(
+    server, stale_changes_too
+):
+    """a removes x; Redis restarts empty; b, whose view still has x, restores first (and
+    may make a pool change of its own, which used to hide a's newer view); a's removal
+    wins all the same, and b learns it."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    a, b = two_processes(server, x, y)
     a.remove_number(x.e164)  # b's view still has x
     redis.Redis(port=server.port).flushall()
-    b_lease = b.acquire("t", us(1))  # b restores its (older) view first
-    taken = [a.acquire("t", us(2 + i)) for i in range(1)]  # a's newer view wins
-    with pytest.raises(NoNumberAvailable):
-        a.acquire("t", us(9))
-    assert x.e164 not in {lease.number for lease in taken}
-    b.release(b_lease)
-    for lease in taken:
-        a.release(lease)
-    got = [b.acquire("t", us(20 + i)) for i in range(1)]
-    assert [lease.number for lease in got] == [y.e164]
-    with pytest.raises(NoNumberAvailable):
-        b.acquire("t", us(30))  # x stays out for b too
-    for allocator in (a, b):
-        allocator.backend.close()
+    held = b.acquire("t", us(1))  # b restores its (older) view first
+    if stale_changes_too:
+        b.add_number(z)
+        b.assign("t", [z.e164])
+    b.release(held)
+    assert x.e164 not in drain(a, 10)  # a's removal wins over b's view
+    assert x.e164 not in drain(b, 20)
+    a.close()
+    redis.Redis(port=server.port).flushall()  # again, with only b left to restore
+    expected = {y.e164, z.e164} if stale_changes_too else {y.e164}
+    assert set(drain(b, 30)) == expected  # b has learnt the removal (and kept its own z)
+    b.close()
+
+
+def test_after_a_namespace_loss_the_newest_change_of_each_number_wins_everywhere(server):
+    """b gave y a third channel; a, whose view has two, restores first. b's newer change
+    replaces a's on b's next call, and a learns it: after a second loss a alone restores
+    three channels."""
+    two, three = (
+        numsim.OutboundNumber(
+            "+14155550100", "plivo", max_concurrent_calls=n, stir_shaken_attested=True
+        )
+        for n in (2, 3)
+    )
+    space = f"t-{uuid.uuid4().hex}"
+    a, b = (
+        numsim.Allocator(
+            [two], {"t": [two.e164]}, backend=RedisBackend(server.url, namespace=space)
+        )
+        for _ in range(2)
+    )
+    b.remove_number(two.e164)
+    b.add_number(three)
+    b.assign("t", [three.e164])
+    redis.Redis(port=server.port).flushall()
+    assert len(drain(a, 10)) == 2  # a restored its older view first
+    assert len(drain(b, 20)) == 3  # b's newer change wins
+    assert len(drain(a, 30)) == 3
+    b.close()
+    redis.Redis(port=server.port).flushall()
+    assert len(drain(a, 40)) == 3  # a learnt b's change
+    a.close()
+
+
+@pytest.mark.parametrize("changes_after_restart", [0, 3])
+def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(
+    server, changes_after_restart
+):
+    """A restart from an older snapshot (RDB, or AOF everysec losing its last second) keeps
+    the namespace but not a's later removal of x, even once others made pool changes of
+    their own. a's listener notices that Redis holds fewer of a's changes than a made, and
+    a's next call writes the removal back."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    a, b = two_processes(server, x, y)
+    redis.Redis(port=server.port).save()
+    a.remove_number(x.e164)
+    server.stop()
+    server.start()  # from the snapshot, which still has x
+    for _ in range(changes_after_restart):  # b's changes must not hide a's loss
+        b.add_number(z, templates=["t"])
+    deadline = time.monotonic() + 10
+    while x.e164 in drain(a, 10):
+        assert time.monotonic() < deadline, "a never wrote its removal back"
+        time.sleep(0.2)
+    assert x.e164 not in drain(b, 20)
+    a.close()
+    b.close()
+
+
+def test_an_acquire_outlives_another_process_syncing_while_it_syncs(server):
+    """b restores first; while b's acquire syncs, a's sync writes a's newer view and moves
+    the pools to a new era: b syncs again and acquires (it raised IndexError)."""
+    x, y = twilio(0), twilio(1)
+    a, b = two_processes(server, x, y)
+    a.remove_number(x.e164)
+    redis.Redis(port=server.port).flushall()
+    real, syncs = b.backend._sync, []
+
+    def and_then_a_syncs(now):
+        real(now)
+        syncs.append(now)
+        if len(syncs) == 1:
+            assert drain(a, 10) == [y.e164]
+
+    b.backend._sync = and_then_a_syncs
+    assert b.acquire("t", us(1)).number == y.e164
+    assert len(syncs) == 2
+    a.close()
+    b.close()
+
+
+def test_a_number_one_process_restores_is_learnt_by_the_others(server):
+    """a added z, which b never knew; after a loss b restores first and a writes z back.
+    b learns z: after a stops and a second loss, b alone restores it."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    a, b = two_processes(server, x, y)
+    a.add_number(z, templates=["t"])
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores first, without z
+    assert sorted(drain(a, 10)) == [x.e164, y.e164, z.e164]
+    assert sorted(drain(b, 20)) == [x.e164, y.e164, z.e164]
+    a.close()
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 30)) == [x.e164, y.e164, z.e164]
+    b.close()
+
+
+def test_a_process_that_only_changes_pools_syncs_after_a_loss(server):
+    """a makes pool changes but never acquires: its first change after the loss syncs, so
+    its earlier removal of x is written back."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    a, b = two_processes(server, x, y)
+    a.remove_number(x.e164)
+    redis.Redis(port=server.port).flushall()
+    assert sorted(drain(b, 0)) == [x.e164, y.e164]  # b restores its stale view first
+    a.add_number(z, templates=["t"])
+    assert sorted(drain(b, 10)) == [y.e164, z.e164]
+    a.close()
+    b.close()
+
+
+def test_check_repairs_the_lost_record_of_a_removed_number(server):
+    x, y = twilio(0), twilio(1)
+    space = f"t-{uuid.uuid4().hex}"
+    allocator = numsim.Allocator(
+        [x, y], {"t": pool(x, y)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    allocator.remove_number(x.e164)
+    redis.Redis(port=server.port).delete(f"{{{space}}}:n:{x.e164}")
+    assert allocator.check(repair=False) == [Finding(x.e164, "settings lost", False)]
+    assert allocator.check(repair=True) == [Finding(x.e164, "settings lost", True)]
+    assert allocator.check(repair=False) == []
+    assert drain(allocator, 0) == [y.e164]
+    allocator.close()
+
+
+def test_a_lost_index_of_numbers_is_restored_by_the_next_sync(server):
+    """Without {ns}:numbers (and {ns}:cfg) a sync saw no number, and every write it made
+    back was refused as not newer: every call failed from then on."""
+    numbers = [twilio(i) for i in range(3)]
+    space = f"t-{uuid.uuid4().hex}"
+    allocator = numsim.Allocator(
+        numbers, {"t": pool(*numbers)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    raw = redis.Redis(port=server.port)
+    raw.delete(f"{{{space}}}:numbers", f"{{{space}}}:cfg")
+    assert sorted(drain(allocator, 0)) == pool(*numbers)
+    assert raw.scard(f"{{{space}}}:numbers") == 3
+    allocator.close()
+
+
+def test_a_repair_from_a_stale_view_is_undone_by_the_newer_one(server):
+    """b removed x; x's key is lost; a, whose view still has x, repairs it from that view.
+    The repair moves the pools to a new era, so b writes its newer removal back."""
+    x, y = twilio(0), twilio(1)
+    a, b = two_processes(server, x, y)
+    b.remove_number(x.e164)
+    redis.Redis(port=server.port).delete(f"{{{a.backend.namespace}}}:n:{x.e164}")
+    assert [f.repaired for f in a.check(repair=True)] == [True]
+    assert drain(b, 0) == [y.e164]
+    assert drain(a, 10) == [y.e164]
+    a.close()
+    b.close()
+
+
+def test_threads_that_find_the_namespace_lost_sync_it_once(server):
+    numbers = [twilio(i) for i in range(1000)]
+    allocator = numsim.Allocator(
+        numbers,
+        {"t": pool(*numbers)},
+        backend=RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}"),
+    )
+    backend = allocator.backend
+    real, syncs = backend._sync, []
+    backend._sync = lambda now: (syncs.append(now), real(now))
+    redis.Redis(port=server.port).flushall()
+    leases = []
+    threads = [
+        threading.Thread(target=lambda i=i: leases.append(allocator.acquire("t", us(i))))
+        for i in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(leases) == 8
+    assert len(syncs) == 2  # the restore, then the pull of what it wrote
+    allocator.close()
 
 
 def test_a_lost_lease_index_is_found_and_repaired_by_check(server):
@@ -461,21 +660,24 @@ def test_a_multi_number_unassign_cut_short_by_an_outage_can_be_retried(server):
     allocator.close()
 
 
-def test_a_restore_cut_short_is_done_again(server):
+def test_a_restore_cut_short_is_done_again(server, monkeypatch):
     numbers = [twilio(i) for i in range(3)]
     backend = RedisBackend(server.url, namespace=f"t-{uuid.uuid4().hex}")
     allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
     redis.Redis(port=server.port).flushall()  # a restart without persistence
-    real, puts = backend._run, []
+    monkeypatch.setattr(redis_backend, "_WRITE_CHUNK", 1)  # one number per pipeline
+    real, pipelines = backend._client.pipeline, []
 
-    def flaky(name, args):
-        if name == "put_number":
-            puts.append(args)
-            if len(puts) == 2:
-                raise redis.ConnectionError("connection reset mid-restore (injected)")
-        return real(name, args)
+    def flaky(**options):
+        pipe = real(**options)
+        pipelines.append(pipe)
+        if len(pipelines) == 2:
+            pipe.execute = lambda: (_ for _ in ()).throw(
+                redis.ConnectionError("connection reset mid-restore (injected)")
+            )
+        return pipe
 
-    backend._run = flaky
+    monkeypatch.setattr(backend._client, "pipeline", flaky)
     with pytest.raises(BackendUnavailable):
         allocator.acquire("t", us(0))
     got = {allocator.acquire("t", us(i)).number for i in range(1, 4)}

@@ -6,17 +6,18 @@ Files stream through in bounded memory: rows are read, parsed and written one at
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from .credentials import CredentialError, CredentialRef
 from .errors import ImportFileError
-from .numbers import NUMBER_FIELDS, OutboundNumber, Provider, check_limit, check_template_id
+from .numbers import NUMBER_FIELDS, Provider, check_account, check_limit, check_template_id
 from .phone import normalize_e164
 
 REQUIRED_COLUMNS = ("e164", "provider")
@@ -44,34 +45,64 @@ class RowError:
         return f"{where}: {self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRow:
+class ParsedRow(NamedTuple):
+    """A good row: its number's fields as stored (NUMBER_FIELDS order: the provider's
+    name, flags as bools, credentials as a reference string), checked once by the
+    same rules as OutboundNumber, without building one (a bulk import's hot path)."""
+
     line: int
-    number: OutboundNumber
+    e164: str
+    fields: tuple[object, ...]
     templates: tuple[str, ...]
+
+
+LISTED_ERRORS = 1000  # the errors an ImportReport lists: the first, by line
 
 
 @dataclass(slots=True)
 class ImportReport:
-    """What a bulk import did: counts of good rows (a million numbers are not kept in
-    memory) and every bad row, by line."""
+    """What a bulk import did: counts of good and bad rows, and the errors of the first bad
+    rows by line (up to LISTED_ERRORS: a file of a million rows, good or bad, is not kept
+    in memory)."""
 
     added: int = 0
     updated: int = 0
     skipped: int = 0
-    errors: list[RowError] = field(default_factory=list)
+    rejected: int = 0  # bad rows
     twilio_channels: int = 0  # good Twilio rows giving channels > 1 (stored; they carry 1)
+    # The listed errors as a heap of (-line, -arrival, error): the latest line goes first.
+    _listed: list[tuple[int, int, RowError]] = field(default_factory=list, repr=False)
+    _arrivals: int = field(default=0, repr=False)
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.rejected
+
+    @property
+    def errors(self) -> list[RowError]:
+        """The errors of the first bad rows, by line (all of them if there are few)."""
+        return [error for _, _, error in sorted(self._listed, reverse=True)]
+
+    def reject(self, *errors: RowError) -> None:
+        """Count one bad row, and list its errors if they are among the first."""
+        self.rejected += 1
+        for error in errors:
+            self._arrivals += 1
+            item = (-error.line, -self._arrivals, error)
+            if len(self._listed) < LISTED_ERRORS:
+                heapq.heappush(self._listed, item)
+            elif item > self._listed[0]:
+                heapq.heapreplace(self._listed, item)
 
     def __str__(self) -> str:
         lines = [
             f"added {self.added}, updated {self.updated}, "
-            f"skipped {self.skipped}, rejected {len(self.errors)} row(s)"
+            f"skipped {self.skipped}, rejected {self.rejected} row(s)"
         ]
-        lines += [f"  {error}" for error in self.errors]
+        listed = self.errors
+        lines += [f"  {error}" for error in listed]
+        if self.rejected > len({error.line for error in listed}):
+            lines.append(f"  (the first {len(listed)} errors by line are listed)")
         return "\n".join(lines)
 
 
@@ -84,7 +115,7 @@ def read_csv_rows(
         reader = csv.reader(lines, strict=True)
         failure = None
         try:
-            header = next((row for row in reader if any(f.strip() for f in row)), None)
+            header = next((row for row in reader if any(map(str.strip, row))), None)
             if header is None:
                 raise ImportFileError(
                     f"the file is empty; expected a CSV header with {_required()}"
@@ -92,7 +123,7 @@ def read_csv_rows(
             columns = _check_header(header)
             line = reader.line_num + 1
             for fields in reader:
-                if any(f.strip() for f in fields):
+                if any(map(str.strip, fields)):
                     yield line, _row(line, columns, fields)
                 line = reader.line_num + 1
         except csv.Error as error:
@@ -122,13 +153,10 @@ def frame_rows(frame: Any) -> Iterator[tuple[int, dict[str, str]]]:
 def parse_rows(
     rows: Iterable[tuple[int, Mapping[str, str]]], report: ImportReport
 ) -> Iterator[ParsedRow]:
-    """Turn raw rows into numbers as they come; bad rows go to `report.errors`."""
+    """Turn raw rows into numbers' fields as they come; bad rows go to `report.reject`."""
     for line, row in rows:
         result = _parse_row(line, row, report)
         if result is not None:
-            number = result.number
-            if number.provider.one_call_per_number and number.max_concurrent_calls > 1:
-                report.twilio_channels += 1
             yield result
 
 
@@ -149,9 +177,9 @@ def write_csv(rows: Iterable[Mapping[str, object]], target: IO[str]) -> int:
 
 def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> ParsedRow | None:
     if "__fields__" in row:
-        report.errors.append(RowError(line, None, row["__fields__"]))
+        report.reject(RowError(line, None, row["__fields__"]))
         return None
-    values: dict[str, Any] = {}
+    values: list[Any] = []
     errors: list[RowError] = []
     for column, parse, default in _PARSERS:
         raw = row.get(column)
@@ -159,32 +187,51 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
         if not raw:
             if column in REQUIRED_COLUMNS:
                 errors.append(RowError(line, column, "is empty"))
-            values[column] = default
+            values.append(default)
             continue
         try:
-            values[column] = parse(raw)
+            values.append(parse(raw))
         except ValueError as error:
             errors.append(RowError(line, column, str(error)))
     if errors:
-        report.errors.extend(errors)
+        report.reject(*errors)
         return None
-    templates = values.pop("templates")
+    e164, provider, channels, hourly, daily, trai, stir, templates, credentials = values
     try:
-        number = OutboundNumber(
-            **values,
-            account=_free_text(row.get("account", "")),
-            label=_free_text(row.get("label", "")),
-        )
+        account = check_account(_free_text(row.get("account", "")), e164)
     except ValueError as error:
-        report.errors.append(RowError(line, None, str(error)))
+        report.reject(RowError(line, None, str(error)))
         return None
-    return ParsedRow(line, number, templates)
+    if channels > 1 and provider.one_call_per_number:
+        report.twilio_channels += 1
+    label = _free_text(row.get("label", ""))
+    fields = (
+        e164,
+        provider.value,
+        channels,
+        hourly,
+        daily,
+        trai,
+        stir,
+        account,
+        credentials,
+        label,
+    )
+    return ParsedRow(line, e164, fields, templates)
 
 
 def _e164(raw: str) -> str:
-    return normalize_e164(raw, what="number")
+    return normalize_e164(raw, what="number", cache=False)  # a file names each number once
 
 
+# The cells below repeat from row to row (a file holds a few providers, limits,
+# templates): each distinct text is parsed once. Errors are not cached.
+@lru_cache(maxsize=4096)
+def _provider(raw: str) -> Provider:
+    return Provider(raw)
+
+
+@lru_cache(maxsize=4096)
 def _whole(name: str, raw: str) -> int:
     if len(raw) > 20 or not raw.isascii() or not raw.lstrip("+-").isdigit():
         shown = raw if len(raw) <= 20 else raw[:20] + "..."
@@ -207,17 +254,20 @@ def _templates(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(check_template_id(t) for t in ids))
 
 
-def _credentials(raw: str) -> CredentialRef:
+@lru_cache(maxsize=4096)
+def _credentials(raw: str) -> str:
+    """The reference as stored (CredentialRef's text form)."""
     try:
-        return CredentialRef.parse(raw)
+        return str(CredentialRef.parse(raw))
     except CredentialError as error:
         raise ValueError(str(error)) from None
 
 
-# Each column's parser and the value of an empty cell (account and label are free text).
+# Each column's parser and the value of an empty cell (account and label are free text),
+# in the order _parse_row unpacks them.
 _PARSERS: tuple[tuple[str, Callable[[str], Any], Any], ...] = (
     ("e164", _e164, None),
-    ("provider", Provider, None),
+    ("provider", _provider, None),
     ("max_concurrent_calls", partial(_whole, "max_concurrent_calls"), 1),
     ("max_calls_per_hour", partial(_whole, "max_calls_per_hour"), None),
     ("max_calls_per_day", partial(_whole, "max_calls_per_day"), None),

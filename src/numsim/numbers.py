@@ -46,6 +46,13 @@ def check_limit(name: str, value: object, *, optional: bool) -> int | None:
     return whole(name, value, minimum=1, maximum=MAX_LIMIT, error=InvalidNumberError)
 
 
+def check_account(account: str | None, e164: str) -> str | None:
+    """A provider account id or None: a blank one names no account."""
+    if account is not None and not account.strip():
+        raise InvalidNumberError(f"account must be a provider account id or None for {e164}")
+    return account
+
+
 def check_template_id(value: object) -> str:
     """Template ids are short identifiers: letters, digits and _ . : @ / -."""
     if not isinstance(value, str) or not _TEMPLATE_ID.fullmatch(value):
@@ -97,10 +104,7 @@ class OutboundNumber:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise InvalidNumberError(f"{name} must be a string or None for {self.e164}")
-        if self.account is not None and not self.account.strip():
-            raise InvalidNumberError(
-                f"account must be a provider account id or None for {self.e164}"
-            )
+        check_account(self.account, self.e164)
 
     @property
     def capacity(self) -> int:

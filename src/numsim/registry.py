@@ -135,7 +135,7 @@ class NumberRegistry:
         with self._transaction() as db:
             if self._exists(db, number.e164):
                 raise RegistryError(f"{number.e164} is already in the registry; use update")
-            self._insert(db, number)
+            self._insert(db, [_values(number)])
             self._assign(db, number.e164, template_ids)
 
     def update(self, e164: str, **changes: object) -> OutboundNumber:
@@ -150,7 +150,7 @@ class NumberRegistry:
                 raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
             values.update(changes)
             updated = OutboundNumber(**values)
-            self._update(db, updated)
+            self._update(db, [_values(updated)])
             return updated
 
     def remove(self, e164: str, *, force: bool = False) -> None:
@@ -248,7 +248,7 @@ class NumberRegistry:
             self._get(db, old)
             if isinstance(new, OutboundNumber):
                 if not self._exists(db, new.e164):
-                    self._insert(db, new)
+                    self._insert(db, [_values(new)])
                 new_e164 = new.e164
             else:
                 new_e164 = self._get(db, normalize_e164(new)).e164
@@ -324,14 +324,15 @@ class NumberRegistry:
                 "CREATE TEMP TABLE imported (e164 TEXT PRIMARY KEY, line INTEGER NOT NULL) "
                 "WITHOUT ROWID"
             )
+            # Into an empty registry (the big imports), every number found is this file's.
+            empty = db.execute("SELECT NOT EXISTS (SELECT 1 FROM numbers)").fetchone()[0]
             for row in parse_rows(rows, report):
                 batch.append(row)
                 if len(batch) == _IMPORT_BATCH:
-                    self._import_batch(db, batch, on_existing, report)
+                    self._import_batch(db, batch, on_existing, report, empty)
                     batch.clear()
-            self._import_batch(db, batch, on_existing, report)
+            self._import_batch(db, batch, on_existing, report, empty)
             db.execute("DROP TABLE temp.imported")
-        report.errors.sort(key=lambda error: error.line)
         return report
 
     def _import_batch(
@@ -340,48 +341,50 @@ class NumberRegistry:
         batch: list[ParsedRow],
         on_existing: OnExisting,
         report: ImportReport,
+        empty: bool,
     ) -> None:
         """Write one batch; numbers seen earlier in the file (the temp table `imported`,
-        not memory) are duplicates, numbers registered before are `on_existing`'s."""
+        not memory) are duplicates, numbers registered before (none if the registry was
+        `empty`) are `on_existing`'s."""
         fresh: dict[str, ParsedRow] = {}
         for row in batch:
-            first = fresh.get(row.number.e164)
+            first = fresh.get(row.e164)
             if first is not None:
-                report.errors.append(_duplicate(row, first.line))
+                report.reject(_duplicate(row, first.line))
             else:
-                fresh[row.number.e164] = row
+                fresh[row.e164] = row
         if not fresh:
             return
         marks = ", ".join("?" * len(fresh))
         earlier = dict(
             db.execute(f"SELECT e164, line FROM temp.imported WHERE e164 IN ({marks})", [*fresh])
         )
-        registered = {
-            e164
-            for (e164,) in db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
-        }
+        registered = set()
+        if not empty:
+            found = db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
+            registered = {e164 for (e164,) in found}
         added, updated, assigned = [], [], []
         for e164, row in fresh.items():
             if e164 in earlier:
-                report.errors.append(_duplicate(row, earlier[e164]))
+                report.reject(_duplicate(row, earlier[e164]))
                 continue
             if e164 not in registered:
-                added.append(row.number)
+                added.append(row.fields)
             elif on_existing == "update":
-                updated.append(row.number)
+                updated.append(row.fields)
             elif on_existing == "skip":
                 report.skipped += 1
                 continue
             else:
-                report.errors.append(RowError(row.line, "e164", f"{e164} is already registered"))
+                report.reject(RowError(row.line, "e164", f"{e164} is already registered"))
                 continue
             assigned += [(template, e164) for template in row.templates]
         db.executemany(
             "INSERT INTO temp.imported (e164, line) VALUES (?, ?)",
             [(e164, row.line) for e164, row in fresh.items() if e164 not in earlier],
         )
-        self._insert(db, *added)
-        self._update(db, *updated)
+        self._insert(db, added)
+        self._update(db, updated)
         db.executemany("INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)", assigned)
         report.added += len(added)
         report.updated += len(updated)
@@ -449,19 +452,19 @@ class NumberRegistry:
             raise UnknownTemplateError(f"template {template!r} has no numbers in the registry")
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, *numbers: OutboundNumber) -> None:
+    def _insert(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
+        """Insert numbers given as their stored fields (see _values)."""
         marks = ", ".join("?" * len(_NUMBER_COLUMNS))
-        db.executemany(
-            f"INSERT INTO numbers ({_select()}) VALUES ({marks})", [_values(n) for n in numbers]
-        )
+        db.executemany(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", rows)
 
     @staticmethod
-    def _update(db: sqlite3.Connection, *numbers: OutboundNumber) -> None:
+    def _update(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
+        """Overwrite numbers' settings, given as their stored fields (see _values)."""
         assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
         db.executemany(
             f"UPDATE numbers SET {assignments}, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE e164 = ?",
-            [(*settings, e164) for e164, *settings in map(_values, numbers)],
+            [(*settings, e164) for e164, *settings in rows],
         )
 
     @staticmethod
@@ -509,7 +512,7 @@ def _row(row: tuple[object, ...]) -> dict[str, object]:
 
 
 def _duplicate(row: ParsedRow, first_line: int) -> RowError:
-    return RowError(row.line, "e164", f"{row.number.e164} is a duplicate of line {first_line}")
+    return RowError(row.line, "e164", f"{row.e164} is a duplicate of line {first_line}")
 
 
 def _explain(path: str, error: sqlite3.Error, timeout: float) -> str:

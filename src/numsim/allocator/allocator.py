@@ -18,7 +18,7 @@ from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
-from .backend import AsyncBackend, Backend, Finding, NumberSpec, Policy, Refusal
+from .backend import AsyncBackend, Backend, Finding, Grant, NumberSpec, Policy, Refusal
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
@@ -42,6 +42,7 @@ DEFAULT_LEASE_TTL = 4 * 3600 + 600
 DEFAULT_STICKY_TTL = 7 * DAY
 _T = TypeVar("_T")
 _DESTINATION_CACHE = 1 << 17
+_INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
 
@@ -217,16 +218,29 @@ class Allocator:
         explain: bool = False,
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
-        and itemizes `reasons` only if `explain` (it costs a pass over the pool): for
-        hot loops such as the simulator."""
+        and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
+        return _lease(
+            self._try_grant(template, destination, call_id, ttl, explain), template, call_id
+        )
+
+    def _try_grant(
+        self,
+        template: str,
+        destination: str,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
+    ) -> Grant | NoNumberAvailable:
+        """try_acquire answering a Grant, not a Lease: the simulator's entry (one call per
+        simulated attempt, and it reads no Lease object)."""
         target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
-        if ttl is not None:
-            _check_seconds("ttl", ttl)
+        if ttl is not None and not (type(ttl) is float and 0.0 < ttl < _INFINITY):
+            _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
         if self._waits.waiting:
             self.poll()  # those already waiting go first
-        return self._attempt(template, target, call_id, ttl, explain)
+        return self._try(template, target, call_id, ttl, explain)
 
     async def aacquire(
         self,
@@ -574,7 +588,20 @@ class Allocator:
         ttl: float | None,
         explain: bool,
     ) -> Lease | NoNumberAvailable:
-        """One atomic try; `explain` itemizes the reasons of a refusal (costs O(pool))."""
+        """One atomic try, its Grant wrapped in a Lease."""
+        return _lease(self._try(template, target, call_id, ttl, explain), template, call_id)
+
+    def _try(
+        self,
+        template: str,
+        target: _Destination,
+        call_id: str | None,
+        ttl: float | None,
+        explain: bool,
+    ) -> Grant | NoNumberAvailable:
+        """One atomic try, the one path of every synchronous acquisition (_attempt wraps
+        its Grant in a Lease; the simulator reads the Grant); `explain` itemizes the
+        reasons of a refusal (costs O(pool))."""
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         now = self._clock()
@@ -582,12 +609,12 @@ class Allocator:
             closed = self._closed(template, target, target.hours, now)
             if closed is not None:
                 return closed
-        outcome = self._backend.acquire(
+        outcome = self._backend.grant(
             template, target.groups, target.e164, now, call_id, ttl, self._sticky, explain
         )
-        if isinstance(outcome, Lease):
-            return outcome
-        return self._refused(outcome, template, target)
+        if isinstance(outcome, Refusal):
+            return self._refused(outcome, template, target)
+        return outcome
 
     async def _aattempt(
         self,
@@ -769,6 +796,16 @@ class Allocator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] += 1
+
+
+def _lease(
+    outcome: Grant | NoNumberAvailable, template: str, call_id: str | None
+) -> Lease | NoNumberAvailable:
+    """A try's outcome for callers of the public API: its Grant wrapped in a Lease."""
+    if isinstance(outcome, NoNumberAvailable):
+        return outcome
+    lease_id, number, destination, expires_at = outcome
+    return Lease(lease_id, number, template, destination, call_id, expires_at)
 
 
 def _check_lease(lease: object, operation: str) -> None:

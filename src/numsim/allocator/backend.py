@@ -38,6 +38,12 @@ class Policy:
     seed: int | None = None
 
 
+# An acquisition before it is wrapped in a Lease: (lease id, number, destination or None
+# for an inbound call, expires_at). What a caller that reads no Lease object gets (the
+# simulator: one per simulated attempt); the Allocator wraps it for everyone else.
+Grant = tuple[LeaseId, str, str | None, float]
+
+
 class Refusal(NamedTuple):
     reason: str
     retry_at: float | None  # backend time when time alone may let the call through
@@ -105,6 +111,24 @@ class Backend(ABC):
         """Atomically: check every rule and take a channel of the best number that fits.
 
         The lease lives `ttl` seconds (the policy's lease_ttl if None)."""
+
+    def grant(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Grant | Refusal:
+        """acquire, answered as a Grant: what the Allocator builds its Lease from. A
+        backend may answer it without building a Lease (MemoryBackend does)."""
+        outcome = self.acquire(template, groups, destination, now, call_id, ttl, sticky, explain)
+        if isinstance(outcome, Refusal):
+            return outcome
+        return outcome.id, outcome.number, outcome.destination, outcome.expires_at
 
     @abstractmethod
     def acquire_number(

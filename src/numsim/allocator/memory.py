@@ -20,7 +20,7 @@ from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
-from .backend import Backend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .backend import Backend, Finding, Grant, NumberSpec, NumberState, Policy, Refusal
 from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
@@ -318,14 +318,38 @@ class MemoryBackend(Backend, CallMapSupport):
         sticky: bool = False,
         explain: bool = False,
     ) -> Lease | Refusal:
-        with self._lock:
-            now = self._advance(now)
+        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
+        if isinstance(outcome, Refusal):
+            return outcome
+        lease_id, e164, _, expires_at = outcome
+        return Lease(lease_id, e164, template, destination, call_id, expires_at)
+
+    def grant(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Grant | Refusal:
+        # acquire/release rather than `with`: 70 ns less a call (Python 3.11), on the two
+        # hottest operations (one per simulated attempt)
+        self._lock.acquire()
+        try:
+            if now > self._now:  # _advance, inline: the hottest caller
+                self._now = now
+                if now >= self._due:
+                    self._expire(now)
+            now = self._now
             limit = self._limit
             if limit is not None:
                 window = self._destinations.get(destination)
                 if window is not None and len(window) >= limit.max_calls:
                     retry_at = window[-limit.max_calls] + limit.per_seconds
-                    outcome: Lease | Refusal = self._refuse(DESTINATION_LIMIT, retry_at, now, None)
+                    outcome: Grant | Refusal = self._refuse(DESTINATION_LIMIT, retry_at, now, None)
                     return outcome
             indexes = self._indexes.get(template)
             number = None
@@ -351,13 +375,15 @@ class MemoryBackend(Backend, CallMapSupport):
             if number is None:
                 outcome = self._refusal(template, indexes, groups, now, explain)
             else:
-                outcome = self._take(number, now, template, destination, call_id, ttl)
+                outcome = self._take(number, now, destination, ttl)
                 if limit is not None:
                     self._remember_destination(destination, now, limit.per_seconds)
                 if sticky:
                     self._sticky[destination] = (number, now)
                     self._sticky_queue.append((now, destination))
                     self._due = min(self._due, now + self._sticky_ttl)
+        finally:
+            self._lock.release()
         if self._freed:
             self._notify()
         return outcome
@@ -372,13 +398,15 @@ class MemoryBackend(Backend, CallMapSupport):
                 status = number.status() if number else RETIRED
                 outcome: Lease | Refusal = self._refuse(BUSY, None, now, {e164: status})
             else:
-                outcome = self._take(number, now, None, None, call_id, ttl)
+                lease_id, _, _, expires_at = self._take(number, now, None, ttl)
+                outcome = Lease(lease_id, e164, None, None, call_id, expires_at, True)
         if self._freed:
             self._notify()
         return outcome
 
     def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
-        with self._lock:
+        self._lock.acquire()  # not `with`: see grant
+        try:
             self._advance(now)
             record = self._leases.get(lease_id)
             if record is None or record[0].e164 != number:
@@ -390,6 +418,8 @@ class MemoryBackend(Backend, CallMapSupport):
                 self._free(record)
                 if len(self._lease_heap) > 2 * len(self._leases) + _COMPACT_SLACK:
                     self._compact_lease_heap()
+        finally:
+            self._lock.release()
         if self._freed:
             self._notify()
         return record is not None
@@ -513,14 +543,9 @@ class MemoryBackend(Backend, CallMapSupport):
         return index
 
     def _take(
-        self,
-        number: _Number,
-        now: float,
-        template: str | None,
-        destination: str | None,
-        call_id: str | None,
-        ttl: float | None,
-    ) -> Lease:
+        self, number: _Number, now: float, destination: str | None, ttl: float | None
+    ) -> Grant:
+        """Take a channel of `number` (an inbound call if no destination)."""
         number.in_use += 1
         self._acquired += 1
         inbound = destination is None
@@ -538,8 +563,10 @@ class MemoryBackend(Backend, CallMapSupport):
         lease_id = f"{self._id_prefix}{next(self._ids)}"
         expires_at = now + (self._ttl if ttl is None else ttl)
         self._leases[lease_id] = (number, expires_at, inbound)
-        self._push_expiry(expires_at, lease_id)
-        return Lease(lease_id, number.e164, template, destination, call_id, expires_at, inbound)
+        heapq.heappush(self._lease_heap, (expires_at, lease_id))  # _push_expiry, inline
+        if expires_at < self._due:
+            self._due = expires_at
+        return lease_id, number.e164, destination, expires_at
 
     def _push_expiry(self, expires_at: float, lease_id: str) -> None:
         heapq.heappush(self._lease_heap, (expires_at, lease_id))

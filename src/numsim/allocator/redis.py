@@ -4,10 +4,12 @@ Each operation is one Lua script (lua/*.lua, each prefixed with lua/common.lua),
 atomic on the server and called by SHA. The scripts keep, under the namespace's
 hash tag:
 
-    {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory)
-    {ns}:numbers             every number ever configured (set)
-    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active (hash)
-    {ns}:ng:<e164>           the "template|group" names the number belongs to (set)
+    {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
+                             the pools' era
+    {ns}:numbers             every number ever added or removed (set)
+    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, its
+                             "template|group" names, and its last pool change's stamp
+                             and process token (hash)
     {ns}:p:<template>        the template's pool (set)
     {ns}:gm:<template|group> the group's members (set)
     {ns}:g:<template|group>  free numbers, scored by load then arrival (sorted set)
@@ -19,6 +21,7 @@ hash tag:
     {ns}:dst:<destination>   calls to a destination inside its limit's window
     {ns}:st:<destination>    the number that last called it (sticky caller ID)
     {ns}:seq, {ns}:stats     an order counter; counters of outcomes
+    {ns}:w                   each process's pool changes that Redis holds (hash, by token)
     {ns}:freed               pub/sub channel: a channel was freed (wakes waiters anywhere);
                              published only while some process waits ({ns}:waiters)
     {ns}:waiters             processes with waiting requests -> until when (sorted set)
@@ -60,6 +63,8 @@ log = logging.getLogger(__name__)
 
 SCRIPTS = (
     "configure",
+    "pool",
+    "era",
     "put_number",
     "drop_number",
     "acquire",
@@ -74,6 +79,9 @@ SCRIPTS = (
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
+Stamp = tuple[int, str]  # a pool change's time (us) and the token of the process that made it
+_NEVER: Stamp = (-1, "")
+_Record = tuple[NumberSpec, dict[str, list[str]]]  # a number in the pools: limits, groups
 _MICRO = 1_000_000
 _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, True)}
 # A process with waiting requests marks itself in the namespace for this long, renewed
@@ -81,6 +89,17 @@ _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, Tr
 # mark lives, and a crashed process's mark runs out.
 _MARK_TTL = 10.0
 _MARK_RENEW = 2.0
+# Where scripts take the caller's view among their arguments (its era; for pool changes
+# also its count of changes): a call refused for a stale view is made again after a sync.
+_VIEW_AT = {
+    "acquire": (7, 1),
+    "acquire_number": (4, 1),
+    "put_number": (3, 2),
+    "drop_number": (3, 2),
+}
+_SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the era
+_WRITES_CHECK = 2.0  # how often the listener checks that Redis still holds our changes
+_WRITE_CHUNK = 500  # a sync's writes per pipeline
 
 
 def _script_source(name: str) -> str:
@@ -173,12 +192,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
         self._allow_eviction = allow_eviction
         self._audit = audit
-        self._gen = 0  # the pool generation of this process's view (see _restore)
+        self._era = ""  # the pools' era this view was last synced with ("": sync)
+        self._writes = 0  # this process's pool changes that Redis holds ({ns}:w)
+        self._writes_checked = 0.0  # monotonic time the listener last checked them
+        self._stamps: dict[str, Stamp] = {}  # each number's last pool change (a drop too)
+        self._view_lock = threading.RLock()  # one sync at a time, and no change during it
+        self._syncs = 0  # syncs done: a thread that waited for another's need not sync again
         self._scripts = {name: _Script(self._client, _script_source(name)) for name in SCRIPTS}
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
-        self._numbers: dict[str, tuple[NumberSpec, dict[str, list[str]]]] = {}
+        self._numbers: dict[str, _Record] = {}
         self._token = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
         self._orphans: set[str] = set()  # acquires whose outcome a dropped connection hid
@@ -200,18 +224,24 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._random_order = policy.order == "random"
         self._check_eviction()
         self._configure()
+        with _mapped_errors("configure"):  # learn the pools; an empty view writes nothing,
+            self._sync("")  # so it needs no clock
 
     def put_number(self, spec: NumberSpec, groups: Mapping[str, Sequence[str]], now: float) -> None:
         # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
-        reply = self._call("put_number", self._now(now), *self._number_args(spec, names))
-        self._numbers[spec.e164] = (spec, names)
-        self._gen = max(self._gen, int(reply[1]))
+        with self._view_lock:
+            args = (self._now(now), "", self._token, self._era, self._writes)
+            reply = self._call("put_number", *args, *self._number_args(spec, names))
+            self._numbers[spec.e164] = (spec, names)
+            self._changed(spec.e164, reply)
 
     def drop_number(self, e164: str, now: float) -> None:
-        reply = self._call("drop_number", self._now(now), e164)
-        self._numbers.pop(e164, None)
-        self._gen = max(self._gen, int(reply[1]))
+        with self._view_lock:
+            args = (self._now(now), "", self._token, self._era, self._writes)
+            reply = self._call("drop_number", *args, e164)
+            self._numbers.pop(e164, None)
+            self._changed(e164, reply)
 
     def subscribe(self, callback: Callable[[], object]) -> None:
         self._listeners.append(callback)
@@ -313,7 +343,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     ) -> Lease | Refusal:
         lease_id = self._new_id()
         ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        args = (self._now(now), e164, lease_id, ttl_arg, self._gen)
+        args = (self._now(now), e164, lease_id, ttl_arg, self._era)
         with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire_number", *args)
         return self._outcome(reply, None, None, call_id)
@@ -379,18 +409,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         problem = self._eviction_problem()
         eviction = [] if problem is None else [Finding(None, problem, False)]
         findings = self._check(now, repair)
-        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._numbers]
+        lost = [f for f in findings if f.problem == SETTINGS_LOST and f.number in self._stamps]
         if not (repair and lost):
             return eviction + findings
-        with _mapped_errors("check"):
-            for finding in lost:
-                self._write_number(self._now(now), *self._numbers[str(finding.number)])
+        with _mapped_errors("check"), self._view_lock:
+            self._sync(self._now(now))  # writes them back, and every process learns of it
         restored = [f._replace(repaired=True) for f in lost]
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
 
     def _check(self, now: float, repair: bool) -> list[Finding]:
-        args = (self._now(now), "1" if repair else "0", *self._numbers)
+        args = (self._now(now), "1" if repair else "0", *self._stamps)
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
@@ -422,29 +451,35 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _call(self, name: str, *args: ScriptArg) -> list[Any]:
         """Run a script; give back the leases of acquires whose replies were lost, and
-        re-create the namespace if Redis lost it (a restart without persistence) or
-        holds an older pool configuration than this process's."""
+        sync this process's view of the pools with the namespace's first if their
+        view is stale (re-creating the namespace if Redis lost it)."""
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
                 self._release_orphans(args[0])
-            reply = self._run(name, args)
-            if _namespace_lost(reply):
-                self._restore(args[0])
+            for _ in range(_SYNC_TRIES):
+                synced = self._syncs
                 reply = self._run(name, args)
+                if not _namespace_lost(reply):
+                    return reply
+                self._sync_once(args[0], synced)
+                args = self._with_view(name, args)
         except _ERRORS as error:
             raise _mapped(error, name) from error
-        return reply
+        raise self._kept_changing(name)
 
     async def _acall(self, name: str, *args: ScriptArg) -> list[Any]:
-        """_call over the asyncio client; the rare restore runs off the event loop."""
+        """_call over the asyncio client; the rare sync runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
                 await self._arelease_orphans(args[0])
-            reply = await self._arun(name, args)
-            if _namespace_lost(reply):
-                await asyncio.to_thread(self._restore, args[0])
+            for _ in range(_SYNC_TRIES):
+                synced = self._syncs
                 reply = await self._arun(name, args)
-        return reply
+                if not _namespace_lost(reply):
+                    return reply
+                await asyncio.to_thread(self._sync_once, args[0], synced)
+                args = self._with_view(name, args)
+        raise self._kept_changing(name)
 
     def _run(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         reply: list[Any] = self._scripts[name](keys=(self._cfg,), args=args)
@@ -456,7 +491,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         reply: list[Any] = await self._scripts[name].acall(self._async_client, self._cfg, args)
         return reply
 
-    def _configure(self, generation: ScriptArg = "") -> None:
+    def _configure(self) -> None:
         policy = self._policy
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
@@ -472,31 +507,108 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                     int((policy.sticky_ttl or 0) * _MICRO),
                     "1" if self._audit else "0",
                     self._skew,
-                    generation,
+                    uuid.uuid4().hex,  # the era, if the namespace is new
                 ),
             )
 
-    def _restore(self, now: ScriptArg) -> None:
-        """Write this process's pool configuration over the namespace's, marked with its
-        generation: a process whose view is newer (it made a later pool change) sees
-        an older generation on its next acquire and restores its own view in turn.
-        (A stale process that restores first and then makes a pool change of its own
-        catches up with that generation: the README states this gap.)"""
-        log.warning("Redis namespace %s lost its state; restoring pools", self.namespace)
-        self._configure(0)  # generation 0 until done: a restore cut short is done again
-        for spec, groups in list(self._numbers.values()):
-            self._write_number(now, spec, groups)
-        known = self._client.smembers(f"{{{self.namespace}}}:numbers")
-        for e164 in {_text(e) for e in known} - self._numbers.keys():
-            self._run("drop_number", (now, e164))
-        self._configure(self._gen)
+    def _sync_once(self, now: ScriptArg, synced: int) -> None:
+        """Sync, unless another thread did since this one's call (`synced`)."""
+        with self._view_lock:
+            if self._syncs == synced:
+                self._sync(now)
 
-    def _write_number(
-        self, now: ScriptArg, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
-    ) -> None:
-        """Write a number as this process knows it, bypassing the restore logic of
-        _call (restores and repairs run inside it)."""
-        self._run("put_number", (now, *self._number_args(spec, groups)))
+    def _sync(self, now: ScriptArg) -> None:
+        """Bring this process's view of the pools and the namespace's up to date with each
+        other, number by number, the later change winning (restamp in common.lua): the
+        view takes the namespace's newer changes, the namespace takes the view's. Runs
+        when the view is stale: Redis lost the namespace (it is re-created here) or came
+        back from an older snapshot without some of this process's changes, or another
+        process's sync wrote to it. A sync that writes moves the pools to a new era, so
+        that every process, this one too, syncs again and learns what it wrote. A sync
+        cut short leaves the era unlearnt, so it is done again."""
+        stored = self._pull()
+        if stored is None:
+            log.warning("Redis namespace %s lost its state; restoring its pools", self.namespace)
+            self._configure()
+            stored = self._pull()
+        if stored is None:  # lost again meanwhile: the caller's next try syncs again
+            return
+        era, self._writes, records = stored
+        for e164, (stamp, record) in records.items():
+            if stamp > self._stamps.get(e164, _NEVER):
+                self._stamps[e164] = stamp
+                if record is None:
+                    self._numbers.pop(e164, None)
+                else:
+                    self._numbers[e164] = record
+        newer = [e for e, stamp in self._stamps.items() if stamp > records.get(e, (_NEVER,))[0]]
+        if self._write_numbers(now, sorted(newer, key=self._stamps.__getitem__)):
+            self._run("era", (uuid.uuid4().hex,))
+        else:
+            self._era = era
+        self._syncs += 1
+
+    def _pull(self) -> tuple[str, int, dict[str, tuple[Stamp, _Record | None]]] | None:
+        """The pools' era, how many of this process's changes Redis holds, and every
+        number's last pool change, read in chunks; None if the namespace is lost. The era
+        is the first chunk's: if a sync moves it meanwhile, the next call syncs again."""
+        era, writes, cursor, records = None, 0, "0", {}
+        while True:
+            reply = self._run("pool", (cursor, self._token))
+            if _namespace_lost(reply):
+                return None
+            era, writes = era or _text(reply[0]), int(reply[1])
+            cursor = _text(reply[2])
+            for i in range(3, len(reply), 8):
+                e164, stamp, by, active, capacity, hour, day, names = map(_text, reply[i : i + 8])
+                spec = NumberSpec(e164, int(capacity), int(hour) or None, int(day) or None)
+                record = (spec, _groups(names)) if active == "1" else None
+                records[e164] = ((int(stamp), by), record)
+            if cursor == "0":
+                return era, writes, records
+
+    def _write_numbers(self, now: ScriptArg, numbers: Sequence[str]) -> bool:
+        """Write numbers' last changes as this process knows them, with their stamps, in
+        pipelines (a restore may write thousands), bypassing _call's sync: syncs run
+        inside it. A write that a newer change beats writes nothing. True if one wrote."""
+        if not numbers:
+            return False
+        for name in ("put_number", "drop_number"):
+            self._client.script_load(self._scripts[name].source)
+        wrote = False
+        for start in range(0, len(numbers), _WRITE_CHUNK):
+            pipe = self._client.pipeline(transaction=False)
+            for e164 in numbers[start : start + _WRITE_CHUNK]:
+                (stamp, by), record = self._stamps[e164], self._numbers.get(e164)
+                change: tuple[ScriptArg, ...] = (now, stamp, by, "", "")
+                if record is None:
+                    name, args = "drop_number", (*change, e164)
+                else:
+                    name, args = "put_number", (*change, *self._number_args(*record))
+                pipe.evalsha(self._scripts[name].sha, 1, self._cfg, *args)
+            wrote = any(int(reply[0]) == 1 for reply in pipe.execute()) or wrote
+        return wrote
+
+    def _changed(self, e164: str, reply: list[Any]) -> None:
+        """A pool change of this process's is done: its stamp, and the count of this
+        process's changes Redis now holds."""
+        self._stamps[e164] = (int(reply[1]), self._token)
+        self._writes = int(reply[2])
+
+    def _kept_changing(self, name: str) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"Redis namespace {self.namespace!r} kept changing while this process synced "
+            f"its pools ({name}); try again"
+        )
+
+    def _with_view(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
+        """A script's arguments with this process's view as it is now, for a call made
+        again after a sync."""
+        if name not in _VIEW_AT:
+            return args
+        at, width = _VIEW_AT[name]
+        view = (self._era, self._writes)[:width]
+        return (*args[:at], *view, *args[at + width :])
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""
@@ -584,7 +696,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             "" if ttl is None else int(ttl * _MICRO),
             _FLAGS[sticky, explain],
             pick,
-            self._gen,
+            self._era,
             *groups,
         )
 
@@ -638,11 +750,27 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                     if pubsub.get_message(timeout=1.0) is not None:
                         self._notify()
                     self._renew_mark()
+                    self._check_writes()
             except _UNREACHABLE:
                 self._stopping.wait(0.5)  # Redis is down: try again shortly
             except Exception:
                 if not self._stopping.is_set():  # a listener failed: keep serving the others
                     log.exception("a freed-channel listener failed")
+
+    def _check_writes(self) -> None:
+        """Every _WRITES_CHECK seconds, off the hot path: if Redis holds fewer of this
+        process's pool changes than it made (it came back from an older snapshot), make
+        the next call sync, which writes them back."""
+        now = time.monotonic()
+        if now - self._writes_checked < _WRITES_CHECK:
+            return
+        self._writes_checked = now
+        made = self._writes  # read first: a change made meanwhile reaches Redis before here
+        if not made:
+            return
+        with contextlib.suppress(*_ERRORS):
+            if int(self._client.hget(f"{{{self.namespace}}}:w", self._token) or 0) < made:
+                self._era = ""
 
     def _renew_mark(self) -> None:
         """Renew this process's waiting mark, or take it off once nothing waited for
@@ -688,6 +816,15 @@ def _mapped(error: BaseException, operation: str) -> Exception:
             return BackendMisconfigured(str(error)[len("numsim: ") :])
         return BackendUnavailable(f"Redis refused {operation}: {error}")
     return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
+
+
+def _groups(names: str) -> dict[str, list[str]]:
+    """{template: [group, ...]} from a number's "template|group" lines."""
+    groups: dict[str, list[str]] = {}
+    for name in filter(None, names.split("\n")):
+        template, _, group = name.partition("|")
+        groups.setdefault(template, []).append(group)
+    return groups
 
 
 def _namespace_lost(reply: object) -> bool:

@@ -86,9 +86,10 @@ class Distribution:
     def sampler(self, rng: random.Random) -> Callable[[], float]:
         """A zero-argument function drawing one value."""
         if self.kind == "exponential":
+            # random.expovariate's own arithmetic, one call fewer per draw (the same draws)
             rate = 1.0 / self.mean  # type: ignore[operator]
-            expovariate = rng.expovariate
-            return lambda: expovariate(rate)
+            uniform01, log = rng.random, math.log
+            return lambda: -log(1.0 - uniform01()) / rate
         if self.kind == "lognormal":
             sigma, mean = self.sigma, self.mean
             assert sigma is not None and mean is not None  # checked when it was made

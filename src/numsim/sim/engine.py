@@ -6,13 +6,14 @@ so the allocator itself gives the channel back when the call ends, exactly as a
 release would, with no extra event per call. A call whose status callback is
 lost keeps the default TTL, as in production. No process per attempt, no
 polling: arrivals are timeout callbacks, waiting is the allocator's own queue,
-woken through the clock's call_at.
+woken through the clock's call_at. An attempt that does not wait reads the
+allocator's Grant, the acquisition before it is wrapped in a Lease: no Lease
+object per simulated attempt.
 """
 
 from __future__ import annotations
 
 import random
-from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ import simpy
 from simpy.events import Timeout
 
 from ..allocator import Allocator, Lease, NoNumberAvailable, Request
+from ..allocator.backend import Grant
 from ..allocator.refusal import HOURLY_CAP
 from .pool import numbers_and_templates
 from .scenario import Scenario
@@ -32,11 +34,15 @@ from .trace import (
     REASON_CODES,
     REFUSED,
     Trace,
+    pack,
 )
 
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
-# How an attempt went: (lease or refusal, when the call hangs up, answered).
-Done = Callable[["Lease | NoNumberAvailable", float, bool], object]
+# How an attempt went: (its refusal or None, when the call hangs up, answered).
+Done = Callable[["NoNumberAvailable | None", float, bool], object]
+# One attempt, as its settling needs it: template, destination code, attempt number,
+# arrival, answered, hold, lost callback, done.
+_Call = tuple[str, int, int, float, bool, float, bool, "Done | None"]
 
 
 class SimClock:
@@ -83,7 +89,9 @@ class Engine:
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []
-        self.records = array("d")  # trace.FIELDS per attempt
+        self.records = bytearray()  # trace.pack()ed, one record per attempt
+        self._append = self.records.extend
+        self._try_grant = self.allocator._try_grant  # try_acquire without a Lease object
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
@@ -129,116 +137,87 @@ class Engine:
         answered: bool | None = None,
         max_wait: float | None = None,
     ) -> None:
-        """One outbound attempt now. `done(outcome, end, answered)` tells the source how
-        it went (end: when the call hangs up). Replays pass their own hold and answer;
-        campaigns their own max wait."""
-        random_ = self.rng.random
+        """One outbound attempt now. `done(refusal, end, answered)` tells the source how
+        it went (refusal: None if it got a number; end: when the call hangs up). Replays
+        pass their own hold and answer; campaigns their own max wait."""
         if answered is None:
-            answered = self._p_answer >= 1.0 or random_() < self._p_answer
+            answered = self._p_answer >= 1.0 or self.rng.random() < self._p_answer
         if hold is None:
             hold = self._hold_answered() if answered else self._no_answer()
         if hold < _SHORTEST_HOLD:
             hold = _SHORTEST_HOLD
-        lost = self._p_lost > 0.0 and random_() < self._p_lost
-        arrival = self.env.now
+        lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
+        call = (template, destination, attempt, self.env.now, answered, hold, lost, done)
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:
-            outcome = self.allocator.try_acquire(
+            outcome = self._try_grant(
                 template,
                 self.destinations[destination],
-                ttl=None if lost else hold,
-                explain=self._explain,
+                None,
+                None if lost else hold,
+                self._explain,
             )
-            self._settle(
-                outcome,
-                template,
-                destination,
-                attempt,
-                arrival,
-                answered,
-                hold,
-                lost,
-                done,
-                arrival,  # settled at once: no wait
-            )
-        else:
+            self._settle(outcome, call, call[3])  # settled at once: no wait
+            return
 
-            def settle(request: Request) -> None:
-                outcome = request.lease if request.lease is not None else request.error
-                assert outcome is not None  # a request completes with one or the other
-                self._settle(
-                    outcome,
-                    template,
-                    destination,
-                    attempt,
-                    arrival,
-                    answered,
-                    hold,
-                    lost,
-                    done,
-                    self.env.now,
-                )
+        def settle(request: Request) -> None:
+            lease = request.lease
+            if lease is None:
+                assert request.error is not None  # a request completes with one or the other
+                self._settle(request.error, call, self.env.now)
+                return
+            grant = (lease.id, lease.number, lease.destination, lease.expires_at)
+            self._settle(grant, call, self.env.now)
 
-            self.allocator.request(
-                template,
-                self.destinations[destination],
-                timeout=max_wait,
-                ttl=None if lost else hold,
-                callback=settle,
-            )
+        self.allocator.request(
+            template,
+            self.destinations[destination],
+            timeout=max_wait,
+            ttl=None if lost else hold,
+            callback=settle,
+        )
 
-    def _settle(
-        self,
-        outcome: Lease | NoNumberAvailable,
-        template: str,
-        destination: int,
-        attempt: int,
-        arrival: float,
-        answered: bool,
-        hold: float,
-        lost: bool,
-        done: Done | None,
-        now: float,
-    ) -> None:
+    def _settle(self, outcome: Grant | NoNumberAvailable, call: _Call, now: float) -> None:
         """Record how an attempt went (`now`: when it was settled), and tell its source."""
-        if type(outcome) is not Lease:
-            reason = REASON_CODES[outcome.reason]  # type: ignore[union-attr]
-            code = self.template_code[template]
-            self.records.extend(
-                (
+        template, destination, attempt, arrival, answered, hold, lost, done = call
+        if isinstance(outcome, NoNumberAvailable):
+            refusal = outcome
+            self._append(
+                pack(
                     arrival,
                     now - arrival,
                     0.0,
                     0.0,
-                    code,
+                    self.template_code[template],
                     destination,
                     -1,
                     REFUSED,
-                    reason,
+                    REASON_CODES[refusal.reason],
                     attempt,
                     0,
                 )
             )
-            if outcome.reasons:  # type: ignore[union-attr]
-                self._count_caps(outcome.reasons)  # type: ignore[union-attr]
+            if refusal.reasons:
+                self._count_caps(refusal.reasons)
             if done is not None:
-                done(outcome, now, False)
+                done(refusal, now, False)
             return
-        lease: Lease = outcome
-        pacing = self._pacers.delay(lease.number, now) if self._pacing else 0.0
+        lease_id, number, to, expires_at = outcome
+        pacing = self._pacers.delay(number, now) if self._pacing else 0.0
         if pacing and not lost:
+            lease = Lease(lease_id, number, template, to, None, expires_at)
             self.allocator.renew(lease, ttl=pacing + hold)
-        held = hold if not lost else lease.expires_at - self.clock() - pacing
-        self.records.extend(
-            (
+        held = hold if not lost else expires_at - self.clock() - pacing
+        self._append(
+            pack(
                 arrival,
                 now - arrival,
                 pacing,
                 held,
                 self.template_code[template],
                 destination,
-                self.number_code[lease.number],
+                self.number_code[number],
                 ANSWERED if answered else NO_ANSWER,
                 0,
                 attempt,
@@ -247,9 +226,9 @@ class Engine:
         )
         if answered and self._p_callback > 0.0 and self.rng.random() < self._p_callback:
             delay = pacing + hold + self._callback_delay()
-            Timeout(self.env, delay, (lease.number, destination)).callbacks.append(self._call_back)
+            Timeout(self.env, delay, (number, destination)).callbacks.append(self._call_back)
         if done is not None:
-            done(lease, now + pacing + hold, answered)
+            done(None, now + pacing + hold, answered)
 
     def _call_back(self, event: Any) -> None:
         """A destination calls the number back: an inbound call on that number."""
@@ -261,11 +240,13 @@ class Engine:
             self.allocator.acquire_inbound(e164, ttl=talk)
         except NoNumberAvailable as refusal:
             reason = REASON_CODES[refusal.reason]
-            self.records.extend(
-                (now, 0.0, 0.0, 0.0, -1, destination, number_code, CALLBACK_MISSED, reason, 0, 0)
+            self._append(
+                pack(
+                    now, 0.0, 0.0, 0.0, -1, destination, number_code, CALLBACK_MISSED, reason, 0, 0
+                )
             )
             return
-        self.records.extend((now, 0.0, 0.0, talk, -1, destination, number_code, CALLBACK, 0, 0, 0))
+        self._append(pack(now, 0.0, 0.0, talk, -1, destination, number_code, CALLBACK, 0, 0, 0))
 
     def _count_caps(self, reasons: dict[str, str]) -> None:
         counts, codes = self.cap_refusals, self.number_code

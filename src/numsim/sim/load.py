@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from phonenumbers import PhoneNumberType
 from simpy.events import Timeout
 
-from ..allocator import Lease, NoNumberAvailable
+from ..allocator import NoNumberAvailable
 from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT
 from ..phone import normalize_e164, phone_info
 from .engine import Done, Engine
@@ -49,6 +49,7 @@ class OpenArrivals:
         if spec.calls_per_hour is not None:  # one rate all along: no pieces to cross
             self._rate = spec.calls_per_hour * self.scale
             self._schedule = self._schedule_constant  # type: ignore[method-assign]
+            self._arrive = self._arrive_constant  # type: ignore[method-assign]
 
     def start(self) -> None:
         self._schedule(0.0)
@@ -57,6 +58,15 @@ class OpenArrivals:
         gap = -math.log(1.0 - self.engine.rng.random()) / self._rate  # expovariate, inlined
         if now + gap < self.end:
             Timeout(self.engine.env, gap).callbacks.append(self._arrive)
+
+    def _arrive_constant(self, _: object) -> None:
+        """_arrive with _schedule_constant inline: the simulator benchmark's hot path."""
+        engine = self.engine
+        env, random_ = engine.env, engine.rng.random
+        gap = -math.log(1.0 - random_()) / self._rate
+        if env.now + gap < self.end:
+            Timeout(env, gap).callbacks.append(self._arrive)
+        engine.attempt(self.template, self.first + int(random_() * self.population))
 
     def _schedule(self, now: float) -> None:
         rng = self.engine.rng
@@ -196,20 +206,20 @@ class CampaignDialer:
         return max(self.next_allowed, self.paused_until, self.blocked_until)
 
     def _done(self, destination: int, attempt: int) -> Done:
-        def done(outcome: Lease | NoNumberAvailable, end: float, answered: bool) -> None:
+        def done(refusal: NoNumberAvailable | None, end: float, answered: bool) -> None:
             env = self.engine.env
             now = env.now
-            if isinstance(outcome, Lease):
+            if refusal is None:
                 event = Timeout(env, end - now, (destination, attempt, answered))
                 event.callbacks.append(self._ended)
                 return
             self.in_flight -= 1
-            retry = outcome.retry_after
+            retry = refusal.retry_after
             if retry is None:
                 retry = self.spec.retry_blocked_seconds
-            if outcome.reason == CALLING_HOURS:
+            if refusal.reason == CALLING_HOURS:
                 self.paused_until = max(self.paused_until, now + retry)
-            elif outcome.reason != DESTINATION_LIMIT:
+            elif refusal.reason != DESTINATION_LIMIT:
                 self.blocked_until = max(self.blocked_until, now + retry)
             self._push(now + retry, destination, attempt)
             self._dial()

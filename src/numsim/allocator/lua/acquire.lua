@@ -1,10 +1,10 @@
 -- ARGV: now, template, destination, lease id, ttl (us, "" = default),
--- flags "sticky explain" as two 0/1 digits, random in [0, 1), the caller's pool
--- generation, then the groups to try.
+-- flags "sticky explain" as two 0/1 digits, random in [0, 1), the era of the caller's
+-- view of the pools, then the groups to try.
 -- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
--- [number, status]...}, or {-1} when the namespace lost its configuration or holds an
--- older pool configuration than the caller's.
-if not CFGV or tonumber(ARGV[8]) > CFGV.gen then return {-1} end
+-- [number, status]...}, or {-1} when the namespace lost its configuration or the caller's
+-- view is of another era (it syncs first).
+if not CFGV or ARGV[8] ~= CFGV.era then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local template, destination, id = ARGV[2], ARGV[3], ARGV[4]

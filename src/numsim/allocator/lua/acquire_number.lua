@@ -1,6 +1,6 @@
--- ARGV: now, e164, lease id, ttl (us, "" = default), the caller's pool generation.
+-- ARGV: now, e164, lease id, ttl (us, "" = default), the era of the caller's view.
 -- An inbound call on one number.
-if not CFGV or tonumber(ARGV[5]) > CFGV.gen then return {-1} end
+if not CFGV or ARGV[5] ~= CFGV.era then return {-1} end
 local now = clock(ARGV[1])
 reclaim(now)
 local e, id = ARGV[2], ARGV[3]

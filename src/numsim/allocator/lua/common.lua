@@ -25,7 +25,7 @@ local function int(x)
 end
 
 local function config()
-  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "gen",
+  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "era",
     "skew", "due", "wake", "pruned")
   if not c[1] then
     return nil
@@ -37,7 +37,9 @@ local function config()
     dper = tonumber(c[4]),
     sticky = tonumber(c[5]),
     audit = c[6] == "1",
-    gen = tonumber(c[7]) or 0, -- bumped by every pool change: a stale view cannot restore
+    -- The pools' era, new each time the namespace is created and each time a sync writes
+    -- to it: a process whose view is of another era syncs it before it acts.
+    era = c[7] or "",
     skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
     -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
     -- skips its scans until then. A lower bound, lowered by every schedule().
@@ -391,4 +393,40 @@ local function finish(result)
     redis.call("PUBLISH", key("freed"), "1")
   end
   return result
+end
+
+-- Whether a process changing the pools must sync first: its view is of another era, or
+-- Redis holds fewer of its changes than it made (Redis came back from an older snapshot:
+-- {ns}:w counts each process's changes). "" for the era: a sync's own write, unchecked.
+local function stale(era, token, writes)
+  if era == "" then
+    return false
+  end
+  return era ~= CFGV.era or (tonumber(redis.call("HGET", key("w"), token)) or 0) < tonumber(writes)
+end
+
+-- Pool changes are last-writer-wins per number: each put or drop carries a stamp (its time
+-- in microseconds, after the number's last stamp) and the token of the process that made
+-- it (which breaks ties), kept in {ns}:n:<e164>. A sync writes a process's own changes with
+-- their stamps, which win only over older ones: a stale view never undoes a newer change
+-- after a loss. `given` is "" for a new change. Returns the stamp to write, or nil if the
+-- stored change is as new. A number whose settings were lost has no stamp.
+local function restamp(e, given, by, now)
+  local n = redis.call("HMGET", key("n", e), "stamp", "by", "cap")
+  local stored = n[3] and tonumber(n[1]) or -1
+  if given == "" then
+    return math.max(now, stored + 1)
+  end
+  local stamp = tonumber(given)
+  if stamp > stored or (stamp == stored and by > (n[2] or "")) then
+    return stamp
+  end
+  return nil
+end
+
+-- A pool change is done. A process's own change (not a sync's write) counts in {ns}:w.
+-- Returns {1, stamp, the changes Redis holds of the process (-1: a sync's write)}.
+local function changed(stamp, token, own)
+  local writes = own and redis.call("HINCRBY", key("w"), token, 1) or -1
+  return finish({1, stamp, writes})
 end

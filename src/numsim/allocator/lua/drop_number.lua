@@ -1,9 +1,22 @@
--- ARGV: now, e164. The number leaves every pool; its live leases stay.
--- Returns {1, generation}.
-if not CFGV then return {-1} end
+-- ARGV: now, stamp, token, the caller's era and count of changes (as put_number), e164.
+-- The number leaves every pool; its live leases stay. Its settings stay too, as the
+-- record that it was dropped (a number never seen here gets one: a stale view must not
+-- add it later).
+-- Returns what changed() returns, {0} if a newer change is stored, or {-1}.
+if not CFGV or stale(ARGV[4], ARGV[3], ARGV[5]) then return {-1} end
 local now = clock(ARGV[1])
-local e = ARGV[2]
+local e = ARGV[6]
+redis.call("SADD", key("numbers"), e) -- first: a refused write still restores the index
+local stamp = restamp(e, ARGV[2], ARGV[3], now)
+if not stamp then
+  return {0}
+end
 leave_groups(e)
-redis.call("HSET", key("n", e), "active", "0", "groups", "")
+local n = key("n", e)
+if not redis.call("HGET", n, "cap") then
+  local used, inbound = leases_of(e)
+  redis.call("HSET", n, "cap", 0, "hcap", 0, "dcap", 0, "used", used, "inb", inbound)
+end
+redis.call("HSET", n, "active", "0", "groups", "", "stamp", string.format("%d", stamp), "by", ARGV[3])
 reclaim(now)
-return finish({1, redis.call("HINCRBY", CFG, "gen", 1)})
+return changed(stamp, ARGV[3], ARGV[4] ~= "")

@@ -1,23 +1,30 @@
--- ARGV: now, e164, capacity, hourly cap (0: none), daily cap (0: none),
--- then "template|group" for every group the number belongs to. Returns {1, generation}.
-if not CFGV then return {-1} end
+-- ARGV: now, stamp ("": a new change; a sync passes the change's own), the token of the
+-- process that made it, the caller's era ("": a sync's write) and count of changes (see
+-- stale()), e164, capacity, hourly cap (0: none), daily cap (0: none), then
+-- "template|group" for every group the number belongs to. Returns what changed()
+-- returns, {0} if a newer change is stored, or {-1} (the caller must sync first).
+if not CFGV or stale(ARGV[4], ARGV[3], ARGV[5]) then return {-1} end
 local now = clock(ARGV[1])
-local e = ARGV[2]
--- A number Redis knew whose settings are gone (a key evicted or deleted) restarts from the
--- leases it holds, not from zero: its live calls still occupy channels.
-local lost = redis.call("SISMEMBER", key("numbers"), e) == 1
-  and not redis.call("HGET", key("n", e), "cap")
+local e = ARGV[6]
+-- First, so that a refused write still restores the index; 0: Redis knew the number.
+local known = redis.call("SADD", key("numbers"), e) == 0
+local stamp = restamp(e, ARGV[2], ARGV[3], now)
+if not stamp then
+  return {0}
+end
+-- A number whose settings are gone (a key evicted or deleted) restarts from the leases
+-- it holds, not from zero: its live calls still occupy channels.
+local lost = known and not redis.call("HGET", key("n", e), "cap")
 leave_groups(e)
-redis.call("SADD", key("numbers"), e)
 local groups = {}
-for i = 6, #ARGV do
+for i = 10, #ARGV do
   local g = ARGV[i]
   groups[#groups + 1] = g
   redis.call("SADD", key("gm", g), e)
   redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
 end
-redis.call("HSET", key("n", e), "cap", ARGV[3], "hcap", ARGV[4], "dcap", ARGV[5], "active", "1",
-  "groups", table.concat(groups, "\n"))
+redis.call("HSET", key("n", e), "cap", ARGV[7], "hcap", ARGV[8], "dcap", ARGV[9], "active", "1",
+  "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp), "by", ARGV[3])
 if lost then
   local used, inbound = leases_of(e)
   redis.call("HSET", key("n", e), "used", used, "inb", inbound)
@@ -27,4 +34,4 @@ else
 end
 reclaim(now)
 refresh_number(e, now)
-return finish({1, redis.call("HINCRBY", CFG, "gen", 1)})
+return changed(stamp, ARGV[3], ARGV[4] ~= "")

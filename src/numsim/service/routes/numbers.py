@@ -182,7 +182,7 @@ def _report(report: ImportReport) -> dict[str, Any]:
         "added": report.added,
         "updated": report.updated,
         "skipped": report.skipped,
-        "rejected": len(report.errors),
+        "rejected": report.rejected,
         "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in report.errors],
         "report": str(report),
     }
