@@ -72,11 +72,18 @@ def clock():
 
 @pytest.fixture
 def make_allocator(backend_factory, clock):
+    """Allocators on the test's backend, closed when the test ends (so a thread still
+    waiting in one ends too)."""
+    made = []
+
     def make(numbers, templates, **options):
         options.setdefault("clock", clock)
-        return numsim.Allocator(numbers, templates, backend=backend_factory(), **options)
+        made.append(numsim.Allocator(numbers, templates, backend=backend_factory(), **options))
+        return made[-1]
 
-    return make
+    yield make
+    for allocator in made:
+        allocator.close()
 
 
 def twilio(i=0, **options):

@@ -25,7 +25,7 @@ class Waiter(threading.Thread):
         allocator, template, destination, timeout = self.args_
         try:
             self.lease = allocator.acquire(template, destination, timeout=timeout)
-        except NoNumberAvailable as error:
+        except (NoNumberAvailable, RuntimeError) as error:  # RuntimeError: closed
             self.error = error
         self.done_at = time.monotonic()
 
@@ -390,3 +390,31 @@ def test_fifo_still_holds_behind_a_waiter_short_of_numbers(make_allocator):
     assert not (early.done or own.done or late.done)
     allocator.release(held)
     assert early.lease is not None and not late.done and not own.done
+
+
+def test_closing_the_allocator_ends_the_calls_still_waiting(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", us(0))
+    waiter = start_waiting(allocator, "t", us(1), 60)
+    allocator.close()
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert isinstance(waiter.error, RuntimeError)
+    assert str(waiter.error) == "the allocator was closed while the request waited"
+
+
+def test_closing_the_allocator_ends_an_aacquire_still_waiting(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    allocator.acquire("t", us(0))
+
+    async def main():
+        waiting = asyncio.create_task(allocator.aacquire("t", us(1), timeout=60))
+        while not allocator.waiting:
+            await asyncio.sleep(0.01)
+        await allocator.aclose()
+        with pytest.raises(RuntimeError, match="closed while the request waited"):
+            await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())

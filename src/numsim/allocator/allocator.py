@@ -142,8 +142,10 @@ class Allocator:
     # -- lifecycle ----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop the allocator's threads (timed wake-ups, the async worker) and close its
-        backend. Call it once no call is waiting; the allocator is not used after."""
+        """End the calls still waiting (they raise RuntimeError), stop the allocator's
+        threads (timed wake-ups, the async worker) and close its backend. The allocator
+        is not used after."""
+        self._waits.close()
         if self._timers is not None:
             self._timers.close()
         self._worker.shutdown(wait=True)
@@ -151,6 +153,7 @@ class Allocator:
 
     async def aclose(self) -> None:
         """close for asyncio: also closes the backend's asyncio connections."""
+        self._waits.close()
         if self._timers is not None:
             await asyncio.to_thread(self._timers.close)
         await asyncio.to_thread(self._worker.shutdown, True)

@@ -32,6 +32,7 @@ class Request:
         "_callback",
         "_queue",
         "call_id",
+        "closed",
         "deadline",
         "destination",
         "done",
@@ -65,6 +66,7 @@ class Request:
         self.lease: Lease | None = None
         self.error: NoNumberAvailable | None = None
         self.done = False
+        self.closed = False  # ended by the allocator's close()
         self._callback = callback
         self._queue: WaitQueue | None = None
 
@@ -74,6 +76,8 @@ class Request:
             raise RuntimeError("the request is still waiting")
         if self.lease is not None:
             return self.lease
+        if self.closed:
+            raise RuntimeError("the allocator was closed while the request waited")
         if self.error is None:  # cancelled
             raise RuntimeError("the request was cancelled")
         raise self.error
@@ -147,6 +151,19 @@ class WaitQueue:
             if not request.done:
                 request.done = True
                 self._dequeued(request)
+
+    def close(self) -> None:
+        """End every waiting request (its caller gets RuntimeError): nothing will serve
+        them once the allocator is closed."""
+        with self._lock:
+            for queue in self._classes.values():
+                for request in queue:
+                    if not request.done:
+                        request.closed = True
+                        self._complete(request, None, None)
+            self._classes.clear()
+            self._deadlines.clear()
+            self._wakeups.clear()
 
     def next_wakeup(self) -> float | None:
         """The earliest time at which time alone may change a waiting request's fate."""
