@@ -450,3 +450,58 @@ def test_call_windows_and_ended_lease_ids_are_pruned_in_batches_not_on_every_cal
     assert client.zcard(window) == 1 and client.zcount(leases, "-inf", "(0") == 1
     assert client.pttl(window) > 3600 * 1000
     backend.close()
+
+
+def test_a_number_given_a_daily_cap_gets_a_daily_window_that_expires(redis_server):
+    space, client = namespace(), redis.Redis.from_url(redis_server.url)
+    number = twilio(0)
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(client, namespace=space)
+    )
+    allocator.release(allocator.acquire("t", us(1)))  # pruned now, without a daily window
+    allocator.remove_number(number.e164)
+    allocator.add_number(twilio(0, max_calls_per_day=100), templates=["t"])
+    allocator.release(allocator.acquire("t", us(2)))  # within the minute
+    assert client.pttl(f"{{{space}}}:d:{number.e164}") > 86_400 * 1000
+    allocator.close()
+
+
+def test_on_a_client_clock_every_call_renews_its_windows_ttl(redis_server):
+    """A client clock slower than the server's: the window's TTL (server time) must not
+    run out under calls that still count."""
+    space, client = namespace(), redis.Redis.from_url(redis_server.url)
+    clock = numsim.ManualClock(1_800_000_000)
+    backend = RedisBackend(client, namespace=space, clock="client", max_clock_skew=None)
+    number = twilio(0, max_calls_per_hour=3)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend, clock=clock)
+    allocator.release(allocator.acquire("t", us(1)))
+    window = f"{{{space}}}:h:{number.e164}"
+    client.pexpire(window, 3000)  # as if an hour of server time had nearly passed
+    clock.advance(10)
+    allocator.release(allocator.acquire("t", us(2)))
+    assert client.pttl(window) > 3600 * 1000
+    allocator.close()
+
+
+def test_client_clocks_a_little_apart_do_not_prune_on_every_release(redis_server):
+    space, client = namespace(), redis.Redis.from_url(redis_server.url)
+    clocks = [numsim.ManualClock(1_800_000_000), numsim.ManualClock(1_800_000_000.5)]
+    number = twilio(0)
+    allocators = [
+        numsim.Allocator(
+            [number],
+            {"t": pool(number)},
+            backend=RedisBackend(client, namespace=space, clock="client", max_clock_skew=None),
+            clock=clock,
+        )
+        for clock in clocks
+    ]
+    before = _calls(client, "zremrangebyscore")
+    for i in range(50):
+        for allocator in allocators:
+            allocator.release(allocator.acquire("t", us(i)))
+        for clock in clocks:
+            clock.advance(0.001)
+    assert _calls(client, "zremrangebyscore") - before <= 4
+    for allocator in allocators:
+        allocator.close()

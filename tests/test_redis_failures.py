@@ -296,6 +296,35 @@ def test_redis_back_from_an_older_snapshot_does_not_lose_a_pool_change(
     b.close()
 
 
+def test_after_a_rollback_a_process_that_only_changes_pools_writes_its_change_back(server):
+    """The admin never acquires: once its listener has noticed the rollback, its next pool
+    change syncs first (it used to go out unchecked and turn the check off for good)."""
+    x, y, z = twilio(0), twilio(1), twilio(2)
+    admin, worker = two_processes(server, x, y)
+    redis.Redis(port=server.port).save()
+    admin.remove_number(x.e164)
+    server.stop()
+    server.start()  # from the snapshot, which still has x
+    deadline = time.monotonic() + 10
+    while admin.backend._era:  # the listener marks the view stale
+        assert time.monotonic() < deadline, "the listener never noticed the rollback"
+        time.sleep(0.1)
+    admin.add_number(z, templates=["t"])
+    assert sorted(drain(worker, 0)) == [y.e164, z.e164]
+    admin.close()
+    worker.close()
+
+
+def test_a_client_clock_before_1970_is_refused(server):
+    clock = numsim.ManualClock(-100.0)
+    backend = RedisBackend(
+        server.url, namespace=f"t-{uuid.uuid4().hex}", clock="client", max_clock_skew=None
+    )
+    with pytest.raises(BackendMisconfigured, match="before 1970"):
+        numsim.Allocator([twilio(0)], {"t": pool(twilio(0))}, backend=backend, clock=clock)
+    backend.close()
+
+
 def test_an_acquire_outlives_another_process_syncing_while_it_syncs(server):
     """b restores first; while b's acquire syncs, a's sync writes a's newer view and moves
     the pools to a new era: b syncs again and acquires (it raised IndexError)."""

@@ -57,12 +57,18 @@ local function server_time()
 end
 
 -- The time of this call: the server's, or a client's within the allowed skew (a worker
--- whose clock is hours ahead would otherwise expire everyone's leases).
+-- whose clock is hours ahead would otherwise expire everyone's leases). A client time is
+-- never negative: ended leases are scored below zero in {ns}:leases.
+local client_clock = false
 local function clock(given)
   if given == "" then
     return server_time()
   end
+  client_clock = true
   local now = tonumber(given)
+  if now < 0 then
+    error({err = "numsim: the client clock reads a time before 1970 (" .. given .. " us)"})
+  end
   if CFGV and CFGV.skew > 0 then
     local off = now - server_time()
     if math.abs(off) > CFGV.skew then
@@ -99,10 +105,10 @@ end
 -- entry added before the next prune has stopped counting; an idle number's windows expire.
 local WINDOW_PRUNE_EVERY = 60000000
 
--- Whether a prune last run at `last` (nil: never) is due again; a clock that went back
--- (a client's) prunes at once.
+-- Whether a prune last run at `last` (nil: never) is due again. Client clocks a little
+-- behind the last prune's wait for it; one more than a minute behind prunes at once.
 local function prune_due(last, now, every)
-  return not last or now < last or now - last >= every
+  return not last or now - last >= every or last - now > WINDOW_PRUNE_EVERY
 end
 
 local function prune_windows(e, now, daily)
@@ -319,7 +325,7 @@ local function reclaim(now)
     local record = redis.call("HGET", key("l"), id)
     if record == VOID then
       redis.call("HDEL", key("l"), id)
-      redis.call("ZREM", key("leases"), id)
+      redis.call("ZADD", key("leases"), int(-1 - now), id) -- remembered as ended
     elseif record then
       local e, inbound = split_lease(record)
       free(id, e, inbound, now, "expired")
@@ -364,6 +370,14 @@ local function take(e, id, now, ttl, outbound)
       redis.call("HSET", nkey, "used", int(used), "pruned", at)
     else
       redis.call("HSET", nkey, "used", int(used))
+      if client_clock then
+        -- The keys' TTLs run on the server's clock: renewed on every call, a client clock
+        -- slower than the server's cannot let them run out under entries that still count.
+        redis.call("PEXPIRE", key("h", e), int((HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000))
+        if dcap > 0 then
+          redis.call("PEXPIRE", key("d", e), int((DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000))
+        end
+      end
     end
   else
     redis.call("HSET", nkey, "used", int(used))
@@ -397,9 +411,9 @@ end
 
 -- Whether a process changing the pools must sync first: its view is of another era, or
 -- Redis holds fewer of its changes than it made (Redis came back from an older snapshot:
--- {ns}:w counts each process's changes). "" for the era: a sync's own write, unchecked.
+-- {ns}:w counts each process's changes). "" for the count: a sync's own write, unchecked.
 local function stale(era, token, writes)
-  if era == "" then
+  if writes == "" then
     return false
   end
   return era ~= CFGV.era or (tonumber(redis.call("HGET", key("w"), token)) or 0) < tonumber(writes)

@@ -19,4 +19,4 @@ if not redis.call("HGET", n, "cap") then
 end
 redis.call("HSET", n, "active", "0", "groups", "", "stamp", string.format("%d", stamp), "by", ARGV[3])
 reclaim(now)
-return changed(stamp, ARGV[3], ARGV[4] ~= "")
+return changed(stamp, ARGV[3], ARGV[5] ~= "")

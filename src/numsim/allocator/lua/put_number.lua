@@ -1,6 +1,6 @@
 -- ARGV: now, stamp ("": a new change; a sync passes the change's own), the token of the
--- process that made it, the caller's era ("": a sync's write) and count of changes (see
--- stale()), e164, capacity, hourly cap (0: none), daily cap (0: none), then
+-- process that made it, the caller's era and count of changes (see stale(); "": a
+-- sync's write), e164, capacity, hourly cap (0: none), daily cap (0: none), then
 -- "template|group" for every group the number belongs to. Returns what changed()
 -- returns, {0} if a newer change is stored, or {-1} (the caller must sync first).
 if not CFGV or stale(ARGV[4], ARGV[3], ARGV[5]) then return {-1} end
@@ -25,6 +25,7 @@ for i = 10, #ARGV do
 end
 redis.call("HSET", key("n", e), "cap", ARGV[7], "hcap", ARGV[8], "dcap", ARGV[9], "active", "1",
   "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp), "by", ARGV[3])
+redis.call("HDEL", key("n", e), "pruned") -- its next call prunes, and sets its windows' TTLs
 if lost then
   local used, inbound = leases_of(e)
   redis.call("HSET", key("n", e), "used", used, "inb", inbound)
@@ -34,4 +35,4 @@ else
 end
 reclaim(now)
 refresh_number(e, now)
-return changed(stamp, ARGV[3], ARGV[4] ~= "")
+return changed(stamp, ARGV[3], ARGV[5] ~= "")
