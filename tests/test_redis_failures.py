@@ -555,6 +555,29 @@ def test_an_acquire_given_up_before_it_ran_takes_nothing_when_it_runs(server):
     backend.close()
 
 
+def test_an_acquire_given_up_takes_nothing_even_after_its_void_record_expired(server):
+    """The void record expires like a lease; the id is then remembered as ended, so an
+    acquire arriving later still (a long-stalled retry) takes nothing."""
+    number = twilio(0)
+    clock = numsim.ManualClock(1_800_000_000)
+    backend = RedisBackend(
+        server.url, namespace=f"t-{uuid.uuid4().hex}", clock="client", max_clock_skew=None
+    )
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=backend, clock=clock, lease_ttl=10
+    )
+    backend._orphans.add("given-up-lease")
+    assert allocator.in_use(number.e164) == 0  # the give-back voids the id
+    clock.advance(11)
+    assert allocator.in_use(number.e164) == 0  # the void record has expired
+    late = backend._acquire_args(
+        "t", ["*+stir_shaken"], us(1), clock(), "given-up-lease", None, False, False
+    )
+    assert backend._call("acquire", *late)[:2] == [0, b"void"]
+    assert allocator.in_use(number.e164) == 0
+    backend.close()
+
+
 def test_numsim_check_reports_then_repairs_a_damaged_namespace(server, capsys):
     number = twilio(0)
     space = f"t-{uuid.uuid4().hex}"
