@@ -111,15 +111,21 @@ local function prune_due(last, now, every)
   return not last or now - last >= every or last - now > WINDOW_PRUNE_EVERY
 end
 
-local function prune_windows(e, now, daily)
-  local hk = key("h", e)
-  redis.call("ZREMRANGEBYSCORE", hk, "-inf", int(now - HOUR))
-  redis.call("PEXPIRE", hk, int((HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000))
+-- Keep a number's windows alive until every entry added before the next prune has
+-- stopped counting (their TTLs run on the server's clock).
+local function keep_windows(e, daily)
+  redis.call("PEXPIRE", key("h", e), int((HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000))
   if daily then
-    local dk = key("d", e)
-    redis.call("ZREMRANGEBYSCORE", dk, "-inf", int(now - DAY))
-    redis.call("PEXPIRE", dk, int((DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000))
+    redis.call("PEXPIRE", key("d", e), int((DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000))
   end
+end
+
+local function prune_windows(e, now, daily)
+  redis.call("ZREMRANGEBYSCORE", key("h", e), "-inf", int(now - HOUR))
+  if daily then
+    redis.call("ZREMRANGEBYSCORE", key("d", e), "-inf", int(now - DAY))
+  end
+  keep_windows(e, daily)
 end
 
 local function nth_score(zkey, index)
@@ -371,12 +377,9 @@ local function take(e, id, now, ttl, outbound)
     else
       redis.call("HSET", nkey, "used", int(used))
       if client_clock then
-        -- The keys' TTLs run on the server's clock: renewed on every call, a client clock
-        -- slower than the server's cannot let them run out under entries that still count.
-        redis.call("PEXPIRE", key("h", e), int((HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000))
-        if dcap > 0 then
-          redis.call("PEXPIRE", key("d", e), int((DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000))
-        end
+        -- Renewed on every call: a client clock slower than the server's cannot let the
+        -- keys run out under entries that still count.
+        keep_windows(e, dcap > 0)
       end
     end
   else
@@ -423,19 +426,21 @@ end
 -- in microseconds, after the number's last stamp) and the token of the process that made
 -- it (which breaks ties), kept in {ns}:n:<e164>. A sync writes a process's own changes with
 -- their stamps, which win only over older ones: a stale view never undoes a newer change
--- after a loss. `given` is "" for a new change. Returns the stamp to write, or nil if the
--- stored change is as new. A number whose settings were lost has no stamp.
+-- after a loss. `given` is "" for a new change. Returns the stamp to write (nil if the
+-- stored change is as new), and whether the number has settings here. A number whose
+-- settings were lost has no stamp.
 local function restamp(e, given, by, now)
   local n = redis.call("HMGET", key("n", e), "stamp", "by", "cap")
-  local stored = n[3] and tonumber(n[1]) or -1
+  local settled = n[3] ~= false
+  local stored = settled and tonumber(n[1]) or -1
   if given == "" then
-    return math.max(now, stored + 1)
+    return math.max(now, stored + 1), settled
   end
   local stamp = tonumber(given)
   if stamp > stored or (stamp == stored and by > (n[2] or "")) then
-    return stamp
+    return stamp, settled
   end
-  return nil
+  return nil, settled
 end
 
 -- A pool change is done. A process's own change (not a sync's write) counts in {ns}:w.

@@ -7,16 +7,16 @@ if not CFGV or stale(ARGV[4], ARGV[3], ARGV[5]) then return {-1} end
 local now = clock(ARGV[1])
 local e = ARGV[6]
 redis.call("SADD", key("numbers"), e) -- first: a refused write still restores the index
-local stamp = restamp(e, ARGV[2], ARGV[3], now)
+local stamp, settled = restamp(e, ARGV[2], ARGV[3], now)
 if not stamp then
   return {0}
 end
 leave_groups(e)
 local n = key("n", e)
-if not redis.call("HGET", n, "cap") then
+if not settled then
   local used, inbound = leases_of(e)
   redis.call("HSET", n, "cap", 0, "hcap", 0, "dcap", 0, "used", used, "inb", inbound)
 end
-redis.call("HSET", n, "active", "0", "groups", "", "stamp", string.format("%d", stamp), "by", ARGV[3])
+redis.call("HSET", n, "active", "0", "groups", "", "stamp", int(stamp), "by", ARGV[3])
 reclaim(now)
 return changed(stamp, ARGV[3], ARGV[5] ~= "")

@@ -8,13 +8,13 @@ local now = clock(ARGV[1])
 local e = ARGV[6]
 -- First, so that a refused write still restores the index; 0: Redis knew the number.
 local known = redis.call("SADD", key("numbers"), e) == 0
-local stamp = restamp(e, ARGV[2], ARGV[3], now)
+local stamp, settled = restamp(e, ARGV[2], ARGV[3], now)
 if not stamp then
   return {0}
 end
 -- A number whose settings are gone (a key evicted or deleted) restarts from the leases
 -- it holds, not from zero: its live calls still occupy channels.
-local lost = known and not redis.call("HGET", key("n", e), "cap")
+local lost = known and not settled
 leave_groups(e)
 local groups = {}
 for i = 10, #ARGV do
@@ -24,7 +24,7 @@ for i = 10, #ARGV do
   redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
 end
 redis.call("HSET", key("n", e), "cap", ARGV[7], "hcap", ARGV[8], "dcap", ARGV[9], "active", "1",
-  "groups", table.concat(groups, "\n"), "stamp", string.format("%d", stamp), "by", ARGV[3])
+  "groups", table.concat(groups, "\n"), "stamp", int(stamp), "by", ARGV[3])
 redis.call("HDEL", key("n", e), "pruned") -- its next call prunes, and sets its windows' TTLs
 if lost then
   local used, inbound = leases_of(e)
