@@ -68,12 +68,13 @@ def _limits_hits(url: str) -> Runner:
     return run
 
 
-def _server_seconds(url: str, loop: Callable[[int], object]) -> Runner:
-    """A runner that returns the Lua time the server spent on `loop`'s n operations."""
+def _server_seconds(url: str, command: str, loop: Callable[[int], object]) -> Runner:
+    """A runner that returns the Lua time the server spent on `loop`'s n operations,
+    which run Lua through `command` (fcall, evalsha)."""
     client = redis.Redis.from_url(url)
 
     def lua_seconds() -> float:
-        stats = client.info("commandstats").get("cmdstat_evalsha", {})
+        stats = client.info("commandstats").get(f"cmdstat_{command}", {})
         return float(stats.get("usec", 0)) / 1e6
 
     def run(n: int) -> float:
@@ -147,8 +148,8 @@ def cases() -> Iterator[Case]:
         yield Case(
             "redis_lua_vs_limits",
             "Lua server time of an acquire+release vs of one limits hit (INFO commandstats)",
-            _server_seconds(url, _cycles(small)),
-            _server_seconds(url, _limits_hits(url)),
+            _server_seconds(url, "fcall", _cycles(small)),
+            _server_seconds(url, "evalsha", _limits_hits(url)),
             ops=2_000,
         )
         with contextlib.ExitStack() as workers:

@@ -41,11 +41,11 @@ class FaultyClient(redis.Redis):
     server)."""
 
     fault = None
-    target = None  # the sha of the script to break
+    target = None  # the name of the function to break
 
-    def evalsha(self, sha, *args):
-        reply = super().evalsha(sha, *args)  # NOSCRIPT raises here, and is tried again
-        if sha != self.target:
+    def fcall(self, function, *args):
+        reply = super().fcall(function, *args)  # a lost library raises here, and is reloaded
+        if function != self.target:
             return reply
         fault, self.fault = self.fault, None
         if fault == "lost":
@@ -53,7 +53,7 @@ class FaultyClient(redis.Redis):
         if fault == "cancelled":  # the caller's task was cancelled while the reply was due
             raise asyncio.CancelledError
         if fault == "twice":
-            reply = super().evalsha(sha, *args)
+            reply = super().fcall(function, *args)
         return reply
 
 
@@ -67,7 +67,7 @@ def test_the_state_machine_holds_on_redis_through_lost_replies_retries_and_key_l
             backend = RedisBackend(
                 self.client, namespace=self.space, clock="client", max_clock_skew=None
             )
-            self.client.target = backend._scripts["acquire"].sha
+            self.client.target = backend._functions["acquire"].name
             return backend
 
         @rule(
@@ -240,17 +240,17 @@ def test_an_acquire_whose_reply_was_lost_is_given_back(redis_server, monkeypatch
     number = twilio(0)
     backend = RedisBackend(redis_server.url, namespace=namespace())
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
-    script = backend._scripts["acquire"]
+    script = backend._functions["acquire"]
 
     class LostReply:
         def __call__(self, keys, args):
             script(keys=keys, args=args)  # it ran on the server...
             raise redis.exceptions.ConnectionError("connection reset")  # ...the reply is lost
 
-    monkeypatch.setitem(backend._scripts, "acquire", LostReply())
+    monkeypatch.setitem(backend._functions, "acquire", LostReply())
     with pytest.raises(BackendUnavailable):
         allocator.acquire("t", us(1))
-    monkeypatch.setitem(backend._scripts, "acquire", script)
+    monkeypatch.setitem(backend._functions, "acquire", script)
     assert allocator.in_use(number.e164) == 0  # the next call gave the orphan back
     assert allocator.acquire("t", us(2)).number == number.e164
     backend.close()

@@ -524,6 +524,61 @@ def test_a_server_that_evicts_keys_is_refused_with_the_fix(server):
     backend.close()
 
 
+def test_a_server_without_redis_functions_is_refused_with_the_fix(redis_server, capsys):
+    """As Redis 6 is: neither FUNCTION nor FCALL."""
+    without = ("--rename-command", "FUNCTION", "", "--rename-command", "FCALL", "")
+    number = twilio(0)
+    with RedisServer.started(options=without) as old:
+        with pytest.raises(BackendMisconfigured, match=r"needs Redis 7\.0 or newer"):
+            numsim.Allocator(
+                [number], {"t": pool(number)}, backend=RedisBackend(old.url, namespace="old")
+            )
+        assert main(["check", "--redis", old.url]) == 1  # it calls a function at once
+    err = capsys.readouterr().err
+    assert "needs Redis 7.0 or newer" in err and err.count("\n") == 1
+
+
+def test_a_server_that_lost_the_function_library_gets_it_again(server):
+    number = twilio(0)
+    client = redis.Redis(port=server.port)
+    backend = RedisBackend(server.url, namespace="lib")
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    client.function_flush()
+    lease = allocator.acquire("t", us(1))
+    client.function_flush()
+    allocator.release(lease)
+    assert allocator.in_use(number.e164) == 0
+    client.function_flush()
+
+    async def cycle():
+        lease = await allocator.aacquire("t", us(2))
+        client.function_flush()
+        await allocator.arelease(lease)
+
+    asyncio.run(cycle())
+    assert allocator.in_use(number.e164) == 0
+    assert len(client.function_list()) == 1  # loaded again, once: one library per version
+    backend.close()
+
+
+def test_a_namespace_given_a_new_policy_is_read_with_it_at_once(server):
+    """The functions parse a namespace's policy once per server: a new one is not missed."""
+    clock = numsim.ManualClock(1_800_000_000)
+    numbers = [twilio(0), twilio(1)]
+
+    def allocator(lease_ttl):
+        backend = RedisBackend(server.url, namespace="pol", clock="client", max_clock_skew=None)
+        return numsim.Allocator(
+            numbers, {"t": pool(*numbers)}, backend=backend, clock=clock, lease_ttl=lease_ttl
+        )
+
+    first = allocator(100)
+    assert first.acquire("t", us(1)).expires_at == clock() + 100
+    allocator(50)  # the namespace's policy is now the second's
+    assert first.acquire("t", us(2)).expires_at == clock() + 50
+    first.backend.close()  # type: ignore[attr-defined]
+
+
 def test_a_client_clock_far_from_the_servers_is_refused(server):
     number = twilio(0)
     ahead = numsim.ManualClock(time.time() + 5 * 3600)
@@ -610,8 +665,8 @@ class LosingAsyncClient(redis.asyncio.Redis):
 
     lose_next = False
 
-    async def evalsha(self, *args):
-        reply = await super().evalsha(*args)
+    async def fcall(self, *args):
+        reply = await super().fcall(*args)
         if self.lose_next:
             self.lose_next = False
             raise redis.ConnectionError("the reply was lost (injected)")

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -23,7 +23,12 @@ class RedisServer:
     `stop()` and `start()` again keep the port: a restart, as a crashed Redis
     would have one."""
 
-    def __init__(self, binary: str | None = None, directory: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        binary: str | None = None,
+        directory: str | Path | None = None,
+        options: Sequence[str] = (),
+    ) -> None:
         found = binary or shutil.which("redis-server")
         if found is None:
             raise FileNotFoundError("redis-server not found (apt-get install -y redis-server)")
@@ -31,12 +36,15 @@ class RedisServer:
         self.directory = Path(directory or tempfile.mkdtemp(prefix="numsim-redis-"))
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.options = tuple(options)  # more redis-server arguments, e.g. ("--maxmemory", "1mb")
         self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     @contextlib.contextmanager
-    def started(cls, binary: str | None = None) -> Iterator[RedisServer]:
-        server = cls(binary)
+    def started(
+        cls, binary: str | None = None, options: Sequence[str] = ()
+    ) -> Iterator[RedisServer]:
+        server = cls(binary, options=options)
         server.start()
         try:
             yield server
@@ -57,6 +65,7 @@ class RedisServer:
                 "no",
                 "--dir",
                 str(self.directory),
+                *self.options,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -12,7 +12,7 @@ local prior = prior_outcome(id, now)
 if prior then
   return finish(prior)
 end
-local ttl = ARGV[5] ~= "" and tonumber(ARGV[5]) or CFGV.ttl
+local ttl = ARGV[5] ~= "" and tonumber(ARGV[5]) or POLICY.ttl
 local sticky, explain = string.sub(ARGV[6], 1, 1) == "1", string.sub(ARGV[6], 2, 2) == "1"
 local groups = {}
 for i = 9, #ARGV do
@@ -29,11 +29,11 @@ local function refuse(reason, retry_at, statuses)
 end
 
 local dkey = key("dst", destination)
-if CFGV.dmax > 0 then
-  redis.call("ZREMRANGEBYSCORE", dkey, "-inf", int(now - CFGV.dper))
+if POLICY.dmax > 0 then
+  redis.call("ZREMRANGEBYSCORE", dkey, "-inf", int(now - POLICY.dper))
   local calls = redis.call("ZCARD", dkey)
-  if calls >= CFGV.dmax then
-    return refuse("destination_limit", nth_score(dkey, calls - CFGV.dmax) + CFGV.dper)
+  if calls >= POLICY.dmax then
+    return refuse("destination_limit", nth_score(dkey, calls - POLICY.dmax) + POLICY.dper)
   end
 end
 local function remembered()
@@ -42,7 +42,7 @@ local function remembered()
   if memory then
     local bar = string.find(memory, "|", 1, true)
     local last, since = string.sub(memory, 1, bar - 1), tonumber(string.sub(memory, bar + 1))
-    if since + CFGV.sticky > now and redis.call("ZSCORE", key("g", groups[#groups]), last) then
+    if since + POLICY.sticky > now and redis.call("ZSCORE", key("g", groups[#groups]), last) then
       return last
     end
   end
@@ -53,7 +53,7 @@ local function first_free()
   for _, g in ipairs(groups) do
     local gkey = key("g", g)
     local pick = nil
-    if CFGV.order == "random" then
+    if POLICY.order == "random" then
       local size = redis.call("ZCARD", gkey)
       if size > 0 then
         local index = math.floor(tonumber(ARGV[7]) * size)
@@ -119,12 +119,12 @@ if not pick then
   return refuse(reason, retry_at, statuses)
 end
 
-if CFGV.dmax > 0 then
+if POLICY.dmax > 0 then
   redis.call("ZADD", dkey, int(now), id)
-  redis.call("PEXPIRE", dkey, int(math.floor(CFGV.dper / 1000) + 1000))
+  redis.call("PEXPIRE", dkey, int(math.floor(POLICY.dper / 1000) + 1000))
 end
 if sticky then
   local memory = pick .. "|" .. int(now)
-  redis.call("SET", key("st", destination), memory, "PX", int(math.floor(CFGV.sticky / 1000) + 1000))
+  redis.call("SET", key("st", destination), memory, "PX", int(math.floor(POLICY.sticky / 1000) + 1000))
 end
 return finish({1, id, pick, expires, now})

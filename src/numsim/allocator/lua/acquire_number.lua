@@ -8,7 +8,7 @@ local prior = prior_outcome(id, now)
 if prior then
   return finish(prior)
 end
-local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl
+local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or POLICY.ttl
 local cap, _, _, used, active = state(e)
 if not active or used >= cap then
   count("refused:busy")

@@ -29,7 +29,7 @@ for i = 1, #records, 2 do
   if not redis.call("ZSCORE", key("leases"), id) then
     report(e, "lease " .. id .. " has no expiry", repair)
     if repair then
-      schedule(key("leases"), now + CFGV.ttl, id)
+      schedule(key("leases"), now + POLICY.ttl, id)
     end
   end
 end

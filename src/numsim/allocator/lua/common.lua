@@ -1,4 +1,6 @@
--- numsim Redis backend: helpers shared by every script (prepended to each at load).
+-- numsim Redis backend: helpers shared by every function of the library (lua/*.lua, each
+-- the body of one function; see redis.py). The library is loaded once per server, so its
+-- helpers are defined once, not at every call.
 --
 -- KEYS[1] is "{ns}:cfg"; every other key is built from its prefix, so all keys share
 -- the {ns} hash tag (one Redis Cluster slot per namespace). Times are integer
@@ -6,8 +8,13 @@
 -- t + window" always agree. ARGV[1] is the client's clock in microseconds, or ""
 -- to use the server's clock (TIME).
 
-local CFG = KEYS[1]
-local PREFIX = string.sub(CFG, 1, -4)
+-- The state of the call running now, set by begin() as every function starts.
+local CFG, PREFIX -- "{ns}:cfg", and "{ns}:" that starts every other key
+local CFGV -- the namespace's changing state: era, due, wake, pruned (nil: lost)
+local POLICY -- its policy: order, ttl, dmax, dper, sticky, audit, skew
+local client_clock -- whether this call runs on a client's clock
+local freed -- the time a channel was freed by this call, if one was
+
 local HOUR, DAY = 3600000000, 86400000000
 local LEVEL = 1099511627776 -- 2^40: score = calls in progress * LEVEL + order
 
@@ -24,32 +31,61 @@ local function int(x)
   return string.format("%d", x)
 end
 
-local function config()
-  local c = redis.call("HMGET", CFG, "order", "ttl", "dmax", "dper", "sticky", "audit", "era",
-    "skew", "due", "wake", "pruned")
-  if not c[1] then
-    return nil
+-- The namespace's policy, as configure writes it in one field ("order ttl dmax dper sticky
+-- audit skew"), parsed once per server: a policy seen before is a table lookup, and a call
+-- reads 5 fields of {ns}:cfg, not 11. A memo of a pure parse, so it never goes stale.
+local POLICIES, POLICIES_KEPT = {}, 0
+
+local function policy_of(text)
+  local known = POLICIES[text]
+  if known then
+    return known
   end
-  return {
-    order = c[1],
-    ttl = tonumber(c[2]),
-    dmax = tonumber(c[3]),
-    dper = tonumber(c[4]),
-    sticky = tonumber(c[5]),
-    audit = c[6] == "1",
-    -- The pools' era, new each time the namespace is created and each time a sync writes
-    -- to it: a process whose view is of another era syncs it before it acts.
-    era = c[7] or "",
-    skew = tonumber(c[8]) or 0, -- the most a client clock may differ from ours (0: any)
-    -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
-    -- skips its scans until then. A lower bound, lowered by every schedule().
-    due = tonumber(c[9]),
-    wake = tonumber(c[10]) or 0, -- some process waits for freed channels until then
-    pruned = tonumber(c[11]), -- the record of ended leases was last pruned then (nil: never)
+  local order, ttl, dmax, dper, sticky, audit, skew =
+    string.match(text, "^(%S+) (%d+) (%d+) (%d+) (%d+) ([01]) (%d+)$")
+  if not order then
+    error({err = "numsim: the namespace's policy is unreadable (" .. text .. ")"})
+  end
+  known = {
+    order = order,
+    ttl = tonumber(ttl),
+    dmax = tonumber(dmax),
+    dper = tonumber(dper),
+    sticky = tonumber(sticky),
+    audit = audit == "1",
+    skew = tonumber(skew), -- the most a client clock may differ from ours (0: any)
   }
+  if POLICIES_KEPT >= 64 then -- bounded: many namespaces with many policies on one server
+    POLICIES, POLICIES_KEPT = {}, 0
+  end
+  POLICIES[text], POLICIES_KEPT = known, POLICIES_KEPT + 1
+  return known
 end
 
-local CFGV = config()
+-- The namespace's changing state and its policy (nil: the namespace lost them).
+local function config()
+  local c = redis.call("HMGET", CFG, "policy", "era", "due", "wake", "pruned")
+  if not c[1] then
+    return nil, nil
+  end
+  return {
+    -- The pools' era, new each time the namespace is created and each time a sync writes
+    -- to it: a process whose view is of another era syncs it before it acts.
+    era = c[2] or "",
+    -- No lease expires and no cap frees before `due` (nil: unknown, scan): reclaim
+    -- skips its scans until then. A lower bound, lowered by every schedule().
+    due = tonumber(c[3]),
+    wake = tonumber(c[4]) or 0, -- some process waits for freed channels until then
+    pruned = tonumber(c[5]), -- the record of ended leases was last pruned then (nil: never)
+  }, policy_of(c[1])
+end
+
+-- Every function starts here: its call's state, and nothing left of the previous call.
+local function begin(cfg)
+  CFG, PREFIX = cfg, string.sub(cfg, 1, -4)
+  CFGV, POLICY = config()
+  client_clock, freed = false, nil
+end
 
 local function server_time()
   local t = redis.call("TIME")
@@ -59,7 +95,6 @@ end
 -- The time of this call: the server's, or a client's within the allowed skew (a worker
 -- whose clock is hours ahead would otherwise expire everyone's leases). A client time is
 -- never negative: ended leases are scored below zero in {ns}:leases.
-local client_clock = false
 local function clock(given)
   if given == "" then
     return server_time()
@@ -69,24 +104,23 @@ local function clock(given)
   if now < 0 then
     error({err = "numsim: the client clock reads a time before 1970 (" .. given .. " us)"})
   end
-  if CFGV and CFGV.skew > 0 then
+  if CFGV and POLICY.skew > 0 then
     local off = now - server_time()
-    if math.abs(off) > CFGV.skew then
+    if math.abs(off) > POLICY.skew then
       error({err = string.format(
         "numsim: the client clock is %.3f s %s the Redis server's (max_clock_skew %.3f s)",
-        math.abs(off) / 1000000, off > 0 and "ahead of" or "behind", CFGV.skew / 1000000)})
+        math.abs(off) / 1000000, off > 0 and "ahead of" or "behind", POLICY.skew / 1000000)})
     end
   end
   return now
 end
-local freed = nil -- the time a channel was freed by this script, if one was
 
 local function count(what)
   redis.call("HINCRBY", key("stats"), what, "1")
 end
 
 local function audit(what, number, id, now)
-  if CFGV and CFGV.audit then
+  if CFGV and POLICY.audit then
     redis.call("XADD", key("audit"), "MAXLEN", "~", "1000000", "*",
       "op", what, "number", number, "lease", id, "t", int(now))
   end
@@ -186,7 +220,7 @@ end
 
 -- Put number e where its state says: in its groups' ready indexes (scored by load,
 -- then by when it got there), in their cooling sets (capped, a channel free), or out.
--- Takes the number's state as read (and changed) by the caller: one read per script.
+-- Takes the number's state as read (and changed) by the caller: one read per call.
 local function refresh(e, now, cap, hcap, dcap, used, active, groups)
   local capped_ever = hcap > 0 or dcap > 0
   local score, free_at = nil, nil
@@ -197,7 +231,7 @@ local function refresh(e, now, cap, hcap, dcap, used, active, groups)
     end
     if free_at == nil then
       score = redis.call("INCR", key("seq"))
-      if CFGV.order == "least_loaded" then
+      if POLICY.order == "least_loaded" then
         score = used * LEVEL + score
       end
       score = int(score)

@@ -2,7 +2,6 @@
 -- sticky memory (us), audit (0/1), max client clock skew (us, 0: any), and a fresh era
 -- token, kept only if the namespace has none (it is new, or was lost): the era of a
 -- re-created namespace never matches the one before.
-redis.call("HSET", CFG, "order", ARGV[1], "ttl", ARGV[2], "dmax", ARGV[3], "dper", ARGV[4],
-  "sticky", ARGV[5], "audit", ARGV[6], "skew", ARGV[7])
+redis.call("HSET", CFG, "policy", table.concat(ARGV, " ", 1, 7))
 redis.call("HSETNX", CFG, "era", ARGV[8])
 return 1

@@ -15,7 +15,7 @@ if record and record ~= VOID then
 elseif not record and number == "" then
   if (tonumber(redis.call("ZSCORE", key("leases"), id)) or 0) >= 0 then -- not ended
     redis.call("HSET", key("l"), id, VOID)
-    schedule(key("leases"), now + CFGV.ttl, id)
+    schedule(key("leases"), now + POLICY.ttl, id)
   end
 end
 count("release_ignored")

@@ -7,6 +7,6 @@ local record = redis.call("HGET", key("l"), ARGV[2])
 if not record or record == VOID or split_lease(record) ~= ARGV[3] then
   return finish({})
 end
-local expires = now + (ARGV[4] ~= "" and tonumber(ARGV[4]) or CFGV.ttl)
+local expires = now + (ARGV[4] ~= "" and tonumber(ARGV[4]) or POLICY.ttl)
 schedule(key("leases"), expires, ARGV[2])
 return finish({expires})
