@@ -55,7 +55,16 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
 from ..validation import finite
-from .backend import SETTINGS_LOST, AsyncBackend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .backend import (
+    SETTINGS_LOST,
+    AsyncBackend,
+    Finding,
+    Grant,
+    NumberSpec,
+    NumberState,
+    Policy,
+    Refusal,
+)
 from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
 
@@ -363,6 +372,23 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         sticky: bool = False,
         explain: bool = False,
     ) -> Lease | Refusal:
+        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
+        if isinstance(outcome, Refusal):
+            return outcome
+        lease_id, number, _, expires_at = outcome
+        return Lease(lease_id, number, template, destination, call_id, expires_at)
+
+    def grant(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Grant | Refusal:
         lease_id = self._new_id()
         args = self._acquire_args(
             template, groups, destination, now, lease_id, ttl, sticky, explain
@@ -372,7 +398,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         except BaseException:
             self._orphans.add(lease_id)  # it may still run on the server: give it back
             raise
-        return self._outcome(reply, template, destination, call_id)
+        return self._granted(reply, destination)
 
     async def aacquire(
         self,
@@ -766,17 +792,18 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         destination: str | None,
         call_id: str | None,
     ) -> Lease | Refusal:
+        outcome = self._granted(reply, destination)
+        if isinstance(outcome, Refusal):
+            return outcome
+        lease_id, number, _, expires_at = outcome
+        inbound = destination is None
+        return Lease(lease_id, number, template, destination, call_id, expires_at, inbound)
+
+    def _granted(self, reply: list[Any], destination: str | None) -> Grant | Refusal:
+        """An acquire's reply: the lease granted, or the refusal."""
         if int(reply[0]) == 1:
             _, lease_id, number, expires, _ = reply
-            return Lease(
-                _text(lease_id),
-                _text(number),
-                template,
-                destination,
-                call_id,
-                int(expires) / _MICRO,
-                destination is None,
-            )
+            return _text(lease_id), _text(number), destination, int(expires) / _MICRO
         reason, retry_at, now = _text(reply[1]), int(reply[2]), int(reply[3]) / _MICRO
         statuses = None
         if len(reply) > 4 or reason == "empty_pool":
