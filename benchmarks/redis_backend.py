@@ -1,7 +1,7 @@
 """Redis backend benchmarks, against a redis-server of their own on loopback.
 
-- acquire+release (two scripts, two round trips) vs one `limits` moving-window hit
-  (one script) on the same server: each of our scripts should cost no more than theirs;
+- acquire+release (two functions, two round trips) vs one `limits` moving-window hit
+  (one script) on the same server: each of our functions should cost no more than theirs;
 - a pool of 1,000 vs a pool of 10 (no key per pool member is sent: indexes in Redis);
 - Lua server time per acquire+release vs per `limits` hit, from INFO commandstats
   (the server's own clock: no round trips, no client);
@@ -138,7 +138,7 @@ def cases() -> Iterator[Case]:
         small = _allocator(url, 10, f"bench-{uuid.uuid4().hex}")
         yield Case(
             "redis_vs_limits",
-            "Redis acquire+release (2 scripts) vs one limits moving-window hit (1 script), "
+            "Redis acquire+release (2 functions) vs one limits moving-window hit (1 script), "
             "same server",
             timed(_cycles(small)),
             _limits_hits(url),

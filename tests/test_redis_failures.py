@@ -561,6 +561,53 @@ def test_a_server_that_lost_the_function_library_gets_it_again(server):
     backend.close()
 
 
+def test_a_full_redis_refuses_new_calls_but_still_frees_channels(server):
+    """noeviction at maxmemory: taking a channel is refused, but a call that ends gives
+    its channel back, and reads, renewals and checks go on."""
+    client = redis.Redis(port=server.port)
+    numbers = [twilio(0), twilio(1), twilio(2)]
+    backend = RedisBackend(server.url, namespace="oom")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    first, second = allocator.acquire("t", us(1)), allocator.acquire("t", us(2))
+    client.config_set("maxmemory", 1)  # over the limit from now on
+    try:
+        with pytest.raises(BackendUnavailable, match="maxmemory"):
+            allocator.acquire("t", us(3))
+        assert allocator.renew(second, ttl=60)
+        assert allocator.release(first)
+        assert allocator.in_use(first.number) == 0
+        assert allocator.check() == []
+    finally:
+        client.config_set("maxmemory", 0)
+    assert allocator.acquire("t", us(3)).number != second.number  # taking works again
+    backend.close()
+
+
+def test_an_unreadable_policy_is_written_again_like_a_lost_one(server):
+    client = redis.Redis(port=server.port)
+    numbers = [twilio(0), twilio(1)]
+    backend = RedisBackend(server.url, namespace="bad")
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    lease = allocator.acquire("t", us(1))
+    client.hset("{bad}:cfg", "policy", "garbage")
+    assert allocator.acquire("t", us(2)).number != lease.number  # the pools are intact
+    assert client.hget("{bad}:cfg", "policy").startswith(b"least_loaded ")
+    backend.close()
+
+
+def test_the_library_is_written_to_the_aof_once_however_often_it_is_loaded(redis_server):
+    """A load is persisted and replicated (35 KB) even when the library is unchanged:
+    a backend loads it only if the server does not have it."""
+    with RedisServer.started(options=("--appendonly", "yes")) as server:
+        number = twilio(0)
+        for i in range(4):
+            backend = RedisBackend(server.url, namespace=f"aof{i}")
+            numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+            backend.close()
+        aof = b"".join(p.read_bytes() for p in server.directory.glob("**/*.aof"))
+    assert aof.count(b"register_function") == len(redis_backend.SCRIPTS)
+
+
 def test_a_namespace_given_a_new_policy_is_read_with_it_at_once(server):
     """The functions parse a namespace's policy once per server: a new one is not missed."""
     clock = numsim.ManualClock(1_800_000_000)

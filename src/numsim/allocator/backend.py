@@ -3,7 +3,7 @@
 Everything that needs no shared state (validation, compliance, calling hours,
 strategy preferences) lives once, in the Allocator. A backend holds the state
 and does the check-and-take and the release, each as one atomic step: a lock
-in memory, one Lua script in Redis. Every backend passes the same test suite.
+in memory, one Lua function in Redis. Every backend passes the same test suite.
 """
 
 from __future__ import annotations

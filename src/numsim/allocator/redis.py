@@ -85,6 +85,7 @@ SCRIPTS = (
     "check",
     "waiting",
 )
+_GROWS = frozenset({"acquire", "acquire_number", "put_number"})  # refused when Redis is full
 _UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 _ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
@@ -117,41 +118,50 @@ class _Library:
     server, its helpers are defined once, where an EVAL script re-creates all of them and
     their closures at every call: an acquire+release costs ~17% less Lua time (benchmark
     redis_lua_vs_limits). Named by the hash of its source, so numsim versions side by side
-    on one server each call their own functions."""
+    on one server each call their own functions. Only the functions that take a channel
+    or add a number are refused once Redis is over `maxmemory`: a full Redis still
+    releases, renews, reads, removes and repairs (flag allow-oom)."""
 
     def __init__(self) -> None:
         folder = resources.files(__package__) / "lua"
-        common = (folder / "common.lua").read_text()
-        bodies = {name: (folder / f"{name}.lua").read_text() for name in SCRIPTS}
-        code = "\n".join([common, *bodies.values()])
-        self.name = "numsim_" + hashlib.sha1(code.encode()).hexdigest()[:16]
         functions = [
-            f'redis.register_function("{self.function(name)}", function(KEYS, ARGV)\n'
-            f"begin(KEYS[1])\n{body}\nend)"
-            for name, body in bodies.items()
+            f'redis.register_function{{function_name = "{{library}}_{name}", '
+            f"callback = function(KEYS, ARGV)\nbegin(KEYS[1])\n"
+            f"{(folder / f'{name}.lua').read_text()}\nend"
+            + ("}" if name in _GROWS else ", flags = {'allow-oom'}}")
+            for name in SCRIPTS
         ]
-        self.source = "\n".join([f"#!lua name={self.name}", common, *functions])
+        code = "\n".join([(folder / "common.lua").read_text(), *functions])
+        self.name = "numsim_" + hashlib.sha1(code.encode()).hexdigest()[:16]
+        self.source = f"#!lua name={self.name}\n" + code.replace("{library}", self.name)
 
     def function(self, script: str) -> str:
         return f"{self.name}_{script}"
 
     def load(self, client: redis.Redis) -> None:
-        """Load the library (again: the same source replaces itself)."""
+        """Load the library, unless the server has it: a load is written to the AOF and
+        sent to replicas (35 KB) even when nothing changes."""
         try:
-            client.function_load(self.source, replace=True)
+            client.function_load(self.source)
         except ResponseError as error:
-            _refuse_without_functions(error)
-            raise
+            _loaded_already(error)
 
     async def aload(self, client: redis.asyncio.Redis) -> None:
         try:
-            await client.function_load(self.source, replace=True)
+            await client.function_load(self.source)
         except ResponseError as error:
-            _refuse_without_functions(error)
-            raise
+            _loaded_already(error)
 
 
 _LIBRARY = _Library()
+
+
+def _loaded_already(error: ResponseError) -> None:
+    """A load refused because the library is there is done (its name is its source's
+    hash); any other refusal is raised."""
+    _refuse_without_functions(error)
+    if "already exists" not in str(error):
+        raise error
 
 
 def _refuse_without_functions(error: ResponseError) -> None:

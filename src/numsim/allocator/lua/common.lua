@@ -34,17 +34,19 @@ end
 -- The namespace's policy, as configure writes it in one field ("order ttl dmax dper sticky
 -- audit skew"), parsed once per server: a policy seen before is a table lookup, and a call
 -- reads 5 fields of {ns}:cfg, not 11. A memo of a pure parse, so it never goes stale.
+-- Fields a later version may append are ignored.
 local POLICIES, POLICIES_KEPT = {}, 0
 
+-- The policy written as `text`, or nil if it is unreadable.
 local function policy_of(text)
   local known = POLICIES[text]
   if known then
     return known
   end
   local order, ttl, dmax, dper, sticky, audit, skew =
-    string.match(text, "^(%S+) (%d+) (%d+) (%d+) (%d+) ([01]) (%d+)$")
+    string.match(text, "^(%S+) (%d+) (%d+) (%d+) (%d+) ([01]) (%d+)")
   if not order then
-    error({err = "numsim: the namespace's policy is unreadable (" .. text .. ")"})
+    return nil
   end
   known = {
     order = order,
@@ -62,10 +64,12 @@ local function policy_of(text)
   return known
 end
 
--- The namespace's changing state and its policy (nil: the namespace lost them).
+-- The namespace's changing state and its policy; nil if the namespace lost them, or if
+-- its policy is unreadable (configure writes it again, as for a lost namespace).
 local function config()
   local c = redis.call("HMGET", CFG, "policy", "era", "due", "wake", "pruned")
-  if not c[1] then
+  local policy = c[1] and policy_of(c[1])
+  if not policy then
     return nil, nil
   end
   return {
@@ -77,7 +81,7 @@ local function config()
     due = tonumber(c[3]),
     wake = tonumber(c[4]) or 0, -- some process waits for freed channels until then
     pruned = tonumber(c[5]), -- the record of ended leases was last pruned then (nil: never)
-  }, policy_of(c[1])
+  }, policy
 end
 
 -- Every function starts here: its call's state, and nothing left of the previous call.
