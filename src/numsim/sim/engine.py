@@ -55,7 +55,9 @@ class SimClock:
         self.epoch = epoch
 
     def __call__(self) -> float:
-        return self.epoch + self._env.now
+        # env._now, the attribute SimPy's `now` property returns: read once per simulated
+        # attempt, and the property's call costs ~30 ns of the ~4 us an attempt takes
+        return self.epoch + self._env._now
 
     def call_at(self, when: float, callback: Callable[[], object]) -> None:
         def fire(_: object) -> None:
