@@ -554,11 +554,13 @@ class MemoryBackend(Backend, CallMapSupport):
             self._stats["acquired_inbound"] += 1
         else:
             hour = number.hour
-            if hour and hour[0] + HOUR <= now:
-                number.trim(now)
             hour.append(now)
             if number.day is not None:
                 number.day.append(now)
+                number.trim(now)
+            else:  # trim(), inline for the hour alone: the call just added always stays
+                while hour[0] + HOUR <= now:
+                    hour.popleft()
         self._refresh(number)
         lease_id = f"{self._id_prefix}{self._acquired}"
         expires_at = now + (self._ttl if ttl is None else ttl)
@@ -615,16 +617,20 @@ class MemoryBackend(Backend, CallMapSupport):
         """Put a number where its state says: a ready index, a cooling heap, or neither.
 
         The hottest code of the allocator: the level indexes are updated inline."""
-        level = None
-        if number.in_use < number.capacity and number.active:
-            hour_cap, day_cap = number.hour_cap, number.day_cap
-            if hour_cap is not None or day_cap is not None:
-                number.trim(self._now)
+        in_use = number.in_use
+        hour_cap, day_cap = number.hour_cap, number.day_cap
+        if in_use >= number.capacity or not number.active:
+            level = None
+        elif hour_cap is None and day_cap is None:  # the usual case: no window to trim
+            level = in_use if self._by_load else 0
+        else:
+            number.trim(self._now)
             if (hour_cap is None or len(number.hour) < hour_cap) and (
                 day_cap is None or len(number.day) < day_cap  # type: ignore[arg-type]
             ):
-                level = number.in_use if self._by_load else 0
+                level = in_use if self._by_load else 0
             else:
+                level = None
                 free_at = number.cap_free_at()
                 assert free_at is not None  # a cap is full
                 entry = (free_at, number)

@@ -149,7 +149,8 @@ class Engine:
         if hold < _SHORTEST_HOLD:
             hold = _SHORTEST_HOLD
         lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
-        call = (template, destination, attempt, self.env.now, answered, hold, lost, done)
+        arrival = self.env._now  # what `now` returns, without the property call (see SimClock)
+        call = (template, destination, attempt, arrival, answered, hold, lost, done)
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:

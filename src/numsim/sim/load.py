@@ -64,7 +64,7 @@ class OpenArrivals:
         engine = self.engine
         env, random_ = engine.env, engine.rng.random
         gap = -math.log(1.0 - random_()) / self._rate
-        if env.now + gap < self.end:
+        if env._now + gap < self.end:  # (SimClock reads _now, see there)
             Timeout(env, gap).callbacks.append(self._arrive)
         engine.attempt(self.template, self.first + int(random_() * self.population))
 
