@@ -585,6 +585,21 @@ def test_replay_refuses_a_bad_log(tmp_path):
         simulate(scenario.replace(replays=(Replay(log=numeric),)))
 
 
+@pytest.mark.parametrize("holding", ["nan", "inf", "-5"])
+def test_replay_refuses_a_holding_time_that_is_not_seconds(tmp_path, holding):
+    """Found while timing the simulator: a 'nan' holding time reached the allocator
+    mid-run as "ttl must be ...", a negative one was taken as zero."""
+    log = tmp_path / "calls.csv"
+    log.write_text(
+        "timestamp,template,destination,holding_seconds,outcome\n"
+        "2026-01-05T09:00:00+05:30,x,+919876500001,60,answered\n"
+        f"2026-01-05T09:00:05+05:30,x,+919876500002,{holding},answered\n"
+    )
+    scenario = Scenario(numbers=(NumberGroup(templates=("x",)),), replays=(Replay(log=str(log)),))
+    with pytest.raises(ScenarioError, match=f"line 3: holding_seconds must be .* got {holding}"):
+        simulate(scenario)
+
+
 # -- pools from a registry ---------------------------------------------------------------------
 
 
