@@ -224,6 +224,8 @@ class Allocator:
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
+        if ttl is not None and not (type(ttl) is float and 0.0 < ttl < _INFINITY):
+            _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
         return _lease(
             self._try_grant(template, destination, call_id, ttl, explain), template, call_id
         )
@@ -237,12 +239,12 @@ class Allocator:
         explain: bool,
     ) -> Grant | NoNumberAvailable:
         """try_acquire answering a Grant, not a Lease: the simulator's entry (one call per
-        simulated attempt, and it reads no Lease object)."""
+        simulated attempt, and it reads no Lease object). `ttl` comes checked: by
+        try_acquire, or by the simulator (its holding times are checked as a scenario
+        loads: positive finite seconds)."""
         target = self._destinations.get(destination)
         if target is None:
             target = self._destination(destination)
-        if ttl is not None and not (type(ttl) is float and 0.0 < ttl < _INFINITY):
-            _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         return self._try(template, target, call_id, ttl, explain)
