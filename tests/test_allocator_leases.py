@@ -224,3 +224,34 @@ def test_a_grant_is_the_lease_without_the_object(make_allocator, clock):
     granted = numsim.Lease(lease_id, number, "t", destination, None, expires_at)
     assert allocator.release(granted) is True  # its id frees its channel, as a Lease's does
     assert allocator.in_use(number) == 0
+
+
+class _Ticking:
+    """A clock as a user may write one: an instance of a class with __call__."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    "make_clock",
+    [numsim.ManualClock, _Ticking, lambda start: lambda: start, lambda start: start.__float__],
+    ids=["ManualClock", "callable-class", "function", "builtin-method"],
+)
+def test_the_allocator_reads_the_clock_it_was_given(make_clock):
+    """However the clock is called (an instance of a Python class through its bound
+    __call__), the allocator reads its time anew each time, and keeps the clock itself."""
+    number = twilio(0)
+    clock = make_clock(1000.0)
+    with numsim.Allocator([number], {"t": pool(number)}, clock=clock, lease_ttl=60) as allocator:
+        assert allocator.clock is clock
+        assert allocator.acquire("t", us(1)).expires_at == 1060.0
+        if hasattr(clock, "advance"):
+            clock.advance(60)
+            assert allocator.in_use(number.e164) == 0  # the lease expired at the new time

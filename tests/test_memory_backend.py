@@ -69,3 +69,46 @@ def test_an_index_kind_must_implement_every_operation():
 
     with pytest.raises(TypeError, match="abstract"):
         Partial()
+
+
+def test_each_lease_is_counted_once_however_it_ends(clock):
+    """A lease is one record (its heap entry): a release or a renewal leaves its old
+    entry stale, and `expired` (taken - released - live) counts only real expiries."""
+    number = plivo(0, channels=4)
+    backend = numsim.MemoryBackend()
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=backend, clock=clock, lease_ttl=60
+    )
+    released = allocator.acquire("t", india(1))
+    renewed = allocator.acquire("t", india(2))
+    allocator.acquire("t", india(3))  # expires at 60
+    allocator.acquire_inbound(number.e164, ttl=30)
+    assert allocator.release(released)
+    clock.advance(50)
+    assert allocator.renew(renewed)  # now expires at 110; its entry for 60 is stale
+    clock.advance(20)
+    assert allocator.in_use(number.e164) == 1
+    counters = allocator.snapshot().counters
+    assert (counters["acquired"], counters["acquired_inbound"]) == (3, 1)
+    assert (counters["released"], counters["expired"]) == (1, 2)
+    assert allocator.release(released) is False  # its stale entry frees nothing either
+    clock.advance(40)
+    assert allocator.in_use(number.e164) == 0
+    assert allocator.snapshot().counters["expired"] == 3
+    assert backend._leases == {} and backend.next_expiry(clock()) is None
+
+
+def test_a_daily_window_stays_trimmed_once_its_cap_is_lifted(clock):
+    capped = plivo(0, channels=1, max_calls_per_day=1000)
+    backend = numsim.MemoryBackend()
+    allocator = numsim.Allocator([capped], {"t": pool(capped)}, backend=backend, clock=clock)
+    allocator.add_number(plivo(0, channels=1))  # the same number, no daily cap now
+    for i in range(300):
+        allocator.release(allocator.acquire("t", india(i)))
+        clock.advance(600)
+    # 50 hours of calls, one every 10 minutes: after the last, the day held 144 of them
+    # and the hour 6; 10 minutes on, one fewer each.
+    state = number_state(backend, capped)
+    assert (len(state.day), len(state.hour)) == (144, 6)
+    row = allocator.snapshot().numbers[capped.e164]
+    assert (row["calls_last_day"], row["calls_last_hour"]) == (143, 5)

@@ -155,6 +155,33 @@ def test_runs_repeat_exactly_with_a_seed():
     assert simulate(small(), seed=8).summary()["attempts"] != first.summary()["attempts"]
 
 
+def test_a_seed_gives_the_run_it_always_gave():
+    """Pinned figures: a change meant to be only faster (the allocator's bookkeeping, the
+    engine's glue) must not change who is refused nor which number takes which call."""
+    scenario = small(
+        numbers=(NumberGroup(count=10),),
+        arrivals=(Arrivals(calls_per_hour=400.0, population=300),),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=90.0)),
+        hours=3.0,
+    )
+    result = simulate(scenario, seed=11)
+    summary = result.summary()
+    assert (summary["attempts"], summary["served"], summary["refused"]) == (1234, 951, 283)
+    assert result.calls["number"].value_counts().to_dict() == {
+        "+14155550000": 114,
+        "+16175550000": 98,
+        "+14045550000": 97,
+        "+13035550000": 96,
+        "+13125550000": 95,
+        "+13055550000": 95,
+        "+12125550000": 94,
+        "+15125550000": 92,
+        "+12065550000": 86,
+        "+17025550000": 84,
+    }
+    assert result.calls["number"].head(12).tolist()[10:] == ["+12125550000", "+14155550000"]
+
+
 def test_exponential_draws_are_random_expovariate_draws():
     """The sampler inlines expovariate's arithmetic: a seed gives the runs it always gave."""
     draw = EXPONENTIAL_60.sampler(random.Random(5))
@@ -556,6 +583,21 @@ def test_replay_refuses_a_bad_log(tmp_path):
     numeric = pd.read_csv(DATA / "calls.csv")  # pandas drops the '+' of a number column
     with pytest.raises(ScenarioError, match="read the column as text"):
         simulate(scenario.replace(replays=(Replay(log=numeric),)))
+
+
+@pytest.mark.parametrize("holding", ["nan", "inf", "-5"])
+def test_replay_refuses_a_holding_time_that_is_not_seconds(tmp_path, holding):
+    """Found while timing the simulator: a 'nan' holding time reached the allocator
+    mid-run as "ttl must be ...", a negative one was taken as zero."""
+    log = tmp_path / "calls.csv"
+    log.write_text(
+        "timestamp,template,destination,holding_seconds,outcome\n"
+        "2026-01-05T09:00:00+05:30,x,+919876500001,60,answered\n"
+        f"2026-01-05T09:00:05+05:30,x,+919876500002,{holding},answered\n"
+    )
+    scenario = Scenario(numbers=(NumberGroup(templates=("x",)),), replays=(Replay(log=str(log)),))
+    with pytest.raises(ScenarioError, match=f"line 3: holding_seconds must be .* got {holding}"):
+        simulate(scenario)
 
 
 # -- pools from a registry ---------------------------------------------------------------------

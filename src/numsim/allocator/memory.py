@@ -12,7 +12,6 @@ never the calls ever made.
 from __future__ import annotations
 
 import heapq
-import itertools
 import random
 import threading
 import uuid
@@ -109,6 +108,10 @@ class _Number:
 
     def __lt__(self, other: _Number) -> bool:  # heap tie-break
         return self.e164 < other.e164
+
+
+# A lease: (expires_at, id, number, inbound).
+_Lease = tuple[float, str, _Number, bool]
 
 
 class _Index(ABC):
@@ -225,8 +228,10 @@ class MemoryBackend(Backend, CallMapSupport):
         self._numbers: dict[str, _Number] = {}
         self._indexes: dict[str, dict[str, _Index]] = {}  # template -> group -> index
         self._pools: dict[str, dict[str, _Number]] = {}  # template -> e164 -> number
-        self._leases: dict[str, tuple[_Number, float, bool]] = {}  # id -> number, expiry, inbound
-        self._lease_heap: list[tuple[float, str]] = []  # by expiry; released ones go stale
+        # A live lease is one tuple, its record by id and its entry in the expiry heap; a
+        # heap entry its id no longer maps to (released, or renewed: a new entry) is stale.
+        self._leases: dict[str, _Lease] = {}
+        self._lease_heap: list[_Lease] = []  # by expiry (then id: unique)
         self._revisit: list[tuple[float, _Number]] = []  # numbers that change by time alone
         self._destinations: dict[str, deque[float]] = {}
         self._destination_queue: deque[str] = deque()  # one entry per call, in time order
@@ -235,15 +240,13 @@ class MemoryBackend(Backend, CallMapSupport):
         # Lease ids unique across backends, processes and restarts: a service stores them
         # to release on a callback, and a stranger's id must never free one of ours.
         self._id_prefix = uuid.uuid4().hex[:16] + "-"
-        self._ids = itertools.count(1)
         self._now = -_INFINITY
         self._due = _INFINITY  # nothing expires before this time
         self._freed = False
         self._listeners: list[Callable[[], object]] = []
         self._stats: Counter[str] = Counter()
-        self._acquired = 0
-        self._released = 0
-        self._expired = 0
+        self._acquired = 0  # every take, inbound too: the serial of the latest lease id
+        self._released = 0  # (a lease not released nor live has expired)
         self._calls: CallMap | None = None
 
     def call_map(self) -> CallMap:
@@ -409,7 +412,7 @@ class MemoryBackend(Backend, CallMapSupport):
         try:
             self._advance(now)
             record = self._leases.get(lease_id)
-            if record is None or record[0].e164 != number:
+            if record is None or record[2].e164 != number:
                 record = None
                 self._stats["release_ignored"] += 1
             else:
@@ -430,12 +433,11 @@ class MemoryBackend(Backend, CallMapSupport):
         with self._lock:
             now = self._advance(now)
             record = self._leases.get(lease_id)
-            if record is None or record[0].e164 != number:
+            if record is None or record[2].e164 != number:
                 expires_at = None
             else:
                 expires_at = now + (self._ttl if ttl is None else ttl)
-                self._leases[lease_id] = (record[0], expires_at, record[2])
-                self._push_expiry(expires_at, lease_id)
+                self._push_expiry((expires_at, lease_id, record[2], record[3]))
         if self._freed:
             self._notify()
         return expires_at
@@ -474,10 +476,8 @@ class MemoryBackend(Backend, CallMapSupport):
             heap, leases = self._lease_heap, self._leases
             expiry = None
             while heap:
-                expires_at, lease_id = heap[0]
-                record = leases.get(lease_id)
-                if record is not None and record[1] == expires_at:
-                    expiry = expires_at
+                if leases.get(heap[0][1]) is heap[0]:
+                    expiry = heap[0][0]
                     break
                 heapq.heappop(heap)
         if self._freed:
@@ -489,7 +489,7 @@ class MemoryBackend(Backend, CallMapSupport):
             self._advance(now)
             leases: Counter[str] = Counter()
             inbound: Counter[str] = Counter()
-            for number, _, is_inbound in self._leases.values():
+            for _, _, number, is_inbound in self._leases.values():
                 leases[number.e164] += 1
                 inbound[number.e164] += is_inbound
             findings = []
@@ -517,7 +517,7 @@ class MemoryBackend(Backend, CallMapSupport):
             stats = dict(self._stats)
             stats["acquired"] = self._acquired - stats.get("acquired_inbound", 0)
             stats["released"] = self._released
-            stats["expired"] = self._expired
+            stats["expired"] = self._acquired - self._released - len(self._leases)
             return stats
 
     # -- internals (called with the lock held) --------------------------------------------
@@ -554,24 +554,28 @@ class MemoryBackend(Backend, CallMapSupport):
             self._stats["acquired_inbound"] += 1
         else:
             hour = number.hour
-            if hour and hour[0] + HOUR <= now:
-                number.trim(now)
             hour.append(now)
             if number.day is not None:
                 number.day.append(now)
+                number.trim(now)
+            else:  # trim(), inline for the hour alone: the call just added always stays
+                while hour[0] + HOUR <= now:
+                    hour.popleft()
         self._refresh(number)
-        lease_id = f"{self._id_prefix}{next(self._ids)}"
+        lease_id = f"{self._id_prefix}{self._acquired}"
         expires_at = now + (self._ttl if ttl is None else ttl)
-        self._leases[lease_id] = (number, expires_at, inbound)
-        heapq.heappush(self._lease_heap, (expires_at, lease_id))  # _push_expiry, inline
+        self._leases[lease_id] = lease = (expires_at, lease_id, number, inbound)
+        heapq.heappush(self._lease_heap, lease)  # _push_expiry, inline
         if expires_at < self._due:
             self._due = expires_at
         return lease_id, number.e164, destination, expires_at
 
-    def _push_expiry(self, expires_at: float, lease_id: str) -> None:
-        heapq.heappush(self._lease_heap, (expires_at, lease_id))
-        if expires_at < self._due:
-            self._due = expires_at
+    def _push_expiry(self, lease: _Lease) -> None:
+        """Make `lease` the live record of its id, and schedule its expiry."""
+        self._leases[lease[1]] = lease
+        heapq.heappush(self._lease_heap, lease)
+        if lease[0] < self._due:
+            self._due = lease[0]
 
     def _revisit_at(self, when: float, number: _Number) -> None:
         heapq.heappush(self._revisit, (when, number))
@@ -587,10 +591,10 @@ class MemoryBackend(Backend, CallMapSupport):
         if now + per_seconds < self._due:
             self._due = now + per_seconds
 
-    def _free(self, record: tuple[_Number, float, bool]) -> None:
-        number = record[0]
+    def _free(self, record: _Lease) -> None:
+        number = record[2]
         number.in_use -= 1
-        if record[2]:
+        if record[3]:
             number.inbound -= 1
         if number.active:
             self._refresh(number)
@@ -613,16 +617,20 @@ class MemoryBackend(Backend, CallMapSupport):
         """Put a number where its state says: a ready index, a cooling heap, or neither.
 
         The hottest code of the allocator: the level indexes are updated inline."""
-        level = None
-        if number.in_use < number.capacity and number.active:
-            hour_cap, day_cap = number.hour_cap, number.day_cap
-            if hour_cap is not None or day_cap is not None:
-                number.trim(self._now)
+        in_use = number.in_use
+        hour_cap, day_cap = number.hour_cap, number.day_cap
+        if in_use >= number.capacity or not number.active:
+            level = None
+        elif hour_cap is None and day_cap is None:  # the usual case: no window to trim
+            level = in_use if self._by_load else 0
+        else:
+            number.trim(self._now)
             if (hour_cap is None or len(number.hour) < hour_cap) and (
                 day_cap is None or len(number.day) < day_cap  # type: ignore[arg-type]
             ):
-                level = number.in_use if self._by_load else 0
+                level = in_use if self._by_load else 0
             else:
+                level = None
                 free_at = number.cap_free_at()
                 assert free_at is not None  # a cap is full
                 entry = (free_at, number)
@@ -676,12 +684,10 @@ class MemoryBackend(Backend, CallMapSupport):
         """Expire leases, revisit numbers, forget old destinations; find the next due."""
         heap, leases = self._lease_heap, self._leases
         while heap and heap[0][0] <= now:
-            expires_at, lease_id = heapq.heappop(heap)
-            record = leases.get(lease_id)
-            if record is not None and record[1] == expires_at:
-                del leases[lease_id]
-                self._expired += 1
-                self._free(record)
+            lease = heapq.heappop(heap)
+            if leases.get(lease[1]) is lease:
+                del leases[lease[1]]
+                self._free(lease)
         revisit = self._revisit
         while revisit and revisit[0][0] <= now:
             number = heapq.heappop(revisit)[1]
@@ -724,7 +730,7 @@ class MemoryBackend(Backend, CallMapSupport):
 
     def _compact_lease_heap(self) -> None:
         """Drop the entries of released leases, so memory follows live calls only."""
-        live = [(expires_at, lease_id) for lease_id, (_, expires_at, _) in self._leases.items()]
+        live = list(self._leases.values())
         heapq.heapify(live)
         self._lease_heap = live
 

@@ -55,7 +55,9 @@ class SimClock:
         self.epoch = epoch
 
     def __call__(self) -> float:
-        return self.epoch + self._env.now
+        # env._now, the attribute SimPy's `now` property returns: read once per simulated
+        # attempt, and the property's call costs ~30 ns of the ~4 us an attempt takes
+        return self.epoch + self._env._now
 
     def call_at(self, when: float, callback: Callable[[], object]) -> None:
         def fire(_: object) -> None:
@@ -147,7 +149,8 @@ class Engine:
         if hold < _SHORTEST_HOLD:
             hold = _SHORTEST_HOLD
         lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
-        call = (template, destination, attempt, self.env.now, answered, hold, lost, done)
+        arrival = self.env._now  # what `now` returns, without the property call (see SimClock)
+        call = (template, destination, attempt, arrival, answered, hold, lost, done)
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:

@@ -64,7 +64,7 @@ class OpenArrivals:
         engine = self.engine
         env, random_ = engine.env, engine.rng.random
         gap = -math.log(1.0 - random_()) / self._rate
-        if env.now + gap < self.end:
+        if env._now + gap < self.end:  # (SimClock reads _now, see there)
             Timeout(env, gap).callbacks.append(self._arrive)
         engine.attempt(self.template, self.first + int(random_() * self.population))
 
@@ -374,13 +374,21 @@ def _log_rows(log: Any) -> list[tuple[float, str, str, float, bool]]:
                     _timestamp(record["timestamp"]),
                     str(record["template"]),
                     normalize_e164(str(record["destination"]), what="destination"),
-                    float(record["holding_seconds"]),
+                    _seconds(record["holding_seconds"]),
                     str(record["outcome"]).strip().lower() in ("answered", "completed"),
                 )
             )
         except (TypeError, ValueError) as error:
             raise ScenarioError(f"{where} line {line}: {error}") from None
     return rows
+
+
+def _seconds(value: Any) -> float:
+    """A holding time: finite seconds >= 0 (the allocator takes it as the call's lease)."""
+    seconds = float(value)
+    if not (seconds >= 0 and math.isfinite(seconds)):
+        raise ValueError(f"holding_seconds must be seconds >= 0, got {value}")
+    return seconds
 
 
 def _timestamp(value: Any) -> float:
