@@ -1,5 +1,6 @@
 """Each rule the allocator enforces, each refusal reason, and the exact retry_after."""
 
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -351,3 +352,19 @@ def test_both_caps_full_name_the_cap_that_frees_last(
     assert (error.reason, error.reasons) == (reason, {number.e164: reason})
     assert error.retry_after == pytest.approx(retry_after)
     assert allocator.snapshot().numbers[number.e164]["status"] == reason
+
+
+def test_a_refusal_says_why_in_its_message_even_across_processes(make_allocator):
+    """The message is built when read (a simulation makes thousands of refusals and
+    prints none): it must still name the template, the destination, each number's
+    reason and the wait, and survive pickling (a refusal sent between processes)."""
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)}, calling_hours=None)
+    allocator.acquire("t", us(1))
+    refused = allocator.try_acquire("t", us(2), explain=True)
+    assert isinstance(refused, numsim.NoNumberAvailable)
+    expected = f"no number of template 't' can take a call for {us(2)}: busy (1 busy)"
+    assert str(refused) == expected
+    assert str(pickle.loads(pickle.dumps(refused))) == expected
+    inbound = numsim.NoNumberAvailable("busy", destination=number.e164, retry_after=2.0)
+    assert str(inbound) == f"{number.e164} cannot take an inbound call: busy; retry after 2.000 s"

@@ -57,9 +57,11 @@ class NoNumberAvailable(Exception):
         self.retry_after = retry_after
         self.template = template
         self.destination = destination
-        super().__init__(self._message())
+        super().__init__(reason)
 
-    def _message(self) -> str:
+    def __str__(self) -> str:
+        """The message, built when read: most refusals are handled, never printed (a
+        simulation makes thousands)."""
         if self.template:
             target = f" for {self.destination}" if self.destination else ""
             text = f"no number of template {self.template!r} can take a call{target}: {self.reason}"
