@@ -239,10 +239,24 @@ class _Ticking:
         self.now += seconds
 
 
+class _Fixed:
+    """A clock whose __call__ is a staticmethod: binding it to the instance would break it."""
+
+    @staticmethod
+    def __call__() -> float:
+        return 1000.0
+
+
 @pytest.mark.parametrize(
     "make_clock",
-    [numsim.ManualClock, _Ticking, lambda start: lambda: start, lambda start: start.__float__],
-    ids=["ManualClock", "callable-class", "function", "builtin-method"],
+    [
+        numsim.ManualClock,
+        _Ticking,
+        lambda start: lambda: start,
+        lambda start: start.__float__,
+        lambda start: _Fixed(),
+    ],
+    ids=["ManualClock", "callable-class", "function", "builtin-method", "staticmethod"],
 )
 def test_the_allocator_reads_the_clock_it_was_given(make_clock):
     """However the clock is called (an instance of a Python class through its bound
@@ -255,3 +269,18 @@ def test_the_allocator_reads_the_clock_it_was_given(make_clock):
         if hasattr(clock, "advance"):
             clock.advance(60)
             assert allocator.in_use(number.e164) == 0  # the lease expired at the new time
+
+
+def test_a_clock_that_reads_infinity_neither_crashes_nor_loses_a_channel():
+    """ManualClock refuses to advance by infinity; a clock of the user's own may still
+    read +inf, and a take then keeps its call in the window (and its lease)."""
+    with pytest.raises(ValueError, match="finite seconds"):
+        numsim.ManualClock(0.0).advance(float("inf"))
+    number = plivo(0)  # two channels: the second take trims a window holding the first
+    allocator = numsim.Allocator(
+        [number], {"t": pool(number)}, clock=lambda: float("inf"), calling_hours=None
+    )
+    allocator.acquire("t", india(1))
+    allocator.acquire("t", india(2))
+    assert allocator.in_use(number.e164) == 2
+    assert allocator.snapshot().counters["expired"] == 0

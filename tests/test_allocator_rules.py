@@ -365,6 +365,7 @@ def test_a_refusal_says_why_in_its_message_even_across_processes(make_allocator)
     assert isinstance(refused, numsim.NoNumberAvailable)
     expected = f"no number of template 't' can take a call for {us(2)}: busy (1 busy)"
     assert str(refused) == expected
+    assert repr(refused) == f"NoNumberAvailable({expected!r})"
     assert str(pickle.loads(pickle.dumps(refused))) == expected
     inbound = numsim.NoNumberAvailable("busy", destination=number.e164, retry_after=2.0)
     assert str(inbound) == f"{number.e164} cannot take an inbound call: busy; retry after 2.000 s"

@@ -600,6 +600,19 @@ def test_replay_refuses_a_holding_time_that_is_not_seconds(tmp_path, holding):
         simulate(scenario)
 
 
+def test_a_holding_time_that_overflows_to_infinity_is_refused_not_held_forever():
+    """Draws of a distribution with an absurd mean overflow to inf: such a call would hold
+    its number forever."""
+    scenario = Scenario(
+        numbers=(NumberGroup(count=2),),
+        arrivals=(Arrivals(calls_per_hour=60.0, population=50),),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=1e308)),
+        hours=1.0,
+    )
+    with pytest.raises(ValueError, match="holding time is inf seconds"):
+        simulate(scenario, seed=1)
+
+
 # -- pools from a registry ---------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import threading
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -47,9 +48,11 @@ class ManualClock:
         return self._now
 
     def advance(self, seconds: float) -> float:
-        """Move time forward by `seconds` (>= 0) and return the new time."""
-        if not seconds >= 0:
-            raise ValueError(f"a clock only moves forward; got advance({seconds!r})")
+        """Move time forward by `seconds` (finite, >= 0) and return the new time."""
+        if not 0 <= seconds < math.inf:
+            raise ValueError(
+                f"a clock moves forward by finite seconds >= 0; got advance({seconds!r})"
+            )
         target = self._now + seconds
         while True:
             with self._lock:  # callbacks run outside it: they may take other locks

@@ -558,8 +558,8 @@ class MemoryBackend(Backend, CallMapSupport):
             if number.day is not None:
                 number.day.append(now)
                 number.trim(now)
-            else:  # trim(), inline for the hour alone: the call just added always stays
-                while hour[0] + HOUR <= now:
+            else:  # trim(), inline for the hour alone; the call just added stays (even at
+                while hour[0] + HOUR <= now and len(hour) > 1:  # a time of +inf)
                     hour.popleft()
         self._refresh(number)
         lease_id = f"{self._id_prefix}{self._acquired}"

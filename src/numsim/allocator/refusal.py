@@ -59,9 +59,12 @@ class NoNumberAvailable(Exception):
         self.destination = destination
         super().__init__(reason)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
     def __str__(self) -> str:
         """The message, built when read: most refusals are handled, never printed (a
-        simulation makes thousands)."""
+        simulation makes thousands). `args` holds the reason alone."""
         if self.template:
             target = f" for {self.destination}" if self.destination else ""
             text = f"no number of template {self.template!r} can take a call{target}: {self.reason}"

@@ -13,6 +13,7 @@ object per simulated attempt.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ from .trace import (
 )
 
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
+_LONGEST_HOLD = math.inf
 # How an attempt went: (its refusal or None, when the call hangs up, answered).
 Done = Callable[["NoNumberAvailable | None", float, bool], object]
 # One attempt, as its settling needs it: template, destination code, attempt number,
@@ -146,8 +148,8 @@ class Engine:
             answered = self._p_answer >= 1.0 or self.rng.random() < self._p_answer
         if hold is None:
             hold = self._hold_answered() if answered else self._no_answer()
-        if hold < _SHORTEST_HOLD:
-            hold = _SHORTEST_HOLD
+        if not _SHORTEST_HOLD <= hold < _LONGEST_HOLD:  # one test on the usual path
+            hold = _checked_hold(hold)
         lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
         arrival = self.env._now  # what `now` returns, without the property call (see SimClock)
         call = (template, destination, attempt, arrival, answered, hold, lost, done)
@@ -256,6 +258,17 @@ class Engine:
         for e164, why in reasons.items():
             if why == HOURLY_CAP:
                 counts[codes[e164]] += 1
+
+
+def _checked_hold(hold: float) -> float:
+    """A sampled holding time outside the usual range: a 0-second call holds for 1 µs; one
+    that is not finite (a distribution whose draws overflow) is refused, naming it."""
+    if hold < _SHORTEST_HOLD:
+        return _SHORTEST_HOLD
+    raise ValueError(
+        f"a call's holding time is {hold!r} seconds: the scenario's time distributions "
+        "must draw finite seconds (is a mean too large?)"
+    )
 
 
 def _sum(first: Any, second: Any, rng: random.Random) -> Callable[[], float]:
