@@ -125,15 +125,11 @@ class _Library:
     def __init__(self) -> None:
         folder = resources.files(__package__) / "lua"
         functions = [
-            f'redis.register_function{{function_name = "{{library}}_{name}", '
-            f"callback = function(KEYS, ARGV)\nbegin(KEYS[1])\n"
-            f"{(folder / f'{name}.lua').read_text()}\nend"
-            + ("}" if name in _GROWS else ", flags = {'allow-oom'}}")
-            for name in SCRIPTS
+            _function_source(name, (folder / f"{name}.lua").read_text()) for name in SCRIPTS
         ]
         code = "\n".join([(folder / "common.lua").read_text(), *functions])
-        self.name = "numsim_" + hashlib.sha1(code.encode()).hexdigest()[:16]
-        self.source = f"#!lua name={self.name}\n" + code.replace("{library}", self.name)
+        self.name = "numsim_" + hashlib.sha1(code.encode()).hexdigest()[:16]  # of it all
+        self.source = f"#!lua name={self.name}\n" + code.replace(_LIBRARY_NAME, self.name)
 
     def function(self, script: str) -> str:
         return f"{self.name}_{script}"
@@ -151,6 +147,19 @@ class _Library:
             await client.function_load(self.source)
         except ResponseError as error:
             _loaded_already(error)
+
+
+_LIBRARY_NAME = "{library}"  # in the functions' names until the library's own is known
+
+
+def _function_source(script: str, body: str) -> str:
+    """The library's function for `script`: its body after begin(), which sets the call's
+    state. Functions that neither take a channel nor add a number run past maxmemory."""
+    flags = "{}" if script in _GROWS else "{'allow-oom'}"
+    return (
+        f'redis.register_function{{function_name = "{_LIBRARY_NAME}_{script}", '
+        f"flags = {flags}, callback = function(KEYS, ARGV)\nbegin(KEYS[1])\n{body}\nend}}"
+    )
 
 
 _LIBRARY = _Library()
