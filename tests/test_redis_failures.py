@@ -701,6 +701,21 @@ def test_numsim_check_reports_then_repairs_a_damaged_namespace(server, capsys):
     backend.close()
 
 
+def test_numsim_check_on_a_namespace_of_an_older_numsim_says_so(server, capsys):
+    """Before the policy was one field, configure wrote its parts apart; this version
+    reads such a namespace as unconfigured until one of its allocators configures it."""
+    client = redis.Redis(port=server.port)
+    older = {"order": "least_loaded", "ttl": "100000000", "dmax": "0", "dper": "0"}
+    client.hset("{prev}:cfg", mapping={**older, "era": "e"})
+    assert main(["check", "--redis", server.url, "--namespace", "prev"]) == 1
+    assert "configured by an older numsim" in capsys.readouterr().out
+    number = twilio(0)
+    backend = RedisBackend(server.url, namespace="prev")
+    numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    backend.close()
+    assert main(["check", "--redis", server.url, "--namespace", "prev"]) == 0
+
+
 def test_numsim_check_on_an_unreachable_redis_is_one_line(capsys):
     assert main(["check", "--redis", "redis://127.0.0.1:1/0"]) == 1
     err = capsys.readouterr().err

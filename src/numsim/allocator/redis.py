@@ -523,14 +523,24 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         kept = [f for f in findings if f not in lost]
         return eviction + kept + restored + self._check(now, repair)  # restored counters
 
+    def _unconfigured(self) -> str:
+        """Why the namespace reads as unconfigured to a checker."""
+        with _mapped_errors("check"):
+            older = self._client.hexists(self._cfg, "order")  # its policy before numsim wrote it
+        if older:  # as one field ("policy")
+            return (
+                f"namespace {self.namespace!r} was configured by an older numsim: start an "
+                "allocator of this version on it (it writes its policy) before checking it"
+            )
+        return f"namespace {self.namespace!r} has no configuration (empty or lost)"
+
     def _check(self, now: float, repair: bool) -> list[Finding]:
         args = (self._now(now), "1" if repair else "0", *self._stamps)
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
             if _namespace_lost(reply):
-                problem = f"namespace {self.namespace!r} has no configuration (empty or lost)"
-                return [Finding(None, problem, False)]
+                return [Finding(None, self._unconfigured(), False)]
         else:
             reply = self._call("check", *args)
         return [
