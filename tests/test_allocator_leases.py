@@ -284,3 +284,16 @@ def test_a_clock_that_reads_infinity_neither_crashes_nor_loses_a_channel():
     allocator.acquire("t", india(2))
     assert allocator.in_use(number.e164) == 2
     assert allocator.snapshot().counters["expired"] == 0
+
+
+def test_a_backend_answers_acquire_as_the_lease_of_its_grant(make_allocator, clock):
+    """Backends implement grant alone; acquire (theirs and the Allocator's) wraps it."""
+    number = plivo(0)
+    allocator = make_allocator([number], {"t": pool(number)}, calling_hours=None)
+    groups = allocator._destination(india(1)).groups  # the groups it would try
+    lease = allocator.backend.acquire("t", groups, india(1), clock(), call_id="c1", ttl=30)
+    assert isinstance(lease, numsim.Lease)
+    assert (lease.number, lease.template, lease.destination) == (number.e164, "t", india(1))
+    assert (lease.call_id, lease.expires_at, lease.inbound) == ("c1", clock() + 30, False)
+    assert allocator.in_use(number.e164) == 1
+    assert allocator.release(lease)

@@ -1,10 +1,19 @@
 """The allocator: rules, strategies, leases, waiting, and its backends.
 
-Backend, AsyncBackend, NumberSpec, NumberState, Policy, Refusal and Finding are what
-a new backend implements and returns; see docs/architecture.md."""
+Backend, AsyncBackend, NumberSpec, NumberState, Policy, Grant, Refusal and Finding are
+what a new backend implements and returns; see docs/architecture.md."""
 
 from .allocator import DEFAULT_LEASE_TTL, Allocator, Snapshot
-from .backend import AsyncBackend, Backend, Finding, NumberSpec, NumberState, Policy, Refusal
+from .backend import (
+    AsyncBackend,
+    Backend,
+    Finding,
+    Grant,
+    NumberSpec,
+    NumberState,
+    Policy,
+    Refusal,
+)
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import REASONS, NoNumberAvailable, Reason
@@ -22,6 +31,7 @@ __all__ = [
     "CallingHours",
     "DestinationLimit",
     "Finding",
+    "Grant",
     "Lease",
     "MemoryBackend",
     "NoNumberAvailable",

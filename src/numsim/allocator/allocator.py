@@ -20,7 +20,16 @@ from ..errors import UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
-from .backend import AsyncBackend, Backend, Finding, Grant, NumberSpec, Policy, Refusal
+from .backend import (
+    AsyncBackend,
+    Backend,
+    Finding,
+    Grant,
+    NumberSpec,
+    Policy,
+    Refusal,
+    lease_of,
+)
 from .lease import Lease
 from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
@@ -812,8 +821,7 @@ def _lease(
     """A try's outcome for callers of the public API: its Grant wrapped in a Lease."""
     if isinstance(outcome, NoNumberAvailable):
         return outcome
-    lease_id, number, destination, expires_at = outcome
-    return Lease(lease_id, number, template, destination, call_id, expires_at)
+    return lease_of(outcome, template, call_id)
 
 
 def _reader(clock: Callable[[], float]) -> Callable[[], float]:

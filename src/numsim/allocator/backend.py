@@ -44,6 +44,13 @@ class Policy:
 Grant = tuple[LeaseId, str, str | None, float]
 
 
+def lease_of(grant: Grant, template: str | None, call_id: str | None) -> Lease:
+    """A Grant's Lease (a grant with no destination is an inbound call's)."""
+    lease_id, number, destination, expires_at = grant
+    inbound = destination is None
+    return Lease(lease_id, number, template, destination, call_id, expires_at, inbound)
+
+
 class Refusal(NamedTuple):
     reason: str
     retry_at: float | None  # backend time when time alone may let the call through
@@ -97,21 +104,6 @@ class Backend(ABC):
         """Take a number out of every pool; its live leases stay until released."""
 
     @abstractmethod
-    def acquire(
-        self,
-        template: str,
-        groups: Sequence[str],
-        destination: str,
-        now: float,
-        call_id: str | None = None,
-        ttl: float | None = None,
-        sticky: bool = False,
-        explain: bool = False,
-    ) -> Lease | Refusal:
-        """Atomically: check every rule and take a channel of the best number that fits.
-
-        The lease lives `ttl` seconds (the policy's lease_ttl if None)."""
-
     def grant(
         self,
         template: str,
@@ -123,12 +115,25 @@ class Backend(ABC):
         sticky: bool = False,
         explain: bool = False,
     ) -> Grant | Refusal:
-        """acquire, answered as a Grant: what the Allocator builds its Lease from. A
-        backend may answer it without building a Lease (MemoryBackend does)."""
-        outcome = self.acquire(template, groups, destination, now, call_id, ttl, sticky, explain)
-        if isinstance(outcome, Refusal):
-            return outcome
-        return outcome.id, outcome.number, outcome.destination, outcome.expires_at
+        """Atomically: check every rule and take a channel of the best number that fits.
+
+        The lease lives `ttl` seconds (the policy's lease_ttl if None). Answered as a
+        Grant: the Allocator wraps it in a Lease, the simulator reads it as it is."""
+
+    def acquire(
+        self,
+        template: str,
+        groups: Sequence[str],
+        destination: str,
+        now: float,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        sticky: bool = False,
+        explain: bool = False,
+    ) -> Lease | Refusal:
+        """grant, answered as a Lease."""
+        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
+        return outcome if isinstance(outcome, Refusal) else lease_of(outcome, template, call_id)
 
     @abstractmethod
     def acquire_number(

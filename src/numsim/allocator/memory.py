@@ -19,7 +19,16 @@ from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 
-from .backend import Backend, Finding, Grant, NumberSpec, NumberState, Policy, Refusal
+from .backend import (
+    Backend,
+    Finding,
+    Grant,
+    NumberSpec,
+    NumberState,
+    Policy,
+    Refusal,
+    lease_of,
+)
 from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease, LeaseId
 from .refusal import BUSY, DAILY_CAP, DESTINATION_LIMIT, EMPTY_POOL, HOURLY_CAP, NOT_COMPLIANT
@@ -310,23 +319,6 @@ class MemoryBackend(Backend, CallMapSupport):
 
     # -- the atomic operations ----------------------------------------------------------
 
-    def acquire(
-        self,
-        template: str,
-        groups: Sequence[str],
-        destination: str,
-        now: float,
-        call_id: str | None = None,
-        ttl: float | None = None,
-        sticky: bool = False,
-        explain: bool = False,
-    ) -> Lease | Refusal:
-        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
-        if isinstance(outcome, Refusal):
-            return outcome
-        lease_id, e164, _, expires_at = outcome
-        return Lease(lease_id, e164, template, destination, call_id, expires_at)
-
     def grant(
         self,
         template: str,
@@ -401,8 +393,7 @@ class MemoryBackend(Backend, CallMapSupport):
                 status = number.status() if number else RETIRED
                 outcome: Lease | Refusal = self._refuse(BUSY, None, now, {e164: status})
             else:
-                lease_id, _, _, expires_at = self._take(number, now, None, ttl)
-                outcome = Lease(lease_id, e164, None, None, call_id, expires_at, True)
+                outcome = lease_of(self._take(number, now, None, ttl), None, call_id)
         if self._freed:
             self._notify()
         return outcome

@@ -64,6 +64,7 @@ from .backend import (
     NumberState,
     Policy,
     Refusal,
+    lease_of,
 )
 from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
@@ -309,9 +310,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._random = random.Random(policy.seed)
         self._random_order = policy.order == "random"
         self._check_eviction()
-        with _mapped_errors("configure"):
-            _LIBRARY.load(self._client)  # a server without Functions is refused here
-        self._configure()
+        self._configure()  # loads the library if the server lacks it, or refuses the server
         with _mapped_errors("configure"):  # learn the pools; an empty view writes nothing,
             self._sync("")  # so it needs no clock
 
@@ -379,23 +378,6 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             await self._owned_async_client.aclose()
 
     # -- the atomic operations ----------------------------------------------------------
-
-    def acquire(
-        self,
-        template: str,
-        groups: Sequence[str],
-        destination: str,
-        now: float,
-        call_id: str | None = None,
-        ttl: float | None = None,
-        sticky: bool = False,
-        explain: bool = False,
-    ) -> Lease | Refusal:
-        outcome = self.grant(template, groups, destination, now, call_id, ttl, sticky, explain)
-        if isinstance(outcome, Refusal):
-            return outcome
-        lease_id, number, _, expires_at = outcome
-        return Lease(lease_id, number, template, destination, call_id, expires_at)
 
     def grant(
         self,
@@ -822,11 +804,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         call_id: str | None,
     ) -> Lease | Refusal:
         outcome = self._granted(reply, destination)
-        if isinstance(outcome, Refusal):
-            return outcome
-        lease_id, number, _, expires_at = outcome
-        inbound = destination is None
-        return Lease(lease_id, number, template, destination, call_id, expires_at, inbound)
+        return outcome if isinstance(outcome, Refusal) else lease_of(outcome, template, call_id)
 
     def _granted(self, reply: list[Any], destination: str | None) -> Grant | Refusal:
         """An acquire's reply: the lease granted, or the refusal."""
