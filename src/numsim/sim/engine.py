@@ -21,8 +21,8 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from ..allocator import Allocator, Lease, NoNumberAvailable, Request
-from ..allocator.backend import Grant
+from ..allocator import Allocator, NoNumberAvailable, Request
+from ..allocator.backend import Grant, lease_of
 from ..allocator.refusal import HOURLY_CAP
 from .pool import numbers_and_templates
 from .scenario import Scenario
@@ -208,10 +208,10 @@ class Engine:
             if done is not None:
                 done(refusal, now, False)
             return
-        lease_id, number, to, expires_at = outcome
+        _, number, _, expires_at = outcome
         pacing = self._pacers.delay(number, now) if self._pacing else 0.0
         if pacing and not lost:
-            lease = Lease(lease_id, number, template, to, None, expires_at)
+            lease = lease_of(outcome, template, None)
             self.allocator.renew(lease, ttl=pacing + hold)
         held = hold if not lost else expires_at - self.clock() - pacing
         self._append(
