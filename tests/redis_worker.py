@@ -22,12 +22,14 @@ def allocator(url, namespace, **options):
     return Allocator(POOL, TEMPLATES, backend=backend, compliance=False, **options)
 
 
-def hammer(url, namespace, operations, seed):
-    """Acquire and release as fast as possible; some leases left to expire."""
+def hammer(url, namespace, wanted, seed):
+    """Acquire and release as fast as possible until `wanted` calls were granted (a
+    count of tries would grant fewer the faster they run); some leases left to expire."""
     rng = random.Random(seed)
     pool = allocator(url, namespace, lease_ttl=0.05)
-    granted = 0
-    for i in range(operations):
+    granted, i, deadline = 0, 0, time.monotonic() + 120
+    while granted < wanted and time.monotonic() < deadline:
+        i += 1
         outcome = pool.try_acquire("scarce", f"+4420794{seed:02d}{i % 1000:03d}")
         if isinstance(outcome, NoNumberAvailable):
             continue
