@@ -1,5 +1,7 @@
 """Leases: idempotent release, TTL expiry, renewal, and pools changing under live calls."""
 
+import asyncio
+
 import pytest
 
 import numsim
@@ -297,3 +299,32 @@ def test_a_backend_answers_acquire_as_the_lease_of_its_grant(make_allocator, clo
     assert (lease.call_id, lease.expires_at, lease.inbound) == ("c1", clock() + 30, False)
     assert allocator.in_use(number.e164) == 1
     assert allocator.release(lease)
+
+
+def test_a_lease_lives_at_most_a_day_whichever_way_it_is_asked_for(make_allocator):
+    """A TTL of 9.3e12 s once came back from Redis as a negative expiry, a lease that never
+    expired: every door refuses more than a day, naming the bound."""
+    number = twilio(0)
+    inbound = twilio(1)
+    allocator = make_allocator([number, inbound], {"t": pool(number)})
+    too_long = 86_400.5
+    refusals = [
+        lambda: allocator.acquire("t", us(1), ttl=too_long),
+        lambda: allocator.acquire("t", us(1), ttl=9.3e12, timeout=5),
+        lambda: allocator.try_acquire("t", us(1), ttl=too_long),
+        lambda: allocator.request("t", us(1), ttl=too_long),
+        lambda: allocator.acquire_inbound(inbound.e164, ttl=too_long),
+        lambda: asyncio.run(allocator.aacquire("t", us(1), ttl=too_long)),
+        lambda: numsim.Allocator([number], {"t": pool(number)}, lease_ttl=too_long),
+    ]
+    for refused in refusals:
+        with pytest.raises(ValueError, match=r"ttl must be a finite number > 0 and <= 86,400"):
+            refused()
+    lease = allocator.acquire("t", us(1), ttl=86_400)  # a day is allowed
+    for renewal in (
+        lambda: allocator.renew(lease, ttl=too_long),
+        lambda: asyncio.run(allocator.arenew(lease, ttl=too_long)),
+    ):
+        with pytest.raises(ValueError, match="ttl must be"):
+            renewal()
+    assert allocator.in_use(number.e164) == 1  # nothing was taken by the refused calls

@@ -250,6 +250,8 @@ BAD = [
     ("DELETE", "/allocations/garbage", None, 404, "not a lease id"),
     ("POST", "/allocations/x-y/renew", None, 404, "not a lease id"),
     ("POST", "/allocations/14155550100-y/renew", {"ttl": -1}, 422, "ttl"),
+    ("POST", "/allocations", {"template": "sales", "destination": UK, "ttl": 9.3e12}, 422, "ttl"),
+    ("POST", "/allocations/14155550100-y/renew", {"ttl": 86401}, 422, "ttl"),
 ]
 
 

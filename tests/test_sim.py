@@ -600,16 +600,17 @@ def test_replay_refuses_a_holding_time_that_is_not_seconds(tmp_path, holding):
         simulate(scenario)
 
 
-def test_a_holding_time_that_overflows_to_infinity_is_refused_not_held_forever():
-    """Draws of a distribution with an absurd mean overflow to inf: such a call would hold
-    its number forever."""
+@pytest.mark.parametrize("mean", [1e308, 1e7])
+def test_a_holding_time_beyond_a_day_is_refused_not_held_forever(mean):
+    """Draws of a distribution with an absurd mean overflow to inf, or pass a day (the
+    longest lease): such a call would hold its number forever."""
     scenario = Scenario(
         numbers=(NumberGroup(count=2),),
         arrivals=(Arrivals(calls_per_hour=60.0, population=50),),
-        call=CallModel(talk_seconds=Distribution("exponential", mean=1e308)),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=mean)),
         hours=1.0,
     )
-    with pytest.raises(ValueError, match="holding time is inf seconds"):
+    with pytest.raises(ValueError, match=r"holding time is \S+ seconds: .* up to a day"):
         simulate(scenario, seed=1)
 
 

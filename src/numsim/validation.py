@@ -16,18 +16,23 @@ def finite(
     *,
     minimum: float = 0.0,
     inclusive: bool = True,
+    maximum: float = math.inf,
     error: type[Exception] = ValueError,
 ) -> float:
-    """A real number (not a bool), finite, >= minimum (> minimum unless `inclusive`)."""
-    if type(value) is float and minimum < value < math.inf:  # the simulator's hot path
+    """A real number (not a bool), finite, >= minimum (> minimum unless `inclusive`), and
+    at most `maximum`."""
+    if type(value) is float and minimum < value < math.inf and value <= maximum:  # hot path
         return value
     number = _real(value)
     if (
         number is None
         or not math.isfinite(number)
         or not (number >= minimum if inclusive else number > minimum)
+        or number > maximum
     ):
         bound = f"{'>=' if inclusive else '>'} {minimum:g}"
+        if maximum < math.inf:
+            bound += f" and <= {maximum:,g}"
         raise error(f"{name} must be a finite number {bound}, got {value!r}")
     return number
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import inspect
 import logging
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from ..clock import Clock, SchedulingClock, TimerThread
-from ..errors import UnknownNumberError, UnknownTemplateError
+from ..errors import BackendUnavailable, UnknownNumberError, UnknownTemplateError
 from ..numbers import OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
@@ -50,9 +52,17 @@ if TYPE_CHECKING:
 # Longer than the longest call the providers allow (Plivo 4 h, Exotel TimeLimit 14,400 s),
 # so a call that never renews is not cut short.
 DEFAULT_LEASE_TTL = 4 * 3600 + 600
+# No call lasts a day: a longer lease is a mistake (it would hold a channel for good).
+MAX_LEASE_TTL = float(DAY)
 DEFAULT_STICKY_TTL = 7 * DAY
+# On a backend that may stall (Redis), a waiting acquire returns or raises at most this
+# long after its timeout, whatever the backend does: a call still unanswered then goes on
+# in the background, and a lease it grants is given back.
+WAIT_GRACE = 1.0
+# Destinations resolved (parsed, their region's rules looked up), the most recently used
+# kept: ~0.8 KB each, so at most ~13 MB for a dialer calling many people.
+DESTINATION_CACHE = 1 << 14
 _T = TypeVar("_T")
-_DESTINATION_CACHE = 1 << 17
 _INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
@@ -109,7 +119,7 @@ class Allocator:
     ) -> None:
         if destination_limit is not None and not isinstance(destination_limit, DestinationLimit):
             raise TypeError("destination_limit must be a numsim.DestinationLimit or None")
-        _check_seconds("lease_ttl", lease_ttl)
+        _check_ttl("lease_ttl", lease_ttl)
         _check_seconds("sticky_ttl", sticky_ttl)
         self._clock: Callable[[], float] = clock or time.time
         self._now = _reader(self._clock)  # every read of the clock calls this
@@ -129,7 +139,8 @@ class Allocator:
         self._numbers: dict[str, OutboundNumber] = {}
         self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
         self._config_lock = threading.RLock()
-        self._destinations: dict[object, _Destination] = {}  # by the caller's spelling
+        # A destination by the caller's spelling, resolved once while it is in use.
+        self._destination_of = functools.lru_cache(DESTINATION_CACHE)(self._resolve)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
@@ -138,6 +149,8 @@ class Allocator:
         # One thread runs the async front end's synchronous calls, in the order they were
         # made (tasks join the waiting queue in the order they called); started on first use.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="numsim-async")
+        self._poll_pending = False  # a poll is queued in the worker
+        self._outage = False  # serving in the background failed, and said so once
         self._backend.configure(
             Policy(
                 order=self._strategy.order,
@@ -147,7 +160,7 @@ class Allocator:
                 seed=seed,
             )
         )
-        self._waits = WaitQueue(self._attempt_request, self._now)
+        self._waits = WaitQueue(self._attempt_request, self._now, self._give_back)
         self._load(numbers, templates)
         self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
 
@@ -212,7 +225,7 @@ class Allocator:
         margin.
         """
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         if timeout:
             return self._acquire_waiting(template, destination, call_id, timeout, ttl)
         target = self._destination(destination)
@@ -234,8 +247,8 @@ class Allocator:
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
-        if ttl is not None and not (type(ttl) is float and 0.0 < ttl < _INFINITY):
-            _check_seconds("ttl", ttl)  # finite()'s fast path, without its two calls
+        if ttl is not None and not (type(ttl) is float and 0.0 < ttl <= MAX_LEASE_TTL):
+            _check_ttl("ttl", ttl)  # finite()'s fast path, without its two calls
         return _lease(
             self._try_grant(template, destination, call_id, ttl, explain), template, call_id
         )
@@ -252,9 +265,10 @@ class Allocator:
         simulated attempt, and it reads no Lease object). `ttl` comes checked: by
         try_acquire, or by the simulator (its holding times are checked as a scenario
         loads: positive finite seconds)."""
-        target = self._destinations.get(destination)
-        if target is None:
-            target = self._destination(destination)
+        try:
+            target = self._destination_of(destination)
+        except TypeError:  # not hashable: resolved, not kept
+            target = self._resolve(destination)
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         return self._try(template, target, call_id, ttl, explain)
@@ -277,7 +291,7 @@ class Allocator:
         process or, through Redis, any other. Cancelling it gives back whatever it
         was granted."""
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         if timeout:
             return await self._aacquire_waiting(template, destination, call_id, timeout, ttl)
         backend = self._backend
@@ -309,7 +323,7 @@ class Allocator:
         if not isinstance(backend, AsyncBackend):
             return self.renew(lease, ttl=ttl)
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         expires_at = await backend.arenew(lease.id, lease.number, self._now(), ttl)
         if expires_at is None:
             return False
@@ -334,7 +348,7 @@ class Allocator:
         """
         finite("timeout", timeout)
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         if template not in self._pools:
             raise UnknownTemplateError(f"unknown template {template!r}")
         target = self._destination(destination)
@@ -361,7 +375,7 @@ class Allocator:
         if number not in self._numbers:
             raise UnknownNumberError(f"{number} is not a number of this allocator")
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         outcome = self._backend.acquire_number(number, self._now(), call_id, ttl)
         if isinstance(outcome, Refusal):
             raise NoNumberAvailable(outcome.reason, reasons=outcome.statuses, destination=number)
@@ -378,7 +392,7 @@ class Allocator:
         False if it already expired or ended."""
         _check_lease(lease, "renew")
         if ttl is not None:
-            _check_seconds("ttl", ttl)
+            _check_ttl("ttl", ttl)
         expires_at = self._backend.renew(lease.id, lease.number, self._now(), ttl)
         if expires_at is None:
             return False
@@ -391,7 +405,13 @@ class Allocator:
         """Serve waiting requests whose time has come, then schedule the next timed
         wake-up. Called on every release and at every wake-up; callers may call it
         too (say, after moving a clock without call_at)."""
-        if self._waits.serve():  # inside a pass, that pass schedules when it is done
+        try:
+            served = self._waits.serve()
+        except Exception:
+            with contextlib.suppress(Exception):  # the waiters still need their wake-ups
+                self._schedule_wakeup()
+            raise
+        if served:  # inside a pass, that pass schedules when it is done
             self._schedule_wakeup()
 
     def next_wakeup(self) -> float | None:
@@ -576,22 +596,21 @@ class Allocator:
 
     def _destination(self, value: object) -> _Destination:
         try:
-            return self._destinations[value]
-        except (KeyError, TypeError):
-            pass
+            return self._destination_of(value)
+        except TypeError:  # not hashable: resolved, not kept
+            return self._resolve(value)
+
+    def _resolve(self, value: object) -> _Destination:
+        """A destination parsed, with its region's rules (kept by _destination_of)."""
         info = phone_info(value, what="destination")
         required = self._compliance.get(info.region)
-        target = _Destination(
+        return _Destination(
             info.e164,
             info,
             required,
             self._strategy.preferences(info, required),
             self._hours.get(info.region),
         )
-        if len(self._destinations) >= _DESTINATION_CACHE:
-            self._destinations.clear()
-        self._destinations[value] = target
-        return target
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
@@ -701,7 +720,8 @@ class Allocator:
         ttl: float | None,
     ) -> Lease:
         woken = threading.Event()
-        request = self.request(
+        submit = functools.partial(
+            self.request,
             template,
             destination,
             call_id=call_id,
@@ -709,12 +729,21 @@ class Allocator:
             ttl=ttl,
             callback=lambda _: woken.set(),
         )
+        give_up_at = self._give_up_at(timeout)
+        submitting: concurrent.futures.Future[Request] = self._in_worker(submit)
         try:
+            request = submitting.result(_left(give_up_at))
             while not request.done:
-                if not woken.wait(self._wait_seconds()):
-                    self.poll()
+                left = _left(give_up_at)
+                if left is not None and left <= 0:
+                    raise self._gave_up(timeout)
+                if not woken.wait(_shorter(self._wait_seconds(), left)):
+                    self._poll_soon()
+        except concurrent.futures.TimeoutError:
+            submitting.add_done_callback(self._abandon_submitted)
+            raise self._gave_up(timeout) from None
         except BaseException:
-            self._abandon(request)
+            submitting.add_done_callback(self._abandon_submitted)
             raise
         return request.result()
 
@@ -737,40 +766,110 @@ class Allocator:
             ttl=ttl,
             callback=lambda _: loop.call_soon_threadsafe(woken.set),
         )
-        submitting = asyncio.ensure_future(self._off_loop(submit))
+        give_up_at = self._give_up_at(timeout)
+        future = self._in_worker(submit)
+        submitting = asyncio.wrap_future(future)
         try:
-            request = await asyncio.shield(submitting)
+            try:
+                request = await asyncio.wait_for(asyncio.shield(submitting), _left(give_up_at))
+            except TimeoutError:
+                raise self._gave_up(timeout) from None
             while not request.done:
+                left = _left(give_up_at)
+                if left is not None and left <= 0:
+                    raise self._gave_up(timeout)
                 try:
-                    await asyncio.wait_for(woken.wait(), self._wait_seconds())
+                    await asyncio.wait_for(woken.wait(), _shorter(self._wait_seconds(), left))
                 except TimeoutError:
-                    await self._off_loop(self.poll)
+                    self._poll_soon()
         except BaseException:
-            # Cancelled (or failed) while waiting, or while the request was still being
-            # made: give back whatever it is granted, once it is known.
-            submitting.add_done_callback(self._abandon_submitted)
+            # Cancelled (or failed, or given up) while waiting, or while the request was
+            # still being made: give back whatever it is granted, once it is known (not on
+            # the loop, which may be gone by then).
+            future.add_done_callback(self._abandon_submitted)
             raise
         return request.result()
 
-    def _abandon_submitted(self, submitting: asyncio.Future[Request]) -> None:
+    def _in_worker(self, operation: Callable[[], _T]) -> concurrent.futures.Future[_T]:
+        """Run an operation for a waiting caller: in the worker thread on a backend that
+        may stall (the caller then waits for it only as long as its timeout allows),
+        directly on one that never does."""
+        if self._backend.remote:
+            return self._worker.submit(operation)
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+        try:
+            future.set_result(operation())
+        except BaseException as error:
+            future.set_exception(error)
+        return future
+
+    def _give_up_at(self, timeout: float) -> float | None:
+        """The monotonic time a waiting caller stops waiting for a backend that stalls:
+        only on a clock that runs in real time (the deadline itself is the clock's)."""
+        if not self._backend.remote or self._timers is None:
+            return None
+        return time.monotonic() + timeout + WAIT_GRACE
+
+    def _gave_up(self, timeout: float) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"the backend did not answer within the wait's timeout ({timeout:g} s) and "
+            f"{WAIT_GRACE:g} s more; the call gets no number"
+        )
+
+    def _poll_soon(self) -> None:
+        """A waiting caller's own look for a wake-up lost on its way (Redis): one poll at
+        a time queued in the worker, so callers never wait on a stalled backend."""
+        if not self._backend.remote:
+            self.poll()
+            return
+        with self._schedule_lock:
+            if self._poll_pending:
+                return
+            self._poll_pending = True
+        with contextlib.suppress(RuntimeError):  # the worker is shut down: closing
+            self._worker.submit(self._poll_queued)
+
+    def _poll_queued(self) -> None:
+        with self._schedule_lock:
+            self._poll_pending = False
+        self._serve_in_background()
+
+    def _abandon_submitted(self, submitting: concurrent.futures.Future[Request]) -> None:
+        """Abandon a request once its submission ends (in whichever thread ends it)."""
         if submitting.cancelled() or submitting.exception() is not None:
             return
-        request = submitting.result()
-        if isinstance(self._backend, AsyncBackend):  # the queue's lock may be held across
-            # a stalled Redis call: cancel and give back in the worker, off the loop
-            asyncio.get_running_loop().run_in_executor(self._worker, self._abandon, request)
-        else:
-            self._abandon(request)
+        self._abandon(submitting.result())
 
     def _abandon(self, request: Request) -> None:
-        request.cancel()
+        """End a request its caller stopped waiting for; give back a lease it got."""
+        request.cancel()  # never blocks: the queue's lock is not held across a backend call
         if request.lease is not None:
-            self.release(request.lease)
+            self._give_back(request.lease)
+
+    def _give_back(self, lease: Lease) -> None:
+        """Release a lease nobody will use (its caller gave up): in the worker on a backend
+        that may stall; a failure leaves it to expire at its TTL."""
+        if not self._backend.remote:
+            self._release_quietly(lease)
+            return
+        with contextlib.suppress(RuntimeError):  # the worker is shut down: it expires
+            self._worker.submit(self._release_quietly, lease)
+
+    def _release_quietly(self, lease: Lease) -> None:
+        try:
+            self.release(lease)
+        except Exception as error:
+            log.warning(
+                "giving back lease %s of %s failed (%s); it frees at its TTL",
+                lease.id,
+                lease.number,
+                error,
+            )
 
     async def _off_loop(self, operation: Callable[[], _T]) -> _T:
         """Run a synchronous operation without blocking the event loop: in the async
         worker thread for a network backend, directly for one that never blocks."""
-        if isinstance(self._backend, AsyncBackend):
+        if self._backend.remote:
             return await asyncio.get_running_loop().run_in_executor(self._worker, operation)
         return operation()
 
@@ -793,7 +892,7 @@ class Allocator:
         def fire(when: float = wake) -> None:
             with self._schedule_lock:
                 self._scheduled.discard(when)
-            self.poll()
+            self._serve_in_background()
 
         self._call_at(wake, fire)
 
@@ -802,13 +901,28 @@ class Allocator:
 
     def _on_free(self) -> None:
         """A channel freed (inside a release, an expiry, or a message from another
-        process): serve the waiters. A failure serving them is not the releaser's: it is
-        logged, and the waiters try again at their next wake-up."""
+        process): serve the waiters."""
         if self._waits.waiting:
-            try:
-                self.poll()
-            except Exception:
-                log.exception("serving waiting requests after a freed channel failed")
+            self._serve_in_background()
+
+    def _serve_in_background(self) -> None:
+        """poll() on behalf of waiters, in a thread that is not theirs (a timed wake-up, a
+        freed channel). A failure is not this thread's to raise: the waiters' deadlines
+        still end their waits. An unreachable backend is logged once until serving works
+        again, not once per try."""
+        try:
+            self.poll()
+        except BackendUnavailable as error:
+            if not self._outage:
+                self._outage = True
+                log.warning("serving waiting calls failed, until the backend answers: %s", error)
+            return
+        except Exception:
+            log.exception("serving waiting calls failed")
+            return
+        if self._outage:
+            self._outage = False
+            log.warning("serving waiting calls works again")
 
     def _count(self, key: str) -> None:
         with self._count_lock:
@@ -833,6 +947,18 @@ def _reader(clock: Callable[[], float]) -> Callable[[], float]:
     return types.MethodType(call, clock) if isinstance(call, types.FunctionType) else clock
 
 
+def _left(give_up_at: float | None) -> float | None:
+    """Seconds until `give_up_at` (monotonic), or None for no limit."""
+    return None if give_up_at is None else max(give_up_at - time.monotonic(), 0.0)
+
+
+def _shorter(a: float | None, b: float | None) -> float | None:
+    """The shorter of two waits, None meaning forever."""
+    if a is None:
+        return b
+    return a if b is None else min(a, b)
+
+
 def _check_lease(lease: object, operation: str) -> None:
     if not isinstance(lease, Lease):
         raise TypeError(f"{operation}() takes a Lease, got {type(lease).__name__}")
@@ -840,3 +966,7 @@ def _check_lease(lease: object, operation: str) -> None:
 
 def _check_seconds(name: str, value: object) -> None:
     finite(name, value, inclusive=False)
+
+
+def _check_ttl(name: str, value: object) -> None:
+    finite(name, value, inclusive=False, maximum=MAX_LEASE_TTL)

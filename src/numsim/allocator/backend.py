@@ -90,6 +90,10 @@ class Backend(ABC):
     # Waiting requests re-check at least this often (seconds): a fallback for a wake-up
     # lost on its way from another process. None: every wake-up is delivered in-process.
     wake_interval: float | None = None
+    # Whether calls go over a network and may stall (RedisBackend): the allocator then
+    # makes them for a waiting caller in its worker thread, and the caller waits for them
+    # no longer than its timeout allows.
+    remote: bool = False
 
     @abstractmethod
     def configure(self, policy: Policy) -> None:

@@ -241,6 +241,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     """
 
     wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
+    remote = True
 
     def __init__(
         self,

@@ -2,9 +2,15 @@
 
 A waiting request is served inside whatever allocator operation frees a
 channel (a release, an expiry) or at a timed wake-up (a rolling window or a
-destination limit freeing a slot, a deadline), never by polling. Requests that
-compete for the same numbers (same template and groups) form one class and are
-served first come, first served; across classes, the oldest head goes first.
+destination limit freeing a slot, a deadline). Requests that compete for the same
+numbers (same template and groups) form one class and are served first come, first
+served; across classes, the oldest head goes first.
+
+One thread serves at a time, and it holds the queue's lock only between attempts,
+never across one (an attempt may be a Redis call that stalls): another thread that
+would serve meanwhile only asks the serving one to go round again. An attempt that
+fails leaves its request queued as it was; a deadline's attempt that fails ends the
+request with that error.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from .refusal import BUSY, DAILY_CAP, HOURLY_CAP, NoNumberAvailable
 
@@ -64,7 +70,7 @@ class Request:
         self.seq = 0
         self.retry_at: float | None = None  # a refusal for this call alone holds until then
         self.lease: Lease | None = None
-        self.error: NoNumberAvailable | None = None
+        self.error: Exception | None = None  # a refusal, or the backend's failure
         self.done = False
         self.closed = False  # ended by the allocator's close()
         self._callback = callback
@@ -94,14 +100,21 @@ class Request:
 
 
 Attempt = Callable[[Request, bool], "Lease | NoNumberAvailable"]
+Outcome: TypeAlias = "Lease | Exception"  # an attempt's lease, its refusal, or its failure
 
 
 class WaitQueue:
     """The requests waiting for numbers, and the times they need waking at."""
 
-    def __init__(self, attempt: Attempt, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        attempt: Attempt,
+        clock: Callable[[], float],
+        give_back: Callable[[Lease], object],
+    ) -> None:
         self._attempt = attempt  # (request, final) -> lease or refusal; final itemizes reasons
         self._clock = clock
+        self._give_back = give_back  # a lease granted to a request that ended meanwhile
         self._lock = threading.RLock()
         self._classes: dict[Hashable, deque[Request]] = {}
         self._deadlines: list[tuple[float, int, Request]] = []
@@ -112,39 +125,47 @@ class WaitQueue:
         self.waiting = 0
 
     def submit(self, request: Request) -> None:
-        """Try the request now; if it must wait, queue it behind its class."""
+        """Try the request now; if it must wait, queue it behind its class. A failure of
+        its first try is raised to the caller, and the request is not queued."""
+        if self.waiting:
+            self.serve()
         with self._lock:
-            if self.waiting:
-                self.serve()
             request.seq = next(self._order)
-            if not self._short_of_numbers(request.key):
-                outcome = self._attempt(request, request.deadline <= self._clock())
-                if self._settle(request, outcome):
-                    return
-            self._classes.setdefault(request.key, deque()).append(request)
-            request._queue = self
-            self.waiting += 1
-            heapq.heappush(self._deadlines, (request.deadline, request.seq, request))
-            heapq.heappush(self._wakeups, request.deadline)
+            if self._serving or self._short_of_numbers(request.key):
+                self._enqueue(request)  # the serving thread's next round tries it
+                self._again = True
+                return
+            self._serving = True
+        try:
+            outcome, final = self._try(request, request.deadline <= self._clock())
+        except BaseException:
+            self._stop_serving()
+            raise
+        with self._lock:
+            lost = self._settle(request, outcome, final=final)
+            if not request.done:
+                self._enqueue(request)
+        self._after(lost)
+        self._stop_serving()
 
     def serve(self) -> bool:
         """Give freed numbers to waiting requests, oldest first; end expired waits.
 
-        Returns False if it was called from inside a pass (a callback re-entered):
-        that pass then goes round again instead."""
+        Returns False if another pass was under way (in this thread, a callback
+        re-entered; or in another): that pass goes round again instead."""
         with self._lock:
             if self._serving:
                 self._again = True
                 return False
             self._serving = True
-            try:
-                self._again = True
-                while self._again:
-                    self._again = False
-                    self._serve_once()
-            finally:
+            self._again = True
+        try:
+            while self._round_wanted():
+                self._serve_once()
+        finally:
+            with self._lock:
                 self._serving = False
-            return True
+        return True
 
     def cancel(self, request: Request) -> None:
         with self._lock:
@@ -175,51 +196,105 @@ class WaitQueue:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _round_wanted(self) -> bool:
+        with self._lock:
+            again, self._again = self._again, False
+            return again
+
+    def _stop_serving(self) -> None:
+        """End a direct try's turn as the server; serve what arrived meanwhile."""
+        with self._lock:
+            self._serving = False
+            again = self._again
+        if again:
+            self.serve()
+
     def _serve_once(self) -> None:
         now = self._clock()
-        wakeups = self._wakeups
-        while wakeups and wakeups[0] <= now:
-            heapq.heappop(wakeups)
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= now:
-            request = heapq.heappop(deadlines)[2]
-            if not request.done:
-                self._settle(request, self._attempt(request, True), final=True)
-        for key in sorted(self._classes, key=self._head_seq):
+        due = []
+        with self._lock:
+            wakeups = self._wakeups
+            while wakeups and wakeups[0] <= now:
+                heapq.heappop(wakeups)
+            deadlines = self._deadlines
+            while deadlines and deadlines[0][0] <= now:
+                due.append(heapq.heappop(deadlines)[2])
+        for request in due:
+            if request.done:
+                continue
+            outcome: Outcome
+            try:
+                outcome = self._attempt(request, True)
+            except Exception as error:  # its time is up: the wait ends with the failure
+                outcome = error
+            with self._lock:
+                lost = self._settle(request, outcome, final=True)
+            self._after(lost)
+        with self._lock:
+            keys = sorted(self._classes, key=self._head_seq)
+        for key in keys:
             self._serve_class(key, now)
 
     def _serve_class(self, key: Hashable, now: float) -> None:
-        queue = self._classes[key]
         skipped: list[Request] = []
-        while queue:
-            request = queue.popleft()
-            if request.done:
-                continue
-            if request.held_back(now):
-                skipped.append(request)  # its own destination is not callable yet
-                continue
-            outcome = self._attempt(request, False)
-            if not self._settle(request, outcome):
-                skipped.append(request)
-                if isinstance(outcome, NoNumberAvailable) and outcome.reason in _SHORTAGE:
+        trying: Request | None = None  # the request whose attempt is under way
+        try:
+            while True:
+                with self._lock:
+                    queue = self._classes.get(key)
+                    if not queue:
+                        break
+                    request = queue.popleft()
+                    if request.done:
+                        continue
+                    if request.held_back(now):
+                        skipped.append(request)  # its own destination is not callable yet
+                        continue
+                    trying = request
+                outcome, final = self._try(request, False)
+                with self._lock:
+                    trying = None
+                    lost = self._settle(request, outcome, final=final)
+                    if not request.done:
+                        skipped.append(request)
+                self._after(lost)
+                if not request.done and _shortage(outcome):
                     break  # the rest of the class wants the same numbers
-        queue.extendleft(reversed(skipped))
-        if not queue:
-            del self._classes[key]
+        finally:
+            with self._lock:  # a failed attempt leaves the class as it was
+                if trying is not None:
+                    skipped.append(trying)
+                queue = self._classes.setdefault(key, deque())
+                queue.extendleft(reversed(skipped))
+                if not queue:
+                    del self._classes[key]
 
-    def _settle(
-        self, request: Request, outcome: Lease | NoNumberAvailable, *, final: bool = False
-    ) -> bool:
-        """Complete the request if `outcome` ends it; else note when to wake for it."""
-        if not isinstance(outcome, NoNumberAvailable):
+    def _try(self, request: Request, final: bool) -> tuple[Lease | NoNumberAvailable, bool]:
+        """One attempt for the request, outside the lock, and whether it is final. A
+        refusal that time will not mend (no compliant number, say) is made final at
+        once, its reasons itemized."""
+        outcome = self._attempt(request, final)
+        if (
+            not final
+            and isinstance(outcome, NoNumberAvailable)
+            and outcome.retry_after is None
+            and outcome.reason not in _SHORTAGE
+        ):
+            return self._attempt(request, True), True
+        return outcome, final
+
+    def _settle(self, request: Request, outcome: Outcome, *, final: bool = False) -> Lease | None:
+        """Under the lock: complete the request if `outcome` ends it; else note when to
+        wake for it. Returns a lease granted to a request that ended meanwhile (given
+        back outside the lock)."""
+        if request.done:
+            return None if isinstance(outcome, Exception) else outcome
+        if not isinstance(outcome, Exception):
             self._complete(request, outcome, None)
-            return True
-        if not final and outcome.retry_after is None and outcome.reason not in _SHORTAGE:
-            # Time will not help (no compliant number, say): end now, reasons itemized.
-            return self._settle(request, self._attempt(request, True), final=True)
-        if final:
+            return None
+        if final or not isinstance(outcome, NoNumberAvailable):
             self._complete(request, None, outcome)
-            return True
+            return None
         request.retry_at = None
         if outcome.retry_after is not None:
             wake_at = self._clock() + outcome.retry_after
@@ -227,11 +302,20 @@ class WaitQueue:
                 request.retry_at = wake_at
             if wake_at < request.deadline:
                 heapq.heappush(self._wakeups, wake_at)
-        return False
+        return None
 
-    def _complete(
-        self, request: Request, lease: Lease | None, error: NoNumberAvailable | None
-    ) -> None:
+    def _after(self, lost: Lease | None) -> None:
+        if lost is not None:
+            self._give_back(lost)
+
+    def _enqueue(self, request: Request) -> None:
+        self._classes.setdefault(request.key, deque()).append(request)
+        request._queue = self
+        self.waiting += 1
+        heapq.heappush(self._deadlines, (request.deadline, request.seq, request))
+        heapq.heappush(self._wakeups, request.deadline)
+
+    def _complete(self, request: Request, lease: Lease | None, error: Exception | None) -> None:
         request.done = True
         request.lease = lease
         request.error = error
@@ -259,3 +343,7 @@ class WaitQueue:
         while queue and queue[0].done:
             queue.popleft()
         return queue[0].seq if queue else 0
+
+
+def _shortage(outcome: Outcome) -> bool:
+    return isinstance(outcome, NoNumberAvailable) and outcome.reason in _SHORTAGE

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..allocator.allocator import MAX_LEASE_TTL
 from ..bulk import COLUMNS
 from ..numbers import OutboundNumber
 
@@ -62,11 +63,13 @@ class AcquireIn(_Body):
     destination: str
     call_id: str | None = None
     wait: float = Field(0.0, ge=0, le=MAX_WAIT, description="seconds to wait for a number")
-    ttl: float | None = Field(None, gt=0, description="lease lifetime in seconds")
+    ttl: float | None = Field(
+        None, gt=0, le=MAX_LEASE_TTL, description="lease lifetime in seconds (at most a day)"
+    )
 
 
 class RenewIn(_Body):
-    ttl: float | None = Field(None, gt=0)
+    ttl: float | None = Field(None, gt=0, le=MAX_LEASE_TTL)
 
 
 class LeaseOut(BaseModel):

@@ -13,7 +13,6 @@ object per simulated attempt.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +21,7 @@ import simpy
 from simpy.events import Timeout
 
 from ..allocator import Allocator, NoNumberAvailable, Request
+from ..allocator.allocator import MAX_LEASE_TTL
 from ..allocator.backend import Grant, lease_of
 from ..allocator.refusal import HOURLY_CAP
 from .pool import numbers_and_templates
@@ -39,7 +39,7 @@ from .trace import (
 )
 
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
-_LONGEST_HOLD = math.inf
+_LONGEST_HOLD = MAX_LEASE_TTL  # a call's lease lives at most a day
 # How an attempt went: (its refusal or None, when the call hangs up, answered).
 Done = Callable[["NoNumberAvailable | None", float, bool], object]
 # One attempt, as its settling needs it: template, destination code, attempt number,
@@ -169,7 +169,7 @@ class Engine:
         def settle(request: Request) -> None:
             lease = request.lease
             if lease is None:
-                assert request.error is not None  # a request completes with one or the other
+                assert isinstance(request.error, NoNumberAvailable)  # memory never fails
                 self._settle(request.error, call, self.env.now)
                 return
             grant = (lease.id, lease.number, lease.destination, lease.expires_at)
@@ -262,12 +262,15 @@ class Engine:
 
 def _checked_hold(hold: float) -> float:
     """A sampled holding time outside the usual range: a 0-second call holds for 1 µs; one
-    that is not finite (a distribution whose draws overflow) is refused, naming it."""
+    of a day or more, or not finite (a distribution whose draws overflow), is refused,
+    naming it."""
     if hold < _SHORTEST_HOLD:
         return _SHORTEST_HOLD
+    if hold == _LONGEST_HOLD:
+        return hold
     raise ValueError(
         f"a call's holding time is {hold!r} seconds: the scenario's time distributions "
-        "must draw finite seconds (is a mean too large?)"
+        f"must draw finite seconds up to a day ({_LONGEST_HOLD:,.0f}; is a mean too large?)"
     )
 
 
