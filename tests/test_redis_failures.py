@@ -19,6 +19,7 @@ import numsim
 from conftest import pool, twilio, us
 from numsim import BackendMisconfigured, BackendUnavailable, NoNumberAvailable
 from numsim.allocator import redis as redis_backend
+from numsim.allocator.allocator import WAIT_GRACE
 from numsim.allocator.backend import Finding
 from numsim.allocator.redis import RedisBackend
 from numsim.cli import main
@@ -979,3 +980,81 @@ def test_check_rebuilds_lost_lease_records_from_the_hourly_window(server):
     assert all(allocator.release(lease) for lease in leases)  # the rebuilt records release
     assert allocator.in_use(number.e164) == 0 and allocator.check() == []
     allocator.close()
+
+
+# -- waits that always end ----------------------------------------------------------------
+
+
+def held_elsewhere(server, number):
+    """A namespace whose only number a first worker holds; returns (its allocator, lease)."""
+    space = f"t-{uuid.uuid4().hex}"
+    holder = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(server.url, namespace=space)
+    )
+    return space, holder, holder.acquire("t", us(0))
+
+
+@pytest.mark.parametrize("client", ["from-url", "ordinary", "short-timeout"])
+def test_a_waiting_acquire_ends_on_time_while_redis_stalls(server, client):
+    """Redis stalls 5 s from 0.3 s into a 1 s wait: the wait still ends within its timeout
+    and WAIT_GRACE, whatever the client (a URL's 5 s socket timeout; redis-py's defaults,
+    which retry; a short timeout whose calls fail in the stall). The number freed after the
+    stall goes to nobody: the caller that gave up got nothing."""
+    number = twilio(0)
+    space, holder, held = held_elsewhere(server, number)
+    made = {
+        "from-url": lambda: server.url,
+        "ordinary": lambda: redis.Redis(host="127.0.0.1", port=server.port),
+        "short-timeout": lambda: redis.Redis(port=server.port, socket_timeout=0.3),
+    }[client]()
+    waiter = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(made, namespace=space)
+    )
+    threading.Timer(0.3, server.pause).start()
+    resume_after(server, 5.3)
+    started = time.monotonic()
+    with pytest.raises((BackendUnavailable, NoNumberAvailable)):
+        waiter.acquire("t", us(1), timeout=1.0)
+    assert time.monotonic() - started < 1.0 + WAIT_GRACE + 0.5
+    time.sleep(5.5 - (time.monotonic() - started))  # Redis answers again
+    holder.release(held)
+    time.sleep(1.5)  # a late grant would have taken the freed number by now
+    assert used(server, space, number.e164) == 0
+    assert waiter.waiting == 0
+    waiter.close()
+    holder.close()
+
+
+def test_a_black_hole_around_a_waiters_deadline_ends_the_wait_with_the_error(server):
+    """The deadline's try fails in the timer's thread (Redis silent from 0.5 s to 3 s, 0.3 s
+    socket timeouts): the caller gets the error, and no lease long after its timeout when
+    the number frees."""
+    number = twilio(0)
+    space, holder, held = held_elsewhere(server, number)
+    client = redis.Redis(port=server.port, socket_timeout=0.3)
+    waiter = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(client, namespace=space)
+    )
+    threading.Timer(0.5, server.pause).start()
+    resume_after(server, 3.0)
+    outcome = {}
+
+    def wait():
+        started = time.monotonic()
+        try:
+            outcome["lease"] = waiter.acquire("t", us(1), timeout=1.0)
+        except (BackendUnavailable, NoNumberAvailable) as error:
+            outcome["error"] = error
+        outcome["took"] = time.monotonic() - started
+
+    thread = threading.Thread(target=wait)
+    thread.start()
+    thread.join(1.0 + WAIT_GRACE + 0.5)
+    assert not thread.is_alive(), "the wait outlived its timeout"
+    assert "error" in outcome and "lease" not in outcome
+    time.sleep(2.6)
+    holder.release(held)
+    time.sleep(1.5)
+    assert used(server, space, number.e164) == 0
+    waiter.close()
+    holder.close()
