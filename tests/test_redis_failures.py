@@ -1058,3 +1058,20 @@ def test_a_black_hole_around_a_waiters_deadline_ends_the_wait_with_the_error(ser
     assert used(server, space, number.e164) == 0
     waiter.close()
     holder.close()
+
+
+def test_a_removal_is_restored_by_its_remover_without_waiting_for_its_next_call(server):
+    """a removes x; Redis loses the namespace; b, whose view still has x, restores it and
+    hands it out. a makes no call: its listener sees Redis lost its change and restores
+    its newer view by itself, within seconds."""
+    x, y = twilio(0), twilio(1)
+    a, b = two_processes(server, x, y)
+    a.remove_number(x.e164)
+    redis.Redis(port=server.port).flushall()
+    assert x.e164 in drain(b, 1)  # b restored its older view
+    deadline = time.monotonic() + 5
+    while x.e164 in drain(b, 20):
+        assert time.monotonic() < deadline, "the removed number is still handed out"
+        time.sleep(0.2)
+    a.close()
+    b.close()

@@ -109,7 +109,7 @@ _VIEW_AT = {
     "drop_number": (3, 2),
 }
 _SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the era
-_WRITES_CHECK = 2.0  # how often the listener checks that Redis still holds our changes
+_WRITES_CHECK = 1.0  # how often the listener checks that Redis still holds our changes
 _WRITE_CHUNK = 500  # a sync's writes per pipeline
 
 
@@ -303,6 +303,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._still_waiting: Callable[[], bool] = lambda: False
         self._expected = (0.0, 0.0)  # the last expect_frees: (monotonic, caller's clock)
         self._marked_at: float | None = None  # monotonic time of this process's mark
+        self._last_now = 0.0  # the caller's clock at its last call (clock="client")
 
     # -- configuration ---------------------------------------------------------------
 
@@ -826,7 +827,10 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _now(self, now: float) -> ScriptArg:
         """The time argument of every script: "" lets the server use its own clock."""
-        return int(now * _MICRO) if self._client_clock else ""
+        if not self._client_clock:
+            return ""
+        self._last_now = now
+        return int(now * _MICRO)
 
     def _new_id(self) -> str:
         return f"{self._token}-{os.getpid()}-{next(self._ids)}"
@@ -853,8 +857,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _check_writes(self) -> None:
         """Every _WRITES_CHECK seconds, off the hot path: if Redis holds fewer of this
-        process's pool changes than it made (it came back from an older snapshot), make
-        the next call sync, which writes them back."""
+        process's pool changes than it made (it lost the namespace, or came back from an
+        older snapshot), sync now, which writes them back: an idle process's removal must
+        not wait for its next call while others hand the number out again."""
         now = time.monotonic()
         if now - self._writes_checked < _WRITES_CHECK:
             return
@@ -864,7 +869,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             return
         with contextlib.suppress(*_ERRORS):
             if int(self._client.hget(f"{{{self.namespace}}}:w", self._token) or 0) < made:
-                self._era = ""
+                self._era = ""  # if the sync fails, the next call syncs
+                with contextlib.suppress(BackendUnavailable, BackendMisconfigured):
+                    self._sync_once(self._now(self._last_now), self._syncs)
 
     def _renew_mark(self) -> None:
         """Renew this process's waiting mark, or take it off once nothing waited for
