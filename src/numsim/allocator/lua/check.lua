@@ -1,6 +1,8 @@
 -- ARGV: now, repair (0/1), then the caller's own numbers (checked even if the namespace
 -- forgot them). Checks what can be derived from the lease index: each number's calls
--- in progress and inbound calls, and each lease's expiry; repairs them if asked.
+-- in progress and inbound calls, and each lease's expiry; then every index against the
+-- numbers' own records (groups' members and free and cooling numbers, templates'
+-- pools); repairs them if asked.
 -- Returns {1, [number or "", problem, repaired 0/1]...}, or {-1} (no configuration).
 if not CFGV then return {-1} end
 local now = clock(ARGV[1])
@@ -94,5 +96,85 @@ for e in pairs(numbers) do
       report(e, string.format("has %d calls in progress over its capacity of %d", want, cap), false)
     end
   end
+end
+
+-- Every index against the numbers' records: where refresh() and put_number put a number,
+-- and nowhere else. `members[kind][name]` is who belongs in each index a number names.
+local members = {gm = {}, p = {}, g = {}, c = {}}
+local SETS = {gm = true, p = true} -- the others are sorted sets
+local function belongs(kind, name, e, want) -- every index named is checked for strays
+  members[kind][name] = members[kind][name] or {}
+  if want then
+    members[kind][name][e] = true
+  end
+end
+local repaired = {}
+local function index_problem(e, problem)
+  report(e, problem, repair)
+  if repair then
+    repaired[e] = true
+  end
+end
+for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
+  local cap, hcap, dcap, busy, active, groups = state(e)
+  local ready, cooling = false, false
+  if active and busy < cap then
+    local free_at = nil
+    if hcap > 0 or dcap > 0 then
+      local hour, day = trim(e, now)
+      free_at = cap_free_at(e, hcap, dcap, hour, day)
+    end
+    ready, cooling = free_at == nil, free_at ~= nil
+  end
+  for g in string.gmatch(groups, "[^\n]+") do
+    local template = string.sub(g, 1, string.find(g, "|", 1, true) - 1)
+    local wanted = {gm = active, p = active, g = ready, c = cooling}
+    local names = {gm = g, p = template, g = g, c = g}
+    for kind, want in pairs(wanted) do
+      local name = names[kind]
+      belongs(kind, name, e, want)
+      local present
+      if SETS[kind] then
+        present = redis.call("SISMEMBER", key(kind, name), e) == 1
+      else
+        present = redis.call("ZSCORE", key(kind, name), e) ~= false
+      end
+      if present ~= want then
+        index_problem(e, string.format("%s index %s:%s", want and "missing from" or "wrongly in",
+          kind, name))
+      end
+    end
+  end
+end
+-- Numbers left in an index that no number's record puts them in.
+for kind, names in pairs(members) do
+  for name, wanted in pairs(names) do
+    local listed
+    if SETS[kind] then
+      listed = redis.call("SMEMBERS", key(kind, name))
+    else
+      listed = redis.call("ZRANGE", key(kind, name), 0, -1)
+    end
+    for _, e in ipairs(listed) do
+      if not wanted[e] then
+        report(e, string.format("wrongly in index %s:%s", kind, name), repair)
+        if repair then
+          redis.call(SETS[kind] and "SREM" or "ZREM", key(kind, name), e)
+        end
+      end
+    end
+  end
+end
+for e in pairs(repaired) do -- out of every index it names, then back where it belongs
+  local cap, hcap, dcap, busy, active, groups = state(e)
+  leave_groups(e)
+  if active then
+    for g in string.gmatch(groups, "[^\n]+") do
+      redis.call("SADD", key("gm", g), e)
+      redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
+    end
+  end
+  refresh(e, now, cap, hcap, dcap, busy, active, groups)
+  freed = now
 end
 return finish(found)
