@@ -160,8 +160,11 @@ def test_many_processes_hammer_one_scarce_pool(redis_server):
     granted = sum(json.loads(w.communicate(timeout=300)[0])["granted"] for w in workers)
     assert all(w.returncode == 0 for w in workers)
     time.sleep(0.1)  # let the last unreleased leases pass their 50 ms TTL
-    checker = numsim.Allocator(
-        POOL, TEMPLATES, backend=RedisBackend(redis_server.url, namespace=space, audit=True)
+    checker = numsim.Allocator(  # the workers' policy: a namespace has one
+        POOL,
+        TEMPLATES,
+        backend=RedisBackend(redis_server.url, namespace=space, audit=True),
+        lease_ttl=0.05,
     )
     assert all(checker.in_use(n.e164) == 0 for n in POOL)  # every channel free at the end
     log = checker.backend.audit_log()
@@ -205,8 +208,11 @@ def test_a_killed_worker_leaks_nothing_beyond_its_ttl(redis_server):
     killed_at = time.monotonic()
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    watcher = numsim.Allocator(
-        POOL, TEMPLATES, backend=RedisBackend(redis_server.url, namespace=space)
+    watcher = numsim.Allocator(  # the worker's policy: a namespace has one
+        POOL,
+        TEMPLATES,
+        backend=RedisBackend(redis_server.url, namespace=space, audit=True),
+        lease_ttl=2.0,
     )
     assert sum(watcher.in_use(e) for e in set(held)) == 3
     time.sleep(max(0.0, 1.5 - (time.monotonic() - killed_at)))

@@ -615,7 +615,9 @@ def test_a_namespace_given_a_new_policy_is_read_with_it_at_once(server):
     numbers = [twilio(0), twilio(1)]
 
     def allocator(lease_ttl):
-        backend = RedisBackend(server.url, namespace="pol", clock="client", max_clock_skew=None)
+        backend = RedisBackend(
+            server.url, namespace="pol", clock="client", max_clock_skew=None, replace_policy=True
+        )
         return numsim.Allocator(
             numbers, {"t": pool(*numbers)}, backend=backend, clock=clock, lease_ttl=lease_ttl
         )
@@ -1126,3 +1128,35 @@ def test_check_removes_a_number_left_in_an_index_it_no_longer_belongs_to(server)
     assert allocator.check(repair=False) == []
     assert drain(allocator, 0) == [y.e164]
     allocator.close()
+
+
+
+def test_a_worker_with_another_policy_is_refused_naming_what_differs(server):
+    """Worker B with lease_ttl=60 and no destination limit used to replace A's policy
+    silently: A's leases then expired under live calls and people got two calls."""
+    number = twilio(0)
+    space = f"t-{uuid.uuid4().hex}"
+
+    def worker(**options):
+        replace = options.pop("replace_policy", False)
+        backend = RedisBackend(server.url, namespace=space, replace_policy=replace)
+        return numsim.Allocator([number], {"t": pool(number)}, backend=backend, **options)
+
+    a = worker(lease_ttl=15_000, destination_limit=numsim.DestinationLimit(1, 3600))
+    with pytest.raises(BackendMisconfigured) as refused:
+        worker(lease_ttl=60)
+    message = str(refused.value)
+    assert "lease_ttl: 60 s here, 15000 s in Redis" in message
+    assert "destination_limit: none here, 1 call per 3600 s in Redis" in message
+    assert "replace_policy=True" in message
+    assert "order" not in message  # only the fields that differ
+    same = worker(lease_ttl=15_000, destination_limit=numsim.DestinationLimit(1, 3600))
+    lease = a.acquire("t", us(1))
+    assert lease.expires_at - time.time() > 14_000  # A's policy stands
+    a.release(lease)
+    with pytest.raises(NoNumberAvailable, match="destination_limit"):
+        same.acquire("t", us(1))
+    b = worker(lease_ttl=60, replace_policy=True)  # a deliberate change
+    assert b.acquire("t", us(2)).expires_at - time.time() < 61
+    for allocator in (a, same, b):
+        allocator.close()

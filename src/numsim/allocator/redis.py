@@ -238,6 +238,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     The server must not evict keys (maxmemory-policy noeviction): an evicted window
     or lease breaks caps and capacity. Another policy is refused when the backend is
     configured, unless `allow_eviction=True` (then it is logged as a warning).
+
+    Every worker of a namespace runs under one policy (lease TTL, destination limit,
+    strategy order, sticky memory, audit, clock skew): an allocator whose policy differs
+    from the one stored is refused with BackendMisconfigured naming the fields, unless
+    `replace_policy=True`, a deliberate change every worker then runs under.
     """
 
     wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
@@ -253,6 +258,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         audit: bool = False,
         max_clock_skew: float | None = 5.0,
         allow_eviction: bool = False,
+        replace_policy: bool = False,
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
@@ -279,6 +285,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._client_clock = clock == "client"
         self._skew = int(max_clock_skew * _MICRO) if clock == "client" and max_clock_skew else 0
         self._allow_eviction = allow_eviction
+        self._replace_policy = replace_policy
         self._audit = audit
         self._era = ""  # the pools' era this view was last synced with ("": sync)
         self._writes = 0  # this process's pool changes that Redis holds ({ns}:w)
@@ -595,19 +602,31 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
         limit = policy.destination_limit
+        given = (
+            policy.order,
+            int(policy.lease_ttl * _MICRO),
+            0 if limit is None else limit.max_calls,
+            0 if limit is None else int(limit.per_seconds * _MICRO),
+            int((policy.sticky_ttl or 0) * _MICRO),
+            "1" if self._audit else "0",
+            self._skew,
+        )
         with _mapped_errors("configure"):
-            self._run(
+            reply = self._run(
                 "configure",
                 (
-                    policy.order,
-                    int(policy.lease_ttl * _MICRO),
-                    0 if limit is None else limit.max_calls,
-                    0 if limit is None else int(limit.per_seconds * _MICRO),
-                    int((policy.sticky_ttl or 0) * _MICRO),
-                    "1" if self._audit else "0",
-                    self._skew,
+                    *given,
                     uuid.uuid4().hex,  # the era, if the namespace is new
+                    "1" if self._replace_policy else "0",
                 ),
+            )
+        if int(reply[0]) == 0:
+            raise BackendMisconfigured(
+                f"Redis namespace {self.namespace!r} is used with another policy; "
+                + _policy_differences([str(v) for v in given], _text(reply[1]).split())
+                + ". Give every worker of a namespace the same settings, or pass "
+                "RedisBackend(..., replace_policy=True) to replace the stored policy (every "
+                "worker then runs under the new one)"
             )
 
     def _sync_once(self, now: ScriptArg, synced: int) -> None:
@@ -917,6 +936,35 @@ def _mapped(error: BaseException, operation: str) -> Exception:
             return BackendMisconfigured(str(error)[len("numsim: ") :])
         return BackendUnavailable(f"Redis refused {operation}: {error}")
     return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
+
+
+def _policy_differences(given: list[str], stored: list[str]) -> str:
+    """The fields of two policies (as configure.lua writes them) that differ, named."""
+
+    def seconds(us: str) -> str:
+        return "none" if us == "0" else f"{int(us) / _MICRO:g} s"
+
+    def limit(calls: str, per: str) -> str:
+        if calls == "0":
+            return "none"
+        return f"{calls} call{'s' * (calls != '1')} per {int(per) / _MICRO:g} s"
+
+    def read(p: list[str]) -> dict[str, str]:
+        return {
+            "order": p[0],
+            "lease_ttl": seconds(p[1]),
+            "destination_limit": limit(p[2], p[3]),
+            "sticky_ttl": seconds(p[4]),
+            "audit": "on" if p[5] == "1" else "off",
+            "max_clock_skew": "not checked" if p[6] == "0" else seconds(p[6]),
+        }
+
+    here, there = read(given), read(stored)
+    return "; ".join(
+        f"{name}: {here[name]} here, {there[name]} in Redis"
+        for name in here
+        if here[name] != there[name]
+    )
 
 
 def _groups(names: str) -> dict[str, list[str]]:
