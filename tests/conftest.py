@@ -1,9 +1,11 @@
 """Shared fixtures: every allocator test runs against every backend, on a manual clock."""
 
+import asyncio
 import os
 import re
 import shutil
 import subprocess
+import threading
 import uuid
 from datetime import UTC, datetime
 
@@ -84,14 +86,69 @@ def clock():
 
 
 @pytest.fixture
-def make_allocator(backend_factory, clock):
-    """Allocators on the test's backend, closed when the test ends (so a thread still
-    waiting in one ends too)."""
+def front():
+    """The allocator's front the tests drive: its synchronous calls, unless the module
+    names FRONTS (see pytest_generate_tests)."""
+    return "sync"
+
+
+def pytest_generate_tests(metafunc):
+    """A module with FRONTS = ("sync", "async") runs each test through both fronts,
+    except a test marked own_loop (it drives asyncio itself)."""
+    fronts = getattr(metafunc.module, "FRONTS", None)
+    own_loop = metafunc.definition.get_closest_marker("own_loop") is not None
+    if fronts and "front" in metafunc.fixturenames and not own_loop:
+        metafunc.parametrize("front", fronts)
+
+
+class AsyncFront:
+    """An allocator whose acquire, release and renew go through aacquire, arelease and
+    arenew, on an event loop of its own (in a thread), so synchronous tests drive the
+    asyncio front unchanged: the rules are checked on both paths, as `limits` runs its
+    strategy tests on its async storages. Everything else is the allocator's own."""
+
+    def __init__(self, allocator):
+        self.allocator = allocator
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def _run(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def acquire(self, *args, **options):
+        return self._run(self.allocator.aacquire(*args, **options))
+
+    def release(self, lease):
+        return self._run(self.allocator.arelease(lease))
+
+    def renew(self, lease, **options):
+        return self._run(self.allocator.arenew(lease, **options))
+
+    def close(self):
+        if self._loop.is_closed():  # closed by the test already
+            return
+        try:
+            self._run(self.allocator.aclose())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+    def __getattr__(self, name):
+        return getattr(self.allocator, name)
+
+
+@pytest.fixture
+def make_allocator(backend_factory, clock, front):
+    """Allocators on the test's backend, driven through the test's front, closed when the
+    test ends (so a thread still waiting in one ends too)."""
     made = []
 
     def make(numbers, templates, **options):
         options.setdefault("clock", clock)
-        made.append(numsim.Allocator(numbers, templates, backend=backend_factory(), **options))
+        allocator = numsim.Allocator(numbers, templates, backend=backend_factory(), **options)
+        made.append(allocator if front == "sync" else AsyncFront(allocator))
         return made[-1]
 
     yield make

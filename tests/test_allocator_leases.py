@@ -8,6 +8,8 @@ import numsim
 from conftest import IN, india, plivo, pool, twilio, us
 from numsim import NoNumberAvailable
 
+FRONTS = ("sync", "async")  # every test here runs through both (conftest.AsyncFront)
+
 
 def test_release_is_idempotent_and_says_so(make_allocator):
     number = plivo(0, channels=2)
@@ -301,6 +303,7 @@ def test_a_backend_answers_acquire_as_the_lease_of_its_grant(make_allocator, clo
     assert allocator.release(lease)
 
 
+@pytest.mark.own_loop
 def test_a_lease_lives_at_most_a_day_whichever_way_it_is_asked_for(make_allocator):
     """A TTL of 9.3e12 s once came back from Redis as a negative expiry, a lease that never
     expired: every door refuses more than a day, naming the bound."""

@@ -15,6 +15,8 @@ from numsim import (
     UnknownTemplateError,
 )
 
+FRONTS = ("sync", "async")  # every test here runs through both (conftest.AsyncFront)
+
 
 def refusal(allocator, template, destination):
     with pytest.raises(NoNumberAvailable) as caught:

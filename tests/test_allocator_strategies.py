@@ -7,6 +7,8 @@ import pytest
 import numsim
 from conftest import IN, india, plivo, pool, twilio, us
 
+FRONTS = ("sync", "async")  # every test here runs through both (conftest.AsyncFront)
+
 
 def test_least_loaded_spreads_calls_across_channel_numbers(make_allocator):
     numbers = [plivo(i, channels=4) for i in range(3)]

@@ -11,6 +11,8 @@ import numsim
 from conftest import IN, india, plivo, pool, twilio, us
 from numsim import DestinationLimit, NoNumberAvailable
 
+FRONTS = ("sync", "async")  # every test here runs through both (conftest.AsyncFront)
+
 
 class Waiter(threading.Thread):
     """A thread blocked in acquire(timeout=...); keeps what it got."""
@@ -205,6 +207,7 @@ def test_real_clock_release_from_another_thread():
 # -- asyncio -----------------------------------------------------------------------------
 
 
+@pytest.mark.own_loop
 def test_aacquire_waits_without_blocking_the_loop(make_allocator):
     number = twilio(0)
     allocator = make_allocator([number], {"t": pool(number)})
@@ -226,6 +229,7 @@ def test_aacquire_waits_without_blocking_the_loop(make_allocator):
     assert asyncio.run(main()) == [us(1), us(2), us(3)]
 
 
+@pytest.mark.own_loop
 def test_aacquire_times_out_and_cancels_cleanly(make_allocator, clock):
     number = twilio(0)
     allocator = make_allocator([number], {"t": pool(number)})
@@ -283,6 +287,7 @@ def await_free(allocator):
     return None if allocator.waiting == 0 else allocator.waiting
 
 
+@pytest.mark.own_loop
 def test_aacquire_without_timeout_is_a_plain_try(make_allocator):
     allocator = make_allocator([twilio(0)], {"t": pool(twilio(0))})
 
@@ -404,6 +409,7 @@ def test_closing_the_allocator_ends_the_calls_still_waiting(make_allocator):
     assert str(waiter.error) == "the allocator was closed while the request waited"
 
 
+@pytest.mark.own_loop
 def test_closing_the_allocator_ends_an_aacquire_still_waiting(make_allocator):
     number = twilio(0)
     allocator = make_allocator([number], {"t": pool(number)})

@@ -1130,7 +1130,6 @@ def test_check_removes_a_number_left_in_an_index_it_no_longer_belongs_to(server)
     allocator.close()
 
 
-
 def test_a_worker_with_another_policy_is_refused_naming_what_differs(server):
     """Worker B with lease_ttl=60 and no destination limit used to replace A's policy
     silently: A's leases then expired under live calls and people got two calls."""

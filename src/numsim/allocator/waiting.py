@@ -7,10 +7,12 @@ numbers (same template and groups) form one class and are served first come, fir
 served; across classes, the oldest head goes first.
 
 One thread serves at a time, and it holds the queue's lock only between attempts,
-never across one (an attempt may be a Redis call that stalls): another thread that
-would serve meanwhile only asks the serving one to go round again. An attempt that
-fails leaves its request queued as it was; a deadline's attempt that fails ends the
-request with that error.
+never across one (an attempt may be a Redis call that stalls): cancelling, or giving
+up on, a request never waits for a backend. Another thread that would serve meanwhile
+asks the serving one to go round again, and waits for that round (so a release has
+served this process's waiters when it returns); a callback of the serving thread that
+serves again only asks. An attempt that fails leaves its request queued as it was; a
+deadline's attempt that fails ends the request with that error.
 """
 
 from __future__ import annotations
@@ -116,12 +118,16 @@ class WaitQueue:
         self._clock = clock
         self._give_back = give_back  # a lease granted to a request that ended meanwhile
         self._lock = threading.RLock()
+        self._round_done = threading.Condition(self._lock)
         self._classes: dict[Hashable, deque[Request]] = {}
         self._deadlines: list[tuple[float, int, Request]] = []
         self._wakeups: list[float] = []
         self._order = itertools.count(1)
         self._serving = False
+        self._server: int | None = None  # the serving thread
         self._again = False
+        self._rounds_started = 0
+        self._rounds_done = 0
         self.waiting = 0
 
     def submit(self, request: Request) -> None:
@@ -132,21 +138,25 @@ class WaitQueue:
         with self._lock:
             request.seq = next(self._order)
             if self._serving or self._short_of_numbers(request.key):
-                self._enqueue(request)  # the serving thread's next round tries it
-                self._again = True
+                self._enqueue(request)
+                if self._serving:  # the serving thread's next round tries it
+                    self._join_round()
                 return
-            self._serving = True
+            self._begin_serving()
         try:
             outcome, final = self._try(request, request.deadline <= self._clock())
         except BaseException:
-            self._stop_serving()
+            self._end_serving()
             raise
         with self._lock:
             lost = self._settle(request, outcome, final=final)
             if not request.done:
                 self._enqueue(request)
         self._after(lost)
-        self._stop_serving()
+        try:  # serve what arrived meanwhile, before others stop waiting for this pass
+            self._serve_rounds()
+        finally:
+            self._end_serving()
 
     def serve(self) -> bool:
         """Give freed numbers to waiting requests, oldest first; end expired waits.
@@ -155,16 +165,14 @@ class WaitQueue:
         re-entered; or in another): that pass goes round again instead."""
         with self._lock:
             if self._serving:
-                self._again = True
+                self._join_round()
                 return False
-            self._serving = True
+            self._begin_serving()
             self._again = True
         try:
-            while self._round_wanted():
-                self._serve_once()
+            self._serve_rounds()
         finally:
-            with self._lock:
-                self._serving = False
+            self._end_serving()
         return True
 
     def cancel(self, request: Request) -> None:
@@ -196,18 +204,40 @@ class WaitQueue:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _begin_serving(self) -> None:
+        self._serving = True
+        self._server = threading.get_ident()
+
+    def _end_serving(self) -> None:
+        with self._lock:
+            self._serving = False
+            self._server = None
+            self._round_done.notify_all()
+
+    def _join_round(self) -> None:
+        """Under the lock, while another pass is under way: have it go round again, and
+        (from another thread) wait until that round is done. The serving thread itself
+        (a callback serving again) only asks."""
+        self._again = True
+        if self._server == threading.get_ident():
+            return
+        wanted = self._rounds_started + 1
+        while self._serving and self._rounds_done < wanted:
+            self._round_done.wait()
+
+    def _serve_rounds(self) -> None:
+        """As the serving thread: go round while a round is asked for."""
+        while self._round_wanted():
+            self._serve_once()
+            with self._lock:
+                self._rounds_done += 1
+                self._round_done.notify_all()
+
     def _round_wanted(self) -> bool:
         with self._lock:
             again, self._again = self._again, False
+            self._rounds_started += again
             return again
-
-    def _stop_serving(self) -> None:
-        """End a direct try's turn as the server; serve what arrived meanwhile."""
-        with self._lock:
-            self._serving = False
-            again = self._again
-        if again:
-            self.serve()
 
     def _serve_once(self) -> None:
         now = self._clock()
