@@ -71,6 +71,18 @@ def test_renew_extends_a_live_call(make_allocator, clock):
     assert allocator.renew(lease) is False
 
 
+def test_renew_with_a_ttl_of_its_own(make_allocator, clock):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)}, lease_ttl=60)
+    lease = allocator.acquire("t", us(1))
+    assert allocator.renew(lease, ttl=600) is True
+    assert lease.expires_at == pytest.approx(clock() + 600)
+    clock.advance(599)
+    assert allocator.in_use(number.e164) == 1
+    clock.advance(2)
+    assert allocator.in_use(number.e164) == 0
+
+
 def test_removing_a_number_never_loses_its_live_lease(make_allocator):
     a, b = plivo(0, channels=2), plivo(1, channels=2)
     allocator = make_allocator([a, b], {"t": pool(a, b)}, strategy="round_robin")

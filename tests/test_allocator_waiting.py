@@ -105,7 +105,8 @@ def test_an_expired_lease_wakes_a_waiter(make_allocator, clock):
     assert waiter.lease is not None
 
 
-def test_waiters_go_before_newcomers(make_allocator):
+@pytest.mark.parametrize("door", ["acquire", "try_acquire"])
+def test_waiters_go_before_newcomers(make_allocator, door):
     now = [1000.0]
     number = plivo(0, channels=3, max_calls_per_hour=1)
     allocator = make_allocator([number], {"t": pool(number)}, clock=lambda: now[0])
@@ -114,7 +115,12 @@ def test_waiters_go_before_newcomers(make_allocator):
     request = allocator.request("t", india(1), timeout=7200, callback=granted.append)
     assert not request.done and allocator.next_wakeup() == pytest.approx(4600)
     now[0] = 4600.0  # the slot frees; nobody has woken the waiter yet
-    newcomer = allocator.try_acquire("t", india(2))
+    if door == "try_acquire":
+        newcomer = allocator.try_acquire("t", india(2))
+    else:
+        with pytest.raises(NoNumberAvailable) as refused:
+            allocator.acquire("t", india(2))
+        newcomer = refused.value
     assert granted == [request] and request.lease.destination == india(1)
     assert isinstance(newcomer, NoNumberAvailable) and newcomer.reason == "hourly_cap"
 
