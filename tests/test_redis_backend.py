@@ -42,8 +42,11 @@ class FaultyClient(redis.Redis):
 
     fault = None
     target = None  # the name of the function to break
+    black_hole = False  # every function call fails, unanswered (Redis silent)
 
     def fcall(self, function, *args):
+        if self.black_hole:
+            raise redis.TimeoutError("Redis is silent (injected black-hole)")
         reply = super().fcall(function, *args)  # a lost library raises here, and is reloaded
         if function != self.target:
             return reply
@@ -105,6 +108,32 @@ def test_the_state_machine_holds_on_redis_through_lost_replies_retries_and_key_l
                 if raw.zscore(key, orphan) is not None:
                     self.dials[model.canonical(who)].append(self.now())
 
+        @rule(
+            template=st.sampled_from(sorted(model.TEMPLATES)),
+            who=st.sampled_from(model.DESTINATIONS),
+            wait=st.sampled_from([10.0, 600.0, 5000.0]),
+        )
+        def wait_through_a_black_hole(self, template, who, wait):
+            """A call waits; Redis goes silent around its deadline, so the deadline's try
+            fails in the clock's thread, not the caller's: the wait ends with the error at
+            its deadline, took nothing, and leaves nothing queued or unscheduled."""
+            self.expire()
+            request = self.allocator.request(template, who, timeout=wait)
+            if request.done:  # served or refused at once: a plain acquire, given back
+                if request.lease is not None:
+                    self.calls[request.lease.number].append(self.now())
+                    self.dials[model.canonical(who)].append(self.now())
+                    self.allocator.release(request.lease)
+                return
+            self.client.black_hole = True
+            try:
+                self.clock.advance(wait)
+            finally:
+                self.client.black_hole = False
+            assert request.done, "the wait outlived its deadline"
+            assert isinstance(request.error, BackendUnavailable), request.error
+            assert self.allocator.waiting == 0
+
         @rule(index=st.integers(0, len(model.NUMBERS) - 1))
         def lose_a_number_key(self, index):
             """A key evicted or deleted (a removed number's too): check() restores it
@@ -116,7 +145,7 @@ def test_the_state_machine_holds_on_redis_through_lost_replies_retries_and_key_l
             assert findings and all(f.repaired for f in findings), findings
 
     run_state_machine_as_test(
-        RedisMachine, settings=settings(max_examples=50, stateful_step_count=50, deadline=None)
+        RedisMachine, settings=settings(max_examples=150, stateful_step_count=50, deadline=None)
     )
 
 

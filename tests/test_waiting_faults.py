@@ -25,9 +25,16 @@ class FailingBackend(numsim.MemoryBackend):
     def grant(self, *args, **kwargs):
         if self.stall:
             time.sleep(self.stall)
-        if self.down:
-            raise BackendUnavailable("Redis is unreachable (acquire): test outage")
+        self._fail("acquire")
         return super().grant(*args, **kwargs)
+
+    def next_expiry(self, now):
+        self._fail("next_expiry")
+        return super().next_expiry(now)
+
+    def _fail(self, operation):
+        if self.down:
+            raise BackendUnavailable(f"Redis is unreachable ({operation}): test outage")
 
 
 @pytest.fixture
@@ -58,6 +65,20 @@ def test_a_wait_whose_final_try_fails_ends_with_that_error(failing):
     allocator.release(held)
     assert allocator.waiting == 0
     assert allocator.in_use(held.number) == 0  # the late free went to nobody
+
+
+def test_a_wake_up_that_fails_still_leaves_the_deadline_scheduled(failing):
+    """The first timed wake-up (a lease's expiry) fails, and so does asking the backend
+    for the next expiry: the deadline's wake-up must still come."""
+    allocator, backend, clock, held = failing
+    allocator.release(held)
+    allocator.acquire("t", us(5), ttl=100)  # expires first, at +100
+    request = allocator.request("t", us(1), timeout=1000)
+    backend.down = True
+    clock.advance(1000)
+    assert request.done
+    with pytest.raises(BackendUnavailable):
+        request.result()
 
 
 def test_a_failure_serving_a_queue_loses_no_waiter(failing):

@@ -364,7 +364,7 @@ class Allocator:
         self._waits.submit(request)
         if not request.done and self._backend.expect_frees(self._now(), self._has_waiters):
             self.poll()  # a channel freed between its try and the mark was announced to no one
-        self._schedule_wakeup()
+        self._schedule_wakeup(self.next_wakeup())
         return request
 
     def acquire_inbound(
@@ -408,11 +408,12 @@ class Allocator:
         try:
             served = self._waits.serve()
         except Exception:
-            with contextlib.suppress(Exception):  # the waiters still need their wake-ups
-                self._schedule_wakeup()
+            # The waiters still need their wake-ups (a deadline above all), known without
+            # asking the backend, which may be what failed.
+            self._schedule_wakeup(self._waits.next_wakeup())
             raise
         if served:  # inside a pass, that pass schedules when it is done
-            self._schedule_wakeup()
+            self._schedule_wakeup(self.next_wakeup())
 
     def next_wakeup(self) -> float | None:
         """Clock time when a waiting request may be served by time alone, or None."""
@@ -879,9 +880,8 @@ class Allocator:
         process (Redis); None: timed wake-ups and releases always reach it."""
         return self._backend.wake_interval
 
-    def _schedule_wakeup(self) -> None:
-        """Have poll() called at the next time a waiting request may be served."""
-        wake = self.next_wakeup()
+    def _schedule_wakeup(self, wake: float | None) -> None:
+        """Have poll() called at `wake`, the next time a waiting request may be served."""
         if wake is None:
             return
         with self._schedule_lock:
