@@ -364,7 +364,7 @@ class Allocator:
         self._waits.submit(request)
         if not request.done and self._backend.expect_frees(self._now(), self._has_waiters):
             self.poll()  # a channel freed between its try and the mark was announced to no one
-        self._schedule_wakeup(self.next_wakeup())
+        self._schedule_wakeup()
         return request
 
     def acquire_inbound(
@@ -408,12 +408,11 @@ class Allocator:
         try:
             served = self._waits.serve()
         except Exception:
-            # The waiters still need their wake-ups (a deadline above all), known without
-            # asking the backend, which may be what failed.
-            self._schedule_wakeup(self._waits.next_wakeup())
+            with contextlib.suppress(Exception):  # the waiters still need their wake-ups
+                self._schedule_wakeup()
             raise
         if served:  # inside a pass, that pass schedules when it is done
-            self._schedule_wakeup(self.next_wakeup())
+            self._schedule_wakeup()
 
     def next_wakeup(self) -> float | None:
         """Clock time when a waiting request may be served by time alone, or None."""
@@ -880,10 +879,20 @@ class Allocator:
         process (Redis); None: timed wake-ups and releases always reach it."""
         return self._backend.wake_interval
 
-    def _schedule_wakeup(self, wake: float | None) -> None:
-        """Have poll() called at `wake`, the next time a waiting request may be served."""
+    def _schedule_wakeup(self) -> None:
+        """Have poll() called at the next time a waiting request may be served: first at
+        the queue's own next time (a deadline, a window freeing), which needs no backend;
+        then at a lease's expiry, if earlier and the backend can say (it may be down: a
+        deadline must come all the same)."""
+        wake = self._waits.next_wakeup()
         if wake is None:
             return
+        self._schedule_at(wake)
+        expiry = self._backend.next_expiry(self._now())
+        if expiry is not None and expiry < wake:
+            self._schedule_at(expiry)
+
+    def _schedule_at(self, wake: float) -> None:
         with self._schedule_lock:
             if wake in self._scheduled or (self._scheduled and wake > min(self._scheduled)):
                 return
