@@ -8,7 +8,7 @@ import time
 import pytest
 
 import numsim
-from conftest import pool, twilio, us
+from conftest import india, pool, twilio, us
 from numsim import BackendUnavailable, NoNumberAvailable
 from numsim.allocator.allocator import WAIT_GRACE
 
@@ -149,4 +149,26 @@ def test_a_waiting_acquire_ends_on_time_while_every_backend_call_stalls(front):
     allocator.release(held)
     assert allocator.in_use(number.e164) == 0  # nothing granted to the call given up
     assert allocator.waiting == 0
+    allocator.close()
+
+
+def test_destinations_are_kept_in_a_bounded_cache_of_the_most_recently_used():
+    """A dialer calling many people keeps at most DESTINATION_CACHE resolved destinations
+    (~0.8 KB each), the most recently used: not 131,072 (~100 MB) before a clear."""
+    from numsim.allocator.allocator import DESTINATION_CACHE
+
+    number = numsim.OutboundNumber("+14155550000", "twilio", stir_shaken_attested=True)
+    allocator = numsim.Allocator([number], {"t": [number.e164]})
+    regular = us(9999)
+    for i in range(DESTINATION_CACHE + 500):
+        if i % 100 == 0:
+            allocator.try_acquire("t", regular)  # called again and again: stays cached
+        allocator.try_acquire("t", india(i))
+    cache = allocator._destination_of.cache_info()
+    assert cache.currsize == cache.maxsize == DESTINATION_CACHE
+    hits = cache.hits
+    allocator.try_acquire("t", regular)
+    assert allocator._destination_of.cache_info().hits == hits + 1
+    allocator.try_acquire("t", india(0))  # the least recently used: resolved again
+    assert allocator._destination_of.cache_info().hits == hits + 1
     allocator.close()
