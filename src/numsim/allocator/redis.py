@@ -48,13 +48,13 @@ from importlib import resources
 from typing import Any
 
 import redis
-import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
 from ..validation import finite
+from . import clients
 from .backend import (
     SETTINGS_LOST,
     AsyncBackend,
@@ -87,7 +87,12 @@ SCRIPTS = (
     "waiting",
 )
 _GROWS = frozenset({"acquire", "acquire_number", "put_number"})  # refused when Redis is full
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    redis.exceptions.RedisClusterException,  # e.g. no node of a cluster answers
+)
 _ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
 Stamp = tuple[int, str]  # a pool change's time (us) and the token of the process that made it
@@ -135,19 +140,22 @@ class _Library:
     def function(self, script: str) -> str:
         return f"{self.name}_{script}"
 
-    def load(self, client: redis.Redis) -> None:
-        """Load the library, unless the server has it: a load is written to the AOF and
-        sent to replicas (35 KB) even when nothing changes."""
-        try:
-            client.function_load(self.source)
-        except ResponseError as error:
-            _loaded_already(error)
+    def load(self, client: clients.SyncClient) -> None:
+        """Load the library on each primary that lacks it (a Redis Cluster's primaries
+        each serve some namespaces): a load is written to the AOF and sent to replicas
+        (35 KB) even when nothing changes."""
+        for run in clients.primaries(client):
+            try:
+                run("FUNCTION LOAD", self.source)
+            except ResponseError as error:
+                _loaded_already(error)
 
-    async def aload(self, client: redis.asyncio.Redis) -> None:
-        try:
-            await client.function_load(self.source)
-        except ResponseError as error:
-            _loaded_already(error)
+    async def aload(self, client: clients.AsyncClient) -> None:
+        for run in await clients.aprimaries(client):
+            try:
+                await run("FUNCTION LOAD", self.source)
+            except ResponseError as error:
+                _loaded_already(error)
 
 
 _LIBRARY_NAME = "{library}"  # in the functions' names until the library's own is known
@@ -198,7 +206,7 @@ class _Function:
 
     __slots__ = ("_client", "name")
 
-    def __init__(self, client: redis.Redis, script: str) -> None:
+    def __init__(self, client: clients.SyncClient, script: str) -> None:
         self._client = client
         self.name = _LIBRARY.function(script)
 
@@ -211,7 +219,7 @@ class _Function:
         _LIBRARY.load(self._client)
         return self._client.fcall(self.name, len(keys), *keys, *args)
 
-    async def acall(self, client: redis.asyncio.Redis, key: str, args: Sequence[Any]) -> Any:
+    async def acall(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
         """The same over an asyncio client, with one key."""
         try:
             return await client.fcall(self.name, 1, key, *args)
@@ -225,15 +233,16 @@ class _Function:
 class RedisBackend(AsyncBackend, CallMapSupport):
     """Allocator state in Redis, for many workers.
 
-    `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
-    off). `clock="client"` passes the allocator's clock to the scripts instead of
+    `url_or_client` is a redis:// URL, a Redis Cluster's redis+cluster://host:port URL,
+    or a redis-py client, redis.Redis or redis.cluster.RedisCluster (decode_responses
+    on or off). `clock="client"` passes the allocator's clock to the scripts instead of
     using the server's TIME: for managed services that refuse TIME in scripts, at
     the price of trusting every worker's clock; a client time more than
     `max_clock_skew` seconds from the server's is refused (None: not checked, for
     servers that refuse TIME in scripts, and for tests on a manual clock).
-    `async_client` (a redis.asyncio client) serves the allocator's async operations;
-    from a URL one is made for you. `audit=True` records every acquire, release and
-    expiry in the {ns}:audit stream.
+    `async_client` (a redis.asyncio client, or redis.asyncio.cluster.RedisCluster) serves
+    the allocator's async operations; from a URL one is made for you. `audit=True`
+    records every acquire, release and expiry in the {ns}:audit stream.
 
     The server must not evict keys (maxmemory-policy noeviction): an evicted window
     or lease breaks caps and capacity. Another policy is refused when the backend is
@@ -244,11 +253,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | clients.SyncClient,
         *,
         namespace: str = "numsim",
         clock: str = "server",
-        async_client: redis.asyncio.Redis | None = None,
+        async_client: clients.AsyncClient | None = None,
         audit: bool = False,
         max_clock_skew: float | None = 5.0,
         allow_eviction: bool = False,
@@ -260,16 +269,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         self._owns_client = isinstance(url_or_client, str)
-        self._owned_async_client: redis.asyncio.Redis | None = None
+        self._owned_async_client: clients.AsyncClient | None = None
         if isinstance(url_or_client, str):
-            self._client = redis.Redis.from_url(
-                url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
-            )
+            self._client, made = clients.from_url(url_or_client)
             if async_client is None:
-                async_client = redis.asyncio.Redis.from_url(
-                    url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
-                )
-                self._owned_async_client = async_client
+                async_client = self._owned_async_client = made
         else:
             self._client = url_or_client
         self._async_client = async_client
@@ -720,8 +724,10 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _eviction_problem(self) -> str | None:
         """What is wrong with the server's eviction policy, or None."""
-        try:
-            reply = self._client.config_get("maxmemory-policy")
+        try:  # on every primary of a cluster
+            replies = [
+                run("CONFIG GET", "maxmemory-policy") for run in clients.primaries(self._client)
+            ]
         except ResponseError:  # CONFIG is disabled on some managed services
             log.warning(
                 "cannot read Redis maxmemory-policy here; make sure it is noeviction, "
@@ -730,9 +736,10 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             return None
         except _UNREACHABLE:
             return None  # the first script call says the server is unreachable
-        policy = next((_text(v) for v in reply.values()), "noeviction")
-        if policy == "noeviction":
+        policies = {_text(v) for reply in replies for v in reply.values()} - {"noeviction"}
+        if not policies:
             return None
+        policy = " and ".join(sorted(policies))
         return (
             f"Redis maxmemory-policy is {policy}: the server may evict numsim's windows and "
             "leases, and caps and capacity would no longer hold. Set it to noeviction "
@@ -904,6 +911,12 @@ def _mapped_errors(operation: str) -> Iterator[None]:
 
 def _mapped(error: BaseException, operation: str) -> Exception:
     """numsim's error for a redis-py error raised by `operation`."""
+    if isinstance(error, redis.exceptions.MovedError):
+        return BackendMisconfigured(
+            "this Redis is a node of a Redis Cluster, and another node "
+            f"({error.host}:{error.port}) serves the namespace: connect to the cluster "
+            "with a redis+cluster://host:port URL or a redis.cluster.RedisCluster client"
+        )
     if isinstance(error, ResponseError):
         if str(error).startswith("numsim: "):  # a script's own refusal names its fix
             return BackendMisconfigured(str(error)[len("numsim: ") :])

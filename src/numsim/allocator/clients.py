@@ -1,0 +1,97 @@
+"""The Redis clients a RedisBackend talks through: built from a URL (one server, or a
+Redis Cluster), and a command sent to every primary (the function library must be on
+each primary that serves a namespace).
+
+A Redis Cluster URL is redis+cluster://host:port[,host:port...][?options] (rediss+cluster
+for TLS): any reachable node finds the others, as `limits` spells it. redis-py has no
+cluster scheme of its own; RedisCluster.from_url takes redis:// and asks the user to
+know which class to build, which a URL given to `numsim serve --redis` cannot say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+
+SyncClient = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+_CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+_SCHEMES = ("redis", "rediss", "unix", *_CLUSTER_SCHEMES)
+_TIMEOUTS: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
+
+
+def from_url(url: str) -> tuple[SyncClient, AsyncClient]:
+    """A client and its asyncio twin for `url`: a Redis Cluster's for a cluster URL."""
+    scheme = urlsplit(url).scheme
+    if scheme not in _SCHEMES:
+        raise ValueError(
+            f"a Redis URL starts with {', '.join(s + '://' for s in _SCHEMES)}; got {url!r}"
+        )
+    if scheme not in _CLUSTER_SCHEMES:
+        return (
+            redis.Redis.from_url(url, **_TIMEOUTS),
+            redis.asyncio.Redis.from_url(url, **_TIMEOUTS),
+        )
+    first, others = _seeds(url)
+    try:
+        return (
+            redis.cluster.RedisCluster.from_url(
+                first,
+                startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others],  # type: ignore[no-untyped-call]
+                **_TIMEOUTS,
+            ),
+            redis.asyncio.cluster.RedisCluster.from_url(
+                first,
+                startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in others],
+                **_TIMEOUTS,
+            ),
+        )
+    except redis.exceptions.RedisClusterException as error:  # e.g. a db other than 0
+        raise ValueError(f"bad Redis Cluster URL {url!r}: {error}") from None
+
+
+def _seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """The first node's redis:// URL (with the credentials and options), and the other
+    nodes named in a cluster URL's comma-separated host list."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    first, *others = hosts.split(",")
+    seeds = []
+    for other in others:
+        host, _, port = other.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a Redis Cluster URL names nodes as host:port; got {other!r}")
+        seeds.append((host, int(port)))
+    netloc = f"{credentials}@{first}" if credentials else first
+    scheme = _CLUSTER_SCHEMES[parts.scheme]
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment)), seeds
+
+
+def is_cluster(client: object) -> bool:
+    return isinstance(client, redis.cluster.RedisCluster | redis.asyncio.cluster.RedisCluster)
+
+
+def primaries(client: SyncClient) -> list[Callable[..., Any]]:
+    """execute_command on each primary (one server: itself). redis-py's own PRIMARIES
+    target stops at the first node's error: one primary that has the library would keep
+    it from the others."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        nodes = client.get_primaries()  # type: ignore[no-untyped-call]
+        return [partial(client.execute_command, target_nodes=node) for node in nodes]
+    return [client.execute_command]
+
+
+async def aprimaries(client: AsyncClient) -> list[Callable[..., Awaitable[Any]]]:
+    """primaries() of an asyncio client (which learns a cluster's nodes lazily)."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
+        nodes = client.get_primaries()
+        return [partial(client.execute_command, target_nodes=node) for node in nodes]
+    return [client.execute_command]
