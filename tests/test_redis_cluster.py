@@ -272,3 +272,34 @@ def test_the_call_map_and_the_pacer_work_on_every_master(redis_cluster):
         assert 0.9 < pacer.reserve("AC1", 1.0) <= 1.0
         pacer.hold("AC2", 5.0)
         assert 4.9 < pacer.reserve("AC2", 1.0) <= 5.0
+
+
+def getkeys_calls(cluster):
+    total = 0
+    for node in cluster.nodes:
+        client = redis.Redis(port=node.port)
+        total += client.info("commandstats").get("cmdstat_command|getkeys", {}).get("calls", 0)
+        client.close()
+    return total
+
+
+@pytest.mark.parametrize("form", ["sync", "async"])
+def test_a_call_is_one_round_trip_to_the_slots_node(redis_cluster, form):
+    """redis-py asks a node for an FCALL's keys (COMMAND GETKEYS) before sending it,
+    unless told the node: that doubled the cost of every call."""
+    name = spread_namespaces(redis_cluster)[0]
+    allocator = allocator_on(RedisBackend(redis_cluster.url, namespace=name))
+    allocator.release(allocator.acquire("t", us(1)))
+
+    async def cycles():
+        for i in range(20):
+            await allocator.arelease(await allocator.aacquire("t", us(i)))
+
+    before = getkeys_calls(redis_cluster)
+    for i in range(20):
+        if form == "sync":
+            allocator.release(allocator.acquire("t", us(i)))
+    if form == "async":
+        asyncio.run(cycles())
+    assert getkeys_calls(redis_cluster) == before
+    allocator.close()

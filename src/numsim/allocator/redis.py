@@ -212,22 +212,22 @@ class _Function:
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return self._client.fcall(self.name, len(keys), *keys, *args)
+            return clients.fcall(self._client, self.name, keys, args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         _LIBRARY.load(self._client)
-        return self._client.fcall(self.name, len(keys), *keys, *args)
+        return clients.fcall(self._client, self.name, keys, args)
 
     async def acall(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
         """The same over an asyncio client, with one key."""
         try:
-            return await client.fcall(self.name, 1, key, *args)
+            return await clients.afcall(client, self.name, (key,), args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         await _LIBRARY.aload(client)
-        return await client.fcall(self.name, 1, key, *args)
+        return await clients.afcall(client, self.name, (key,), args)
 
 
 class RedisBackend(AsyncBackend, CallMapSupport):
