@@ -89,6 +89,7 @@ class RedisServer:
     def replica(self) -> Iterator[RedisServer]:
         """A replica of this server (--replicaof), started and in sync when the block
         begins, stopped when it ends. `promote()` makes it a primary, as a failover does."""
+        _cli(self.port, "config", "set", "repl-diskless-sync-delay", "0")  # sync at once
         replica = RedisServer(self.binary, options=("--replicaof", "127.0.0.1", str(self.port)))
         replica.start()
         try:
@@ -118,6 +119,13 @@ class RedisServer:
             yield
         finally:
             self.resume()
+
+    def kill(self) -> None:
+        """Crash the server (SIGKILL): unlike stop(), it sends its replicas nothing more."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(10)
+            self._process = None
 
     def stop(self) -> None:
         if self._process is not None:

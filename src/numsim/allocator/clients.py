@@ -119,3 +119,48 @@ async def afcall(
             "FCALL", function, len(keys), *keys, *args, target_nodes=node
         )
     return await client.fcall(function, len(keys), *keys, *args)
+
+
+def fcall_replicated(
+    client: SyncClient,
+    function: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    replicas: int,
+    timeout: float,
+) -> tuple[Any, int]:
+    """FCALL, then WAIT for `replicas` replicas (at most `timeout` seconds) on the same
+    connection, in one round trip: WAIT covers the writes of its own connection only.
+    The reply and how many replicas acknowledged the write."""
+    target = _target(client, keys[0])
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command("FCALL", function, len(keys), *keys, *args, **target)
+    pipe.execute_command("WAIT", replicas, max(1, int(timeout * 1000)), **target)
+    reply, acknowledged = pipe.execute()
+    return reply, int(acknowledged)
+
+
+async def afcall_replicated(
+    client: AsyncClient,
+    function: str,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    replicas: int,
+    timeout: float,
+) -> tuple[Any, int]:
+    """fcall_replicated() over an asyncio client."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
+    target = _target(client, keys[0])
+    pipe = client.pipeline(transaction=False)
+    pipe.execute_command("FCALL", function, len(keys), *keys, *args, **target)
+    pipe.execute_command("WAIT", replicas, max(1, int(timeout * 1000)), **target)
+    reply, acknowledged = await pipe.execute()
+    return reply, int(acknowledged)
+
+
+def _target(client: SyncClient | AsyncClient, key: str) -> dict[str, Any]:
+    """execute_command's arguments that send a command to the node serving `key`."""
+    if is_cluster(client):
+        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[union-attr]
+    return {}

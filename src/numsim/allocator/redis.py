@@ -87,6 +87,7 @@ SCRIPTS = (
     "waiting",
 )
 _GROWS = frozenset({"acquire", "acquire_number", "put_number"})  # refused when Redis is full
+_LEASES = frozenset({"acquire", "acquire_number", "release", "renew"})  # replicas= waits for
 _UNREACHABLE = (
     RedisConnectionError,
     RedisTimeoutError,
@@ -202,32 +203,62 @@ def _library_lost(error: ResponseError) -> bool:
 class _Function:
     """One function of the library, called with FCALL; the library is loaded again when
     the server lacks it (restarted without persistence, or FUNCTION FLUSH). Calls FCALL
-    directly: redis-py's Script objects cost ~10% more per acquire+release."""
+    directly: redis-py's Script objects cost ~10% more per acquire+release. With
+    `replicas` (count, timeout), each call returns once that many replicas have its
+    writes (WAIT), or raises BackendUnavailable."""
 
-    __slots__ = ("_client", "name")
+    __slots__ = ("_client", "_replicas", "_script", "name")
 
-    def __init__(self, client: clients.SyncClient, script: str) -> None:
+    def __init__(
+        self, client: clients.SyncClient, script: str, replicas: tuple[int, float] | None = None
+    ) -> None:
         self._client = client
+        self._script = script
+        self._replicas = replicas
         self.name = _LIBRARY.function(script)
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return clients.fcall(self._client, self.name, keys, args)
+            return self._send(keys, args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         _LIBRARY.load(self._client)
-        return clients.fcall(self._client, self.name, keys, args)
+        return self._send(keys, args)
 
     async def acall(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
         """The same over an asyncio client, with one key."""
         try:
-            return await clients.afcall(client, self.name, (key,), args)
+            return await self._asend(client, key, args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         await _LIBRARY.aload(client)
-        return await clients.afcall(client, self.name, (key,), args)
+        return await self._asend(client, key, args)
+
+    def _send(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._replicas is None:
+            return clients.fcall(self._client, self.name, keys, args)
+        sent = clients.fcall_replicated(self._client, self.name, keys, args, *self._replicas)
+        return self._acknowledged(*sent)
+
+    async def _asend(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
+        if self._replicas is None:
+            return await clients.afcall(client, self.name, (key,), args)
+        sent = await clients.afcall_replicated(client, self.name, (key,), args, *self._replicas)
+        return self._acknowledged(*sent)
+
+    def _acknowledged(self, reply: Any, replicas: int) -> Any:
+        """The reply of a call that enough replicas acknowledged; else the error."""
+        wanted, timeout = self._replicas or (0, 0.0)
+        if replicas < wanted:
+            raise BackendUnavailable(
+                f"Redis ran {self._script}, but only {replicas} of the {wanted} replicas "
+                f"asked for acknowledged it within {timeout:g} s (WAIT): a failover could "
+                "lose it. An acquire's lease is given back at this process's next call; a "
+                "release or renewal took effect on the primary, and may be retried"
+            )
+        return reply
 
 
 class RedisBackend(AsyncBackend, CallMapSupport):
@@ -247,6 +278,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     The server must not evict keys (maxmemory-policy noeviction): an evicted window
     or lease breaks caps and capacity. Another policy is refused when the backend is
     configured, unless `allow_eviction=True` (then it is logged as a warning).
+
+    Redis replicates asynchronously: a failover to a replica that had not yet received
+    the last writes loses them (leases taken, releases made). `replicas=N` makes every
+    acquire, release and renewal wait (WAIT) until N replicas have it, at most
+    `replica_timeout` seconds (keep it below the client's socket timeout); if fewer
+    acknowledge in time, the call raises BackendUnavailable (an acquire's lease is given
+    back at the next call). It costs a replica's round trip per call.
+
+    With clock="client", a worker whose clock runs up to `max_clock_skew` ahead of
+    another's sees leases and windows end that much earlier: it can hand out a channel
+    or a cap's call that much early. The server clock (the default) has no such gap.
     """
 
     wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
@@ -261,11 +303,16 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         audit: bool = False,
         max_clock_skew: float | None = 5.0,
         allow_eviction: bool = False,
+        replicas: int = 0,
+        replica_timeout: float = 1.0,
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
         if max_clock_skew is not None:
             finite("max_clock_skew", max_clock_skew, inclusive=False)
+        if type(replicas) is not int or replicas < 0:
+            raise ValueError(f"replicas must be a whole number, 0 or more, got {replicas!r}")
+        finite("replica_timeout", replica_timeout, inclusive=False)
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         self._owns_client = isinstance(url_or_client, str)
@@ -289,7 +336,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._stamps: dict[str, Stamp] = {}  # each number's last pool change (a drop too)
         self._view_lock = threading.RLock()  # one sync at a time, and no change during it
         self._syncs = 0  # syncs done: a thread that waited for another's need not sync again
-        self._functions = {name: _Function(self._client, name) for name in SCRIPTS}
+        wait = (replicas, replica_timeout) if replicas else None
+        self._functions = {
+            name: _Function(self._client, name, wait if name in _LEASES else None)
+            for name in SCRIPTS
+        }
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
