@@ -22,7 +22,11 @@ def register(commands: Any) -> None:
         "Serve it behind a TLS-terminating reverse proxy.",
     )
     parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
-    parser.add_argument("--redis", metavar="URL", help="share one pool: redis://host:port/db")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one pool: redis://host:port/db (a cluster: redis+cluster://host:port)",
+    )
     parser.add_argument("--namespace", default="numsim", help="Redis namespace (default numsim)")
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
