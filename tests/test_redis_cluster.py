@@ -24,8 +24,9 @@ from test_service_process import AUTH, SAMPLE, serve
 pytestmark = pytest.mark.redis
 
 
-def node_url(cluster):
-    return f"redis+cluster://127.0.0.1:{cluster.nodes[0].port}"
+def run_async(coroutine_function):
+    """A coroutine function, called synchronously (on an event loop of its own)."""
+    return lambda *args: asyncio.run(coroutine_function(*args))
 
 
 def client_of(cluster):
@@ -187,11 +188,12 @@ def test_a_restarted_master_comes_back_empty_and_is_restored():
             node.start()
         cluster.wait_ready()
         assert library_on(cluster) == [False, False, False]
-        for allocator, lease in zip(allocators, leases, strict=True):
-            deadline = time.monotonic() + 30  # the client learns the node is back
+        for i, (allocator, lease) in enumerate(zip(allocators, leases, strict=True)):
+            acquire = allocator.acquire if i else run_async(allocator.aacquire)
+            deadline = time.monotonic() + 30  # the clients learn the node is back
             while True:
                 try:
-                    taken = allocator.acquire("t", us(2))
+                    taken = acquire("t", us(2))
                     break
                 except numsim.BackendUnavailable:
                     assert time.monotonic() < deadline
