@@ -18,7 +18,7 @@ from conftest import pool, twilio, us
 from numsim.allocator.redis import _LIBRARY, RedisBackend
 from numsim.cli import main
 from numsim.providers import RedisPacer
-from numsim.testing import RedisServerCluster
+from numsim.testing import RedisServerCluster, free_port
 from test_service_process import AUTH, SAMPLE, serve
 
 pytestmark = pytest.mark.redis
@@ -90,8 +90,6 @@ def test_every_namespace_works_whichever_master_serves_it(redis_cluster, form):
 
 def test_a_url_names_several_seed_nodes_and_the_first_may_be_down(redis_cluster):
     ports = [node.port for node in redis_cluster.nodes]
-    from numsim.testing import free_port
-
     url = f"redis+cluster://127.0.0.1:{free_port()},127.0.0.1:{ports[1]}"
     for name in spread_namespaces(redis_cluster):
         allocator = allocator_on(RedisBackend(url, namespace=name))
@@ -104,8 +102,19 @@ def test_a_bad_cluster_url_is_refused_with_the_forms_that_work():
         RedisBackend("cluster://127.0.0.1:7000")
     with pytest.raises(ValueError, match="host:port"):
         RedisBackend("redis+cluster://127.0.0.1:7000,nowhere")
-    with pytest.raises(ValueError, match="db"):
+    with pytest.raises(ValueError, match="database"):
         RedisBackend("redis+cluster://127.0.0.1:7000/3")
+    with pytest.raises(ValueError, match="got http://") as refused:
+        RedisBackend("http://user:secret@127.0.0.1:7000")
+    assert "secret" not in str(refused.value)
+
+
+def test_a_cluster_no_node_of_which_answers_is_unavailable(capsys):
+    url = f"redis+cluster://127.0.0.1:{free_port()}"
+    with pytest.raises(numsim.BackendUnavailable, match="no node of the Redis Cluster"):
+        RedisBackend(url)
+    assert main(["check", "--redis", url]) == 1
+    assert "no node of the Redis Cluster answers" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("form", ["url", "client"])
@@ -305,3 +314,16 @@ def test_a_call_is_one_round_trip_to_the_slots_node(redis_cluster, form):
         asyncio.run(cycles())
     assert getkeys_calls(redis_cluster) == before
     allocator.close()
+
+
+def test_a_master_that_may_evict_is_refused_whichever_it_is(redis_cluster):
+    name = spread_namespaces(redis_cluster)[0]
+    for node in redis_cluster.nodes:
+        client = redis.Redis(port=node.port)
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        try:
+            with pytest.raises(numsim.BackendMisconfigured, match="allkeys-lru"):
+                allocator_on(RedisBackend(redis_cluster.url, namespace=name))
+        finally:
+            client.config_set("maxmemory-policy", "noeviction")
+            client.close()

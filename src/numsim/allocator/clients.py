@@ -19,6 +19,9 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+import redis.connection
+
+from ..errors import BackendUnavailable
 
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
@@ -29,10 +32,11 @@ _TIMEOUTS: dict[str, Any] = {"socket_timeout": 5.0, "socket_connect_timeout": 2.
 
 def from_url(url: str) -> tuple[SyncClient, AsyncClient]:
     """A client and its asyncio twin for `url`: a Redis Cluster's for a cluster URL."""
-    scheme = urlsplit(url).scheme
+    scheme = urlsplit(url).scheme  # messages name no more of the URL: it may hold a password
     if scheme not in _SCHEMES:
         raise ValueError(
-            f"a Redis URL starts with {', '.join(s + '://' for s in _SCHEMES)}; got {url!r}"
+            f"a Redis URL starts with {', '.join(s + '://' for s in _SCHEMES)}; "
+            f"got {scheme + '://' if scheme else 'no scheme'}"
         )
     if scheme not in _CLUSTER_SCHEMES:
         return (
@@ -40,6 +44,9 @@ def from_url(url: str) -> tuple[SyncClient, AsyncClient]:
             redis.asyncio.Redis.from_url(url, **_TIMEOUTS),
         )
     first, others = _seeds(url)
+    options = redis.connection.parse_url(first)  # type: ignore[no-untyped-call]
+    if options.get("db", 0) != 0:
+        raise ValueError("a Redis Cluster has one database, 0: drop the /db from the URL")
     try:
         return (
             redis.cluster.RedisCluster.from_url(
@@ -53,8 +60,8 @@ def from_url(url: str) -> tuple[SyncClient, AsyncClient]:
                 **_TIMEOUTS,
             ),
         )
-    except redis.exceptions.RedisClusterException as error:  # e.g. a db other than 0
-        raise ValueError(f"bad Redis Cluster URL {url!r}: {error}") from None
+    except redis.exceptions.RedisClusterException as error:  # the sync client connects now
+        raise BackendUnavailable(f"no node of the Redis Cluster answers: {error}") from None
 
 
 def _seeds(url: str) -> tuple[str, list[tuple[str, int]]]:
