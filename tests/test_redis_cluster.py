@@ -66,12 +66,13 @@ def exercise(allocator):
 
 
 def test_a_plain_url_to_one_node_names_the_cluster_url(redis_cluster):
+    client = client_of(redis_cluster)
     elsewhere = [
         name
         for name in spread_namespaces(redis_cluster)
-        if client_of(redis_cluster).get_node_from_key(f"{{{name}}}:cfg").port
-        != redis_cluster.nodes[0].port
+        if client.get_node_from_key(f"{{{name}}}:cfg").port != redis_cluster.nodes[0].port
     ]
+    client.close()
     backend = RedisBackend(redis_cluster.nodes[0].url, namespace=elsewhere[0])
     with pytest.raises(numsim.BackendMisconfigured, match=r"redis\+cluster://host:port"):
         allocator_on(backend)

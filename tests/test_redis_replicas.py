@@ -69,7 +69,7 @@ def test_without_replicas_a_failover_to_a_lagging_replica_loses_a_lease(primary)
 def test_with_replicas_a_lease_survives_a_failover(primary, front):
     space = f"t-{uuid.uuid4().hex}"
     with primary.replica() as replica:
-        allocator = allocator_on(primary.url, space, replicas=1, replica_timeout=10.0)
+        allocator = allocator_on(primary.url, space, replicas=1, replica_timeout=4.0)
         acquire = allocator.acquire if front == "sync" else run(allocator.aacquire)
         with ThreadPoolExecutor(1) as pool_:
             with replica.stalled():
