@@ -7,6 +7,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 import redis
 
@@ -128,3 +129,32 @@ def test_replicas_on_a_cluster_wait_on_the_slots_node(redis_cluster):
 def test_bad_replica_settings_are_refused(options, problem):
     with pytest.raises(ValueError, match=problem):
         RedisBackend("redis://127.0.0.1:1", **options)
+
+
+def test_numsim_serve_waits_for_replicas_and_answers_503_without_them(primary, tmp_path):
+    from test_service_process import AUTH, SAMPLE, serve
+
+    options = ("--redis", primary.url, "--namespace", f"svc-{uuid.uuid4().hex}")
+    options += ("--replicas", "1", "--replica-timeout", "0.3")
+    with primary.replica() as replica, serve(tmp_path / "numbers.db", *options) as url:
+        http = httpx.Client(base_url=url, headers=AUTH)
+        csv = {"Content-Type": "text/csv"}
+        assert http.post("/numbers/import", content=SAMPLE.read_bytes(), headers=csv).json()["ok"]
+        body = {"template": "us-appointments", "destination": us(1)}
+        lease = http.post("/allocations", json=body)
+        assert lease.status_code == 201
+        with replica.stalled():
+            refused = http.post("/allocations", json={**body, "destination": us(2)})
+        assert refused.status_code == 503 and "replicas" in refused.text
+        http.close()
+
+
+def test_numsim_serve_refuses_a_negative_replica_count(tmp_path, capsys, monkeypatch):
+    from numsim.cli import main
+
+    monkeypatch.setenv("NUMSIM_API_TOKEN", "t" * 32)
+    db = str(tmp_path / "numbers.db")
+    code = main(["serve", "--db", db, "--redis", "redis://127.0.0.1:1", "--replicas", "-1"])
+    err = capsys.readouterr().err
+    assert code == 1 and "replicas must be a whole number, 0 or more, got -1" in err
+    assert "Traceback" not in err
