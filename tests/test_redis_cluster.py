@@ -147,6 +147,14 @@ def test_async_operations_work_on_every_master(redis_cluster, form):
         asyncio.run(run(name))
 
 
+def test_async_operations_without_an_async_client_name_the_fix(redis_cluster):
+    name = spread_namespaces(redis_cluster)[0]
+    allocator = allocator_on(RedisBackend(client_of(redis_cluster), namespace=name))
+    with pytest.raises(numsim.BackendMisconfigured, match=r"redis\.asyncio\.cluster"):
+        asyncio.run(allocator.aacquire("t", us(1)))
+    allocator.close()
+
+
 def library_on(cluster):
     """Whether each master has numsim's function library."""
     found = []

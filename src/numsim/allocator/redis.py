@@ -639,7 +639,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     async def _arun(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         if self._async_client is None:
-            raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
+            raise BackendMisconfigured(
+                "this RedisBackend was given a client but no asyncio client: pass "
+                "async_client= a redis.asyncio.Redis (for a cluster, a "
+                "redis.asyncio.cluster.RedisCluster), or give it a URL, which makes both"
+            )
         reply: list[Any] = await self._functions[name].acall(self._async_client, self._cfg, args)
         return reply
 
