@@ -8,7 +8,11 @@
 - acquire+release beside 32 idle worker processes on the namespace vs beside 1: with
   nobody waiting, a release wakes no one, so its cost does not grow with the workers;
 - aggregate throughput with 1, 4 and 16 client processes (reported, no target: on
-  2 shared cores the server and the clients compete for the same CPUs).
+  2 shared cores the server and the clients compete for the same CPUs);
+- acquire+release waiting for a replica's acknowledgment (replicas=1, WAIT) vs not:
+  the latency a failover-safe lease costs;
+- acquire+release on a Redis Cluster of 3 masters vs on one server (one round trip
+  each: no COMMAND GETKEYS before each FCALL).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,19 +30,19 @@ from limits import parse, storage, strategies
 
 import numsim
 from numsim.allocator.redis import RedisBackend
-from numsim.testing import RedisServer
+from numsim.testing import RedisServer, RedisServerCluster
 
 from .harness import Case, Runner, in_processes, timed
 
 DESTINATIONS = [f"+1212555{i:04d}" for i in range(1000)]
 
 
-def _allocator(url: str, size: int, namespace: str) -> numsim.Allocator:
+def _allocator(url: str, size: int, namespace: str, **options: Any) -> numsim.Allocator:
     numbers = [
         numsim.OutboundNumber(f"+1415555{i:04d}", "twilio", stir_shaken_attested=True)
         for i in range(size)
     ]
-    backend = RedisBackend(url, namespace=namespace)
+    backend = RedisBackend(url, namespace=namespace, **options)
     return numsim.Allocator(numbers, {"t": [n.e164 for n in numbers]}, backend=backend)
 
 
@@ -175,6 +180,27 @@ def cases() -> Iterator[Case]:
             ops=2_000,
             target=1.3,
         )
+        with server.replica():
+            safe = _allocator(url, 10, f"bench-{uuid.uuid4().hex}", replicas=1)
+            yield Case(
+                "redis_wait_1_replica_vs_plain",
+                "Redis acquire+release that return once 1 replica has them (WAIT) vs "
+                "without waiting, same primary",
+                timed(_cycles(safe)),
+                timed(_cycles(small)),
+                ops=2_000,
+            )
+        if shutil.which("redis-cli") is not None:
+            with RedisServerCluster.started() as cluster:
+                clustered = _allocator(cluster.url, 10, f"bench-{uuid.uuid4().hex}")
+                yield Case(
+                    "redis_cluster_vs_single",
+                    "Redis acquire+release on a 3-master Redis Cluster vs on one server "
+                    "(client CPU time: redis-py's cluster routing is the difference)",
+                    timed(_cycles(clustered), time.process_time),
+                    timed(_cycles(small), time.process_time),
+                    ops=2_000,
+                )
         one = _processes(url, 1)
         for count in (4, 16):
             yield Case(

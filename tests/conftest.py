@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import numsim
-from numsim.testing import RedisServer
+from numsim.testing import RedisServer, RedisServerCluster
 
 settings.register_profile(
     "ci",
@@ -44,16 +44,29 @@ def redis_server_problem():
     return None
 
 
-@pytest.fixture(scope="session")
-def redis_server():
-    """A real redis-server on 127.0.0.1, on a free port, without persistence."""
+def require_redis():
+    """Skip (or fail, with NUMSIM_REQUIRE_REDIS=1) a test that cannot run here."""
     problem = redis_server_problem()
     if problem is not None:
         if os.environ.get("NUMSIM_REQUIRE_REDIS") == "1":
             pytest.fail(f"{problem} ({REDIS_HELP})")
         pytest.skip(f"{problem} ({REDIS_HELP})")
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server on 127.0.0.1, on a free port, without persistence."""
+    require_redis()
     with RedisServer.started() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    """A real Redis Cluster of 3 masters on 127.0.0.1, without persistence."""
+    require_redis()
+    with RedisServerCluster.started() as cluster:
+        yield cluster
 
 
 @pytest.fixture(params=BACKENDS)

@@ -48,13 +48,13 @@ from importlib import resources
 from typing import Any
 
 import redis
-import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
 from ..validation import finite
+from . import clients
 from .backend import (
     SETTINGS_LOST,
     AsyncBackend,
@@ -87,7 +87,13 @@ SCRIPTS = (
     "waiting",
 )
 _GROWS = frozenset({"acquire", "acquire_number", "put_number"})  # refused when Redis is full
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_LEASES = frozenset({"acquire", "acquire_number", "release", "renew"})  # replicas= waits for
+_UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    redis.exceptions.RedisClusterException,  # e.g. no node of a cluster answers
+)
 _ERRORS = (*_UNREACHABLE, ResponseError)
 ScriptArg = str | int | float | bytes  # what a script's ARGV entry may be
 Stamp = tuple[int, str]  # a pool change's time (us) and the token of the process that made it
@@ -135,19 +141,22 @@ class _Library:
     def function(self, script: str) -> str:
         return f"{self.name}_{script}"
 
-    def load(self, client: redis.Redis) -> None:
-        """Load the library, unless the server has it: a load is written to the AOF and
-        sent to replicas (35 KB) even when nothing changes."""
-        try:
-            client.function_load(self.source)
-        except ResponseError as error:
-            _loaded_already(error)
+    def load(self, client: clients.SyncClient) -> None:
+        """Load the library on each primary that lacks it (a Redis Cluster's primaries
+        each serve some namespaces): a load is written to the AOF and sent to replicas
+        (35 KB) even when nothing changes."""
+        for run in clients.primaries(client):
+            try:
+                run("FUNCTION LOAD", self.source)
+            except ResponseError as error:
+                _loaded_already(error)
 
-    async def aload(self, client: redis.asyncio.Redis) -> None:
-        try:
-            await client.function_load(self.source)
-        except ResponseError as error:
-            _loaded_already(error)
+    async def aload(self, client: clients.AsyncClient) -> None:
+        for run in await clients.aprimaries(client):
+            try:
+                await run("FUNCTION LOAD", self.source)
+            except ResponseError as error:
+                _loaded_already(error)
 
 
 _LIBRARY_NAME = "{library}"  # in the functions' names until the library's own is known
@@ -194,46 +203,77 @@ def _library_lost(error: ResponseError) -> bool:
 class _Function:
     """One function of the library, called with FCALL; the library is loaded again when
     the server lacks it (restarted without persistence, or FUNCTION FLUSH). Calls FCALL
-    directly: redis-py's Script objects cost ~10% more per acquire+release."""
+    directly: redis-py's Script objects cost ~10% more per acquire+release. With
+    `replicas` (count, timeout), each call returns once that many replicas have its
+    writes (WAIT), or raises BackendUnavailable."""
 
-    __slots__ = ("_client", "name")
+    __slots__ = ("_client", "_replicas", "_script", "name")
 
-    def __init__(self, client: redis.Redis, script: str) -> None:
+    def __init__(
+        self, client: clients.SyncClient, script: str, replicas: tuple[int, float] | None = None
+    ) -> None:
         self._client = client
+        self._script = script
+        self._replicas = replicas
         self.name = _LIBRARY.function(script)
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return self._client.fcall(self.name, len(keys), *keys, *args)
+            return self._send(keys, args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         _LIBRARY.load(self._client)
-        return self._client.fcall(self.name, len(keys), *keys, *args)
+        return self._send(keys, args)
 
-    async def acall(self, client: redis.asyncio.Redis, key: str, args: Sequence[Any]) -> Any:
+    async def acall(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
         """The same over an asyncio client, with one key."""
         try:
-            return await client.fcall(self.name, 1, key, *args)
+            return await self._asend(client, key, args)
         except ResponseError as error:
             if not _library_lost(error):
                 raise
         await _LIBRARY.aload(client)
-        return await client.fcall(self.name, 1, key, *args)
+        return await self._asend(client, key, args)
+
+    def _send(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        if self._replicas is None:
+            return clients.fcall(self._client, self.name, keys, args)
+        sent = clients.fcall_replicated(self._client, self.name, keys, args, *self._replicas)
+        return self._acknowledged(*sent)
+
+    async def _asend(self, client: clients.AsyncClient, key: str, args: Sequence[Any]) -> Any:
+        if self._replicas is None:
+            return await clients.afcall(client, self.name, (key,), args)
+        sent = await clients.afcall_replicated(client, self.name, (key,), args, *self._replicas)
+        return self._acknowledged(*sent)
+
+    def _acknowledged(self, reply: Any, replicas: int) -> Any:
+        """The reply of a call that enough replicas acknowledged; else the error."""
+        wanted, timeout = self._replicas or (0, 0.0)
+        if replicas < wanted:
+            raise BackendUnavailable(
+                f"Redis ran {self._script}, but only {replicas} of the {wanted} replicas "
+                f"asked for acknowledged it within {timeout:g} s (WAIT): a failover could "
+                "lose it. An acquire's lease is given back at this process's next call; a "
+                "release or renewal took effect on the primary, and may be retried"
+            )
+        return reply
 
 
 class RedisBackend(AsyncBackend, CallMapSupport):
     """Allocator state in Redis, for many workers.
 
-    `url_or_client` is a redis:// URL or a redis-py client (decode_responses on or
-    off). `clock="client"` passes the allocator's clock to the scripts instead of
+    `url_or_client` is a redis:// URL, a Redis Cluster's redis+cluster://host:port URL,
+    or a redis-py client, redis.Redis or redis.cluster.RedisCluster (decode_responses
+    on or off). `clock="client"` passes the allocator's clock to the scripts instead of
     using the server's TIME: for managed services that refuse TIME in scripts, at
     the price of trusting every worker's clock; a client time more than
     `max_clock_skew` seconds from the server's is refused (None: not checked, for
     servers that refuse TIME in scripts, and for tests on a manual clock).
-    `async_client` (a redis.asyncio client) serves the allocator's async operations;
-    from a URL one is made for you. `audit=True` records every acquire, release and
-    expiry in the {ns}:audit stream.
+    `async_client` (a redis.asyncio client, or redis.asyncio.cluster.RedisCluster) serves
+    the allocator's async operations; from a URL one is made for you. `audit=True`
+    records every acquire, release and expiry in the {ns}:audit stream.
 
     The server must not evict keys (maxmemory-policy noeviction): an evicted window
     or lease breaks caps and capacity. Another policy is refused when the backend is
@@ -243,6 +283,17 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     strategy order, sticky memory, audit, clock skew): an allocator whose policy differs
     from the one stored is refused with BackendMisconfigured naming the fields, unless
     `replace_policy=True`, a deliberate change every worker then runs under.
+
+    Redis replicates asynchronously: a failover to a replica that had not yet received
+    the last writes loses them (leases taken, releases made). `replicas=N` makes every
+    acquire, release and renewal wait (WAIT) until N replicas have it, at most
+    `replica_timeout` seconds (keep it below the client's socket timeout); if fewer
+    acknowledge in time, the call raises BackendUnavailable (an acquire's lease is given
+    back at the next call). It costs a replica's round trip per call.
+
+    With clock="client", a worker whose clock runs up to `max_clock_skew` ahead of
+    another's sees leases and windows end that much earlier: it can hand out a channel
+    or a cap's call that much early. The server clock (the default) has no such gap.
     """
 
     wake_interval = 1.0  # waiting requests re-check this often if a wake-up is lost
@@ -250,33 +301,33 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def __init__(
         self,
-        url_or_client: str | redis.Redis,
+        url_or_client: str | clients.SyncClient,
         *,
         namespace: str = "numsim",
         clock: str = "server",
-        async_client: redis.asyncio.Redis | None = None,
+        async_client: clients.AsyncClient | None = None,
         audit: bool = False,
         max_clock_skew: float | None = 5.0,
         allow_eviction: bool = False,
         replace_policy: bool = False,
+        replicas: int = 0,
+        replica_timeout: float = 1.0,
     ) -> None:
         if clock not in ("server", "client"):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
         if max_clock_skew is not None:
             finite("max_clock_skew", max_clock_skew, inclusive=False)
+        if type(replicas) is not int or replicas < 0:
+            raise ValueError(f"replicas must be a whole number, 0 or more, got {replicas!r}")
+        finite("replica_timeout", replica_timeout, inclusive=False)
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")
         self._owns_client = isinstance(url_or_client, str)
-        self._owned_async_client: redis.asyncio.Redis | None = None
+        self._owned_async_client: clients.AsyncClient | None = None
         if isinstance(url_or_client, str):
-            self._client = redis.Redis.from_url(
-                url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
-            )
+            self._client, made = clients.from_url(url_or_client)
             if async_client is None:
-                async_client = redis.asyncio.Redis.from_url(
-                    url_or_client, socket_timeout=5.0, socket_connect_timeout=2.0
-                )
-                self._owned_async_client = async_client
+                async_client = self._owned_async_client = made
         else:
             self._client = url_or_client
         self._async_client = async_client
@@ -293,7 +344,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self._stamps: dict[str, Stamp] = {}  # each number's last pool change (a drop too)
         self._view_lock = threading.RLock()  # one sync at a time, and no change during it
         self._syncs = 0  # syncs done: a thread that waited for another's need not sync again
-        self._functions = {name: _Function(self._client, name) for name in SCRIPTS}
+        wait = (replicas, replica_timeout) if replicas else None
+        self._functions = {
+            name: _Function(self._client, name, wait if name in _LEASES else None)
+            for name in SCRIPTS
+        }
         self._policy: Policy | None = None
         self._random = random.Random()
         self._random_order = False
@@ -593,7 +648,11 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     async def _arun(self, name: str, args: Sequence[ScriptArg]) -> list[Any]:
         if self._async_client is None:
-            raise RuntimeError("this RedisBackend has no asyncio client; pass async_client=")
+            raise BackendMisconfigured(
+                "this RedisBackend was given a client but no asyncio client: pass "
+                "async_client= a redis.asyncio.Redis (for a cluster, a "
+                "redis.asyncio.cluster.RedisCluster), or give it a URL, which makes both"
+            )
         reply: list[Any] = await self._functions[name].acall(self._async_client, self._cfg, args)
         return reply
 
@@ -741,8 +800,10 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _eviction_problem(self) -> str | None:
         """What is wrong with the server's eviction policy, or None."""
-        try:
-            reply = self._client.config_get("maxmemory-policy")
+        try:  # on every primary of a cluster
+            replies = [
+                run("CONFIG GET", "maxmemory-policy") for run in clients.primaries(self._client)
+            ]
         except ResponseError:  # CONFIG is disabled on some managed services
             log.warning(
                 "cannot read Redis maxmemory-policy here; make sure it is noeviction, "
@@ -751,9 +812,10 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             return None
         except _UNREACHABLE:
             return None  # the first script call says the server is unreachable
-        policy = next((_text(v) for v in reply.values()), "noeviction")
-        if policy == "noeviction":
+        policies = {_text(v) for reply in replies for v in reply.values()} - {"noeviction"}
+        if not policies:
             return None
+        policy = " and ".join(sorted(policies))
         return (
             f"Redis maxmemory-policy is {policy}: the server may evict numsim's windows and "
             "leases, and caps and capacity would no longer hold. Set it to noeviction "
@@ -931,6 +993,12 @@ def _mapped_errors(operation: str) -> Iterator[None]:
 
 def _mapped(error: BaseException, operation: str) -> Exception:
     """numsim's error for a redis-py error raised by `operation`."""
+    if isinstance(error, redis.exceptions.MovedError):
+        return BackendMisconfigured(
+            "this Redis is a node of a Redis Cluster, and another node "
+            f"({error.host}:{error.port}) serves the namespace: connect to the cluster "
+            "with a redis+cluster://host:port URL or a redis.cluster.RedisCluster client"
+        )
     if isinstance(error, ResponseError):
         if str(error).startswith("numsim: "):  # a script's own refusal names its fix
             return BackendMisconfigured(str(error)[len("numsim: ") :])

@@ -16,7 +16,12 @@ def register(commands: Any) -> None:
         "Settings that Redis lost are restored by the next worker that starts, or by "
         "Allocator.check() in a running one.",
     )
-    parser.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    parser.add_argument(
+        "--redis",
+        required=True,
+        metavar="URL",
+        help="redis://host:port/db, or a cluster's redis+cluster://host:port",
+    )
     parser.add_argument("--namespace", default="numsim", help="the namespace (default numsim)")
     parser.add_argument(
         "--repair", action="store_true", help="repair what can be derived (default: only report)"

@@ -22,8 +22,27 @@ def register(commands: Any) -> None:
         "Serve it behind a TLS-terminating reverse proxy.",
     )
     parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
-    parser.add_argument("--redis", metavar="URL", help="share one pool: redis://host:port/db")
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one pool: redis://host:port/db (a cluster: redis+cluster://host:port)",
+    )
     parser.add_argument("--namespace", default="numsim", help="Redis namespace (default numsim)")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --redis: each allocation, release and renewal returns once N replicas "
+        "have it (WAIT), so a failover keeps it; else 503 (default 0: no wait)",
+    )
+    parser.add_argument(
+        "--replica-timeout",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long to wait for the replicas (default 1)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--token-file", help="file holding the API token")
@@ -83,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
     if args.redis:
         from ..allocator.redis import RedisBackend
 
-        options["backend"] = RedisBackend(args.redis, namespace=args.namespace)
+        options["backend"] = RedisBackend(
+            args.redis,
+            namespace=args.namespace,
+            replicas=args.replicas,
+            replica_timeout=args.replica_timeout,
+        )
     path = _db(args)
     registry = NumberRegistry(path, create=True)
     app = create_app(
