@@ -1159,3 +1159,32 @@ def test_a_worker_with_another_policy_is_refused_naming_what_differs(server):
     assert b.acquire("t", us(2)).expires_at - time.time() < 61
     for allocator in (a, same, b):
         allocator.close()
+
+
+def test_numsim_serve_with_another_policy_is_one_line_unless_told_to_replace_it(
+    server, tmp_path, capsys, monkeypatch
+):
+    """A serve started with another destination limit than the namespace's is refused
+    before it listens, naming the difference; --replace-policy replaces it."""
+    import uvicorn
+
+    monkeypatch.setenv("NUMSIM_API_TOKEN", "t" * 32)
+    space = f"t-{uuid.uuid4().hex}"
+    number = twilio(0)
+    first = numsim.Allocator(
+        [number],
+        {"t": pool(number)},
+        backend=RedisBackend(server.url, namespace=space),
+        destination_limit=numsim.DestinationLimit(1, 3600),
+    )
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    argv = ["serve", "--db", str(tmp_path / "n.db"), "--redis", server.url]
+    assert main([*argv, "--namespace", space]) == 1
+    err = capsys.readouterr().err
+    assert "destination_limit: none here, 1 call per 3600 s in Redis" in err
+    assert "numsim serve --replace-policy" in err
+    assert "Traceback" not in err and not served
+    assert main([*argv, "--namespace", space, "--replace-policy"]) == 0
+    assert len(served) == 1
+    first.close()

@@ -684,8 +684,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 f"Redis namespace {self.namespace!r} is used with another policy; "
                 + _policy_differences([str(v) for v in given], _text(reply[1]).split())
                 + ". Give every worker of a namespace the same settings, or pass "
-                "RedisBackend(..., replace_policy=True) to replace the stored policy (every "
-                "worker then runs under the new one)"
+                "RedisBackend(..., replace_policy=True) (numsim serve --replace-policy) to "
+                "replace the stored policy (every worker then runs under the new one)"
             )
 
     def _sync_once(self, now: ScriptArg, synced: int) -> None:

@@ -43,6 +43,12 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="how long to wait for the replicas (default 1)",
     )
+    parser.add_argument(
+        "--replace-policy",
+        action="store_true",
+        help="with --redis: replace the namespace's policy (lease TTL, destination limit, "
+        "...) if other workers run it with another; without it such a start is refused",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--token-file", help="file holding the API token")
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             namespace=args.namespace,
             replicas=args.replicas,
             replica_timeout=args.replica_timeout,
+            replace_policy=args.replace_policy,
         )
     path = _db(args)
     registry = NumberRegistry(path, create=True)
