@@ -3,6 +3,7 @@ must never leave a request queued without its deadline, lose it from its queue, 
 its caller past its timeout."""
 
 import logging
+import threading
 import time
 
 import pytest
@@ -172,3 +173,20 @@ def test_destinations_are_kept_in_a_bounded_cache_of_the_most_recently_used():
     allocator.try_acquire("t", india(0))  # the least recently used: resolved again
     assert allocator._destination_of.cache_info().hits == hits + 1
     allocator.close()
+
+
+def test_a_request_queued_while_an_earlier_ones_first_try_ran_goes_after_it(failing):
+    """The first request's first try runs outside the lock (a slow backend); the second
+    request queues meanwhile. First come, first served still holds."""
+    allocator, backend, _, held = failing
+    backend.stall = 0.3
+    made = []
+    first = threading.Thread(target=lambda: made.append(allocator.request("t", us(1), timeout=60)))
+    first.start()
+    time.sleep(0.1)  # its first try is under way
+    backend.stall = 0.0
+    second = allocator.request("t", us(2), timeout=60)
+    first.join()
+    allocator.release(held)
+    assert made[0].done and made[0].lease is not None
+    assert not second.done

@@ -339,7 +339,13 @@ class WaitQueue:
             self._give_back(lost)
 
     def _enqueue(self, request: Request) -> None:
-        self._classes.setdefault(request.key, deque()).append(request)
+        """Queue a request in its place: by arrival, though others may have queued while
+        its first try ran."""
+        queue = self._classes.setdefault(request.key, deque())
+        place = len(queue)
+        while place and queue[place - 1].seq > request.seq:
+            place -= 1
+        queue.insert(place, request)
         request._queue = self
         self.waiting += 1
         heapq.heappush(self._deadlines, (request.deadline, request.seq, request))
