@@ -126,23 +126,28 @@ def test_serving_that_fails_in_the_background_logs_one_line_per_outage(failing, 
     assert sum("works again" in line[1] for line in lines) == 1
 
 
+@pytest.mark.parametrize("stalls", ["from its first try", "once it waits"])
 @pytest.mark.parametrize("front", ["thread", "asyncio"])
-def test_a_waiting_acquire_ends_on_time_while_every_backend_call_stalls(front):
+def test_a_waiting_acquire_ends_on_time_while_every_backend_call_stalls(front, stalls):
     """Each backend call stalls 3 s (a black-holed Redis, a client with no socket
-    timeout): acquire(timeout=1) still returns within its timeout and a second."""
+    timeout), from the caller's first try or once it waits: acquire(timeout=1) still
+    returns within its timeout and WAIT_GRACE, and gets nothing later."""
+    import asyncio
+
     number = twilio(0)
     backend = FailingBackend()
     backend.remote = True
     allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
     held = allocator.acquire("t", us(0))
-    backend.stall = 3.0
+    if stalls == "from its first try":
+        backend.stall = 3.0
+    else:
+        threading.Thread(target=stall_once_waiting, args=(allocator, backend)).start()
     started = time.monotonic()
     with pytest.raises((NoNumberAvailable, BackendUnavailable)):
         if front == "thread":
             allocator.acquire("t", us(1), timeout=1.0)
         else:
-            import asyncio
-
             asyncio.run(allocator.aacquire("t", us(1), timeout=1.0))
     assert time.monotonic() - started < 1.0 + WAIT_GRACE + 0.5
     backend.stall = 0.0
@@ -151,6 +156,13 @@ def test_a_waiting_acquire_ends_on_time_while_every_backend_call_stalls(front):
     assert allocator.in_use(number.e164) == 0  # nothing granted to the call given up
     assert allocator.waiting == 0
     allocator.close()
+
+
+def stall_once_waiting(allocator, backend):
+    deadline = time.monotonic() + 5
+    while not allocator.waiting and time.monotonic() < deadline:
+        time.sleep(0.005)
+    backend.stall = 3.0
 
 
 def test_destinations_are_kept_in_a_bounded_cache_of_the_most_recently_used():
