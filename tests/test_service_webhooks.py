@@ -11,12 +11,15 @@ from tests.provider_fakes import (
     PLIVO_TOKEN,
     TWILIO_SID,
     TWILIO_TOKEN,
+    Script,
     credentials,
+    exotel_transport,
     plivo_signature,
     twilio_signature,
 )
 
 import numsim
+from numsim.providers import ExotelAdapter, PlivoAdapter, TwilioAdapter
 from numsim.service import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -160,17 +163,48 @@ def test_a_number_added_live_gets_its_account_for_webhooks(client, registry):
     assert response.status_code == 200 and in_use(client, new) == 1
 
 
-def test_exotel_inbound_and_status_on_signed_urls(client):
-    adapter = client.app.state.numsim.dialer.adapter_for(EX)
-    inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
-    params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
-    path = inbound.removeprefix(PUBLIC)
-    assert client.post(path, data=params).status_code == 200
-    assert in_use(client, EX) == 1
-    status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
-    tampered = status.replace("status?", "status?x=1&")
-    done = {"CallSid": "e-1", "Status": "completed"}
-    assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
-    assert in_use(client, EX) == 1
-    assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
-    assert in_use(client, EX) == 0
+def exotel_accounts(*answers):
+    """The three accounts, Exotel's answering its call-details requests from a script."""
+    script = Script(*answers)
+    return script, [
+        TwilioAdapter(TWILIO_SID, "env:TWILIO_TOKEN"),
+        PlivoAdapter(PLIVO_ID, "env:PLIVO_TOKEN"),
+        ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS", transport=exotel_transport(script)),
+    ]
+
+
+def exotel_call(status):
+    return (200, {"Call": {"Sid": "e-1", "Status": status}})
+
+
+def test_exotel_inbound_and_status_on_signed_urls(registry):
+    script, adapters = exotel_accounts(
+        exotel_call("ringing"), exotel_call("in-progress"), exotel_call("completed")
+    )
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        adapter = client.app.state.numsim.dialer.adapter_for(EX)
+        inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
+        params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
+        path = inbound.removeprefix(PUBLIC)
+        assert client.post(path, data=params).status_code == 200  # Exotel: it is ringing
+        assert in_use(client, EX) == 1
+        status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
+        tampered = status.replace("status?", "status?x=1&")
+        done = {"CallSid": "e-1", "Status": "completed"}
+        assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
+        assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 403  # live
+        assert in_use(client, EX) == 1
+        assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
+        assert in_use(client, EX) == 0
+        assert [r["url"].rsplit("/", 1)[1] for r in script.requests] == ["e-1.json"] * 3
+
+
+def test_exotel_inbound_the_provider_does_not_know_takes_nothing(registry):
+    _script, adapters = exotel_accounts((404, {"RestException": {"Message": "not found"}}))
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        adapter = client.app.state.numsim.dialer.adapter_for(EX)
+        path = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound").removeprefix(PUBLIC)
+        forged = {"CallSid": "made-up", "To": "08045000011"}
+        response = client.post(path, data=forged)
+        assert response.status_code == 403 and "has no call made-up" in response.text
+        assert in_use(client, EX) == 0

@@ -44,6 +44,9 @@ class ProviderAdapter(ABC):
     default_cps: ClassVar[float]
     # The provider's limit counts every API request (Exotel), not only new calls.
     paces_every_request: ClassVar[bool] = False
+    # The provider signs its webhooks' bodies. Exotel does not: only the URL carries a
+    # MAC (ours), so a webhook not bound to a call by its URL is confirmed by asking.
+    signs_callbacks: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -114,6 +117,11 @@ class ProviderAdapter(ABC):
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> bool:
         """True only if the provider sent this callback (a pure check, no request)."""
+
+    def nonce(self, headers: Mapping[str, str]) -> str | None:
+        """The once-only value the provider signed into this webhook (Plivo), to refuse
+        it a second time; None where the provider sends none."""
+        return None
 
     @abstractmethod
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:

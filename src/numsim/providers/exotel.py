@@ -50,6 +50,7 @@ class ExotelAdapter(ProviderAdapter):
     provider: ClassVar[Provider] = Provider.EXOTEL
     default_cps: ClassVar[float] = 200 / 60
     paces_every_request: ClassVar[bool] = True
+    signs_callbacks: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -167,6 +167,9 @@ class PlivoAdapter(ProviderAdapter):
         except plivo_errors.ValidationError:  # a malformed URL or field: not Plivo's
             return False
 
+    def nonce(self, headers: Mapping[str, str]) -> str | None:
+        return header(headers, "X-Plivo-Signature-V3-Nonce")
+
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
         """The call id is the RequestUUID `place_call` returned (an inbound call has
         only its CallUUID)."""
