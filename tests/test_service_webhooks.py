@@ -12,8 +12,10 @@ from tests.provider_fakes import (
     TWILIO_SID,
     TWILIO_TOKEN,
     Script,
+    TwilioHttp,
     credentials,
     exotel_transport,
+    offline_pacing,
     plivo_signature,
     twilio_signature,
 )
@@ -64,9 +66,8 @@ def twilio_post(client, kind, params, url=None, tamper=False, **headers):
     url = url or f"{PUBLIC}/callbacks/twilio/{kind}"
     signature = twilio_signature(TWILIO_TOKEN, url, params)
     sent = {**params, "CallStatus": "busy"} if tamper else params
-    return client.post(
-        f"/callbacks/twilio/{kind}", data=sent, headers={"X-Twilio-Signature": signature, **headers}
-    )
+    path = url.removeprefix(PUBLIC) if url.startswith(PUBLIC) else f"/callbacks/twilio/{kind}"
+    return client.post(path, data=sent, headers={"X-Twilio-Signature": signature, **headers})
 
 
 def in_use(client, number):
@@ -208,3 +209,87 @@ def test_exotel_inbound_the_provider_does_not_know_takes_nothing(registry):
         response = client.post(path, data=forged)
         assert response.status_code == 403 and "has no call made-up" in response.text
         assert in_use(client, EX) == 0
+
+
+# -- closing the loop: calls placed through the service, or attached to a lease --------
+
+
+def twilio_accounts(*answers):
+    script = Script(*answers)
+    http = TwilioHttp(script)
+    return script, [
+        TwilioAdapter(TWILIO_SID, "env:TWILIO_TOKEN", http_client=http, **offline_pacing({})),
+        PlivoAdapter(PLIVO_ID, "env:PLIVO_TOKEN"),
+        ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS"),
+    ]
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CALL = {"template": "t", "destination": CALLER, "answer": "<Response><Say>hi</Say></Response>"}
+
+
+def test_a_call_placed_through_the_service_is_freed_by_its_callback(registry):
+    registry.assign("t", [TW])
+    script, adapters = twilio_accounts((201, {"sid": "CA42", "status": "queued"}))
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json={**CALL, "time_limit": 600}, headers=AUTH)
+        assert response.status_code == 201, response.text
+        placed = response.json()
+        assert placed["call_id"] == "CA42" and placed["number"] == TW
+        sent = script.requests[0]["data"]
+        assert sent["To"] == CALLER and sent["Twiml"] == CALL["answer"]
+        assert sent["TimeLimit"] == 600
+        status_url = sent["StatusCallback"]
+        assert status_url == f"{PUBLIC}/callbacks/twilio/status?numsim_call={placed['token']}"
+        assert in_use(client, TW) == 1
+        done = {"CallSid": "CA42", "CallStatus": "completed"}
+        assert twilio_post(client, "status", done, url=status_url).json()["terminal"]
+        assert in_use(client, TW) == 0
+        settled = client.get(f"/calls/{placed['token']}", headers=AUTH).json()
+        assert settled == {"token": placed["token"], "outcome": "placed"}
+
+
+def test_a_call_placed_elsewhere_and_attached_is_freed_by_its_callback(registry):
+    registry.assign("t", [TW])
+    with make_client(registry, public_url=PUBLIC) as client:
+        lease = client.post(
+            "/allocations", json={"template": "t", "destination": CALLER, "ttl": 60}, headers=AUTH
+        ).json()
+        path = f"/allocations/{lease['lease_id']}/call"
+        attached = client.put(path, json={"call_id": "CA77", "ttl": 900}, headers=AUTH)
+        assert attached.status_code == 200 and attached.json()["attached"] is True
+        assert attached.json()["expires_at"] == pytest.approx(START + 900)
+        twilio_post(client, "status", {"CallSid": "CA77", "CallStatus": "ringing"})
+        assert in_use(client, TW) == 1
+        twilio_post(client, "status", {"CallSid": "CA77", "CallStatus": "busy"})
+        assert in_use(client, TW) == 0
+        again = client.put(path, json={"call_id": "CA77"}, headers=AUTH)
+        assert again.status_code == 404 and "has ended" in again.json()["error"]
+        bad = client.put(path, json={"call": "CA77"}, headers=AUTH)
+        assert bad.status_code == 422
+
+
+def test_a_call_the_provider_refuses_is_422_and_frees_its_channel(registry):
+    registry.assign("t", [TW])
+    refusal = (400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})
+    _, adapters = twilio_accounts(refusal)
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json=CALL, headers=AUTH)
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == 21211 and not response.json()["outcome_unknown"]
+        assert in_use(client, TW) == 0
+
+
+def test_an_unknown_outcome_is_502_with_the_token_to_settle(registry):
+    registry.assign("t", [TW])
+    server_error = (503, {"code": 20500, "message": "unavailable", "status": 503})
+    no_calls = (200, {"calls": [], "next_page_uri": None})
+    _, adapters = twilio_accounts(server_error, no_calls)
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json=CALL, headers=AUTH)
+        assert response.status_code == 502
+        body = response.json()
+        assert body["outcome_unknown"] and (body["number"], body["destination"]) == (TW, CALLER)
+        assert in_use(client, TW) == 1  # the call may exist
+        settled = client.get(f"/calls/{body['token']}", headers=AUTH).json()
+        assert settled["outcome"] == "not_placed" and in_use(client, TW) == 0

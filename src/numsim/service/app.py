@@ -19,7 +19,7 @@ from ..registry import NumberRegistry
 from . import errors
 from .auth import BearerAuth, check_token
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, numbers, ops
+from .routes import allocations, callbacks, calls, numbers, ops
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -88,7 +88,7 @@ def create_app(
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
     errors.install(app)
-    for module in (numbers, allocations, callbacks, ops):
+    for module in (numbers, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first

@@ -57,13 +57,19 @@ async def _handle(request: Request, provider: Provider, handler: Callable[..., A
 
 def public_url(request: Request) -> str:
     """The URL the provider called, query included."""
-    base: str | None = request.app.state.public_url
-    path = own_path(request.scope)
     query = f"?{request.url.query}" if request.url.query else ""
+    return base_url(request) + own_path(request.scope) + query
+
+
+def base_url(request: Request) -> str:
+    """The URL providers reach this app at (no trailing slash): the configured public
+    URL, else (behind a trusted proxy) the forwarded one, else the request's own."""
+    base: str | None = request.app.state.public_url
     if base:
-        return base.rstrip("/") + path + query
+        return base.rstrip("/")
+    root: str = request.scope.get("root_path", "")
     if request.app.state.trust_proxy:
         proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0]
         host = request.headers.get("x-forwarded-host", request.url.netloc).split(",")[0]
-        return f"{proto.strip()}://{host.strip()}{request.url.path}{query}"
-    return str(request.url)
+        return f"{proto.strip()}://{host.strip()}{root}".rstrip("/")
+    return f"{request.url.scheme}://{request.url.netloc}{root}".rstrip("/")
