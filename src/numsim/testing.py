@@ -1,4 +1,5 @@
-"""Helpers for tests, numsim's own and its users': a throwaway redis-server.
+"""Helpers for tests, numsim's own and its users': a throwaway redis-server, and a
+fake Twilio API on loopback (`FakeTwilio`, see numsim.fake_twilio).
 
 with RedisServer.started() as server:
     backend = numsim.RedisBackend(server.url, namespace="my-test")
@@ -110,3 +111,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def __getattr__(name: str) -> object:
+    if name == "FakeTwilio":  # loaded when asked for: it needs the providers extra
+        from .fake_twilio import FakeTwilio
+
+        return FakeTwilio
+    raise AttributeError(f"module 'numsim.testing' has no attribute {name!r}")

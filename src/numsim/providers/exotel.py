@@ -23,7 +23,7 @@ import httpx
 
 from ..credentials import CredentialError
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, e164, is_url
+from .base import OwnedNumber, ProviderAdapter, base_url_of, e164, is_url
 from .errors import ProviderError, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -45,7 +45,8 @@ REGIONS = {"api.exotel.com": "Singapore", "api.in.exotel.com": "Mumbai"}
 class ExotelAdapter(ProviderAdapter):
     """An Exotel account: `account` is its Account SID, credentials resolve to
     "API_KEY:API_TOKEN"; `subdomain` is api.exotel.com (Singapore) or
-    api.in.exotel.com (Mumbai). Exotel allows 200 API requests a minute."""
+    api.in.exotel.com (Mumbai); `base_url` (another endpoint: staging, a local fake)
+    overrides it. Exotel allows 200 API requests a minute."""
 
     provider: ClassVar[Provider] = Provider.EXOTEL
     default_cps: ClassVar[float] = 200 / 60
@@ -60,6 +61,7 @@ class ExotelAdapter(ProviderAdapter):
         subdomain: str = "api.exotel.com",
         region: str = "IN",
         transport: httpx.BaseTransport | None = None,
+        base_url: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
@@ -69,9 +71,8 @@ class ExotelAdapter(ProviderAdapter):
             )
         self.subdomain = subdomain
         self.region = region  # how Exotel's national numbers (0XXXXXXXXXX) are read
-        self._http = httpx.Client(
-            base_url=f"https://{subdomain}", timeout=self.timeout, transport=transport
-        )
+        self.base_url = base_url_of(base_url) or f"https://{subdomain}"
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=transport)
 
     # -- requests ------------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class ExotelAdapter(ProviderAdapter):
         if time_limit is not None:
             form["TimeLimit"] = str(time_limit)
         path = f"/v1/Accounts/{self.account}/Calls/connect.json"
-        return self._placed(lambda: str(_call(self._request("POST", path, data=form))["Sid"]))
+        return self._placed(lambda: _call(self._request("POST", path, data=form))["Sid"])
 
     def hangup(self, call_id: str) -> None:
         raise self._error(

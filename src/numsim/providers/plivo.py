@@ -1,8 +1,9 @@
 """PlivoAdapter: one Plivo account through the plivo SDK.
 
 The SDK builds every request and sends it with a requests.Session; `transport` (a
-requests adapter mounted on that session) is the only seam, which tests use to run
-offline. A client is made per request: the SDK keeps per-client retry state
+requests adapter mounted on that session) is the seam tests use to run offline, and
+`base_url` sends the requests to another endpoint instead of https://api.plivo.com.
+A client is made per request: the SDK keeps per-client retry state
 (`voice_retry_count`) that is neither reset after a failure nor thread-safe.
 
 Never dial twice: on a 5xx the SDK resends a voice POST up to three times. For call
@@ -21,7 +22,15 @@ from plivo import exceptions as plivo_errors
 from plivo.utils.signature_v3 import validate_v3_signature
 
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, connect_failed, e164, header, is_url
+from .base import (
+    OwnedNumber,
+    ProviderAdapter,
+    base_url_of,
+    connect_failed,
+    e164,
+    header,
+    is_url,
+)
 from .errors import ProviderError, first_line, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -46,6 +55,7 @@ ENDED = {
     "cancel": CallStatus.CANCELED,
 }
 PAGE = 20  # the API's largest page
+API = "https://api.plivo.com"
 
 
 class _FirstServerError(Exception):
@@ -69,9 +79,13 @@ class PlivoAdapter(ProviderAdapter):
         credentials: Any,
         *,
         transport: requests.adapters.BaseAdapter | None = None,
+        base_url: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
+        base = base_url_of(base_url)
+        if base is not None:
+            transport = _Rebased(base, transport or requests.adapters.HTTPAdapter())
         self._transport = transport
 
     def _client(self, on_response: Callable[[requests.Response], None]) -> plivo.RestClient:
@@ -131,7 +145,7 @@ class PlivoAdapter(ProviderAdapter):
                 **options,
             )
 
-        return self._placed(lambda: str(self._run(create, creates=True).request_uuid))
+        return self._placed(lambda: self._run(create, creates=True).request_uuid)
 
     def hangup(self, call_id: str) -> None:
         """Cancel the call's request if it has not been answered, else hang it up."""
@@ -242,6 +256,25 @@ class PlivoAdapter(ProviderAdapter):
                 retry_after=retry_after,
             )
         raise error
+
+
+class _Rebased(requests.adapters.BaseAdapter):
+    """Sends the SDK's requests for https://api.plivo.com to `base` instead."""
+
+    def __init__(self, base: str, inner: requests.adapters.BaseAdapter) -> None:
+        super().__init__()
+        self._base = base
+        self._inner = inner
+
+    def send(  # type: ignore[override]  # passes requests' options through as given
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        if request.url and request.url.startswith(API):
+            request.url = self._base + request.url[len(API) :]
+        return self._inner.send(request, **kwargs)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _numbers_page(client: plivo.RestClient, offset: int) -> Any:
