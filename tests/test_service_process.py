@@ -126,3 +126,78 @@ def test_the_readme_curl_session_runs(tmp_path):
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"added":9' in result.stdout and '"released":true' in result.stdout
+
+
+TWILIO_SID = "AC" + "0" * 32
+TWILIO_TOKEN = "twilio-secret-token-" + uuid.uuid4().hex[:8]
+UK = "+442079460018"
+
+
+def until(check, seconds=10.0):
+    """Poll `check()` until it is truthy (another process syncing); its last value."""
+    deadline = time.monotonic() + seconds
+    while not (value := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
+@pytest.mark.redis
+def test_calls_placed_or_attached_over_http_end_on_any_process(tmp_path, redis_server):
+    """The loop closed: POST /calls on one process, its signed terminal callback to the
+    other frees the channel; a call placed by the caller and attached with PUT on one
+    process is freed by its callback to the other."""
+    from numsim.testing import FakeTwilio
+
+    number = "+14155550100"
+    db = tmp_path / "numbers.db"
+    with FakeTwilio.started(TWILIO_SID, TWILIO_TOKEN, numbers=[number]) as twilio:
+        options = ("--redis", redis_server.url, "--namespace", f"loop-{uuid.uuid4().hex}")
+        options += ("--provider-url", f"twilio={twilio.url}")
+        env = {"TWILIO_TOKEN": TWILIO_TOKEN}
+        with serve(db, *options, env=env) as one, serve(db, *options, env=env) as two:
+            first = httpx.Client(base_url=one, headers=AUTH)
+            second = httpx.Client(base_url=two, headers=AUTH)
+            row = {"e164": number, "provider": "twilio", "templates": ["t"]}
+            row |= {"account": TWILIO_SID, "credentials": "env:TWILIO_TOKEN"}
+            assert first.post("/numbers", json=row).status_code == 201
+
+            def in_use():
+                return [c.get("/pool").json()["numbers"][number]["in_use"] for c in (first, second)]
+
+            call = {
+                "template": "t",
+                "destination": UK,
+                "answer": "<Response><Say>hi</Say></Response>",
+            }
+            placed = first.post("/calls", json=call)
+            assert placed.status_code == 201, placed.text
+            sid = placed.json()["call_id"]
+            made = twilio.calls[sid]
+            assert made.to == UK and made.status_callback.startswith(
+                f"{one}/callbacks/twilio/status?"
+            )
+            assert until(lambda: second.post("/calls", json=call).status_code == 409)
+            made.status_callback = made.status_callback.replace(one, two)  # any process
+            assert twilio.finish(sid, "completed", duration=12) == 200
+            assert in_use() == [0, 0]
+
+            lease = until(
+                lambda: second.post("/allocations", json={"template": "t", "destination": UK})
+            )
+            assert lease.status_code == 201
+            own = "CA" + uuid.uuid4().hex  # placed by the caller, not through numsim
+            attached = first.put(
+                f"/allocations/{lease.json()['lease_id']}/call", json={"call_id": own}
+            )
+            assert attached.json()["attached"] is True
+            status = {"CallSid": own, "AccountSid": TWILIO_SID, "CallStatus": "no-answer"}
+            assert twilio.post(f"{two}/callbacks/twilio/status", status) == 200
+            assert in_use() == [0, 0]
+            signed = {
+                "X-Twilio-Signature": twilio.signature(f"{two}/callbacks/twilio/status", status)
+            }
+            forged = {**status, "CallStatus": "completed"}  # the body changed after signing
+            refused = httpx.post(f"{two}/callbacks/twilio/status", data=forged, headers=signed)
+            assert refused.status_code == 403
+            first.close()
+            second.close()

@@ -38,6 +38,14 @@ def register(commands: Any) -> None:
         help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
     )
     parser.add_argument(
+        "--provider-url",
+        action="append",
+        default=[],
+        metavar="PROVIDER=URL",
+        help="send a provider's API requests to URL instead of its public API (a staging "
+        "endpoint, or numsim.testing.FakeTwilio), e.g. twilio=http://127.0.0.1:9000",
+    )
+    parser.add_argument(
         "--calling-hours",
         action="store_true",
         help="refuse calls outside the destination's calling hours (India 09:00-21:00, "
@@ -90,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         registry,
         token=token,
         public_url=args.public_url,
+        provider_urls=_provider_urls(args.provider_url),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
         **options,
@@ -110,6 +119,16 @@ def run(args: argparse.Namespace) -> int:
         if backend is not None:  # the app's allocator closed it too; closing is idempotent
             backend.close()
     return 0
+
+
+def _provider_urls(given: list[str]) -> dict[str, str]:
+    urls = {}
+    for item in given:
+        provider, sep, url = item.partition("=")
+        if not sep or not url:
+            raise ValueError(f"--provider-url must be PROVIDER=URL, got {item!r}")
+        urls[provider] = url  # create_app names a bad provider or URL
+    return urls
 
 
 def _destination_limit(text: str) -> DestinationLimit:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
-from ..providers.base import ProviderAdapter, is_url
+from ..numbers import Provider
+from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
 from . import errors
 from .auth import BearerAuth, check_token
@@ -32,6 +33,7 @@ def create_app(
     token: str,
     allocator: Allocator | None = None,
     adapters: Iterable[ProviderAdapter] | None = None,
+    provider_urls: Mapping[str, str] | None = None,
     public_url: str | None = None,
     trust_proxy: bool = False,
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
@@ -45,7 +47,8 @@ def create_app(
     `allocator`: default `Allocator.from_registry(registry, **allocator_options)` (give
     `backend=RedisBackend(...)` there to share one pool between processes).
     `adapters`: the provider accounts webhooks verify against; default one per account
-    the registry's numbers name. `public_url`: the URL providers call this app at
+    the registry's numbers name, sending to `provider_urls[provider]` where given (a
+    staging API, or numsim.testing.FakeTwilio). `public_url`: the URL providers call this app at
     (signatures cover it); else, with `trust_proxy`, X-Forwarded-Proto/Host decide.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
@@ -57,7 +60,7 @@ def create_app(
         allocator = Allocator.from_registry(registry, **allocator_options)
     elif allocator_options:
         raise TypeError("give allocator options or an allocator, not both")
-    service = Service(registry, allocator, adapters)
+    service = Service(registry, allocator, adapters, _provider_urls(provider_urls or {}))
     prometheus = CollectorRegistry(auto_describe=False)
     prometheus.register(service.metrics)
 
@@ -93,6 +96,14 @@ def create_app(
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
     return app
+
+
+def _provider_urls(given: Mapping[str, str]) -> dict[Provider, str]:
+    urls = {}
+    for name, url in given.items():
+        provider = Provider(name)
+        urls[provider] = base_url_of(url) or ""
+    return urls
 
 
 async def _keep_in_sync(service: Service, interval: float) -> None:

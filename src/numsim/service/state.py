@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..allocator import Allocator
 from ..credentials import CredentialError
@@ -35,9 +35,11 @@ class Service:
         registry: NumberRegistry,
         allocator: Allocator,
         adapters: Iterable[ProviderAdapter] | None = None,
+        provider_urls: Mapping[Provider, str] | None = None,
     ) -> None:
         self.registry = registry
         self.allocator = allocator
+        self.provider_urls = dict(provider_urls or {})
         self.metrics = AllocatorCollector(allocator)
         self._fixed_adapters = None if adapters is None else list(adapters)
         self._accounts: set[AccountKey] | None = None
@@ -54,7 +56,7 @@ class Service:
             if self._fixed_adapters is None:
                 accounts = _accounts(numbers)
                 if accounts != self._accounts:
-                    self.dialer = Dialer(self.allocator, _adapters(accounts))
+                    self.dialer = Dialer(self.allocator, _adapters(accounts, self.provider_urls))
                     self._accounts = accounts
 
     def refresh(self) -> bool:
@@ -111,8 +113,11 @@ def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
     }
 
 
-def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
-    """One adapter per account the registry's numbers name (credentials stay references)."""
+def _adapters(
+    accounts: set[AccountKey], base_urls: Mapping[Provider, str]
+) -> list[ProviderAdapter]:
+    """One adapter per account the registry's numbers name (credentials stay references),
+    sending to the provider's base URL in `base_urls` if one is given."""
     from .. import providers
 
     classes = {
@@ -126,7 +131,8 @@ def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
             continue
         adapter_class = getattr(providers, classes[provider])
         try:
-            made[provider, account] = adapter_class(account, credentials)
+            options = {"base_url": base_urls[provider]} if provider in base_urls else {}
+            made[provider, account] = adapter_class(account, credentials, **options)
         except (ValueError, CredentialError) as error:  # one bad row must not stop the rest
             log.warning("no %s adapter for account %r: %s", provider.value, account, error)
     return list(made.values())
