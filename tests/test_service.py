@@ -106,7 +106,8 @@ def test_the_token_and_public_url_are_checked_when_the_app_is_made(registry):
 # -- numbers ---------------------------------------------------------------------------
 
 
-def test_add_get_list_update_and_the_allocator_follows_live(client, registry):
+def test_add_get_list_update_and_the_allocator_follows_live(client, registry, monkeypatch):
+    monkeypatch.setenv("TWILIO_TOKEN", TWILIO_TOKEN)
     row = add(client, max_calls_per_hour=10, account="AC1", credentials="env:TWILIO_TOKEN")
     assert list(row) == list(numsim.bulk.COLUMNS)
     assert row["credentials"] == "env:TWILIO_TOKEN"
@@ -407,7 +408,8 @@ def test_the_collector_works_without_the_service(clock):
 def test_health_checks(client):
     client.headers.pop("Authorization")
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "registry": "ok", "backend": "ok"}
+    ready = {"status": "ready", "registry": "ok", "backend": "ok", "credentials": "ok"}
+    assert client.get("/readyz").json() == ready
 
 
 def test_readyz_is_503_when_the_registry_is_gone(client, registry):

@@ -1,6 +1,8 @@
 """Provider webhooks through the service: signatures checked against the public URL,
 tampered ones refused (403, nothing changed, counted), duplicates harmless."""
 
+import contextlib
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -34,6 +36,13 @@ CALLER = "+442079460018"
 
 @pytest.fixture
 def registry(monkeypatch):
+    with three_accounts(monkeypatch) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def three_accounts(monkeypatch):
+    """A registry with one number of each provider, each of its own account."""
     credentials(monkeypatch)
     with numsim.NumberRegistry() as registry:
         registry.add(
@@ -50,7 +59,12 @@ def registry(monkeypatch):
         yield registry
 
 
+ANSWER_URL = "https://app.example.com/answer"
+JSON = {"Accept": "application/json"}
+
+
 def make_client(registry, **options):
+    options.setdefault("inbound_url", ANSWER_URL)
     clock = numsim.ManualClock(START)
     app = create_app(registry, token=TOKEN, clock=clock, sync_interval=None, **options)
     return TestClient(app, base_url="http://10.0.0.5:8080")
@@ -67,7 +81,8 @@ def twilio_post(client, kind, params, url=None, tamper=False, **headers):
     signature = twilio_signature(TWILIO_TOKEN, url, params)
     sent = {**params, "CallStatus": "busy"} if tamper else params
     path = url.removeprefix(PUBLIC) if url.startswith(PUBLIC) else f"/callbacks/twilio/{kind}"
-    return client.post(path, data=sent, headers={"X-Twilio-Signature": signature, **headers})
+    headers = {"X-Twilio-Signature": signature, **JSON, **headers}
+    return client.post(path, data=sent, headers=headers)
 
 
 def in_use(client, number):
@@ -125,7 +140,8 @@ def test_plivo_inbound_and_status(client):
         "X-Plivo-Signature-V3": plivo_signature(PLIVO_TOKEN, url, params, "n1"),
         "X-Plivo-Signature-V3-Nonce": "n1",
     }
-    assert client.post("/callbacks/plivo/inbound", data=params, headers=headers).status_code == 200
+    answer = client.post("/callbacks/plivo/inbound", data=params, headers={**headers, **JSON})
+    assert answer.status_code == 200
     assert in_use(client, PL) == 1
     status = {"CallUUID": "u-1", "CallStatus": "completed"}
     url = f"{PUBLIC}/callbacks/plivo/status"
@@ -187,7 +203,7 @@ def test_exotel_inbound_and_status_on_signed_urls(registry):
         inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
         params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
         path = inbound.removeprefix(PUBLIC)
-        assert client.post(path, data=params).status_code == 200  # Exotel: it is ringing
+        assert client.post(path, data=params, headers=JSON).status_code == 200  # it is ringing
         assert in_use(client, EX) == 1
         status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
         tampered = status.replace("status?", "status?x=1&")
@@ -206,7 +222,7 @@ def test_exotel_inbound_the_provider_does_not_know_takes_nothing(registry):
         adapter = client.app.state.numsim.dialer.adapter_for(EX)
         path = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound").removeprefix(PUBLIC)
         forged = {"CallSid": "made-up", "To": "08045000011"}
-        response = client.post(path, data=forged)
+        response = client.post(path, data=forged, headers=JSON)
         assert response.status_code == 403 and "has no call made-up" in response.text
         assert in_use(client, EX) == 0
 

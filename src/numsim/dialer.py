@@ -75,6 +75,11 @@ class Dialer:
                 raise TypeError(f"adapters must be ProviderAdapters, got {type(adapter).__name__}")
             self._adapters[(adapter.provider, adapter.account)] = adapter
 
+    @property
+    def adapters(self) -> list[ProviderAdapter]:
+        """The provider accounts this dialer places calls and verifies webhooks with."""
+        return list(self._adapters.values())
+
     # -- placing -----------------------------------------------------------------------
 
     def dial(
@@ -193,6 +198,8 @@ class Dialer:
         url: str,
         params: Mapping[str, str],
         headers: Mapping[str, str],
+        *,
+        method: str = "POST",
     ) -> CallEvent:
         """Verify, parse and apply one status callback; its event.
 
@@ -200,9 +207,11 @@ class Dialer:
         credentials of the account that placed or took the call, cannot be read, or
         was handled before. A terminal event frees the call's channel once, whatever
         arrives after it. A callback whose URL names a call (`numsim_call`) is about
-        that call only: its body's call id never picks another."""
+        that call only: its body's call id never picks another. `method` "GET": the
+        fields came in the URL's query (and are signed as part of it)."""
         provider = Provider(provider)
         event = self._parse(provider, "callback", lambda a: a.parse_callback(params))
+        signed = {} if method.upper() == "GET" else params
         now = self._clock()
         token = dict(parse_qsl(urlsplit(url).query)).get(TOKEN_FIELD)
         bound = token is not None
@@ -212,15 +221,14 @@ class Dialer:
                 token = self._token_of(provider, event.provider_call_id)
         record = self._calls.get(token, now) if token else None
         if record is None:  # ended, expired, or never ours: verify, remember, change nothing
-            adapter = self._verified(provider, url, params, headers, self._of(provider))
+            adapter = self._verified(provider, url, signed, headers, self._of(provider))
             if event.terminal and not bound and adapter.signs_callbacks:
                 # A call not attached yet (its PUT may follow): attach() will know.
                 self._mark_ended(provider, event.call_id, adapter.account)
             return event
         assert token is not None
-        adapter = self._verified(
-            provider, url, params, headers, [self._adapters.get((provider, record["account"]))]
-        )
+        owner = self._adapters.get((provider, record["account"]))
+        adapter = self._verified(provider, url, signed, headers, [owner])
         ids = {event.call_id, event.provider_call_id} - {None}
         if record.get("call_id") and not ids & {record["call_id"], record.get("provider_call_id")}:
             raise InvalidCallback(
@@ -247,6 +255,8 @@ class Dialer:
         url: str,
         params: Mapping[str, str],
         headers: Mapping[str, str],
+        *,
+        method: str = "POST",
     ) -> Lease:
         """An inbound-call webhook: occupy a channel of the called number until the
         call's terminal status callback (`handle_callback`) or the lease's expiry.
@@ -265,7 +275,8 @@ class Dialer:
             owners = [self.adapter_for(inbound.number)] if ours else self._of(provider)
         except LookupError:
             owners = []
-        adapter = self._verified(provider, url, params, headers, owners)
+        signed = {} if method.upper() == "GET" else params
+        adapter = self._verified(provider, url, signed, headers, owners)
         if not ours:
             raise UnknownNumberError(f"{inbound.number} is not a number of this allocator")
         now = self._clock()

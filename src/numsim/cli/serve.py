@@ -38,6 +38,18 @@ def register(commands: Any) -> None:
         help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
     )
     parser.add_argument(
+        "--inbound-url",
+        metavar="URL",
+        help="where an inbound call goes when its number has a free channel (your TwiML or "
+        "Plivo XML); without it inbound calls are rejected",
+    )
+    parser.add_argument(
+        "--when-busy",
+        default="reject",
+        metavar="reject|URL",
+        help="an inbound call to a full number: reject it as busy (default), or send it to URL",
+    )
+    parser.add_argument(
         "--provider-url",
         action="append",
         default=[],
@@ -98,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         registry,
         token=token,
         public_url=args.public_url,
+        inbound_url=args.inbound_url,
+        busy_url=None if args.when_busy == "reject" else args.when_busy,
         provider_urls=_provider_urls(args.provider_url),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,

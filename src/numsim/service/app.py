@@ -35,6 +35,8 @@ def create_app(
     adapters: Iterable[ProviderAdapter] | None = None,
     provider_urls: Mapping[str, str] | None = None,
     public_url: str | None = None,
+    inbound_url: str | None = None,
+    busy_url: str | None = None,
     trust_proxy: bool = False,
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
     body_limit: int = DEFAULT_LIMIT,
@@ -50,11 +52,17 @@ def create_app(
     the registry's numbers name, sending to `provider_urls[provider]` where given (a
     staging API, or numsim.testing.FakeTwilio). `public_url`: the URL providers call this app at
     (signatures cover it); else, with `trust_proxy`, X-Forwarded-Proto/Host decide.
+    `inbound_url`: where an inbound call goes when its number has a free channel (your
+    TwiML / Plivo XML); `busy_url`: where it goes when the number is full (None: it is
+    rejected as busy). Without `inbound_url`, inbound calls are rejected.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
     token = check_token(token)
-    if public_url is not None and not is_url(public_url):
-        raise ValueError(f"the public URL must be an http(s) URL, got {public_url!r}")
+    for name, url in (("public URL", public_url), ("inbound URL", inbound_url)):
+        if url is not None and not is_url(url):
+            raise ValueError(f"the {name} must be an http(s) URL, got {url!r}")
+    if busy_url is not None and not is_url(busy_url):
+        raise ValueError(f"the busy URL must be an http(s) URL, got {busy_url!r}")
     owned = allocator is None
     if allocator is None:
         allocator = Allocator.from_registry(registry, **allocator_options)
@@ -90,6 +98,7 @@ def create_app(
     app.state.prometheus = prometheus
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
+    app.state.inbound = callbacks.Inbound(inbound_url, busy_url)
     errors.install(app)
     for module in (numbers, allocations, calls, callbacks, ops):
         app.include_router(module.router)

@@ -59,6 +59,17 @@ class Service:
                     self.dialer = Dialer(self.allocator, _adapters(accounts, self.provider_urls))
                     self._accounts = accounts
 
+    def unresolved(self) -> list[str]:
+        """The accounts whose credentials this process cannot read ("provider account
+        (reference)"): their webhooks cannot verify, their calls cannot be placed."""
+        found = []
+        for adapter in self.dialer.adapters:
+            try:
+                adapter.credentials.resolve()
+            except CredentialError:
+                found.append(f"{adapter.provider.value} {adapter.account} ({adapter.credentials})")
+        return sorted(found)
+
     def refresh(self) -> bool:
         """sync() if another process changed the registry since the last one."""
         if self.registry.data_version() == self._version:

@@ -8,51 +8,117 @@ proxy) from X-Forwarded-Proto / X-Forwarded-Host, else from the request itself.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.formparsers import MultiPartException
 
+from ...allocator import NoNumberAvailable
 from ...numbers import Provider
 from ...providers.errors import InvalidCallback
+from .. import markup
 from ..auth import own_path
 from ..state import Service
 
+log = logging.getLogger("numsim.service")
+
 router = APIRouter(prefix="/callbacks", tags=["provider webhooks"])
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Where numsim's own fields ride in a webhook's URL: never the provider's call fields.
+OWN_FIELDS = frozenset({"numsim_call", "numsim_sig"})
 
 
-@router.post("/{provider}/status")
+@router.api_route("/{provider}/status", methods=["POST", "GET"])
 async def status_callback(request: Request, provider: Provider) -> dict[str, Any]:
-    """A call's status callback: a terminal status frees its channel (once)."""
+    """A call's status callback: a terminal status frees its channel (once). Form,
+    multipart or JSON bodies, or (GET) query fields."""
     service: Service = request.app.state.numsim
     event = await _handle(request, provider, service.dialer.handle_callback)
     return {"call_id": event.call_id, "status": event.status.value, "terminal": event.terminal}
 
 
-@router.post("/{provider}/inbound")
-async def inbound_call(request: Request, provider: Provider) -> dict[str, Any]:
+@router.api_route("/{provider}/inbound", methods=["POST", "GET"])
+async def inbound_call(request: Request, provider: Provider) -> Response:
     """An inbound call: it occupies a channel of the called number until its terminal
-    status callback or its lease's expiry."""
+    status callback or its lease's expiry. Answered in the provider's format (TwiML,
+    Plivo XML, an HTTP status for Exotel's Passthru): the call goes on to the inbound
+    URL, or, when the number is busy, is rejected as busy or goes on to the busy URL.
+    JSON for a client that asks for it (`Accept: application/json`)."""
     service: Service = request.app.state.numsim
-    lease = await _handle(request, provider, service.dialer.handle_inbound)
-    return {"number": lease.number, "call_id": lease.call_id}
+    inbound: Inbound = request.app.state.inbound
+    as_json = "application/json" in request.headers.get("accept", "")
+    if inbound.answer_url is None and not as_json:
+        log.warning("an inbound call was rejected: set numsim serve --inbound-url to take them")
+        return markup.busy(provider, None)
+    try:
+        lease = await _handle(request, provider, service.dialer.handle_inbound)
+    except NoNumberAvailable:
+        if as_json:
+            raise
+        return markup.busy(provider, inbound.busy_url)
+    if as_json:
+        return JSONResponse({"number": lease.number, "call_id": lease.call_id})
+    assert inbound.answer_url is not None
+    return markup.redirect(provider, inbound.answer_url)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """Where inbound calls go: `answer_url` when the number has a free channel;
+    `busy_url` when it is full (None: rejected as busy)."""
+
+    answer_url: str | None = None
+    busy_url: str | None = None
 
 
 async def _handle(request: Request, provider: Provider, handler: Callable[..., Any]) -> Any:
-    body = await request.body()
-    try:
-        params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-    except UnicodeDecodeError:
-        params = {}
+    params = await webhook_fields(request)
     url = public_url(request)
     service: Service = request.app.state.numsim
     try:
-        return await run_in_threadpool(handler, provider, url, params, request.headers)
+        return await run_in_threadpool(
+            handler, provider, url, params, request.headers, method=request.method
+        )
     except InvalidCallback:
         service.metrics.callback_failure(provider.value)
         raise
+
+
+async def webhook_fields(request: Request) -> dict[str, str]:
+    """A webhook's fields, whatever the provider sent: a form (urlencoded or multipart),
+    JSON (its top-level values as text), or, for GET, the query without numsim's own
+    fields. What cannot be read gives no fields (the webhook then cannot verify)."""
+    if request.method == "GET":
+        query = parse_qsl(request.url.query, keep_blank_values=True)
+        return {k: v for k, v in query if k not in OWN_FIELDS}
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if kind == "application/json":
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                return {}
+            return {str(k): _text(v) for k, v in body.items() if not isinstance(v, dict | list)}
+        if kind in FORMS:
+            form = await request.form(max_files=0, max_fields=200)
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+        return dict(parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True))
+    except (ValueError, UnicodeDecodeError, RecursionError, MultiPartException):
+        return {}
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def public_url(request: Request) -> str:
