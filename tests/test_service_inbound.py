@@ -259,3 +259,40 @@ def test_one_account_with_unresolvable_credentials_affects_no_other(registry):
         ready = client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "degraded"
         assert ready.json()["credentials"] == {"unresolved": [f"twilio {other} (env:UNSET_X)"]}
+
+
+# -- C: Twilio SharedKey (HMAC-SHA256) ---------------------------------------------------
+
+SHARED = "shared-key-secret-0123"
+SETTINGS = {
+    "X-Twilio-Webhooks-Signature-Settings": "key=webhooks_sharedkey_01,algorithm=HMAC_SHA256"
+}
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_twilio_sharedkey_signatures_verify_with_the_accounts_shared_key(
+    registry, monkeypatch, configured
+):
+    monkeypatch.setenv("TWILIO_SHARED", SHARED)
+    keys = {TWILIO_SID: "env:TWILIO_SHARED"} if configured else {}
+    with make_client(registry, public_url=PUBLIC, twilio_shared_keys=keys) as client:
+        url = f"{PUBLIC}/callbacks/twilio/inbound"
+        params = {"CallSid": "CA1", "To": TW, "From": CALLER}
+        signature = RequestValidator(SHARED).compute_signature(url, params, "HMAC_SHA256")
+        headers = {"X-Twilio-Signature": signature, **SETTINGS, **JSON}
+        response = client.post("/callbacks/twilio/inbound", data=params, headers=headers)
+        assert response.status_code == (200 if configured else 403)
+        legacy = RequestValidator(TWILIO_TOKEN).compute_signature(url, {**params, "CallSid": "CA2"})
+        token_signed = client.post(
+            "/callbacks/twilio/inbound",
+            data={**params, "CallSid": "CA2"},
+            headers={"X-Twilio-Signature": legacy, **JSON},
+        )
+        assert token_signed.status_code == (409 if configured else 200)  # verified; CA1 holds
+        token_signed_as_shared = {"X-Twilio-Signature": legacy, **SETTINGS, **JSON}
+        refused = client.post(
+            "/callbacks/twilio/inbound",
+            data={**params, "CallSid": "CA2"},
+            headers=token_signed_as_shared,
+        )
+        assert refused.status_code == 403  # the auth token does not sign SharedKey webhooks

@@ -50,6 +50,14 @@ def register(commands: Any) -> None:
         help="an inbound call to a full number: reject it as busy (default), or send it to URL",
     )
     parser.add_argument(
+        "--twilio-shared-key",
+        action="append",
+        default=[],
+        metavar="ACCOUNT=REF",
+        help="a Twilio account's webhooks SharedKey secret, as a reference (env:NAME or "
+        "file:NAME), to verify webhooks signed with it (HMAC-SHA256)",
+    )
+    parser.add_argument(
         "--provider-url",
         action="append",
         default=[],
@@ -112,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         inbound_url=args.inbound_url,
         busy_url=None if args.when_busy == "reject" else args.when_busy,
-        provider_urls=_provider_urls(args.provider_url),
+        provider_urls=_pairs("--provider-url", "PROVIDER=URL", args.provider_url),
+        twilio_shared_keys=_pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
         **options,
@@ -135,14 +144,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _provider_urls(given: list[str]) -> dict[str, str]:
-    urls = {}
+def _pairs(option: str, form: str, given: list[str]) -> dict[str, str]:
+    """NAME=VALUE options as a dict; create_app names a bad name or value."""
+    pairs = {}
     for item in given:
-        provider, sep, url = item.partition("=")
-        if not sep or not url:
-            raise ValueError(f"--provider-url must be PROVIDER=URL, got {item!r}")
-        urls[provider] = url  # create_app names a bad provider or URL
-    return urls
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{option} must be {form}, got {item.partition('=')[0]!r}=...")
+        pairs[name] = value
+    return pairs
 
 
 def _destination_limit(text: str) -> DestinationLimit:

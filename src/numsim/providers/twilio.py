@@ -25,9 +25,14 @@ from twilio.base.exceptions import (
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import (
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from twilio.rest import Client
 
+from ..credentials import CredentialRef
 from ..numbers import Provider
 from .base import (
     OwnedNumber,
@@ -73,7 +78,8 @@ CLOCK_SLACK = 60.0  # seconds our clock may run ahead of Twilio's
 
 class TwilioAdapter(ProviderAdapter):
     """A Twilio account: `account` is its Account SID, credentials resolve to its auth
-    token. Twilio queues calls above the account's CPS (1 by default): pacing here
+    token; `shared_key` (a reference too) to its webhooks SharedKey secret, if it signs
+    webhooks with one. Twilio queues calls above the account's CPS (1 by default): pacing here
     keeps that queue empty."""
 
     provider: ClassVar[Provider] = Provider.TWILIO
@@ -86,9 +92,11 @@ class TwilioAdapter(ProviderAdapter):
         *,
         http_client: HttpClient | None = None,
         base_url: str | None = None,
+        shared_key: str | CredentialRef | None = None,
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
+        self.shared_key = None if shared_key is None else CredentialRef.parse(shared_key)
         inner = http_client or TwilioHttpClient(timeout=self.timeout)
         self._http = _Http(inner, base_url_of(base_url))
 
@@ -160,10 +168,21 @@ class TwilioAdapter(ProviderAdapter):
     def verify_callback(
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> bool:
+        """Either scheme Twilio signs with: the auth token (HMAC-SHA1), or, when the
+        request names its settings (X-Twilio-Webhooks-Signature-Settings), the account's
+        SharedKey (`shared_key`) with the algorithm named there (HMAC-SHA256)."""
         signature = header(headers, "X-Twilio-Signature")
         if not signature:
             return False
-        return bool(RequestValidator(self._secret()).validate(url, dict(params), signature))
+        settings = header(headers, SIGNATURE_SETTINGS_HEADER)
+        if settings is None:
+            secret, algorithm = self._secret(), None
+        elif self.shared_key is None:
+            return False  # a SharedKey signature, and this account has none configured
+        else:
+            secret, algorithm = self.shared_key.resolve(), get_signature_algorithm(settings)
+        validator = RequestValidator(secret)
+        return bool(validator.validate(url, dict(params), signature, algorithm=algorithm))
 
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
         call_id, raw = _required(params, "CallSid"), _required(params, "CallStatus")

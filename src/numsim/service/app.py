@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
+from ..credentials import CredentialRef
 from ..numbers import Provider
 from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
@@ -34,6 +35,7 @@ def create_app(
     allocator: Allocator | None = None,
     adapters: Iterable[ProviderAdapter] | None = None,
     provider_urls: Mapping[str, str] | None = None,
+    twilio_shared_keys: Mapping[str, str] | None = None,
     public_url: str | None = None,
     inbound_url: str | None = None,
     busy_url: str | None = None,
@@ -50,8 +52,10 @@ def create_app(
     `backend=RedisBackend(...)` there to share one pool between processes).
     `adapters`: the provider accounts webhooks verify against; default one per account
     the registry's numbers name, sending to `provider_urls[provider]` where given (a
-    staging API, or numsim.testing.FakeTwilio). `public_url`: the URL providers call this app at
-    (signatures cover it); else, with `trust_proxy`, X-Forwarded-Proto/Host decide.
+    staging API, or numsim.testing.FakeTwilio). `twilio_shared_keys`: Twilio Account SID
+    -> reference to its webhooks SharedKey secret, for webhooks signed with it.
+    `public_url`: the URL providers call this app at (signatures cover it); else, with
+    `trust_proxy`, X-Forwarded-Proto/Host decide.
     `inbound_url`: where an inbound call goes when its number has a free channel (your
     TwiML / Plivo XML); `busy_url`: where it goes when the number is full (None: it is
     rejected as busy). Without `inbound_url`, inbound calls are rejected.
@@ -68,7 +72,11 @@ def create_app(
         allocator = Allocator.from_registry(registry, **allocator_options)
     elif allocator_options:
         raise TypeError("give allocator options or an allocator, not both")
-    service = Service(registry, allocator, adapters, _provider_urls(provider_urls or {}))
+    for reference in (twilio_shared_keys or {}).values():
+        CredentialRef.parse(reference)  # a reference, never a pasted secret
+    service = Service(
+        registry, allocator, adapters, _provider_urls(provider_urls or {}), twilio_shared_keys
+    )
     prometheus = CollectorRegistry(auto_describe=False)
     prometheus.register(service.metrics)
 

@@ -36,10 +36,12 @@ class Service:
         allocator: Allocator,
         adapters: Iterable[ProviderAdapter] | None = None,
         provider_urls: Mapping[Provider, str] | None = None,
+        shared_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.registry = registry
         self.allocator = allocator
         self.provider_urls = dict(provider_urls or {})
+        self.shared_keys = dict(shared_keys or {})  # Twilio account -> SharedKey reference
         self.metrics = AllocatorCollector(allocator)
         self._fixed_adapters = None if adapters is None else list(adapters)
         self._accounts: set[AccountKey] | None = None
@@ -56,7 +58,9 @@ class Service:
             if self._fixed_adapters is None:
                 accounts = _accounts(numbers)
                 if accounts != self._accounts:
-                    self.dialer = Dialer(self.allocator, _adapters(accounts, self.provider_urls))
+                    self.dialer = Dialer(
+                        self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
+                    )
                     self._accounts = accounts
 
     def unresolved(self) -> list[str]:
@@ -125,10 +129,13 @@ def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
 
 
 def _adapters(
-    accounts: set[AccountKey], base_urls: Mapping[Provider, str]
+    accounts: set[AccountKey],
+    base_urls: Mapping[Provider, str],
+    shared_keys: Mapping[str, str],
 ) -> list[ProviderAdapter]:
     """One adapter per account the registry's numbers name (credentials stay references),
-    sending to the provider's base URL in `base_urls` if one is given."""
+    sending to the provider's base URL in `base_urls` if one is given; a Twilio account
+    in `shared_keys` also verifies webhooks signed with that SharedKey."""
     from .. import providers
 
     classes = {
@@ -143,6 +150,8 @@ def _adapters(
         adapter_class = getattr(providers, classes[provider])
         try:
             options = {"base_url": base_urls[provider]} if provider in base_urls else {}
+            if provider is Provider.TWILIO and account in shared_keys:
+                options["shared_key"] = shared_keys[account]
             made[provider, account] = adapter_class(account, credentials, **options)
         except (ValueError, CredentialError) as error:  # one bad row must not stop the rest
             log.warning("no %s adapter for account %r: %s", provider.value, account, error)
