@@ -203,3 +203,26 @@ def test_calls_placed_or_attached_over_http_end_on_any_process(tmp_path, redis_s
             assert refused.status_code == 403
             first.close()
             second.close()
+
+
+def test_a_token_sent_in_the_query_is_refused_and_never_logged(tmp_path):
+    with serve(tmp_path / "numbers.db") as url:  # the block checks the output for TOKEN
+        refused = httpx.get(f"{url}/pool?token={TOKEN}&access_token={TOKEN}")
+        assert refused.status_code == 401
+
+
+@pytest.mark.parametrize("half_sent", ["headers", "body"])
+def test_a_half_sent_request_is_closed_after_the_read_timeout(tmp_path, half_sent):
+    import socket
+
+    with serve(tmp_path / "numbers.db", "--read-timeout", "1") as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+            if half_sent == "headers":
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            else:
+                head = b"POST /numbers HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                sock.sendall(head + f"Authorization: Bearer {TOKEN}\r\n\r\n".encode() + b"{")
+            started = time.monotonic()
+            assert sock.recv(1024) == b""  # closed by the server, not by our 15 s
+            assert time.monotonic() - started < 10

@@ -77,6 +77,14 @@ def register(commands: Any) -> None:
         help="at most CALLS calls to one destination per SECONDS, e.g. 1/3600",
     )
     parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer, or whose body pauses "
+        "longer, than this (default 10)",
+    )
+    parser.add_argument(
         "--sync-interval",
         type=float,
         default=2.0,
@@ -91,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
         from ..service import create_app
         from ..service.auth import TokenError, load_token
+        from ..service.protocol import timed_protocol
     except ModuleNotFoundError as missing:
         raise missing_extra("service", "numsim serve", missing) from None
     from ..registry import NumberRegistry
@@ -112,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         from ..allocator.redis import RedisBackend
 
         options["backend"] = RedisBackend(args.redis, namespace=args.namespace)
+    protocol = timed_protocol(args.read_timeout)
     path = _db(args)
     registry = NumberRegistry(path, create=True)
     app = create_app(
@@ -127,9 +137,10 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     try:
-        logging.getLogger("uvicorn.access").addFilter(_hide_signatures)
+        logging.getLogger("uvicorn.access").addFilter(_hide_query_values)
         uvicorn.run(
             app,
+            http=protocol,
             host=args.host,
             port=args.port,
             log_level="info",
@@ -166,14 +177,15 @@ def _destination_limit(text: str) -> DestinationLimit:
     return DestinationLimit(max_calls, per_seconds)  # its own errors name the bad part
 
 
-_SIGNATURE = re.compile(r"(numsim_sig=)[^&\s]*")
+_QUERY_VALUE = re.compile(r"([?&][^=&\s]*=)[^&\s]*")
 
 
-def _hide_signatures(record: logging.LogRecord) -> bool:
-    """Access log lines keep their paths but not the MAC in Exotel's callback URLs: with
-    it, anyone reading the logs could forge those callbacks."""
+def _hide_query_values(record: logging.LogRecord) -> bool:
+    """Access log lines keep their paths and query field names, never the values: a
+    query may carry a token sent by mistake, or the MAC of an Exotel callback URL (with
+    it, anyone reading the logs could forge those callbacks)."""
     if isinstance(record.args, tuple):
         record.args = tuple(
-            _SIGNATURE.sub(r"\1(hidden)", a) if isinstance(a, str) else a for a in record.args
+            _QUERY_VALUE.sub(r"\1(hidden)", a) if isinstance(a, str) else a for a in record.args
         )
     return True
