@@ -190,3 +190,24 @@ def test_every_request_is_paced():
     exotel.fetch_call("s1")
     exotel.fetch_call("s1")
     assert slept == [pytest.approx(0.3)]
+
+
+def test_owned_numbers_page_beyond_fifty():
+    def page(first, count, following):
+        rows = [{"phone_number": f"080450001{i:02d}"} for i in range(first, first + count)]
+        return {"incoming_phone_numbers": rows, "next_page_uri": following}
+
+    path = f"/v2_beta/Accounts/{EXOTEL_SID}/IncomingPhoneNumbers"
+    exotel, script = adapter(
+        (200, page(0, 50, f"{path}?Page=1&PageSize=50")),
+        (200, page(50, 10, None)),
+    )
+    owned = exotel.owned_numbers()
+    assert len(owned) == 60 and owned[-1].e164 == "+918045000159"
+    assert script.requests[1]["url"].endswith(f"{path}?Page=1&PageSize=50")
+
+
+def test_owned_numbers_stop_when_a_page_repeats():
+    rows = {"incoming_phone_numbers": [{"phone_number": "08045000011"}], "next_page_uri": "/x"}
+    exotel, script = adapter((200, rows), (200, rows))
+    assert len(exotel.owned_numbers()) == 1 and len(script.requests) == 2

@@ -133,15 +133,23 @@ class ExotelAdapter(ProviderAdapter):
         return CallEvent(call_id, status, duration_from(call.get("Duration")), raw)
 
     def owned_numbers(self) -> list[OwnedNumber]:
-        body = self._request("GET", f"/v2_beta/Accounts/{self.account}/IncomingPhoneNumbers")
-        rows = body.get("incoming_phone_numbers", []) if isinstance(body, dict) else body
-        return [
-            OwnedNumber(
-                e164(row["phone_number"], self.region),
-                bool((row.get("capabilities") or {}).get("voice", True)),
-            )
-            for row in rows
-        ]
+        """Every page (Exotel answers 50 numbers a page and names the next one in
+        `next_page_uri`); a page that adds no new number ends the walk."""
+        owned: dict[str, OwnedNumber] = {}
+        path: str | None = f"/v2_beta/Accounts/{self.account}/IncomingPhoneNumbers"
+        while path:
+            body = self._request("GET", path)
+            rows = body.get("incoming_phone_numbers", []) if isinstance(body, dict) else body
+            added = 0
+            for row in rows:
+                found = OwnedNumber(
+                    e164(row["phone_number"], self.region),
+                    bool((row.get("capabilities") or {}).get("voice", True)),
+                )
+                added += found.e164 not in owned
+                owned.setdefault(found.e164, found)
+            path = _next_page_uri(body) if added else None
+        return list(owned.values())
 
     def verify_credentials(self) -> None:
         self._request("GET", f"/v1/Accounts/{self.account}/Calls.json", params={"PageSize": 1})
@@ -226,6 +234,19 @@ def _call(body: Any) -> dict[str, Any]:
     if not isinstance(call, dict) or "Sid" not in call:
         raise ValueError("Exotel answered without a Call object")
     return call
+
+
+def _next_page_uri(body: Any) -> str | None:
+    """The path of the next page of a list, where Exotel names one."""
+    if not isinstance(body, dict):
+        return None
+    meta = body.get("metadata")
+    following = body.get("next_page_uri") or (
+        meta.get("next_page_uri") if isinstance(meta, dict) else None
+    )
+    if not isinstance(following, str) or not following.startswith("/"):
+        return None  # a full URL elsewhere is not followed: the base URL decides the host
+    return following
 
 
 def _without_signature(url: str) -> str:
