@@ -127,6 +127,12 @@ def test_parse_callback(raw, status):
     assert (event.call_id, event.status, event.duration) == ("s1", status, 41.0)
 
 
+def test_a_passthru_at_the_end_of_a_flow_reads_as_a_status_callback():
+    exotel, _ = adapter()
+    event = exotel.parse_callback({"CallSid": "s1", "CallStatus": "completed"})
+    assert event.terminal and event.call_id == "s1"
+
+
 def test_parse_inbound_reads_national_numbers():
     exotel, _ = adapter()
     inbound = exotel.parse_inbound({"CallSid": "s2", "To": "08045000011", "From": "09876543210"})

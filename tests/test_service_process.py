@@ -103,11 +103,11 @@ def test_two_serve_processes_share_one_pool_through_redis(tmp_path, redis_server
             assert second.delete(f"/allocations/{again.json()['lease_id']}").json()["released"]
 
 
-def readme_session():
-    """The README's curl session: the shell lines after `numsim serve`."""
+def readme_session(name="serve-session"):
+    """A README curl session: the shell lines before and after `numsim serve`."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- serve-session -->\n```sh\n(.*?)```", text, re.S)
-    assert block, "README.md lost its numsim serve session"
+    block = re.search(rf"<!-- {name} -->\n```sh\n(.*?)```", text, re.S)
+    assert block, f"README.md lost its {name}"
     lines = block.group(1).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("numsim serve"))
     return lines[:start], lines[start + 1 :]
@@ -226,3 +226,31 @@ def test_a_half_sent_request_is_closed_after_the_read_timeout(tmp_path, half_sen
             started = time.monotonic()
             assert sock.recv(1024) == b""  # closed by the server, not by our 15 s
             assert time.monotonic() - started < 10
+
+
+def test_the_readme_calls_session_runs(tmp_path):
+    """POST /calls, GET /calls/{token} and PUT /allocations/{id}/call as the README
+    shows them, against a real serve whose Twilio account is a FakeTwilio."""
+    from numsim.testing import FakeTwilio
+
+    before, after = readme_session("calls-session")
+    assert any("TWILIO_AUTH_TOKEN" in line for line in before)
+    account = "AC00000000000000000000000000000001"
+    numbers = ["+14155550100", "+14155550101"]
+    env = {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+    with FakeTwilio.started(account, TWILIO_TOKEN, numbers=numbers) as twilio:
+        options = ("--provider-url", f"twilio={twilio.url}", "--inbound-url", "https://a.example/x")
+        with serve(tmp_path / "numbers.db", *options, env=env) as url:
+            script = "\n".join(["set -euo pipefail", *after]).replace("http://127.0.0.1:8080", url)
+            result = subprocess.run(
+                ["bash", "-c", script],
+                cwd=ROOT,
+                env={**os.environ, "NUMSIM_API_TOKEN": TOKEN},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert result.returncode == 0, result.stdout + result.stderr
+        [call] = twilio.calls.values()
+        assert call.to == "+442079460018" and call.from_ in numbers
+    assert '"outcome":"placed"' in result.stdout and '"attached":true' in result.stdout

@@ -178,7 +178,8 @@ class ExotelAdapter(ProviderAdapter):
         return hmac.compare_digest(query[at][1].encode("utf-8", "replace"), expected)
 
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
-        call_id, raw = params.get("CallSid"), params.get("Status")
+        # A status callback says Status; a Passthru at the end of a flow, CallStatus.
+        call_id, raw = params.get("CallSid"), params.get("Status") or params.get("CallStatus")
         if not call_id or not raw:
             raise ValueError("callback needs CallSid and Status")
         status = status_from(STATUSES, raw, "Exotel")
