@@ -398,3 +398,11 @@ def test_settle_says_whether_an_unknown_outcome_was_placed(setup, created, lists
         [call_id] = adapter.status
         dialer.handle_callback("twilio", *adapter.callback(call_id, CallStatus.COMPLETED))
         assert dialer.settle(error.token) == "placed" and busy(allocator) == 0
+
+
+def test_settle_refuses_what_is_not_a_token(setup):
+    _, _, dialer = setup
+    for bad in ("", "id:twilio:CA1", "settled:" + "0" * 32, "Z" * 32):
+        with pytest.raises(ValueError, match="not a call token"):
+            dialer.settle(bad)
+    assert dialer.settle("0" * 32) == "unknown"  # well formed, never handed out

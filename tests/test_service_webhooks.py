@@ -309,3 +309,8 @@ def test_an_unknown_outcome_is_502_with_the_token_to_settle(registry):
         assert in_use(client, TW) == 1  # the call may exist
         settled = client.get(f"/calls/{body['token']}", headers=AUTH).json()
         assert settled["outcome"] == "not_placed" and in_use(client, TW) == 0
+
+
+def test_settling_a_malformed_token_is_422(client):
+    response = client.get("/calls/not-a-token", headers=AUTH)
+    assert response.status_code == 422 and "not a call token" in response.json()["error"]

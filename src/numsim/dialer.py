@@ -41,6 +41,7 @@ NOT_PLACED, UNKNOWN_OUTCOME = "not_placed", "unknown"  # settle()'s other answer
 # changes nothing: far longer than providers retry a webhook (minutes).
 REPLAY_WINDOW = 86_400.0
 SETTLE_WINDOW = 3_600.0  # seconds settle() still knows a finished call's outcome
+_HEX = frozenset("0123456789abcdef")
 # Seconds a call may ring and be set up before its time limit starts counting
 # (Twilio rings 60 s by default, Plivo 120 s), plus slack.
 RING_MARGIN = 180.0
@@ -176,6 +177,8 @@ class Dialer:
         "unknown" (the provider cannot tell yet). How a campaign decides whether it may
         dial that destination again after an unknown outcome; asks the provider when
         needed (`find_calls`), and frees the channel of a call that never started."""
+        if not isinstance(token, str) or len(token) != 32 or not _HEX.issuperset(token):
+            raise ValueError(f"{token!r} is not a call token dial() handed out")
         now = self._clock()
         record = self._calls.get(token, now)
         if record is None:
