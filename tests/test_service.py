@@ -478,3 +478,22 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
     )
     assert 400 <= response.status_code < 500 and "not valid JSON" in response.json()["error"]
     assert registry.numbers() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--provider-url", "skype=http://127.0.0.1:1"], "unknown provider 'skype'"),
+        (["--provider-url", "twilio=ftp://x"], "base_url must be an http(s) URL"),
+        (["--inbound-url", "answer.xml"], "the inbound URL must be an http(s) URL"),
+        (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),
+        (["--read-timeout", "0"], "the read timeout must be positive seconds"),
+        (["--twilio-shared-key", "AC1=the-secret-itself"], "not the secret itself (value hidden)"),
+    ],
+)
+def test_serve_options_are_checked_in_one_line(capsys, monkeypatch, tmp_path, options, message):
+    monkeypatch.setenv("NUMSIM_API_TOKEN", TOKEN)
+    assert main(["serve", "--db", str(tmp_path / "x.db"), *options]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
+    assert "the-secret-itself" not in err

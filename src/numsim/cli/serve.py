@@ -10,6 +10,7 @@ from typing import Any
 from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
 from ..extras import missing_extra
+from ..providers.base import is_url
 from .numbers import DEFAULT_DB, _db
 
 
@@ -121,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         from ..allocator.redis import RedisBackend
 
         options["backend"] = RedisBackend(args.redis, namespace=args.namespace)
+    if args.when_busy != "reject" and not is_url(args.when_busy):
+        raise ValueError(f"--when-busy must be 'reject' or an http(s) URL, got {args.when_busy!r}")
     protocol = timed_protocol(args.read_timeout)
     path = _db(args)
     registry = NumberRegistry(path, create=True)
