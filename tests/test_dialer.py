@@ -242,7 +242,7 @@ def test_an_ended_call_leaves_nothing_in_the_call_map(setup, clock):
     left = dict(allocator.backend.call_map().items(clock()))  # what a replay is checked by
     assert left == {
         f"settled:{call.token}": {"outcome": "placed"},
-        f"ended:twilio:{call.call_id}": {"account": "AC1"},
+        f"id:twilio:{call.call_id}": {"ended": "AC1"},
     }
 
 

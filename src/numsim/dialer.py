@@ -156,8 +156,8 @@ class Dialer:
         call_id = call_id.strip()
         adapter = self.adapter_for(lease.number)
         provider, now = adapter.provider, self._clock()
-        ended = self._calls.get(_ended_key(provider, call_id), now)
-        if ended is not None and ended.get("account") == adapter.account:
+        ended = self._calls.get(_alias_key(provider, call_id), now) or {}
+        if ended.get("ended") == adapter.account:
             self._allocator.release(lease)
             return False
         token = uuid.uuid4().hex
@@ -170,7 +170,7 @@ class Dialer:
         held = self._record_of(provider, call_id)
         if held is not None and held.get("lease_id") == lease.id:
             return True
-        raise ValueError(f"call {call_id} is attached to another lease already")
+        raise ValueError(f"call {call_id} is attached to another lease, or has ended")
 
     def settle(self, token: str) -> str:
         """Whether the call `token` names was placed: "placed", "not_placed", or
@@ -283,7 +283,8 @@ class Dialer:
         if not ours:
             raise UnknownNumberError(f"{inbound.number} is not a number of this allocator")
         now = self._clock()
-        if self._calls.get(_ended_key(provider, inbound.call_id), now) is not None:
+        known = self._calls.get(_alias_key(provider, inbound.call_id), now) or {}
+        if "ended" in known:
             raise ReplayedCallback(
                 f"{provider.value} inbound webhook for call {inbound.call_id}, which has "
                 "ended; nothing changed"
@@ -482,13 +483,14 @@ class Dialer:
         provider = Provider(record["provider"])
         self._calls.put(_settled_key(token), {"outcome": outcome}, SETTLE_WINDOW, now)
         for call_id in {record.get("call_id") or "", record.get("provider_call_id") or ""} - {""}:
-            self._calls.pop(_alias_key(provider, call_id), now)
-            self._mark_ended(provider, call_id, record["account"])
+            self._mark_ended(provider, call_id, record["account"])  # replaces its alias
         return True
 
     def _mark_ended(self, provider: Provider, call_id: str, account: str) -> None:
+        """The call's id now says it ended (and which account's it was): for a day, a
+        replayed webhook finds that instead of a call to take or free."""
         now = self._clock()
-        self._calls.put(_ended_key(provider, call_id), {"account": account}, REPLAY_WINDOW, now)
+        self._calls.put(_alias_key(provider, call_id), {"ended": account}, REPLAY_WINDOW, now)
 
     def _alias(self, provider: Provider, call_id: str, token: str, lease: Lease) -> None:
         now = self._clock()
@@ -497,7 +499,7 @@ class Dialer:
 
     def _token_of(self, provider: Provider, call_id: str) -> str | None:
         alias = self._calls.get(_alias_key(provider, call_id), self._clock())
-        return None if alias is None else alias["alias"]
+        return None if alias is None else alias.get("alias")
 
     def _record_of(self, provider: Provider, call_id: str) -> Record | None:
         token = self._token_of(provider, call_id)
@@ -506,10 +508,6 @@ class Dialer:
 
 def _alias_key(provider: Provider, call_id: str) -> str:
     return f"id:{provider.value}:{call_id}"
-
-
-def _ended_key(provider: Provider, call_id: str) -> str:
-    return f"ended:{provider.value}:{call_id}"
 
 
 def _settled_key(token: str) -> str:
