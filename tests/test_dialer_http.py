@@ -1,13 +1,14 @@
-"""The Dialer's faults over real HTTP on loopback: the real twilio SDK and TwilioAdapter
-talk to numsim.testing.FakeTwilio, which answers as Twilio does and signs its callbacks."""
+"""The Dialer's faults over real HTTP on loopback: the real twilio and plivo SDKs, through
+the adapters, talk to numsim.testing's FakeTwilio and FakePlivo, which answer as the
+providers do and sign their callbacks."""
 
 import pytest
 from tests.conftest import START, UK
-from tests.provider_fakes import TWILIO_SID, TWILIO_TOKEN, credentials
+from tests.provider_fakes import PLIVO_ID, PLIVO_TOKEN, TWILIO_SID, TWILIO_TOKEN, credentials
 
 import numsim
-from numsim.providers import MemoryPacer, ProviderError, TwilioAdapter
-from numsim.testing import FakeTwilio, free_port
+from numsim.providers import MemoryPacer, PlivoAdapter, ProviderError, TwilioAdapter
+from numsim.testing import FakePlivo, FakeTwilio, free_port
 
 NUMBER = "+14155550100"
 
@@ -126,3 +127,76 @@ def test_a_success_without_a_call_id_is_an_unknown_outcome_not_call_none(setup, 
         dial(dialer)
     assert caught.value.outcome_unknown and allocator.in_use(NUMBER) == 1
     assert dialer.settle(caught.value.token) == "not_placed"  # Twilio lists no such call
+
+
+# -- Plivo, through numsim.testing.FakePlivo -----------------------------------------------
+
+IN = "+912240000011"
+IN_DEST = "+919876543210"
+
+
+@pytest.fixture
+def plivo():
+    numbers = [IN] + [f"+9122400001{i:02d}" for i in range(44)]
+    with FakePlivo.started(PLIVO_ID, PLIVO_TOKEN, numbers=numbers) as fake:
+        yield fake
+
+
+@pytest.fixture
+def plivo_setup(monkeypatch, plivo):
+    credentials(monkeypatch)
+    adapter = PlivoAdapter(
+        PLIVO_ID, "env:PLIVO_TOKEN", base_url=plivo.url, pacer=MemoryPacer(), sleep=lambda s: None
+    )
+    clock = numsim.ManualClock(START)
+    number = numsim.OutboundNumber(IN, "plivo", account=PLIVO_ID, trai_registered=True)
+    allocator = numsim.Allocator([number], {"t": [IN]}, clock=clock)
+    return allocator, adapter, numsim.Dialer(allocator, [adapter]), clock
+
+
+def plivo_dial(dialer):
+    return dialer.dial(
+        "t",
+        IN_DEST,
+        answer_url="https://a.example/x.xml",
+        status_callback_url="http://127.0.0.1:9/s",
+    )
+
+
+def test_plivo_over_http_places_fetches_hangs_up_and_pages_numbers(plivo_setup, plivo):
+    _allocator, adapter, dialer, _ = plivo_setup
+    call = plivo_dial(dialer)
+    made = plivo.calls[call.call_id]
+    assert (made.from_, made.to) == ("912240000011", "919876543210")
+    assert adapter.fetch_call(call.call_id).status.value == "queued"
+    made.status = "in-progress"
+    assert adapter.fetch_call(call.call_id).status.value == "in-progress"
+    adapter.hangup(call.call_id)  # not queued: the cancel is refused, the call hung up
+    assert made.status == "completed" and adapter.fetch_call(call.call_id).terminal
+    assert len(adapter.owned_numbers()) == 45  # three pages, by meta.next
+
+
+def test_plivo_5xx_on_create_is_sent_once_and_settled_by_listing(plivo_setup, plivo):
+    allocator, _, dialer, _clock = plivo_setup
+    plivo.fail_next(503, create=True)
+    with pytest.raises(ProviderError) as caught:
+        plivo_dial(dialer)
+    creates = [r for r in plivo.requests if r.method == "POST"]
+    assert len(creates) == 1 and caught.value.outcome_unknown  # the SDK's resends stopped
+    token = caught.value.token
+    assert dialer.settle(token) == "unknown"  # queued: Plivo lists no queued call by number
+    [made] = plivo.calls.values()
+    made.status = "in-progress"
+    assert dialer.settle(token) == "placed" and allocator.in_use(IN) == 1
+
+
+def test_plivo_a_call_never_created_is_not_placed_once_a_queue_would_have_passed(
+    plivo_setup, plivo
+):
+    allocator, _, dialer, clock = plivo_setup
+    plivo.fail_next(500)
+    with pytest.raises(ProviderError) as caught:
+        plivo_dial(dialer)
+    assert dialer.settle(caught.value.token) == "unknown"
+    clock.advance(61)
+    assert dialer.settle(caught.value.token) == "not_placed" and allocator.in_use(IN) == 0

@@ -254,3 +254,29 @@ def test_the_readme_calls_session_runs(tmp_path):
         [call] = twilio.calls.values()
         assert call.to == "+442079460018" and call.from_ in numbers
     assert '"outcome":"placed"' in result.stdout and '"attached":true' in result.stdout
+
+
+def test_a_plivo_call_placed_over_http_is_freed_by_its_signed_hangup_callback(tmp_path):
+    from numsim.testing import FakePlivo
+
+    account, token, number = "MA" + "B" * 18, "plivo-" + uuid.uuid4().hex, "+912240000011"
+    with FakePlivo.started(account, token, numbers=[number]) as plivo:
+        options = ("--provider-url", f"plivo={plivo.url}")
+        with serve(tmp_path / "n.db", *options, env={"PLIVO_TOKEN": token}) as url:
+            http = httpx.Client(base_url=url, headers=AUTH)
+            row = {"e164": number, "provider": "plivo", "trai_registered": True, "templates": ["t"]}
+            row |= {"account": account, "credentials": "env:PLIVO_TOKEN"}
+            assert http.post("/numbers", json=row).status_code == 201
+            call = {
+                "template": "t",
+                "destination": "+919876543210",
+                "answer": "https://a.example/x",
+            }
+            placed = http.post("/calls", json=call)
+            assert placed.status_code == 201, placed.text
+            made = plivo.calls[placed.json()["call_id"]]
+            assert made.hangup_url.startswith(f"{url}/callbacks/plivo/status?numsim_call=")
+            assert http.get("/pool").json()["numbers"][number]["in_use"] == 1
+            assert plivo.finish(made.request_uuid, "completed", duration=30) == 200
+            assert http.get("/pool").json()["numbers"][number]["in_use"] == 0
+            http.close()

@@ -41,6 +41,10 @@ NOT_PLACED, UNKNOWN_OUTCOME = "not_placed", "unknown"  # settle()'s other answer
 # changes nothing: far longer than providers retry a webhook (minutes).
 REPLAY_WINDOW = 86_400.0
 SETTLE_WINDOW = 3_600.0  # seconds settle() still knows a finished call's outcome
+# Seconds a call may wait in a provider's queue (numsim paces below the account's
+# rate, so moments): before then, a provider that cannot list queued calls proves
+# nothing by not finding one.
+QUEUE_GRACE = 60.0
 _HEX = frozenset("0123456789abcdef")
 # Seconds a call may ring and be set up before its time limit starts counting
 # (Twilio rings 60 s by default, Plivo 120 s), plus slack.
@@ -354,6 +358,9 @@ class Dialer:
         if found is None:
             return UNKNOWN_OUTCOME, False
         if not found:
+            young = self._clock() - float(record["placed_at"]) < QUEUE_GRACE
+            if young and not adapter.finds_queued_calls:
+                return UNKNOWN_OUTCOME, False  # it may be queued still: ask again later
             return NOT_PLACED, self._finish(token, NOT_PLACED)
         live = [event for event in found if not event.terminal]
         if not live:

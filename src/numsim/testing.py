@@ -1,5 +1,5 @@
-"""Helpers for tests, numsim's own and its users': a throwaway redis-server, and a
-fake Twilio API on loopback (`FakeTwilio`, see numsim.fake_twilio).
+"""Helpers for tests, numsim's own and its users': a throwaway redis-server, and fake
+provider APIs on loopback (`FakeTwilio`, `FakePlivo`; see numsim.fakes).
 
 with RedisServer.started() as server:
     backend = numsim.RedisBackend(server.url, namespace="my-test")
@@ -114,8 +114,8 @@ def free_port() -> int:
 
 
 def __getattr__(name: str) -> object:
-    if name == "FakeTwilio":  # loaded when asked for: it needs the providers extra
-        from .fake_twilio import FakeTwilio
+    if name in ("FakeTwilio", "FakePlivo"):  # loaded when asked for: providers extra
+        from . import fakes
 
-        return FakeTwilio
+        return getattr(fakes, name)
     raise AttributeError(f"module 'numsim.testing' has no attribute {name!r}")

@@ -47,6 +47,9 @@ class ProviderAdapter(ABC):
     # The provider signs its webhooks' bodies. Exotel does not: only the URL carries a
     # MAC (ours), so a webhook not bound to a call by its URL is confirmed by asking.
     signs_callbacks: ClassVar[bool] = True
+    # find_calls() lists calls still queued at the provider. Where it does not (Plivo),
+    # an empty answer about a call placed moments ago proves nothing yet.
+    finds_queued_calls: ClassVar[bool] = True
 
     def __init__(
         self,

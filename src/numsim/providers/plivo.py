@@ -77,6 +77,7 @@ class PlivoAdapter(ProviderAdapter):
 
     provider: ClassVar[Provider] = Provider.PLIVO
     default_cps: ClassVar[float] = 2.0
+    finds_queued_calls: ClassVar[bool] = False
 
     def __init__(
         self,

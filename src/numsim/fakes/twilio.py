@@ -1,31 +1,26 @@
-"""FakeTwilio: Twilio's REST API for calls on 127.0.0.1, for tests (numsim's and yours).
+"""FakeTwilio: Twilio's REST API for calls, on loopback.
 
     with FakeTwilio.started("AC...", "auth-token", numbers=["+14155550100"]) as twilio:
         adapter = TwilioAdapter("AC...", "env:TWILIO_TOKEN", base_url=twilio.url)
         ...                                    # place calls: the real SDK, real HTTP
         twilio.finish(call_sid, "completed")   # the status callback, signed as Twilio does
 
-It answers what a dialer uses (create, fetch, update and list calls; list the
-account's numbers), in Twilio's JSON, and checks the Basic auth. `fail_next()`
-scripts faults: an error status (with headers, e.g. Retry-After), a call created
-but answered with an error, or a connection dropped without an answer.
+It answers create, fetch, update and list calls, and the account's numbers. Faults:
+an error status (with headers, e.g. Retry-After; Twilio's body or the RFC 9457 one),
+a call created but answered with an error, or a connection dropped without an answer.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 import re
-import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from .server import Answer, FakeServer, Fault, Seen
 
 ROUTE = re.compile(
     r"^/2010-04-01/Accounts/(?P<account>\w+)(?:/(?P<kind>Calls|IncomingPhoneNumbers)"
@@ -58,50 +53,13 @@ class FakeCall:
         }
 
 
-@dataclass
-class Fault:
-    """What the next request gets instead of its answer."""
-
-    status: int = 500
-    body: dict[str, Any] | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    create: bool = False  # a call creation still creates the call
-    drop: bool = False  # close the connection without an answer
-
-
-class FakeTwilio:
+class FakeTwilio(FakeServer):
     """A Twilio account's calls API on a free 127.0.0.1 port; `url` is its base URL."""
 
     def __init__(self, account: str, token: str, numbers: Iterable[str] = ()) -> None:
-        self.account = account
-        self.token = token
+        super().__init__(account, token)
         self.numbers = list(numbers)
         self.calls: dict[str, FakeCall] = {}
-        self.requests: list[tuple[str, str, dict[str, str]]] = []  # method, path, form
-        self._faults: list[Fault] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread: threading.Thread | None = None
-
-    @classmethod
-    @contextlib.contextmanager
-    def started(cls, account: str, token: str, numbers: Iterable[str] = ()) -> Iterator[FakeTwilio]:
-        fake = cls(account, token, numbers)
-        fake.start()
-        try:
-            yield fake
-        finally:
-            fake.stop()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     # -- scripting -------------------------------------------------------------------
 
@@ -124,8 +82,7 @@ class FakeTwilio:
             body |= {"title": message, "detail": message}
         else:
             body["message"] = message
-        with self._lock:
-            self._faults.append(Fault(status, body, dict(headers or {}), create, drop))
+        self.fault(Fault(status, body, dict(headers or {}), create, drop))
 
     def finish(self, sid: str, status: str = "completed", duration: int = 0) -> int:
         """End the call and POST its signed status callback; the callback's HTTP status."""
@@ -177,53 +134,41 @@ class FakeTwilio:
 
     # -- answering -------------------------------------------------------------------
 
-    def answer(
-        self, method: str, path: str, form: dict[str, str], auth: str
-    ) -> tuple[int, dict[str, Any] | None, dict[str, str], bool]:
-        """(status, body, headers, drop) for one request."""
-        with self._lock:
-            self.requests.append((method, path, form))
-            fault = self._faults.pop(0) if self._faults else None
-        expected = "Basic " + base64.b64encode(f"{self.account}:{self.token}".encode()).decode()
-        if auth != expected:
-            return 401, _error(20003, "Authenticate", 401), {}, False
-        route = ROUTE.match(urlsplit(path).path)
+    def unauthorized(self) -> Answer:
+        return 401, _error(20003, "Authenticate", 401), {}
+
+    def route(self, seen: Seen) -> Answer:
+        route = ROUTE.match(seen.path)
         if route is None or route["account"] != self.account:
-            return 404, _error(20404, "The requested resource was not found", 404), {}, False
-        if fault is not None:
-            if fault.create and route["kind"] == "Calls" and method == "POST":
-                self._create(form)
-            return fault.status, fault.body, fault.headers, fault.drop
-        query = {k: v[-1] for k, v in parse_qs(urlsplit(path).query).items()}
+            return 404, _error(20404, "The requested resource was not found", 404), {}
         kind, sid = route["kind"], route["sid"]
         if kind is None:
-            return 200, {"sid": self.account, "status": "active"}, {}, False
+            return 200, {"sid": self.account, "status": "active"}, {}
         if kind == "IncomingPhoneNumbers":
             rows = [{"phone_number": n, "capabilities": {"voice": True}} for n in self.numbers]
-            return 200, _page("incoming_phone_numbers", rows), {}, False
-        if sid is None and method == "POST":
-            return 201, self._create(form).to_json(self.account), {}, False
+            return 200, _page("incoming_phone_numbers", rows), {}
+        if sid is None and seen.method == "POST":
+            return 201, self._create(seen.body).to_json(self.account), {}
         if sid is None:
-            return 200, _page("calls", self._listed(query)), {}, False
+            return 200, _page("calls", self._listed(seen.query)), {}
         call = self.calls.get(sid)
         if call is None:
-            return 404, _error(20404, f"call {sid} not found", 404), {}, False
-        if method == "POST" and "Status" in form:
-            call.status = form["Status"]
-        return 200, call.to_json(self.account), {}, False
+            return 404, _error(20404, f"call {sid} not found", 404), {}
+        if seen.method == "POST" and "Status" in seen.body:
+            call.status = seen.body["Status"]
+        return 200, call.to_json(self.account), {}
 
-    def _create(self, form: dict[str, str]) -> FakeCall:
+    def _create(self, form: dict[str, Any]) -> FakeCall:
         sid = "CA" + uuid.uuid4().hex
         call = FakeCall(sid, form.get("From", ""), form.get("To", ""), "queued", None)
         call.status_callback = form.get("StatusCallback")
-        with self._lock:
-            self.calls[sid] = call
+        self.calls[sid] = call
         return call
 
     def _listed(self, query: dict[str, str]) -> list[dict[str, Any]]:
         found = [
             call
-            for call in self.calls.values()
+            for call in list(self.calls.values())
             if query.get("From", call.from_) == call.from_ and query.get("To", call.to) == call.to
         ]
         found.sort(key=lambda call: call.created, reverse=True)
@@ -236,37 +181,3 @@ def _error(code: int, message: str, status: int) -> dict[str, Any]:
 
 def _page(key: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: rows, "page": 0, "page_size": 50, "next_page_uri": None, "uri": ""}
-
-
-def _handler(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode() if length else ""
-            form = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
-            status, answer, headers, drop = fake.answer(
-                self.command, self.path, form, self.headers.get("Authorization", "")
-            )
-            if drop:
-                self.close_connection = True
-                self.connection.close()
-                return
-            data = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # quiet: tests read `fake.requests`
-
-    return Handler
