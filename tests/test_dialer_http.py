@@ -4,11 +4,25 @@ providers do and sign their callbacks."""
 
 import pytest
 from tests.conftest import START, UK
-from tests.provider_fakes import PLIVO_ID, PLIVO_TOKEN, TWILIO_SID, TWILIO_TOKEN, credentials
+from tests.provider_fakes import (
+    EXOTEL_KEYS,
+    EXOTEL_SID,
+    PLIVO_ID,
+    PLIVO_TOKEN,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    credentials,
+)
 
 import numsim
-from numsim.providers import MemoryPacer, PlivoAdapter, ProviderError, TwilioAdapter
-from numsim.testing import FakePlivo, FakeTwilio, free_port
+from numsim.providers import (
+    ExotelAdapter,
+    MemoryPacer,
+    PlivoAdapter,
+    ProviderError,
+    TwilioAdapter,
+)
+from numsim.testing import FakeExotel, FakePlivo, FakeTwilio, free_port
 
 NUMBER = "+14155550100"
 
@@ -200,3 +214,44 @@ def test_plivo_a_call_never_created_is_not_placed_once_a_queue_would_have_passed
     assert dialer.settle(caught.value.token) == "unknown"
     clock.advance(61)
     assert dialer.settle(caught.value.token) == "not_placed" and allocator.in_use(IN) == 0
+
+
+# -- Exotel, through numsim.testing.FakeExotel ---------------------------------------------
+
+EX = "+918045000011"
+
+
+@pytest.fixture
+def exotel(monkeypatch):
+    credentials(monkeypatch)
+    key, token = EXOTEL_KEYS.split(":")
+    numbers = [f"+9180450001{i:02d}" for i in range(60)]
+    with FakeExotel.started(EXOTEL_SID, key, token, numbers=numbers) as fake:
+        yield fake
+
+
+def test_exotel_over_http_places_fetches_and_pages_numbers(exotel):
+    adapter = ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS", base_url=exotel.url, pacer=MemoryPacer())
+    sid = adapter.place_call(
+        EX, "+919876543210", answer="123", status_callback_url="http://127.0.0.1:9/s"
+    )
+    made = exotel.calls[sid]
+    assert (made.from_, made.caller_id, made.content_type) == (
+        "+919876543210",
+        EX,
+        "application/json",
+    )
+    assert "numsim_sig=" in made.status_callback
+    assert adapter.fetch_call(sid).status.value == "queued"
+    assert len(adapter.owned_numbers()) == 60  # two pages, by next_page_uri
+    adapter.verify_credentials()
+
+
+def test_exotel_5xx_on_create_is_an_unknown_outcome_over_http(exotel):
+    adapter = ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS", base_url=exotel.url, pacer=MemoryPacer())
+    exotel.fail_next(502, create=True)
+    with pytest.raises(ProviderError) as caught:
+        adapter.place_call(
+            EX, "+919876543210", answer="123", status_callback_url="http://127.0.0.1:9/s"
+        )
+    assert caught.value.outcome_unknown and len(exotel.calls) == 1

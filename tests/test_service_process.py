@@ -280,3 +280,30 @@ def test_a_plivo_call_placed_over_http_is_freed_by_its_signed_hangup_callback(tm
             assert plivo.finish(made.request_uuid, "completed", duration=30) == 200
             assert http.get("/pool").json()["numbers"][number]["in_use"] == 0
             http.close()
+
+
+def test_an_exotel_call_placed_over_http_is_freed_by_its_json_status_callback(tmp_path):
+    from numsim.testing import FakeExotel
+
+    account, number = "acme" + uuid.uuid4().hex[:6], "+918045000011"
+    key, secret = "exo-key", "exo-" + uuid.uuid4().hex
+    with FakeExotel.started(account, key, secret, numbers=[number]) as exotel:
+        env = {"EXOTEL_KEYS": f"{key}:{secret}"}
+        with serve(tmp_path / "n.db", "--provider-url", f"exotel={exotel.url}", env=env) as url:
+            http = httpx.Client(base_url=url, headers=AUTH)
+            row = {
+                "e164": number,
+                "provider": "exotel",
+                "trai_registered": True,
+                "templates": ["t"],
+            }
+            row |= {"account": account, "credentials": "env:EXOTEL_KEYS"}
+            assert http.post("/numbers", json=row).status_code == 201
+            call = {"template": "t", "destination": "+919876543210", "answer": "4711"}
+            placed = http.post("/calls", json=call)
+            assert placed.status_code == 201, placed.text
+            made = exotel.calls[placed.json()["call_id"]]
+            assert made.content_type == "application/json"
+            assert exotel.finish(made.sid, "completed", duration=30) == 200
+            assert http.get("/pool").json()["numbers"][number]["in_use"] == 0
+            http.close()

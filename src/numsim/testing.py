@@ -1,5 +1,5 @@
 """Helpers for tests, numsim's own and its users': a throwaway redis-server, and fake
-provider APIs on loopback (`FakeTwilio`, `FakePlivo`; see numsim.fakes).
+provider APIs on loopback (`FakeTwilio`, `FakePlivo`, `FakeExotel`; see numsim.fakes).
 
 with RedisServer.started() as server:
     backend = numsim.RedisBackend(server.url, namespace="my-test")
@@ -114,7 +114,7 @@ def free_port() -> int:
 
 
 def __getattr__(name: str) -> object:
-    if name in ("FakeTwilio", "FakePlivo"):  # loaded when asked for: providers extra
+    if name in ("FakeTwilio", "FakePlivo", "FakeExotel"):  # loaded when asked for
         from . import fakes
 
         return getattr(fakes, name)

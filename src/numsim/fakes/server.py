@@ -41,9 +41,10 @@ class Seen:
 class FakeServer:
     """Subclasses answer with `route()`; `url` is the base URL to give an adapter."""
 
-    def __init__(self, account: str, token: str) -> None:
+    def __init__(self, account: str, token: str, user: str | None = None) -> None:
         self.account = account
         self.token = token
+        self.user = user or account  # Basic auth's user name (Exotel: the API key)
         self.requests: list[Seen] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -85,7 +86,7 @@ class FakeServer:
         with self._lock:
             self.requests.append(seen)
             fault = self._faults.pop(0) if self._faults else None
-        expected = "Basic " + base64.b64encode(f"{self.account}:{self.token}".encode()).decode()
+        expected = "Basic " + base64.b64encode(f"{self.user}:{self.token}".encode()).decode()
         if auth != expected:
             return self.unauthorized(), False
         if fault is None:
