@@ -406,3 +406,12 @@ def test_settle_refuses_what_is_not_a_token(setup):
         with pytest.raises(ValueError, match="not a call token"):
             dialer.settle(bad)
     assert dialer.settle("0" * 32) == "unknown"  # well formed, never handed out
+
+
+def test_another_accounts_word_that_a_call_ended_does_not_block_it(two_accounts):
+    allocator, _, _, dialer, _, theirs = two_accounts
+    ended = {"CallSid": "CA-b", "CallStatus": "completed"}
+    dialer.handle_callback("twilio", STATUS_URL, ended, {"X-Fake-Signature": "mine"})
+    webhook = {"CallSid": "CA-b", "To": theirs}
+    lease = dialer.handle_inbound("twilio", STATUS_URL, webhook, {"X-Fake-Signature": "theirs"})
+    assert lease.number == theirs and allocator.in_use(theirs) == 1

@@ -288,7 +288,7 @@ class Dialer:
             raise UnknownNumberError(f"{inbound.number} is not a number of this allocator")
         now = self._clock()
         known = self._calls.get(_alias_key(provider, inbound.call_id), now) or {}
-        if "ended" in known:
+        if known.get("ended") == adapter.account:  # another account's word counts not
             raise ReplayedCallback(
                 f"{provider.value} inbound webhook for call {inbound.call_id}, which has "
                 "ended; nothing changed"
@@ -304,7 +304,10 @@ class Dialer:
         record = _record(lease, adapter, now) | {"state": PLACED, "call_id": inbound.call_id}
         ttl = max(1.0, lease.expires_at - now)
         self._calls.put(token, record, ttl, now)
-        if not self._calls.claim(_alias_key(provider, inbound.call_id), {"alias": token}, ttl, now):
+        alias = _alias_key(provider, inbound.call_id)
+        if "ended" in known:  # said by another account: not this call's word, replaced
+            self._calls.put(alias, {"alias": token}, ttl, now)
+        elif not self._calls.claim(alias, {"alias": token}, ttl, now):
             self._calls.pop(token, now)  # a concurrent delivery of the same webhook won
             self._allocator.release(lease)
             held = self._record_of(provider, inbound.call_id)
