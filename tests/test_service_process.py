@@ -307,3 +307,45 @@ def test_an_exotel_call_placed_over_http_is_freed_by_its_json_status_callback(tm
             assert exotel.finish(made.sid, "completed", duration=30) == 200
             assert http.get("/pool").json()["numbers"][number]["in_use"] == 0
             http.close()
+
+
+def test_inbound_webhooks_over_http_answer_twiml_and_refuse_replays_and_other_accounts(tmp_path):
+    """Webhooks signed by the SDK's RequestValidator (through FakeTwilio) against a
+    real serve: TwiML answers, a replay after the call ended, another account's
+    signature, and a credential reference that does not resolve."""
+    from numsim.testing import FakeTwilio
+
+    other_sid, other_token = "AC" + "2" * 32, "other-" + uuid.uuid4().hex
+    ours, theirs = "+14155550100", "+14155550122"
+    env = {"TWILIO_TOKEN": TWILIO_TOKEN, "OTHER_TOKEN": other_token}
+    options = ("--inbound-url", "https://app.example.com/answer.xml")
+    with serve(tmp_path / "n.db", *options, env=env) as url:
+        http = httpx.Client(base_url=url, headers=AUTH)
+        for e164, sid, ref in (
+            (ours, TWILIO_SID, "TWILIO_TOKEN"),
+            (theirs, other_sid, "OTHER_TOKEN"),
+        ):
+            row = {"e164": e164, "provider": "twilio", "account": sid, "credentials": f"env:{ref}"}
+            assert http.post("/numbers", json=row).status_code == 201
+        typo = {"e164": "+14155550133", "provider": "twilio", "account": other_sid}
+        refused = http.post("/numbers", json={**typo, "credentials": "env:OTHER_TOKN"})
+        assert refused.status_code == 422 and "env:OTHER_TOKN" in refused.json()["error"]
+        with FakeTwilio.started(TWILIO_SID, TWILIO_TOKEN) as twilio:  # signs as Twilio does
+            inbound = f"{url}/callbacks/twilio/inbound"
+            sid, answer = twilio.inbound(inbound, ours, "+442079460018")
+            assert answer.status_code == 200
+            assert (
+                '<Redirect method="POST">https://app.example.com/answer.xml</Redirect>'
+                in answer.text
+            )
+            _, busy = twilio.inbound(inbound, ours, "+442079460019")  # one channel: busy
+            assert '<Reject reason="busy"' in busy.text
+            _, crossed = twilio.inbound(inbound, theirs, "+442079460018")  # A signs for B
+            assert crossed.status_code == 403
+            done = {"CallSid": sid, "CallStatus": "completed", "AccountSid": TWILIO_SID}
+            assert twilio.post(f"{url}/callbacks/twilio/status", done) == 200
+            params = {"CallSid": sid, "AccountSid": TWILIO_SID, "From": "+442079460018"}
+            params |= {"To": ours, "CallStatus": "ringing", "Direction": "inbound"}
+            assert twilio.post(inbound, params) == 403  # replayed after the call ended
+            assert http.get("/pool").json()["numbers"][ours]["in_use"] == 0
+        http.close()

@@ -31,7 +31,7 @@ log = logging.getLogger("numsim.service")
 
 router = APIRouter(prefix="/callbacks", tags=["provider webhooks"])
 FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
-# Where numsim's own fields ride in a webhook's URL: never the provider's call fields.
+# numsim's own fields in a webhook's URL, not the provider's call fields.
 OWN_FIELDS = frozenset({"numsim_call", "numsim_sig"})
 
 
