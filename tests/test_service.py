@@ -485,7 +485,9 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
     [
         (["--provider-url", "skype=http://127.0.0.1:1"], "unknown provider 'skype'"),
         (["--provider-url", "twilio=ftp://x"], "base_url must be an http(s) URL"),
-        (["--inbound-url", "answer.xml"], "the inbound URL must be an http(s) URL"),
+        (["--inbound-url", "answer.xml"], "--inbound-url must be URL or TEMPLATE=URL"),
+        (["--inbound-url", "sales=ftp://x"], "template sales's inbound URL must be an http(s)"),
+        (["--inbound-url", "sales=https://a.example/x"], "need a default inbound URL as well"),
         (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),
         (["--read-timeout", "0"], "the read timeout must be positive seconds"),
         (["--twilio-shared-key", "AC1=the-secret-itself"], "not the secret itself (value hidden)"),

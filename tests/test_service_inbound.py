@@ -296,3 +296,19 @@ def test_twilio_sharedkey_signatures_verify_with_the_accounts_shared_key(
             headers=token_signed_as_shared,
         )
         assert refused.status_code == 403  # the auth token does not sign SharedKey webhooks
+
+
+def test_a_templates_numbers_go_to_its_own_inbound_url(registry):
+    registry.assign("sales", [TW])
+    sales = "https://app.example.com/sales.xml"
+    options = {"inbound_url": ANSWER, "inbound_urls": {"sales": sales, "zzz": BUSY}}
+    with make_client(registry, public_url=PUBLIC, **options) as client:
+        expected = VoiceResponse()
+        expected.redirect(sales, method="POST")
+        assert tree(twilio_inbound(client, "CA1").text) == tree(str(expected))
+        url = f"{PUBLIC}/callbacks/plivo/inbound"  # a number of no template: the default
+        params = {"CallUUID": "u-1", "To": PL.lstrip("+"), "From": CALLER.lstrip("+")}
+        answer = client.post(
+            "/callbacks/plivo/inbound", data=params, headers=plivo_headers(url, params, "n")
+        )
+        assert ANSWER.replace("&", "&amp;") in answer.text

@@ -40,9 +40,12 @@ def register(commands: Any) -> None:
     )
     parser.add_argument(
         "--inbound-url",
-        metavar="URL",
+        action="append",
+        default=[],
+        metavar="[TEMPLATE=]URL",
         help="where an inbound call goes when its number has a free channel (your TwiML or "
-        "Plivo XML); without it inbound calls are rejected",
+        "Plivo XML); TEMPLATE=URL for the numbers of one template (repeat it), beside a "
+        "default URL; without one inbound calls are rejected",
     )
     parser.add_argument(
         "--when-busy",
@@ -124,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
         options["backend"] = RedisBackend(args.redis, namespace=args.namespace)
     if args.when_busy != "reject" and not is_url(args.when_busy):
         raise ValueError(f"--when-busy must be 'reject' or an http(s) URL, got {args.when_busy!r}")
+    defaults = [url for url in args.inbound_url if is_url(url)]
+    per_template = _pairs(
+        "--inbound-url", "URL or TEMPLATE=URL", [u for u in args.inbound_url if not is_url(u)]
+    )
     protocol = timed_protocol(args.read_timeout)
     path = _db(args)
     registry = NumberRegistry(path, create=True)
@@ -131,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         registry,
         token=token,
         public_url=args.public_url,
-        inbound_url=args.inbound_url,
+        inbound_url=defaults[-1] if defaults else None,
+        inbound_urls=per_template,
         busy_url=None if args.when_busy == "reject" else args.when_busy,
         provider_urls=_pairs("--provider-url", "PROVIDER=URL", args.provider_url),
         twilio_shared_keys=_pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),

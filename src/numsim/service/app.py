@@ -38,6 +38,7 @@ def create_app(
     twilio_shared_keys: Mapping[str, str] | None = None,
     public_url: str | None = None,
     inbound_url: str | None = None,
+    inbound_urls: Mapping[str, str] | None = None,
     busy_url: str | None = None,
     trust_proxy: bool = False,
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
@@ -57,14 +58,23 @@ def create_app(
     `public_url`: the URL providers call this app at (signatures cover it); else, with
     `trust_proxy`, X-Forwarded-Proto/Host decide.
     `inbound_url`: where an inbound call goes when its number has a free channel (your
-    TwiML / Plivo XML); `busy_url`: where it goes when the number is full (None: it is
-    rejected as busy). Without `inbound_url`, inbound calls are rejected.
+    TwiML / Plivo XML), or `inbound_urls[template]` for a number of that template (the
+    first such template by name, for a number of several); `busy_url`: where it goes
+    when the number is full (None: it is rejected as busy). Without `inbound_url`,
+    inbound calls are rejected.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
     token = check_token(token)
     for name, url in (("public URL", public_url), ("inbound URL", inbound_url)):
         if url is not None and not is_url(url):
             raise ValueError(f"the {name} must be an http(s) URL, got {url!r}")
+    for template, url in (inbound_urls or {}).items():
+        if not is_url(url):
+            raise ValueError(
+                f"template {template}'s inbound URL must be an http(s) URL, got {url!r}"
+            )
+    if inbound_urls and inbound_url is None:
+        raise ValueError("inbound URLs per template need a default inbound URL as well")
     if busy_url is not None and not is_url(busy_url):
         raise ValueError(f"the busy URL must be an http(s) URL, got {busy_url!r}")
     owned = allocator is None
@@ -106,7 +116,7 @@ def create_app(
     app.state.prometheus = prometheus
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
-    app.state.inbound = callbacks.Inbound(inbound_url, busy_url)
+    app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
     for module in (numbers, allocations, calls, callbacks, ops):
         app.include_router(module.router)

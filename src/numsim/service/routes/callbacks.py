@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,17 +65,26 @@ async def inbound_call(request: Request, provider: Provider) -> Response:
         return markup.busy(provider, inbound.busy_url)
     if as_json:
         return JSONResponse({"number": lease.number, "call_id": lease.call_id})
-    assert inbound.answer_url is not None
-    return markup.redirect(provider, inbound.answer_url)
+    templates = [t for t, pool in service.allocator.templates.items() if lease.number in pool]
+    return markup.redirect(provider, inbound.answer_for(templates))
 
 
 @dataclass(frozen=True)
 class Inbound:
-    """Where inbound calls go: `answer_url` when the number has a free channel;
-    `busy_url` when it is full (None: rejected as busy)."""
+    """Where inbound calls go: `answer_url` when the number has a free channel, or
+    `by_template[template]` for a number of that template; `busy_url` when it is full
+    (None: rejected as busy)."""
 
     answer_url: str | None = None
     busy_url: str | None = None
+    by_template: dict[str, str] = field(default_factory=dict)
+
+    def answer_for(self, templates: list[str]) -> str:
+        for template in sorted(templates):
+            if template in self.by_template:
+                return self.by_template[template]
+        assert self.answer_url is not None  # create_app requires it with any by_template
+        return self.answer_url
 
 
 async def _handle(request: Request, provider: Provider, handler: Callable[..., Any]) -> Any:
