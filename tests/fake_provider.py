@@ -19,8 +19,9 @@ class FakeAdapter(ProviderAdapter):
     provider = Provider.TWILIO
     default_cps = 1000.0
 
-    def __init__(self, account: str = "AC1") -> None:
+    def __init__(self, account: str = "AC1", secret: str = "ok") -> None:
         super().__init__(account, "env:FAKE_TOKEN", pacer=MemoryPacer(), sleep=lambda s: None)
+        self.secret = secret  # what this account's X-Fake-Signature must be
         self.status: dict[str, CallStatus] = {}
         self.url: dict[str, str] = {}
         self.placed: list[tuple[str, str]] = []  # (from, to) of every request sent
@@ -49,7 +50,7 @@ class FakeAdapter(ProviderAdapter):
         """What the provider would POST: (url, params, headers)."""
         self.status[call_id] = status
         params = {"CallSid": call_id, "CallStatus": status.value}
-        return self.url[call_id], params, dict(SIGNED) if signed else {}
+        return self.url[call_id], params, {"X-Fake-Signature": self.secret} if signed else {}
 
     def token_of(self, call_id: str) -> str:
         return dict(parse_qsl(urlsplit(self.url[call_id]).query))["numsim_call"]
@@ -70,7 +71,9 @@ class FakeAdapter(ProviderAdapter):
         ]
 
     def verify_callback(self, url, params, headers):
-        return headers.get("X-Fake-Signature") == "ok"
+        if self.secret is None:
+            self.credentials.resolve()  # raises CredentialError: the reference is broken
+        return headers.get("X-Fake-Signature") == self.secret
 
     def parse_callback(self, params):
         if "CallSid" not in params:

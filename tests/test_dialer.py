@@ -9,6 +9,7 @@ from tests.fake_provider import SIGNED, FakeAdapter
 import numsim
 from numsim.dialer import RING_MARGIN
 from numsim.providers import CallStatus, InvalidCallback, OwnedNumber, ProviderError
+from numsim.providers.errors import ReplayedCallback
 
 ANSWER = "https://svc.example.com/answer.xml"
 STATUS_URL = "https://svc.example.com/callbacks/twilio"
@@ -238,4 +239,179 @@ def test_an_ended_call_leaves_nothing_in_the_call_map(setup, clock):
     call = dial(dialer)
     dialer.handle_callback("twilio", *adapter.callback(call.call_id, CallStatus.RINGING))
     dialer.handle_callback("twilio", *adapter.callback(call.call_id, CallStatus.COMPLETED))
-    assert list(allocator.backend.call_map().items(clock())) == []
+    left = dict(allocator.backend.call_map().items(clock()))  # what a replay is checked by
+    assert left == {
+        f"settled:{call.token}": {"outcome": "placed"},
+        f"id:twilio:{call.call_id}": {"ended": "AC1"},
+    }
+
+
+# -- webhooks that cannot be crossed, replayed or misdirected ----------------------------
+
+
+@pytest.fixture
+def two_accounts(make_allocator):
+    mine, theirs = twilio(0, account="AC-mine"), twilio(1, account="AC-theirs")
+    allocator = make_allocator([mine, theirs], {"t": pool(mine, theirs)})
+    a, b = FakeAdapter("AC-mine", secret="mine"), FakeAdapter("AC-theirs", secret="theirs")
+    return allocator, a, b, numsim.Dialer(allocator, [a, b]), mine.e164, theirs.e164
+
+
+def test_a_webhook_signed_by_another_account_is_refused(two_accounts):
+    allocator, _a, _b, dialer, _mine, theirs = two_accounts
+    forged = {"X-Fake-Signature": "mine"}  # account A's secret, about B's number
+    with pytest.raises(InvalidCallback, match="did not verify"):
+        dialer.handle_inbound("twilio", STATUS_URL, {"CallSid": "CA-x", "To": theirs}, forged)
+    assert allocator.in_use(theirs) == 0
+    lease = dialer.handle_inbound(
+        "twilio", STATUS_URL, {"CallSid": "CA-b", "To": theirs}, {"X-Fake-Signature": "theirs"}
+    )
+    assert lease.number == theirs
+    done = {"CallSid": "CA-b", "CallStatus": "completed"}
+    with pytest.raises(InvalidCallback):  # A cannot end B's call either
+        dialer.handle_callback("twilio", STATUS_URL, done, forged)
+    assert allocator.in_use(theirs) == 1
+    dialer.handle_callback("twilio", STATUS_URL, done, {"X-Fake-Signature": "theirs"})
+    assert allocator.in_use(theirs) == 0
+
+
+def test_an_account_whose_credentials_do_not_resolve_stops_no_other(two_accounts):
+    allocator, a, _b, dialer, mine, theirs = two_accounts
+    a.secret = None  # its reference names a variable that is not set
+    signed = {"X-Fake-Signature": "theirs"}
+    dialer.handle_inbound("twilio", STATUS_URL, {"CallSid": "CA-1", "To": theirs}, signed)
+    assert allocator.in_use(theirs) == 1
+    with pytest.raises(InvalidCallback, match="did not verify"):
+        dialer.handle_inbound("twilio", STATUS_URL, {"CallSid": "CA-2", "To": mine}, signed)
+
+
+def test_a_replayed_inbound_webhook_of_an_ended_call_changes_nothing(setup):
+    allocator, _adapter, dialer = setup
+    webhook = {"CallSid": "CA-in-9", "To": "+14155550000", "From": US}
+    dialer.handle_inbound("twilio", STATUS_URL, webhook, SIGNED)
+    dialer.handle_callback(
+        "twilio", STATUS_URL, {"CallSid": "CA-in-9", "CallStatus": "completed"}, SIGNED
+    )
+    with pytest.raises(ReplayedCallback, match="has ended"):
+        dialer.handle_inbound("twilio", STATUS_URL, webhook, SIGNED)
+    assert allocator.in_use("+14155550000") == 0
+
+
+def test_a_callback_url_names_its_call_and_no_other(setup):
+    allocator, adapter, dialer = setup
+    ended, live = dial(dialer), dial(dialer, "+12125550144")
+    dialer.handle_callback("twilio", *adapter.callback(ended.call_id, CallStatus.COMPLETED))
+    url = adapter.url[ended.call_id]  # the ended call's URL, with the live call's id
+    forged = {"CallSid": live.call_id, "CallStatus": "completed"}
+    dialer.handle_callback("twilio", url, forged, SIGNED)
+    assert allocator.in_use(live.lease.number) == 1
+    with pytest.raises(InvalidCallback, match="another call's URL"):
+        dialer.handle_callback(
+            "twilio", adapter.url[live.call_id], {**forged, "CallSid": "CA-other"}, SIGNED
+        )
+    assert allocator.in_use(live.lease.number) == 1
+
+
+class UnsignedAdapter(FakeAdapter):
+    """A provider that does not sign webhook bodies (as Exotel)."""
+
+    signs_callbacks = False
+
+
+def test_an_unsigned_provider_is_asked_before_a_webhook_takes_or_frees(make_allocator):
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    adapter = UnsignedAdapter()
+    dialer = numsim.Dialer(allocator, [adapter])
+    webhook = {"CallSid": "CA-made-up", "To": number.e164}
+    with pytest.raises(InvalidCallback, match="has no call CA-made-up"):
+        adapter.fetch_call = lambda call_id: (_ for _ in ()).throw(
+            ProviderError("twilio", 404, "not found", status=404)
+        )
+        dialer.handle_inbound("twilio", STATUS_URL, webhook, SIGNED)
+    assert allocator.in_use(number.e164) == 0
+    adapter.status["CA-real"] = CallStatus.RINGING
+    del adapter.fetch_call
+    dialer.handle_inbound("twilio", STATUS_URL, {**webhook, "CallSid": "CA-real"}, SIGNED)
+    done = {"CallSid": "CA-real", "CallStatus": "completed"}
+    with pytest.raises(InvalidCallback, match="has not ended"):  # the provider says live
+        dialer.handle_callback("twilio", STATUS_URL, done, SIGNED)
+    assert allocator.in_use(number.e164) == 1
+    adapter.status["CA-real"] = CallStatus.COMPLETED
+    dialer.handle_callback("twilio", STATUS_URL, done, SIGNED)
+    assert allocator.in_use(number.e164) == 0
+
+
+# -- attaching a call placed elsewhere, settling an unknown outcome ----------------------
+
+
+def test_an_attached_call_ends_its_lease_on_its_terminal_callback(setup):
+    allocator, _adapter, dialer = setup
+    lease = allocator.acquire("t", US)
+    assert dialer.attach(lease, "CA-own") is True
+    assert dialer.attach(lease, "CA-own") is True  # again: harmless
+    other = allocator.acquire("t", "+12125550144")
+    with pytest.raises(ValueError, match="attached to another lease"):
+        dialer.attach(other, "CA-own")
+    dialer.handle_callback(
+        "twilio", STATUS_URL, {"CallSid": "CA-own", "CallStatus": "ringing"}, SIGNED
+    )
+    assert allocator.in_use(lease.number) == 1
+    dialer.handle_callback(
+        "twilio", STATUS_URL, {"CallSid": "CA-own", "CallStatus": "no-answer"}, SIGNED
+    )
+    assert allocator.in_use(lease.number) == 0
+
+
+def test_a_terminal_callback_before_the_attach_ends_the_lease_at_the_attach(setup):
+    allocator, _adapter, dialer = setup
+    lease = allocator.acquire("t", US)
+    dialer.handle_callback(
+        "twilio", STATUS_URL, {"CallSid": "CA-fast", "CallStatus": "failed"}, SIGNED
+    )
+    assert dialer.attach(lease, "CA-fast") is False
+    assert allocator.in_use(lease.number) == 0
+
+
+@pytest.mark.parametrize(
+    ("created", "lists", "outcome"),
+    [
+        (False, True, "not_placed"),
+        (True, True, "placed"),
+        (True, False, "unknown"),
+    ],
+)
+def test_settle_says_whether_an_unknown_outcome_was_placed(setup, created, lists, outcome):
+    allocator, adapter, dialer = setup
+    adapter.lists_calls = lists
+    adapter.failures.append(
+        (ProviderError("twilio", 20500, "HTTP 503", outcome_unknown=True), created)
+    )
+    with pytest.raises(ProviderError) as caught:
+        dial(dialer)
+    error = caught.value
+    assert (error.number, error.destination) == (adapter.placed[0][0], US) and error.token
+    assert dialer.settle(error.token) == outcome
+    assert busy(allocator) == (0 if outcome == "not_placed" else 1)
+    assert dialer.settle(error.token) == outcome  # asked again: the same answer
+    if outcome == "placed":  # its callback ends it; the answer stays
+        [call_id] = adapter.status
+        dialer.handle_callback("twilio", *adapter.callback(call_id, CallStatus.COMPLETED))
+        assert dialer.settle(error.token) == "placed" and busy(allocator) == 0
+
+
+def test_settle_refuses_what_is_not_a_token(setup):
+    _, _, dialer = setup
+    for bad in ("", "id:twilio:CA1", "settled:" + "0" * 32, "Z" * 32):
+        with pytest.raises(ValueError, match="not a call token"):
+            dialer.settle(bad)
+    assert dialer.settle("0" * 32) == "unknown"  # well formed, never handed out
+
+
+def test_another_accounts_word_that_a_call_ended_does_not_block_it(two_accounts):
+    allocator, _, _, dialer, _, theirs = two_accounts
+    ended = {"CallSid": "CA-b", "CallStatus": "completed"}
+    dialer.handle_callback("twilio", STATUS_URL, ended, {"X-Fake-Signature": "mine"})
+    webhook = {"CallSid": "CA-b", "To": theirs}
+    lease = dialer.handle_inbound("twilio", STATUS_URL, webhook, {"X-Fake-Signature": "theirs"})
+    assert lease.number == theirs and allocator.in_use(theirs) == 1

@@ -127,6 +127,12 @@ def test_parse_callback(raw, status):
     assert (event.call_id, event.status, event.duration) == ("s1", status, 41.0)
 
 
+def test_a_passthru_at_the_end_of_a_flow_reads_as_a_status_callback():
+    exotel, _ = adapter()
+    event = exotel.parse_callback({"CallSid": "s1", "CallStatus": "completed"})
+    assert event.terminal and event.call_id == "s1"
+
+
 def test_parse_inbound_reads_national_numbers():
     exotel, _ = adapter()
     inbound = exotel.parse_inbound({"CallSid": "s2", "To": "08045000011", "From": "09876543210"})
@@ -190,3 +196,24 @@ def test_every_request_is_paced():
     exotel.fetch_call("s1")
     exotel.fetch_call("s1")
     assert slept == [pytest.approx(0.3)]
+
+
+def test_owned_numbers_page_beyond_fifty():
+    def page(first, count, following):
+        rows = [{"phone_number": f"080450001{i:02d}"} for i in range(first, first + count)]
+        return {"incoming_phone_numbers": rows, "next_page_uri": following}
+
+    path = f"/v2_beta/Accounts/{EXOTEL_SID}/IncomingPhoneNumbers"
+    exotel, script = adapter(
+        (200, page(0, 50, f"{path}?Page=1&PageSize=50")),
+        (200, page(50, 10, None)),
+    )
+    owned = exotel.owned_numbers()
+    assert len(owned) == 60 and owned[-1].e164 == "+918045000159"
+    assert script.requests[1]["url"].endswith(f"{path}?Page=1&PageSize=50")
+
+
+def test_owned_numbers_stop_when_a_page_repeats():
+    rows = {"incoming_phone_numbers": [{"phone_number": "08045000011"}], "next_page_uri": "/x"}
+    exotel, script = adapter((200, rows), (200, rows))
+    assert len(exotel.owned_numbers()) == 1 and len(script.requests) == 2

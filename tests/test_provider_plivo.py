@@ -217,3 +217,48 @@ def test_secrets_never_show():
         place(plivo_adapter)
     shown = f"{caught.value} {caught.value!r} {plivo_adapter!r}"
     assert not any(secret in shown for secret in SECRETS)
+
+
+def numbers_page(first, count, following):
+    rows = [
+        {"number": f"9122400001{i:02d}", "voice_enabled": True} for i in range(first, first + count)
+    ]
+    return {"meta": {"limit": 20, "next": following}, "objects": rows}
+
+
+def test_owned_numbers_follow_meta_next_by_offset_or_cursor():
+    offset_next = f"/v1/Account/{PLIVO_ID}/Number/?limit=20&offset=20"
+    cursor_next = f"/v1/Account/{PLIVO_ID}/Number/?limit=20&cursor=c2"
+    plivo_adapter, script = adapter(
+        (200, numbers_page(0, 20, offset_next)),
+        (200, numbers_page(20, 20, cursor_next)),
+        (200, numbers_page(40, 5, None)),
+    )
+    assert len(plivo_adapter.owned_numbers()) == 45
+    assert "offset=20" in script.requests[1]["url"] and "cursor=c2" in script.requests[2]["url"]
+
+
+def test_owned_numbers_stop_when_the_api_ignores_the_paging():
+    again = f"/v1/Account/{PLIVO_ID}/Number/?limit=20&cursor=same"
+    plivo_adapter, script = adapter(
+        (200, numbers_page(0, 20, again)), (200, numbers_page(0, 20, again))
+    )
+    assert len(plivo_adapter.owned_numbers()) == 20 and len(script.requests) == 2
+
+
+def test_find_calls_lists_live_calls_and_ended_ones_by_number():
+    live = {"api_id": "a", "calls": ["uuid-live"]}
+    cdrs = {
+        "meta": {},
+        "objects": [{"call_uuid": "uuid-old", "call_state": "ANSWER", "call_duration": 7}],
+    }
+    plivo_adapter, script = adapter((200, live), (200, cdrs))
+    found = plivo_adapter.find_calls("+912240000011", "+919876543210", 1_800_000_000)
+    assert [(e.call_id, e.status) for e in found] == [
+        ("uuid-live", CallStatus.IN_PROGRESS),
+        ("uuid-old", CallStatus.COMPLETED),
+    ]
+    live_query, cdr_query = (r["url"] for r in script.requests)
+    assert "status=live" in live_query and "from_number=912240000011" in live_query
+    assert "to_number=919876543210" in live_query
+    assert "from_number=912240000011" in cdr_query and "end_time__gte=" in cdr_query

@@ -135,6 +135,20 @@ def test_hangup_ends_a_call_as_twilio_asks_for_its_state(now, ending):
     assert update["data"] == {"Status": ending}
 
 
+def test_hangup_completes_a_call_answered_while_it_was_canceled():
+    sid = CALL["sid"]
+    twilio, script = adapter(
+        (200, {**CALL, "status": "ringing"}),
+        (200, {**CALL, "status": "in-progress"}),  # answered meanwhile: cancel did nothing
+        (200, {**CALL, "status": "completed"}),
+    )
+    twilio.hangup(sid)
+    assert [r["data"] for r in script.requests[1:]] == [
+        {"Status": "canceled"},
+        {"Status": "completed"},
+    ]
+
+
 def test_hangup_leaves_an_ended_call_alone():
     twilio, script = adapter((200, {**CALL, "status": "busy"}))
     twilio.hangup(CALL["sid"])

@@ -57,3 +57,12 @@ def test_the_readme_service_frees_a_channel_on_a_signed_callback(monkeypatch):
     assert post(app, "/callbacks/twilio", done, signed) == ("200 OK", "completed")
     assert allocator.in_use("+14155550100") == 0
     assert isinstance(ns["dialer"], numsim.Dialer)
+
+
+def test_the_fake_twilio_example_runs(monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    code = re.search(r"<!-- fake-twilio -->\n```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.setenv("TWILIO_TOKEN", "")  # the example sets it; monkeypatch restores it
+    namespace = {"__name__": "readme"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["outcome"] == "placed"

@@ -106,7 +106,8 @@ def test_the_token_and_public_url_are_checked_when_the_app_is_made(registry):
 # -- numbers ---------------------------------------------------------------------------
 
 
-def test_add_get_list_update_and_the_allocator_follows_live(client, registry):
+def test_add_get_list_update_and_the_allocator_follows_live(client, registry, monkeypatch):
+    monkeypatch.setenv("TWILIO_TOKEN", TWILIO_TOKEN)
     row = add(client, max_calls_per_hour=10, account="AC1", credentials="env:TWILIO_TOKEN")
     assert list(row) == list(numsim.bulk.COLUMNS)
     assert row["credentials"] == "env:TWILIO_TOKEN"
@@ -409,7 +410,8 @@ def test_the_collector_works_without_the_service(clock):
 def test_health_checks(client):
     client.headers.pop("Authorization")
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready", "registry": "ok", "backend": "ok"}
+    ready = {"status": "ready", "registry": "ok", "backend": "ok", "credentials": "ok"}
+    assert client.get("/readyz").json() == ready
 
 
 def test_readyz_is_503_when_the_registry_is_gone(client, registry):
@@ -478,3 +480,24 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
     )
     assert 400 <= response.status_code < 500 and "not valid JSON" in response.json()["error"]
     assert registry.numbers() == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--provider-url", "skype=http://127.0.0.1:1"], "unknown provider 'skype'"),
+        (["--provider-url", "twilio=ftp://x"], "base_url must be an http(s) URL"),
+        (["--inbound-url", "answer.xml"], "--inbound-url must be URL or TEMPLATE=URL"),
+        (["--inbound-url", "sales=ftp://x"], "template sales's inbound URL must be an http(s)"),
+        (["--inbound-url", "sales=https://a.example/x"], "need a default inbound URL as well"),
+        (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),
+        (["--read-timeout", "0"], "the read timeout must be positive seconds"),
+        (["--twilio-shared-key", "AC1=the-secret-itself"], "not the secret itself (value hidden)"),
+    ],
+)
+def test_serve_options_are_checked_in_one_line(capsys, monkeypatch, tmp_path, options, message):
+    monkeypatch.setenv("NUMSIM_API_TOKEN", TOKEN)
+    assert main(["serve", "--db", str(tmp_path / "x.db"), *options]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
+    assert "the-secret-itself" not in err

@@ -1,6 +1,8 @@
 """Provider webhooks through the service: signatures checked against the public URL,
 tampered ones refused (403, nothing changed, counted), duplicates harmless."""
 
+import contextlib
+
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,12 +13,17 @@ from tests.provider_fakes import (
     PLIVO_TOKEN,
     TWILIO_SID,
     TWILIO_TOKEN,
+    Script,
+    TwilioHttp,
     credentials,
+    exotel_transport,
+    offline_pacing,
     plivo_signature,
     twilio_signature,
 )
 
 import numsim
+from numsim.providers import ExotelAdapter, PlivoAdapter, TwilioAdapter
 from numsim.service import create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -29,6 +36,13 @@ CALLER = "+442079460018"
 
 @pytest.fixture
 def registry(monkeypatch):
+    with three_accounts(monkeypatch) as registry:
+        yield registry
+
+
+@contextlib.contextmanager
+def three_accounts(monkeypatch):
+    """A registry with one number of each provider, each of its own account."""
     credentials(monkeypatch)
     with numsim.NumberRegistry() as registry:
         registry.add(
@@ -45,7 +59,12 @@ def registry(monkeypatch):
         yield registry
 
 
+ANSWER_URL = "https://app.example.com/answer"
+JSON = {"Accept": "application/json"}
+
+
 def make_client(registry, **options):
+    options.setdefault("inbound_url", ANSWER_URL)
     clock = numsim.ManualClock(START)
     app = create_app(registry, token=TOKEN, clock=clock, sync_interval=None, **options)
     return TestClient(app, base_url="http://10.0.0.5:8080")
@@ -61,9 +80,9 @@ def twilio_post(client, kind, params, url=None, tamper=False, **headers):
     url = url or f"{PUBLIC}/callbacks/twilio/{kind}"
     signature = twilio_signature(TWILIO_TOKEN, url, params)
     sent = {**params, "CallStatus": "busy"} if tamper else params
-    return client.post(
-        f"/callbacks/twilio/{kind}", data=sent, headers={"X-Twilio-Signature": signature, **headers}
-    )
+    path = url.removeprefix(PUBLIC) if url.startswith(PUBLIC) else f"/callbacks/twilio/{kind}"
+    headers = {"X-Twilio-Signature": signature, **JSON, **headers}
+    return client.post(path, data=sent, headers=headers)
 
 
 def in_use(client, number):
@@ -121,7 +140,8 @@ def test_plivo_inbound_and_status(client):
         "X-Plivo-Signature-V3": plivo_signature(PLIVO_TOKEN, url, params, "n1"),
         "X-Plivo-Signature-V3-Nonce": "n1",
     }
-    assert client.post("/callbacks/plivo/inbound", data=params, headers=headers).status_code == 200
+    answer = client.post("/callbacks/plivo/inbound", data=params, headers={**headers, **JSON})
+    assert answer.status_code == 200
     assert in_use(client, PL) == 1
     status = {"CallUUID": "u-1", "CallStatus": "completed"}
     url = f"{PUBLIC}/callbacks/plivo/status"
@@ -160,17 +180,137 @@ def test_a_number_added_live_gets_its_account_for_webhooks(client, registry):
     assert response.status_code == 200 and in_use(client, new) == 1
 
 
-def test_exotel_inbound_and_status_on_signed_urls(client):
-    adapter = client.app.state.numsim.dialer.adapter_for(EX)
-    inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
-    params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
-    path = inbound.removeprefix(PUBLIC)
-    assert client.post(path, data=params).status_code == 200
-    assert in_use(client, EX) == 1
-    status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
-    tampered = status.replace("status?", "status?x=1&")
-    done = {"CallSid": "e-1", "Status": "completed"}
-    assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
-    assert in_use(client, EX) == 1
-    assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
-    assert in_use(client, EX) == 0
+def exotel_accounts(*answers):
+    """The three accounts, Exotel's answering its call-details requests from a script."""
+    script = Script(*answers)
+    return script, [
+        TwilioAdapter(TWILIO_SID, "env:TWILIO_TOKEN"),
+        PlivoAdapter(PLIVO_ID, "env:PLIVO_TOKEN"),
+        ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS", transport=exotel_transport(script)),
+    ]
+
+
+def exotel_call(status):
+    return (200, {"Call": {"Sid": "e-1", "Status": status}})
+
+
+def test_exotel_inbound_and_status_on_signed_urls(registry):
+    script, adapters = exotel_accounts(
+        exotel_call("ringing"), exotel_call("in-progress"), exotel_call("completed")
+    )
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        adapter = client.app.state.numsim.dialer.adapter_for(EX)
+        inbound = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound")
+        params = {"CallSid": "e-1", "To": "08045000011", "From": "09876543210"}
+        path = inbound.removeprefix(PUBLIC)
+        assert client.post(path, data=params, headers=JSON).status_code == 200  # it is ringing
+        assert in_use(client, EX) == 1
+        status = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/status")
+        tampered = status.replace("status?", "status?x=1&")
+        done = {"CallSid": "e-1", "Status": "completed"}
+        assert client.post(tampered.removeprefix(PUBLIC), data=done).status_code == 403
+        assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 403  # live
+        assert in_use(client, EX) == 1
+        assert client.post(status.removeprefix(PUBLIC), data=done).status_code == 200
+        assert in_use(client, EX) == 0
+        assert [r["url"].rsplit("/", 1)[1] for r in script.requests] == ["e-1.json"] * 3
+
+
+def test_exotel_inbound_the_provider_does_not_know_takes_nothing(registry):
+    _script, adapters = exotel_accounts((404, {"RestException": {"Message": "not found"}}))
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        adapter = client.app.state.numsim.dialer.adapter_for(EX)
+        path = adapter.sign_url(f"{PUBLIC}/callbacks/exotel/inbound").removeprefix(PUBLIC)
+        forged = {"CallSid": "made-up", "To": "08045000011"}
+        response = client.post(path, data=forged, headers=JSON)
+        assert response.status_code == 403 and "has no call made-up" in response.text
+        assert in_use(client, EX) == 0
+
+
+# -- closing the loop: calls placed through the service, or attached to a lease --------
+
+
+def twilio_accounts(*answers):
+    script = Script(*answers)
+    http = TwilioHttp(script)
+    return script, [
+        TwilioAdapter(TWILIO_SID, "env:TWILIO_TOKEN", http_client=http, **offline_pacing({})),
+        PlivoAdapter(PLIVO_ID, "env:PLIVO_TOKEN"),
+        ExotelAdapter(EXOTEL_SID, "env:EXOTEL_KEYS"),
+    ]
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CALL = {"template": "t", "destination": CALLER, "answer": "<Response><Say>hi</Say></Response>"}
+
+
+def test_a_call_placed_through_the_service_is_freed_by_its_callback(registry):
+    registry.assign("t", [TW])
+    script, adapters = twilio_accounts((201, {"sid": "CA42", "status": "queued"}))
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json={**CALL, "time_limit": 600}, headers=AUTH)
+        assert response.status_code == 201, response.text
+        placed = response.json()
+        assert placed["call_id"] == "CA42" and placed["number"] == TW
+        sent = script.requests[0]["data"]
+        assert sent["To"] == CALLER and sent["Twiml"] == CALL["answer"]
+        assert sent["TimeLimit"] == 600
+        status_url = sent["StatusCallback"]
+        assert status_url == f"{PUBLIC}/callbacks/twilio/status?numsim_call={placed['token']}"
+        assert in_use(client, TW) == 1
+        done = {"CallSid": "CA42", "CallStatus": "completed"}
+        assert twilio_post(client, "status", done, url=status_url).json()["terminal"]
+        assert in_use(client, TW) == 0
+        settled = client.get(f"/calls/{placed['token']}", headers=AUTH).json()
+        assert settled == {"token": placed["token"], "outcome": "placed"}
+
+
+def test_a_call_placed_elsewhere_and_attached_is_freed_by_its_callback(registry):
+    registry.assign("t", [TW])
+    with make_client(registry, public_url=PUBLIC) as client:
+        lease = client.post(
+            "/allocations", json={"template": "t", "destination": CALLER, "ttl": 60}, headers=AUTH
+        ).json()
+        path = f"/allocations/{lease['lease_id']}/call"
+        attached = client.put(path, json={"call_id": "CA77", "ttl": 900}, headers=AUTH)
+        assert attached.status_code == 200 and attached.json()["attached"] is True
+        assert attached.json()["expires_at"] == pytest.approx(START + 900)
+        twilio_post(client, "status", {"CallSid": "CA77", "CallStatus": "ringing"})
+        assert in_use(client, TW) == 1
+        twilio_post(client, "status", {"CallSid": "CA77", "CallStatus": "busy"})
+        assert in_use(client, TW) == 0
+        again = client.put(path, json={"call_id": "CA77"}, headers=AUTH)
+        assert again.status_code == 404 and "has ended" in again.json()["error"]
+        bad = client.put(path, json={"call": "CA77"}, headers=AUTH)
+        assert bad.status_code == 422
+
+
+def test_a_call_the_provider_refuses_is_422_and_frees_its_channel(registry):
+    registry.assign("t", [TW])
+    refusal = (400, {"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400})
+    _, adapters = twilio_accounts(refusal)
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json=CALL, headers=AUTH)
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == 21211 and not response.json()["outcome_unknown"]
+        assert in_use(client, TW) == 0
+
+
+def test_an_unknown_outcome_is_502_with_the_token_to_settle(registry):
+    registry.assign("t", [TW])
+    server_error = (503, {"code": 20500, "message": "unavailable", "status": 503})
+    no_calls = (200, {"calls": [], "next_page_uri": None})
+    _, adapters = twilio_accounts(server_error, no_calls)
+    with make_client(registry, public_url=PUBLIC, adapters=adapters) as client:
+        response = client.post("/calls", json=CALL, headers=AUTH)
+        assert response.status_code == 502
+        body = response.json()
+        assert body["outcome_unknown"] and (body["number"], body["destination"]) == (TW, CALLER)
+        assert in_use(client, TW) == 1  # the call may exist
+        settled = client.get(f"/calls/{body['token']}", headers=AUTH).json()
+        assert settled["outcome"] == "not_placed" and in_use(client, TW) == 0
+
+
+def test_settling_a_malformed_token_is_422(client):
+    response = client.get("/calls/not-a-token", headers=AUTH)
+    assert response.status_code == 422 and "not a call token" in response.json()["error"]

@@ -1,5 +1,6 @@
 """Helpers for tests, numsim's own and its users': a throwaway redis-server, a replica
-of one, and a throwaway Redis Cluster.
+of one, a throwaway Redis Cluster, and fake provider APIs on loopback (`FakeTwilio`,
+`FakePlivo`, `FakeExotel`; see numsim.fakes).
 
 with RedisServer.started() as server:
     backend = numsim.RedisBackend(server.url, namespace="my-test")
@@ -215,3 +216,11 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("FakeTwilio", "FakePlivo", "FakeExotel"):  # loaded when asked for
+        from . import fakes
+
+        return getattr(fakes, name)
+    raise AttributeError(f"module 'numsim.testing' has no attribute {name!r}")

@@ -42,6 +42,11 @@ class CallMap(ABC):
     def items(self, now: float) -> Iterator[tuple[str, Record]]:
         """Every live record (for reconciliation; not a hot path)."""
 
+    @abstractmethod
+    def claim(self, key: str, record: Mapping[str, str], ttl: float, now: float) -> bool:
+        """Store `record` under `key` only if nothing is there; True if this call did.
+        Atomic: of two concurrent claims, one wins (how a replayed webhook is caught)."""
+
 
 class CallMapSupport(ABC):
     """A backend that can keep a CallMap beside its leases."""
@@ -91,6 +96,15 @@ class MemoryCallMap(CallMap):
             snapshot = [(key, dict(record)) for key, (record, _) in self._records.items()]
         return iter(snapshot)
 
+    def claim(self, key: str, record: Mapping[str, str], ttl: float, now: float) -> bool:
+        with self._lock:
+            self._expire(now)
+            if key in self._records:
+                return False
+            self._records[key] = (dict(record), now + ttl)
+            heapq.heappush(self._expiry, (now + ttl, key))
+            return True
+
     def _expire(self, now: float) -> None:
         while self._expiry and self._expiry[0][0] <= now:
             _, key = heapq.heappop(self._expiry)
@@ -104,6 +118,12 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
 return 1
 """
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 
 
 class RedisCallMap(CallMap):
@@ -113,6 +133,7 @@ class RedisCallMap(CallMap):
         self._client = client
         self._prefix = f"{{{namespace}}}:call:"
         self._update = client.register_script(_UPDATE)
+        self._claim = client.register_script(_CLAIM)
 
     def put(self, key: str, record: Mapping[str, str], ttl: float, now: float) -> None:
         name = self._prefix + key
@@ -143,6 +164,10 @@ class RedisCallMap(CallMap):
             if found is not None:
                 text = name.decode() if isinstance(name, bytes) else name
                 yield text[len(self._prefix) :], found
+
+    def claim(self, key: str, record: Mapping[str, str], ttl: float, now: float) -> bool:
+        flat = [part for item in record.items() for part in item]
+        return bool(self._claim(keys=[self._prefix + key], args=[max(1, int(ttl * 1000)), *flat]))
 
 
 def _decoded(raw: Mapping[Any, Any]) -> Record | None:

@@ -10,6 +10,7 @@ from typing import Any
 from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
 from ..extras import missing_extra
+from ..providers.base import is_url
 from .numbers import DEFAULT_DB, _db
 
 
@@ -63,6 +64,37 @@ def register(commands: Any) -> None:
         help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
     )
     parser.add_argument(
+        "--inbound-url",
+        action="append",
+        default=[],
+        metavar="[TEMPLATE=]URL",
+        help="where an inbound call goes when its number has a free channel (your TwiML or "
+        "Plivo XML); TEMPLATE=URL for the numbers of one template (repeat it), beside a "
+        "default URL; without one inbound calls are rejected",
+    )
+    parser.add_argument(
+        "--when-busy",
+        default="reject",
+        metavar="reject|URL",
+        help="an inbound call to a full number: reject it as busy (default), or send it to URL",
+    )
+    parser.add_argument(
+        "--twilio-shared-key",
+        action="append",
+        default=[],
+        metavar="ACCOUNT=REF",
+        help="a Twilio account's webhooks SharedKey secret, as a reference (env:NAME or "
+        "file:NAME), to verify webhooks signed with it (HMAC-SHA256)",
+    )
+    parser.add_argument(
+        "--provider-url",
+        action="append",
+        default=[],
+        metavar="PROVIDER=URL",
+        help="send a provider's API requests to URL instead of its public API (a staging "
+        "endpoint, or numsim.testing.FakeTwilio), e.g. twilio=http://127.0.0.1:9000",
+    )
+    parser.add_argument(
         "--calling-hours",
         action="store_true",
         help="refuse calls outside the destination's calling hours (India 09:00-21:00, "
@@ -72,6 +104,14 @@ def register(commands: Any) -> None:
         "--destination-limit",
         metavar="CALLS/SECONDS",
         help="at most CALLS calls to one destination per SECONDS, e.g. 1/3600",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer, or whose body pauses "
+        "longer, than this (default 10)",
     )
     parser.add_argument(
         "--sync-interval",
@@ -88,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
         from ..service import create_app
         from ..service.auth import TokenError, load_token
+        from ..service.protocol import timed_protocol
     except ModuleNotFoundError as missing:
         raise missing_extra("service", "numsim serve", missing) from None
     from ..registry import NumberRegistry
@@ -115,20 +156,33 @@ def run(args: argparse.Namespace) -> int:
             replica_timeout=args.replica_timeout,
             replace_policy=args.replace_policy,
         )
+    if args.when_busy != "reject" and not is_url(args.when_busy):
+        raise ValueError(f"--when-busy must be 'reject' or an http(s) URL, got {args.when_busy!r}")
+    defaults = [url for url in args.inbound_url if is_url(url)]
+    per_template = _pairs(
+        "--inbound-url", "URL or TEMPLATE=URL", [u for u in args.inbound_url if not is_url(u)]
+    )
+    protocol = timed_protocol(args.read_timeout)
     path = _db(args)
     registry = NumberRegistry(path, create=True)
     app = create_app(
         registry,
         token=token,
         public_url=args.public_url,
+        inbound_url=defaults[-1] if defaults else None,
+        inbound_urls=per_template,
+        busy_url=None if args.when_busy == "reject" else args.when_busy,
+        provider_urls=_pairs("--provider-url", "PROVIDER=URL", args.provider_url),
+        twilio_shared_keys=_pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
         **options,
     )
     try:
-        logging.getLogger("uvicorn.access").addFilter(_hide_signatures)
+        logging.getLogger("uvicorn.access").addFilter(_hide_query_values)
         uvicorn.run(
             app,
+            http=protocol,
             host=args.host,
             port=args.port,
             log_level="info",
@@ -143,6 +197,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pairs(option: str, form: str, given: list[str]) -> dict[str, str]:
+    """NAME=VALUE options as a dict; create_app names a bad name or value."""
+    pairs = {}
+    for item in given:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ValueError(f"{option} must be {form}, got {item.partition('=')[0]!r}=...")
+        pairs[name] = value
+    return pairs
+
+
 def _destination_limit(text: str) -> DestinationLimit:
     calls, _, seconds = text.partition("/")
     try:
@@ -154,14 +219,15 @@ def _destination_limit(text: str) -> DestinationLimit:
     return DestinationLimit(max_calls, per_seconds)  # its own errors name the bad part
 
 
-_SIGNATURE = re.compile(r"(numsim_sig=)[^&\s]*")
+_QUERY_VALUE = re.compile(r"([?&][^=&\s]*=)[^&\s]*")
 
 
-def _hide_signatures(record: logging.LogRecord) -> bool:
-    """Access log lines keep their paths but not the MAC in Exotel's callback URLs: with
-    it, anyone reading the logs could forge those callbacks."""
+def _hide_query_values(record: logging.LogRecord) -> bool:
+    """Access log lines keep their paths and query field names, never the values: a
+    query may carry a token sent by mistake, or the MAC of an Exotel callback URL (with
+    it, anyone reading the logs could forge those callbacks)."""
     if isinstance(record.args, tuple):
         record.args = tuple(
-            _SIGNATURE.sub(r"\1(hidden)", a) if isinstance(a, str) else a for a in record.args
+            _QUERY_VALUE.sub(r"\1(hidden)", a) if isinstance(a, str) else a for a in record.args
         )
     return True

@@ -44,6 +44,12 @@ class ProviderAdapter(ABC):
     default_cps: ClassVar[float]
     # The provider's limit counts every API request (Exotel), not only new calls.
     paces_every_request: ClassVar[bool] = False
+    # The provider signs its webhooks' bodies. Exotel does not: only the URL carries a
+    # MAC (ours), so a webhook not bound to a call by its URL is confirmed by asking.
+    signs_callbacks: ClassVar[bool] = True
+    # find_calls() lists calls still queued at the provider. Where it does not (Plivo),
+    # an empty answer about a call placed moments ago proves nothing yet.
+    finds_queued_calls: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -115,6 +121,11 @@ class ProviderAdapter(ABC):
     ) -> bool:
         """True only if the provider sent this callback (a pure check, no request)."""
 
+    def nonce(self, headers: Mapping[str, str]) -> str | None:
+        """The once-only value the provider signed into this webhook (Plivo), to refuse
+        it a second time; None where the provider sends none."""
+        return None
+
     @abstractmethod
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
         """A status callback's form fields as one CallEvent."""
@@ -146,7 +157,7 @@ class ProviderAdapter(ABC):
         """Run one provider request: paced, errors translated, 429s waited out."""
         waited = 0.0
         while True:
-            if creates or self.paces_every_request:
+            if creates or self.paces_every_request or waited:  # after a 429: its wait
                 delay = self._pacer.reserve(self.pacing_key, 1.0 / self.cps)
                 if delay > self.max_wait:  # nothing sent: a lease would outlive its wait
                     raise self._error(
@@ -172,12 +183,16 @@ class ProviderAdapter(ABC):
             waited += wait
             self._pacer.hold(self.pacing_key, wait)
 
-    def _placed(self, place: Callable[[], str]) -> str:
+    def _placed(self, place: Callable[[], object]) -> str:
         """Send a call creation and read the call id from the answer. Anything going wrong
         once the request may have gone out (an answer that cannot be read, say a proxy's
-        HTML 200) is an unknown outcome: the call may exist, so never a blind retry."""
+        HTML 200, or a success without a call id) is an unknown outcome: the call may
+        exist, so never a blind retry."""
         try:
-            return place()
+            call_id = place()
+            if not isinstance(call_id, str) or not call_id.strip():
+                raise ValueError("no call id in the answer")
+            return call_id
         except (ProviderError, CredentialError):
             raise  # translated already, or refused before anything was sent
         except Exception as error:
@@ -252,6 +267,17 @@ def connect_failed(error: BaseException) -> bool:
         inner = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
         cause = reason if isinstance(reason, BaseException) else inner or cause.__cause__
     return False
+
+
+def base_url_of(value: str | None) -> str | None:
+    """An adapter's `base_url` option checked: an http(s) URL without a trailing slash."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_url(value) or "?" in value or "#" in value:
+        raise ValueError(
+            f"base_url must be an http(s) URL such as https://host:port, got {value!r}"
+        )
+    return value.rstrip("/")
 
 
 def is_url(value: str) -> bool:

@@ -12,7 +12,14 @@ class ProviderError(Exception):
     reached the provider). `outcome_unknown` is set when the request may have been
     acted on (a timeout after sending, a 5xx on call creation): never retry such a
     call blindly; look it up first (its callback, or `fetch_call`).
+
+    When the Dialer raises it for a call whose outcome is unknown, `token`, `number`
+    and `destination` say which call to follow up (`Dialer.settle(token)`).
     """
+
+    token: str | None = None
+    number: str | None = None
+    destination: str | None = None
 
     def __init__(
         self,
@@ -56,3 +63,8 @@ def retryable_status(status: int | None) -> bool:
 
 class InvalidCallback(ValueError):
     """A callback that did not verify or cannot be read; it changed nothing."""
+
+
+class ReplayedCallback(InvalidCallback):
+    """A webhook already handled (the same call after it ended, or a Plivo nonce seen
+    before); it changed nothing."""

@@ -23,7 +23,7 @@ import httpx
 
 from ..credentials import CredentialError
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, e164, is_url
+from .base import OwnedNumber, ProviderAdapter, base_url_of, e164, is_url
 from .errors import ProviderError, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -45,11 +45,13 @@ REGIONS = {"api.exotel.com": "Singapore", "api.in.exotel.com": "Mumbai"}
 class ExotelAdapter(ProviderAdapter):
     """An Exotel account: `account` is its Account SID, credentials resolve to
     "API_KEY:API_TOKEN"; `subdomain` is api.exotel.com (Singapore) or
-    api.in.exotel.com (Mumbai). Exotel allows 200 API requests a minute."""
+    api.in.exotel.com (Mumbai); `base_url` (another endpoint: staging, a local fake)
+    overrides it. Exotel allows 200 API requests a minute."""
 
     provider: ClassVar[Provider] = Provider.EXOTEL
     default_cps: ClassVar[float] = 200 / 60
     paces_every_request: ClassVar[bool] = True
+    signs_callbacks: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -59,6 +61,7 @@ class ExotelAdapter(ProviderAdapter):
         subdomain: str = "api.exotel.com",
         region: str = "IN",
         transport: httpx.BaseTransport | None = None,
+        base_url: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
@@ -68,9 +71,8 @@ class ExotelAdapter(ProviderAdapter):
             )
         self.subdomain = subdomain
         self.region = region  # how Exotel's national numbers (0XXXXXXXXXX) are read
-        self._http = httpx.Client(
-            base_url=f"https://{subdomain}", timeout=self.timeout, transport=transport
-        )
+        self.base_url = base_url_of(base_url) or f"https://{subdomain}"
+        self._http = httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=transport)
 
     # -- requests ------------------------------------------------------------------
 
@@ -112,11 +114,12 @@ class ExotelAdapter(ProviderAdapter):
             "StatusCallback": self.sign_url(status_callback_url),
             "StatusCallbackEvents[0]": "terminal",
             "StatusCallbackEvents[1]": "answered",
+            "StatusCallbackContentType": "application/json",  # asked for, not defaulted
         }
         if time_limit is not None:
             form["TimeLimit"] = str(time_limit)
         path = f"/v1/Accounts/{self.account}/Calls/connect.json"
-        return self._placed(lambda: str(_call(self._request("POST", path, data=form))["Sid"]))
+        return self._placed(lambda: _call(self._request("POST", path, data=form))["Sid"])
 
     def hangup(self, call_id: str) -> None:
         raise self._error(
@@ -130,15 +133,23 @@ class ExotelAdapter(ProviderAdapter):
         return CallEvent(call_id, status, duration_from(call.get("Duration")), raw)
 
     def owned_numbers(self) -> list[OwnedNumber]:
-        body = self._request("GET", f"/v2_beta/Accounts/{self.account}/IncomingPhoneNumbers")
-        rows = body.get("incoming_phone_numbers", []) if isinstance(body, dict) else body
-        return [
-            OwnedNumber(
-                e164(row["phone_number"], self.region),
-                bool((row.get("capabilities") or {}).get("voice", True)),
-            )
-            for row in rows
-        ]
+        """Every page (Exotel answers 50 numbers a page and names the next one in
+        `next_page_uri`); a page that adds no new number ends the walk."""
+        owned: dict[str, OwnedNumber] = {}
+        path: str | None = f"/v2_beta/Accounts/{self.account}/IncomingPhoneNumbers"
+        while path:
+            body = self._request("GET", path)
+            rows = body.get("incoming_phone_numbers", []) if isinstance(body, dict) else body
+            added = 0
+            for row in rows:
+                found = OwnedNumber(
+                    e164(row["phone_number"], self.region),
+                    bool((row.get("capabilities") or {}).get("voice", True)),
+                )
+                added += found.e164 not in owned
+                owned.setdefault(found.e164, found)
+            path = _next_page_uri(body) if added else None
+        return list(owned.values())
 
     def verify_credentials(self) -> None:
         self._request("GET", f"/v1/Accounts/{self.account}/Calls.json", params={"PageSize": 1})
@@ -156,14 +167,19 @@ class ExotelAdapter(ProviderAdapter):
     def verify_callback(
         self, url: str, params: Mapping[str, str], headers: Mapping[str, str]
     ) -> bool:
-        given = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True)).get(SIGNATURE_FIELD)
-        if not given:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        at = next((i for i, (k, _) in enumerate(query) if k == SIGNATURE_FIELD), None)
+        if at is None or not query[at][1]:
             return False
-        expected = self._mac(_without_signature(url)).encode()
-        return hmac.compare_digest(given.encode("utf-8", "replace"), expected)  # any text
+        # What follows our MAC, Exotel appended (a Passthru GET's call fields): unsigned.
+        signed = urlunsplit(parts._replace(query=urlencode(query[:at])))
+        expected = self._mac(signed).encode()
+        return hmac.compare_digest(query[at][1].encode("utf-8", "replace"), expected)
 
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
-        call_id, raw = params.get("CallSid"), params.get("Status")
+        # A status callback says Status; a Passthru at the end of a flow, CallStatus.
+        call_id, raw = params.get("CallSid"), params.get("Status") or params.get("CallStatus")
         if not call_id or not raw:
             raise ValueError("callback needs CallSid and Status")
         status = status_from(STATUSES, raw, "Exotel")
@@ -219,6 +235,19 @@ def _call(body: Any) -> dict[str, Any]:
     if not isinstance(call, dict) or "Sid" not in call:
         raise ValueError("Exotel answered without a Call object")
     return call
+
+
+def _next_page_uri(body: Any) -> str | None:
+    """The path of the next page of a list, where Exotel names one."""
+    if not isinstance(body, dict):
+        return None
+    meta = body.get("metadata")
+    following = body.get("next_page_uri") or (
+        meta.get("next_page_uri") if isinstance(meta, dict) else None
+    )
+    if not isinstance(following, str) or not following.startswith("/"):
+        return None  # a full URL elsewhere is not followed: the base URL decides the host
+    return following
 
 
 def _without_signature(url: str) -> str:

@@ -1,8 +1,9 @@
 """PlivoAdapter: one Plivo account through the plivo SDK.
 
 The SDK builds every request and sends it with a requests.Session; `transport` (a
-requests adapter mounted on that session) is the only seam, which tests use to run
-offline. A client is made per request: the SDK keeps per-client retry state
+requests adapter mounted on that session) is the seam tests use to run offline, and
+`base_url` sends the requests to another endpoint instead of https://api.plivo.com.
+A client is made per request: the SDK keeps per-client retry state
 (`voice_retry_count`) that is neither reset after a failure nor thread-safe.
 
 Never dial twice: on a 5xx the SDK resends a voice POST up to three times. For call
@@ -12,16 +13,28 @@ creation a response hook stops that at the first 5xx, whose outcome is unknown.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import plivo
 import requests
 from plivo import exceptions as plivo_errors
+from plivo.base import ListResponseObject
+from plivo.resources.numbers import Number
 from plivo.utils.signature_v3 import validate_v3_signature
 
 from ..numbers import Provider
-from .base import OwnedNumber, ProviderAdapter, connect_failed, e164, header, is_url
+from .base import (
+    OwnedNumber,
+    ProviderAdapter,
+    base_url_of,
+    connect_failed,
+    e164,
+    header,
+    is_url,
+)
 from .errors import ProviderError, first_line, retry_after_seconds, retryable_status
 from .events import CallEvent, CallStatus, InboundCall, duration_from, status_from
 
@@ -46,6 +59,8 @@ ENDED = {
     "cancel": CallStatus.CANCELED,
 }
 PAGE = 20  # the API's largest page
+CLOCK_SLACK = 60.0  # seconds our clock may run ahead of Plivo's
+API = "https://api.plivo.com"
 
 
 class _FirstServerError(Exception):
@@ -62,6 +77,7 @@ class PlivoAdapter(ProviderAdapter):
 
     provider: ClassVar[Provider] = Provider.PLIVO
     default_cps: ClassVar[float] = 2.0
+    finds_queued_calls: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -69,9 +85,13 @@ class PlivoAdapter(ProviderAdapter):
         credentials: Any,
         *,
         transport: requests.adapters.BaseAdapter | None = None,
+        base_url: str | None = None,
         **options: Any,
     ) -> None:
         super().__init__(account, credentials, **options)
+        base = base_url_of(base_url)
+        if base is not None:
+            transport = _Rebased(base, transport or requests.adapters.HTTPAdapter())
         self._transport = transport
 
     def _client(self, on_response: Callable[[requests.Response], None]) -> plivo.RestClient:
@@ -131,7 +151,7 @@ class PlivoAdapter(ProviderAdapter):
                 **options,
             )
 
-        return self._placed(lambda: str(self._run(create, creates=True).request_uuid))
+        return self._placed(lambda: self._run(create, creates=True).request_uuid)
 
     def hangup(self, call_id: str) -> None:
         """Cancel the call's request if it has not been answered, else hang it up."""
@@ -167,6 +187,9 @@ class PlivoAdapter(ProviderAdapter):
         except plivo_errors.ValidationError:  # a malformed URL or field: not Plivo's
             return False
 
+    def nonce(self, headers: Mapping[str, str]) -> str | None:
+        return header(headers, "X-Plivo-Signature-V3-Nonce")
+
     def parse_callback(self, params: Mapping[str, str]) -> CallEvent:
         """The call id is the RequestUUID `place_call` returned (an inbound call has
         only its CallUUID)."""
@@ -185,15 +208,47 @@ class PlivoAdapter(ProviderAdapter):
         return InboundCall(call_id, e164(to), params.get("From", ""))
 
     def owned_numbers(self) -> list[OwnedNumber]:
-        owned: list[OwnedNumber] = []
-        offset = 0
+        """Every page, following `meta.next` (offset or cursor, whichever the API gives);
+        a page that adds no new number ends the walk, so an API that ignores the paging
+        cannot loop it forever."""
+        owned: dict[str, OwnedNumber] = {}
+        params: dict[str, Any] = {"limit": PAGE, "offset": 0}
         while True:
-            page = self._run(partial(_numbers_page, offset=offset))
+            page = self._run(partial(_numbers_page, params=params))
+            added = 0
             for number in page.objects:
-                owned.append(OwnedNumber(e164(number.number), bool(number.voice_enabled)))
-            if len(page.objects) < PAGE:
-                return owned
-            offset += PAGE
+                found = OwnedNumber(e164(number.number), bool(number.voice_enabled))
+                added += found.e164 not in owned
+                owned.setdefault(found.e164, found)
+            following = _next_page(page, params)
+            if following is None or not added:
+                return list(owned.values())
+            params = following
+
+    def find_calls(self, from_: str, to: str, since: float) -> list[CallEvent]:
+        """Live calls from `from_` to `to` (`GET /Call/?status=live`), and the ones
+        that ended since `since` (their CDRs). A call still queued is in neither, so
+        reconcile asks only about calls older than a queue lasts."""
+        numbers = {"from_number": from_.lstrip("+"), "to_number": to.lstrip("+")}
+        live = self._run(lambda client: client.live_calls.list_ids(**numbers))
+        ended_after = datetime.fromtimestamp(since - CLOCK_SLACK, UTC)
+        cdrs = self._run(
+            lambda client: client.calls.list(
+                **numbers, end_time__gte=ended_after.strftime("%Y-%m-%d %H:%M:%S"), limit=PAGE
+            )
+        )
+        events = [
+            CallEvent(str(uuid), CallStatus.IN_PROGRESS, None, "live")
+            for uuid in (getattr(live, "calls", None) or [])
+        ]
+        for cdr in cdrs.objects:
+            raw = str(getattr(cdr, "call_state", "") or "")
+            status = ENDED.get(raw.lower(), CallStatus.FAILED)
+            call_id = str(getattr(cdr, "call_uuid", "") or "")
+            events.append(
+                CallEvent(call_id, status, duration_from(getattr(cdr, "call_duration", None)), raw)
+            )
+        return events
 
     def verify_credentials(self) -> None:
         self._run(lambda client: client.account.get())
@@ -241,8 +296,41 @@ class PlivoAdapter(ProviderAdapter):
         raise error
 
 
-def _numbers_page(client: plivo.RestClient, offset: int) -> Any:
-    return client.numbers.list(limit=PAGE, offset=offset)
+class _Rebased(requests.adapters.BaseAdapter):
+    """Sends the SDK's requests for https://api.plivo.com to `base` instead."""
+
+    def __init__(self, base: str, inner: requests.adapters.BaseAdapter) -> None:
+        super().__init__()
+        self._base = base
+        self._inner = inner
+
+    def send(  # type: ignore[override]  # passes requests' options through as given
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
+        if request.url and request.url.startswith(API):
+            request.url = self._base + request.url[len(API) :]
+        return self._inner.send(request, **kwargs)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _numbers_page(client: plivo.RestClient, params: dict[str, Any]) -> Any:
+    return client.request(
+        "GET", ("Number",), dict(params), response_type=ListResponseObject, objects_type=Number
+    )
+
+
+def _next_page(page: Any, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The query of the page after `page`: from its `meta.next`, or, where the answer has
+    no `next` at all, the next offset if the page was full."""
+    meta = getattr(page, "meta", None)
+    if meta is not None and "next" in meta:
+        following = meta["next"]
+        return dict(parse_qsl(urlsplit(following).query)) if following else None
+    if len(page.objects) < PAGE:
+        return None
+    return {**params, "offset": int(params.get("offset", 0)) + PAGE}
 
 
 def _ended(client: plivo.RestClient, call_id: str) -> CallEvent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,12 +14,14 @@ from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
-from ..providers.base import ProviderAdapter, is_url
+from ..credentials import CredentialRef
+from ..numbers import Provider
+from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
 from . import errors
 from .auth import BearerAuth, check_token
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, numbers, ops
+from .routes import allocations, callbacks, calls, numbers, ops
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -32,7 +34,12 @@ def create_app(
     token: str,
     allocator: Allocator | None = None,
     adapters: Iterable[ProviderAdapter] | None = None,
+    provider_urls: Mapping[str, str] | None = None,
+    twilio_shared_keys: Mapping[str, str] | None = None,
     public_url: str | None = None,
+    inbound_url: str | None = None,
+    inbound_urls: Mapping[str, str] | None = None,
+    busy_url: str | None = None,
     trust_proxy: bool = False,
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
     body_limit: int = DEFAULT_LIMIT,
@@ -45,19 +52,41 @@ def create_app(
     `allocator`: default `Allocator.from_registry(registry, **allocator_options)` (give
     `backend=RedisBackend(...)` there to share one pool between processes).
     `adapters`: the provider accounts webhooks verify against; default one per account
-    the registry's numbers name. `public_url`: the URL providers call this app at
-    (signatures cover it); else, with `trust_proxy`, X-Forwarded-Proto/Host decide.
+    the registry's numbers name, sending to `provider_urls[provider]` where given (a
+    staging API, or numsim.testing.FakeTwilio). `twilio_shared_keys`: Twilio Account SID
+    -> reference to its webhooks SharedKey secret, for webhooks signed with it.
+    `public_url`: the URL providers call this app at (signatures cover it); else, with
+    `trust_proxy`, X-Forwarded-Proto/Host decide.
+    `inbound_url`: where an inbound call goes when its number has a free channel (your
+    TwiML / Plivo XML), or `inbound_urls[template]` for a number of that template (the
+    first such template by name, for a number of several); `busy_url`: where it goes
+    when the number is full (None: it is rejected as busy). Without `inbound_url`,
+    inbound calls are rejected.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes)."""
     token = check_token(token)
-    if public_url is not None and not is_url(public_url):
-        raise ValueError(f"the public URL must be an http(s) URL, got {public_url!r}")
+    for name, url in (("public URL", public_url), ("inbound URL", inbound_url)):
+        if url is not None and not is_url(url):
+            raise ValueError(f"the {name} must be an http(s) URL, got {url!r}")
+    for template, url in (inbound_urls or {}).items():
+        if not is_url(url):
+            raise ValueError(
+                f"template {template}'s inbound URL must be an http(s) URL, got {url!r}"
+            )
+    if inbound_urls and inbound_url is None:
+        raise ValueError("inbound URLs per template need a default inbound URL as well")
+    if busy_url is not None and not is_url(busy_url):
+        raise ValueError(f"the busy URL must be an http(s) URL, got {busy_url!r}")
     owned = allocator is None
     if allocator is None:
         allocator = Allocator.from_registry(registry, **allocator_options)
     elif allocator_options:
         raise TypeError("give allocator options or an allocator, not both")
-    service = Service(registry, allocator, adapters)
+    for reference in (twilio_shared_keys or {}).values():
+        CredentialRef.parse(reference)  # a reference, never a pasted secret
+    service = Service(
+        registry, allocator, adapters, _provider_urls(provider_urls or {}), twilio_shared_keys
+    )
     prometheus = CollectorRegistry(auto_describe=False)
     prometheus.register(service.metrics)
 
@@ -87,12 +116,21 @@ def create_app(
     app.state.prometheus = prometheus
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
+    app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
-    for module in (numbers, allocations, callbacks, ops):
+    for module in (numbers, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
     return app
+
+
+def _provider_urls(given: Mapping[str, str]) -> dict[Provider, str]:
+    urls = {}
+    for name, url in given.items():
+        provider = Provider(name)
+        urls[provider] = base_url_of(url) or ""
+    return urls
 
 
 async def _keep_in_sync(service: Service, interval: float) -> None:

@@ -22,7 +22,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from ..providers.errors import InvalidCallback
+from ..providers.errors import InvalidCallback, ProviderError
 
 # Most specific first: RegistryError and ImportFileError are ValueErrors too.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
@@ -42,6 +42,7 @@ def install(app: FastAPI) -> None:
     for error_type, status in STATUS:
         app.add_exception_handler(error_type, _plain(status))
     app.add_exception_handler(NoNumberAvailable, _refusal)
+    app.add_exception_handler(ProviderError, _provider)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
 
@@ -68,6 +69,29 @@ async def _refusal(request: Request, exc: Exception) -> JSONResponse:
         retry_after=exc.retry_after,
     )
     if exc.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return response
+
+
+async def _provider(request: Request, exc: Exception) -> JSONResponse:
+    """The provider refused or failed: 422 when it refused what the caller asked (an
+    invalid destination), 503 with Retry-After when trying again can help, else 502.
+    An unknown outcome says which call to settle (`GET /calls/{token}`)."""
+    assert isinstance(exc, ProviderError)
+    if exc.outcome_unknown:
+        status = 502
+    elif exc.retryable:
+        status = 503
+    elif exc.status in (400, 404):
+        status = 422
+    else:
+        status = 502
+    extra: dict[str, object] = {"provider": exc.provider.value, "code": exc.code}
+    extra["outcome_unknown"] = exc.outcome_unknown
+    if exc.token is not None:
+        extra.update(token=exc.token, number=exc.number, destination=exc.destination)
+    response = error(status, str(exc), **extra)
+    if exc.retryable and exc.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return response
 

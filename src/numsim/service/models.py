@@ -68,6 +68,26 @@ class AcquireIn(_Body):
     )
 
 
+class CallIn(_Body):
+    template: str
+    destination: str
+    answer: str = Field(
+        description="what to do when answered: a URL the provider fetches (TwiML, Plivo "
+        "XML, an Exotel flow), TwiML itself (Twilio), or an Exotel flow's app id",
+        min_length=1,
+        max_length=8192,
+    )
+    call_id: str | None = None
+    time_limit: int | None = Field(None, gt=0, le=86_400, description="seconds")
+    wait: float = Field(0.0, ge=0, le=MAX_WAIT, description="seconds to wait for a number")
+    ttl: float | None = Field(None, gt=0, description="lease lifetime in seconds")
+
+
+class AttachIn(_Body):
+    call_id: str = Field(min_length=1, max_length=128, description="the provider's call id")
+    ttl: float | None = Field(None, gt=0, description="the lease's lifetime from now")
+
+
 class RenewIn(_Body):
     ttl: float | None = Field(None, gt=0, le=MAX_LEASE_TTL)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ..allocator import Allocator
 from ..credentials import CredentialError
@@ -35,9 +35,13 @@ class Service:
         registry: NumberRegistry,
         allocator: Allocator,
         adapters: Iterable[ProviderAdapter] | None = None,
+        provider_urls: Mapping[Provider, str] | None = None,
+        shared_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.registry = registry
         self.allocator = allocator
+        self.provider_urls = dict(provider_urls or {})
+        self.shared_keys = dict(shared_keys or {})  # Twilio account -> SharedKey reference
         self.metrics = AllocatorCollector(allocator)
         self._fixed_adapters = None if adapters is None else list(adapters)
         self._accounts: set[AccountKey] | None = None
@@ -54,8 +58,21 @@ class Service:
             if self._fixed_adapters is None:
                 accounts = _accounts(numbers)
                 if accounts != self._accounts:
-                    self.dialer = Dialer(self.allocator, _adapters(accounts))
+                    self.dialer = Dialer(
+                        self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
+                    )
                     self._accounts = accounts
+
+    def unresolved(self) -> list[str]:
+        """The accounts whose credentials this process cannot read ("provider account
+        (reference)"): their webhooks cannot verify, their calls cannot be placed."""
+        found = []
+        for adapter in self.dialer.adapters:
+            try:
+                adapter.credentials.resolve()
+            except CredentialError:
+                found.append(f"{adapter.provider.value} {adapter.account} ({adapter.credentials})")
+        return sorted(found)
 
     def refresh(self) -> bool:
         """sync() if another process changed the registry since the last one."""
@@ -111,8 +128,14 @@ def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
     }
 
 
-def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
-    """One adapter per account the registry's numbers name (credentials stay references)."""
+def _adapters(
+    accounts: set[AccountKey],
+    base_urls: Mapping[Provider, str],
+    shared_keys: Mapping[str, str],
+) -> list[ProviderAdapter]:
+    """One adapter per account the registry's numbers name (credentials stay references),
+    sending to the provider's base URL in `base_urls` if one is given; a Twilio account
+    in `shared_keys` also verifies webhooks signed with that SharedKey."""
     from .. import providers
 
     classes = {
@@ -126,7 +149,10 @@ def _adapters(accounts: set[AccountKey]) -> list[ProviderAdapter]:
             continue
         adapter_class = getattr(providers, classes[provider])
         try:
-            made[provider, account] = adapter_class(account, credentials)
+            options = {"base_url": base_urls[provider]} if provider in base_urls else {}
+            if provider is Provider.TWILIO and account in shared_keys:
+                options["shared_key"] = shared_keys[account]
+            made[provider, account] = adapter_class(account, credentials, **options)
         except (ValueError, CredentialError) as error:  # one bad row must not stop the rest
             log.warning("no %s adapter for account %r: %s", provider.value, account, error)
     return list(made.values())

@@ -6,6 +6,8 @@ The lease id handed out names the number too (`<digits>-<lease id>`), so any
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -34,39 +36,39 @@ async def acquire(request: Request, body: AcquireIn) -> LeaseOut:
     lease = await _service(request).allocator.aacquire(
         body.template, body.destination, call_id=body.call_id, timeout=body.wait, ttl=body.ttl
     )
-    return _out(lease)
+    return LeaseOut(**lease_out(lease))
 
 
 @router.delete("/allocations/{lease_id}")
 async def release(request: Request, lease_id: str) -> dict[str, bool]:
     """Give the channel back. Idempotent: `released` is false if it already was (or
     the lease expired)."""
-    released = await _service(request).allocator.arelease(_lease(lease_id))
+    released = await _service(request).allocator.arelease(lease_of(lease_id))
     return {"released": released}
 
 
 @router.post("/allocations/{lease_id}/renew")
 async def renew(request: Request, lease_id: str, body: RenewIn | None = None) -> JSONResponse:
     """Extend a live call's lease to now + ttl (default: the allocator's lease_ttl)."""
-    lease = _lease(lease_id)
+    lease = lease_of(lease_id)
     ttl = body.ttl if body else None
     if not await _service(request).allocator.arenew(lease, ttl=ttl):
         raise UnknownNumberError(f"lease {lease_id} has ended (released or expired)")
     return JSONResponse({"lease_id": lease_id, "expires_at": lease.expires_at})
 
 
-def _out(lease: Lease) -> LeaseOut:
-    return LeaseOut(
-        lease_id=f"{lease.number[1:]}-{lease.id}",
-        number=lease.number,
-        template=lease.template,
-        destination=lease.destination,
-        call_id=lease.call_id,
-        expires_at=lease.expires_at,
-    )
+def lease_out(lease: Lease) -> dict[str, Any]:
+    return {
+        "lease_id": f"{lease.number[1:]}-{lease.id}",
+        "number": lease.number,
+        "template": lease.template,
+        "destination": lease.destination,
+        "call_id": lease.call_id,
+        "expires_at": lease.expires_at,
+    }
 
 
-def _lease(lease_id: str) -> Lease:
+def lease_of(lease_id: str) -> Lease:
     digits, _, own_id = lease_id.partition("-")
     if not (digits.isascii() and digits.isdigit() and own_id):
         raise UnknownNumberError(f"{lease_id!r} is not a lease id this service handed out")

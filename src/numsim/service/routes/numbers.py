@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from ...bulk import COLUMNS, ImportReport
+from ...credentials import CredentialError, CredentialRef
 from ...errors import RegistryError
 from ...numbers import Provider
 from ...phone import normalize_e164
@@ -40,6 +41,7 @@ def list_numbers(
 def add_number(request: Request, body: NumberIn) -> dict[str, Any]:
     service = _service(request)
     number = body.number()
+    resolvable(number.credentials)
     service.registry.add(number, templates=body.templates)
     service.sync()
     return number_row(number, service.registry.templates_of(number.e164))
@@ -96,6 +98,8 @@ def update_number(request: Request, e164: str, body: NumberSettings) -> dict[str
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise RegistryError("nothing to update: give a setting, e.g. max_concurrent_calls")
+    if changes.get("credentials") is not None:
+        resolvable(CredentialRef.parse(changes["credentials"]))
     service = _service(request)
     number = service.registry.update(e164, **changes)
     service.sync()
@@ -143,6 +147,18 @@ def set_pool(request: Request, template: str, body: Pool) -> dict[str, Any]:
         registry.unassign(template, leaving)
     service.sync()
     return {"template": template, "numbers": sorted(wanted)}
+
+
+def resolvable(reference: CredentialRef | None) -> None:
+    """Refuse a credential reference this server cannot read (a typo'd variable name):
+    422 naming the reference, never a secret. Every webhook of that account would
+    otherwise fail to verify."""
+    if reference is None:
+        return
+    try:
+        reference.resolve()
+    except CredentialError as error:
+        raise CredentialError(f"credentials {reference} cannot be read here: {error}") from None
 
 
 def _json_rows(body: bytes) -> list[tuple[int, dict[str, str]]]:

@@ -38,9 +38,11 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: the registry and the backend (Redis) answer."""
+    """Readiness: the registry and the backend (Redis) answer (else 503). Accounts whose
+    credentials this process cannot read are listed under `credentials`, and make the
+    status "degraded" but not unready: the other accounts' calls still work."""
     service = _service(request)
-    checks = {}
+    checks: dict[str, Any] = {}
     for name, probe in (
         ("registry", lambda: len(service.registry)),
         ("backend", lambda: service.allocator.backend.stats()),
@@ -51,6 +53,7 @@ def readyz(request: Request) -> JSONResponse:
         except Exception as error:  # any failure means not ready; say which, not why in full
             checks[name] = f"unavailable: {type(error).__name__}"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503
-    )
+    unresolved = service.unresolved()
+    checks["credentials"] = {"unresolved": unresolved} if unresolved else "ok"
+    status = "not ready" if not ready else "degraded" if unresolved else "ready"
+    return JSONResponse({"status": status, **checks}, status_code=200 if ready else 503)
