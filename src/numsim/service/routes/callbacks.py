@@ -35,7 +35,8 @@ FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 OWN_FIELDS = frozenset({"numsim_call", "numsim_sig"})
 
 
-@router.api_route("/{provider}/status", methods=["POST", "GET"])
+@router.post("/{provider}/status", operation_id="status_callback")
+@router.get("/{provider}/status", operation_id="status_callback_get")
 async def status_callback(request: Request, provider: Provider) -> dict[str, Any]:
     """A call's status callback: a terminal status frees its channel (once). Form,
     multipart or JSON bodies, or (GET) query fields."""
@@ -44,7 +45,8 @@ async def status_callback(request: Request, provider: Provider) -> dict[str, Any
     return {"call_id": event.call_id, "status": event.status.value, "terminal": event.terminal}
 
 
-@router.api_route("/{provider}/inbound", methods=["POST", "GET"])
+@router.post("/{provider}/inbound", operation_id="inbound_call")
+@router.get("/{provider}/inbound", operation_id="inbound_call_get")
 async def inbound_call(request: Request, provider: Provider) -> Response:
     """An inbound call: it occupies a channel of the called number until its terminal
     status callback or its lease's expiry. Answered in the provider's format (TwiML,
