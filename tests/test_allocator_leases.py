@@ -30,6 +30,8 @@ def test_release_of_a_foreign_lease_changes_nothing(make_allocator):
     assert allocator.in_use(number.e164) == 1
     with pytest.raises(TypeError, match="Lease"):
         allocator.release("lease-1")
+    with pytest.raises(TypeError, match="Lease"):
+        allocator.renew("lease-1")
 
 
 def test_default_ttl_outlasts_the_longest_provider_call(make_allocator, clock):

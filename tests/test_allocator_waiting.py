@@ -44,6 +44,16 @@ def start_waiting(allocator, *args):
     return waiter
 
 
+def test_a_release_has_served_this_processs_waiters_when_it_returns(make_allocator):
+    """Not later, when a message from Redis says a channel freed."""
+    number = twilio(0)
+    allocator = make_allocator([number], {"t": pool(number)})
+    held = allocator.acquire("t", us(0))
+    request = allocator.request("t", us(1), timeout=60)
+    allocator.release(held)
+    assert request.done and request.lease.number == number.e164
+
+
 def test_a_waiting_thread_gets_the_released_channel(make_allocator):
     number = twilio(0)
     allocator = make_allocator([number], {"t": pool(number)})
