@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from ..allocator import Allocator
 from ..credentials import CredentialError
 from ..dialer import Dialer
-from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider
+from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider, plain
 from ..providers.base import ProviderAdapter
 from ..registry import NumberRegistry
 from .metrics import AllocatorCollector
@@ -92,7 +92,7 @@ def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[Out
     for row in rows:
         e164 = str(row["e164"])
         number = current.get(e164)
-        if number is None or _stored(number) != tuple(row[f] for f in NUMBER_FIELDS):
+        if number is None or plain(number) != tuple(row[f] for f in NUMBER_FIELDS):
             number = OutboundNumber(**{f: row[f] for f in NUMBER_FIELDS})  # type: ignore[arg-type]
             allocator.add_number(number)
         numbers.append(number)
@@ -110,14 +110,6 @@ def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[Out
     for e164 in current.keys() - {n.e164 for n in numbers}:
         allocator.remove_number(e164)
     return numbers
-
-
-def _stored(number: OutboundNumber) -> tuple[object, ...]:
-    """The number's settings as the registry's rows hold them."""
-    values = {f: getattr(number, f) for f in NUMBER_FIELDS}
-    values["provider"] = number.provider.value
-    values["credentials"] = None if number.credentials is None else str(number.credentials)
-    return tuple(values.values())
 
 
 def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
