@@ -172,15 +172,11 @@ class OutboundNumber:
     )
     max_calls_per_hour: int | None = field(
         default=None,
-        metadata=setting(
-            "whole", help="calls per rolling hour, or none", cap=Cap("hourly_cap", 3600.0)
-        ),
+        metadata=setting("whole", help="calls per rolling hour", cap=Cap("hourly_cap", 3600.0)),
     )
     max_calls_per_day: int | None = field(
         default=None,
-        metadata=setting(
-            "whole", help="calls per rolling 24 h, or none", cap=Cap("daily_cap", 86400.0)
-        ),
+        metadata=setting("whole", help="calls per rolling 24 h", cap=Cap("daily_cap", 86400.0)),
     )
     trai_registered: bool = field(
         default=False,

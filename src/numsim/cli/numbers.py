@@ -85,6 +85,8 @@ def _settings(sub: argparse.ArgumentParser, *, update: bool) -> None:
         options: dict[str, Any] = {"dest": spec.name, "help": spec.help}
         if spec.kind == "whole":
             options.update(type=_limit, metavar="N")
+            if spec.optional:
+                options["help"] += ", or none"
         elif spec.kind == "flag":
             options["action"] = argparse.BooleanOptionalAction
         if update:

@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..allocator.allocator import DEFAULT_LEASE_TTL
 from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
 from ..allocator.strategy import Strategy
-from ..numbers import Provider, check_template_id
+from ..numbers import SETTINGS, check_template_id
 from ..validation import finite, whole
 from .distributions import Distribution
 
@@ -33,29 +33,60 @@ class ScenarioError(ValueError):
     """A scenario that cannot be simulated; the message names the field."""
 
 
+# The number settings a group names differently from OutboundNumber.
+GROUP_NAMES = {"max_concurrent_calls": "channels"}
+
+
+def _number_settings(cls: type) -> type:
+    """Give a number group each per-number setting (numbers.SETTINGS, those with `group`)
+    it does not declare itself, with the number's default: a new setting (a new cap)
+    reaches scenario files and the simulated pool by its declaration alone."""
+    annotations = cls.__annotations__  # the class's own: it declares some
+    for spec in SETTINGS:
+        name = GROUP_NAMES.get(spec.name, spec.name)
+        if spec.group and name not in annotations:
+            annotations[name] = "Any"
+            setattr(cls, name, spec.default)
+    return cls
+
+
 @dataclass(frozen=True)
+@_number_settings
 class NumberGroup:
-    """A block of identical numbers in the simulated pool."""
+    """A block of identical numbers in the simulated pool. Besides these fields it takes
+    every per-number setting (max_calls_per_hour, max_calls_per_day, account, ...: see
+    numbers.SETTINGS), with the number's default."""
 
     provider: str = "twilio"  # twilio | plivo | exotel
     count: int = 10  # numbers in the group
     channels: int = 1  # max concurrent calls per number (a Twilio number carries 1)
-    max_calls_per_hour: int | None = None  # rolling-hour cap per number; None: no cap
-    max_calls_per_day: int | None = None  # rolling-24 h cap per number; None: no cap
     country: str = "US"  # ISO country the numbers are from
     trai_registered: bool = True  # may call India
     stir_shaken_attested: bool = True  # may call the US
-    account: str | None = None  # provider account (pacing is per account); None: one per provider
     templates: tuple[str, ...] = (DEFAULT_TEMPLATE,)  # templates these numbers serve
 
+    if TYPE_CHECKING:  # the settings added by _number_settings (max_calls_per_hour, ...)
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def __post_init__(self) -> None:
-        _set(self, "provider", Provider(self.provider).value)
+        for spec in _GROUP_SETTINGS:
+            name = GROUP_NAMES.get(spec.name, spec.name)
+            try:
+                value = replace(spec, name=name).check(getattr(self, name), "the number group")
+            except ValueError as error:
+                raise ScenarioError(str(error)) from None
+            _set(self, name, value.value if spec.kind == "provider" else value)
         _whole(self, "count", minimum=1, maximum=MAX_POOL)
-        _whole(self, "channels", minimum=1)
-        _whole(self, "max_calls_per_hour", minimum=1, optional=True)
-        _whole(self, "max_calls_per_day", minimum=1, optional=True)
         _country(self, "country")
         _templates(self, "templates")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings each of the group's numbers gets, as OutboundNumber's arguments."""
+        return {s.name: getattr(self, GROUP_NAMES.get(s.name, s.name)) for s in _GROUP_SETTINGS}
+
+
+_GROUP_SETTINGS = tuple(s for s in SETTINGS if s.group)
 
 
 @dataclass(frozen=True)
