@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
+from ..errors import NumsimError
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
 from ..sim.run import controlled_interval, figure_value, interval, with_numbers
 from ..sim.scenario import Scenario
@@ -38,7 +39,7 @@ from .targets import FinishBy, Target
 POOL_REASONS = {BUSY: "concurrency", HOURLY_CAP: "hourly_cap", DAILY_CAP: "daily_cap"}
 
 
-class PlanningError(ValueError):
+class PlanningError(NumsimError, ValueError):
     """No pool size meets the target: the message names the limit in the way."""
 
 

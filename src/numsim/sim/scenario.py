@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ..allocator.allocator import DEFAULT_LEASE_TTL
 from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
 from ..allocator.strategy import Strategy
+from ..errors import NumsimError
 from ..numbers import SETTINGS, check_template_id
 from ..validation import finite, whole
 from .distributions import Distribution
@@ -29,7 +30,7 @@ MAX_POOL = 100_000  # simulated numbers (the fake US ranges hold 100,000)
 MAX_DESTINATIONS = 1_000_000  # generated destinations: population + contacts
 
 
-class ScenarioError(ValueError):
+class ScenarioError(NumsimError, ValueError):
     """A scenario that cannot be simulated; the message names the field."""
 
 
