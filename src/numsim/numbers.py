@@ -163,7 +163,7 @@ class OutboundNumber:
     A new setting is one more field here, with its `setting(...)` metadata."""
 
     e164: str = field(metadata=setting("e164", help="the number, in E.164", group=False))
-    provider: Provider = field(metadata=setting("provider", help="twilio, plivo or exotel"))
+    provider: Provider = field(metadata=setting("provider", help=", ".join(Provider)))
     max_concurrent_calls: int = field(
         default=1,
         metadata=setting(

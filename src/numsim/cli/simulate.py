@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..extras import missing_extra
-from ..numbers import CAPS
+from ..numbers import CAPS, Provider
 from .numbers import format_table
 from .output import TWILIO_RULE, warn
 
@@ -56,7 +56,8 @@ def register(commands: Any) -> None:
 
 def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that describe or override a scenario (shared with `numsim size`)."""
-    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
+    providers = ", ".join(Provider)
+    parser.add_argument("--provider", help=f"{providers} (default twilio)")
     parser.add_argument("--channels", type=int, help="channels per number (default 1)")
     for spec in CAPS:  # every cap a number can have (max calls per hour, per day, ...)
         parser.add_argument(

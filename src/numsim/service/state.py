@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..allocator import Allocator
 from ..credentials import CredentialError
 from ..dialer import Dialer
 from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider, plain
+from ..providers import catalog
 from ..providers.base import ProviderAdapter
 from ..registry import NumberRegistry
 from .metrics import AllocatorCollector
@@ -128,20 +130,15 @@ def _adapters(
     """One adapter per account the registry's numbers name (credentials stay references),
     sending to the provider's base URL in `base_urls` if one is given; a Twilio account
     in `shared_keys` also verifies webhooks signed with that SharedKey."""
-    from .. import providers
-
-    classes = {
-        Provider.TWILIO: "TwilioAdapter",
-        Provider.PLIVO: "PlivoAdapter",
-        Provider.EXOTEL: "ExotelAdapter",
-    }
     made: dict[tuple[Provider, str], ProviderAdapter] = {}
     for provider, account, credentials in sorted(accounts):
         if (provider, account) in made:
             continue
-        adapter_class = getattr(providers, classes[provider])
         try:
-            options = {"base_url": base_urls[provider]} if provider in base_urls else {}
+            adapter_class = catalog.adapter_class(provider)
+            options: dict[str, Any] = {}
+            if provider in base_urls:
+                options["base_url"] = base_urls[provider]
             if provider is Provider.TWILIO and account in shared_keys:
                 options["shared_key"] = shared_keys[account]
             made[provider, account] = adapter_class(account, credentials, **options)
