@@ -22,6 +22,7 @@ from ..credentials import CredentialError, CredentialRef
 from ..errors import InvalidNumberError
 from ..numbers import Provider
 from ..phone import normalize_e164
+from ..validation import finite
 from .catalog import registration
 from .errors import ProviderError
 from .events import CallEvent, InboundCall
@@ -65,15 +66,11 @@ class ProviderAdapter(ABC):
         if not isinstance(account, str) or not account.strip():
             raise ValueError(f"{self.provider.value} account must be a non-empty id string")
         cps = self.default_cps() if cps is None else cps
-        if not cps > 0:
-            raise ValueError(f"cps must be a positive number of calls per second, got {cps!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
         self.account = account.strip()
         self.credentials = CredentialRef.parse(credentials)
-        self.cps = float(cps)
-        self.timeout = float(timeout)
-        self.max_wait = float(max_wait)
+        self.cps = finite("cps (calls per second)", cps, inclusive=False)
+        self.timeout = finite("timeout", timeout, inclusive=False)
+        self.max_wait = finite("max_wait", max_wait)
         self._pacer = pacer or PROCESS_PACER
         self._sleep = sleep
 

@@ -19,7 +19,7 @@ from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_h
 from ..allocator.strategy import Strategy
 from ..errors import NumsimError
 from ..numbers import SETTINGS, check_template_id
-from ..validation import finite, whole
+from ..validation import finite, share, whole
 from .distributions import Distribution
 
 DEFAULT_TEMPLATE = "default"
@@ -180,9 +180,7 @@ class CallModel:
         if self.load_counts not in ("attempts", "connected"):
             raise ScenarioError("call.load_counts must be 'attempts' or 'connected'")
         for name in ("answer_probability", "callback_probability", "lost_callback_probability"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ScenarioError(f"call.{name} must be a probability in [0, 1], got {value!r}")
+            _set(self, name, share(f"call.{name}", getattr(self, name), error=ScenarioError))
         if self.load_counts == "connected" and self.answer_probability == 0:
             raise ScenarioError("load_counts = 'connected' needs answer_probability > 0")
         for spec in fields(self):
@@ -272,9 +270,13 @@ class Scenario:
             raise ScenarioError(str(error)) from None
         _seconds(self, "lease_ttl_seconds", positive=True)
         _seconds(self, "timeline_seconds", positive=True)
-        for account, rate in dict(self.calls_per_second).items():
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
-                raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
+        rates = {
+            account: finite(
+                f"calls_per_second for {account!r}", rate, inclusive=False, error=ScenarioError
+            )
+            for account, rate in dict(self.calls_per_second).items()
+        }
+        _set(self, "calls_per_second", rates)
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
         loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
