@@ -86,10 +86,10 @@ class Setting:
 
     def check(self, value: object, e164: str) -> Any:
         """The value normalized, or InvalidNumberError naming the setting and the number."""
+        if value is None and self.default is None:
+            return None  # no limit, no account, ...
         kind = self.kind
         if kind == "whole":
-            if value is None and self.optional:
-                return None
             return whole(
                 self.name,
                 value,
@@ -98,21 +98,19 @@ class Setting:
                 error=InvalidNumberError,
             )
         if kind == "flag":
-            if not isinstance(value, bool):
-                raise InvalidNumberError(f"{self.name} must be True or False for {e164}")
-            return value
+            if value is True or value is False:
+                return value
+            raise InvalidNumberError(f"{self.name} must be True or False for {e164}")
         if kind == "provider":
-            return Provider(value)  # type: ignore[arg-type]
-        if value is None and self.optional:
-            return None
+            return value if type(value) is Provider else Provider(value)  # type: ignore[arg-type]
         if kind == "reference":
             try:
                 return CredentialRef.parse(value)
             except CredentialError as error:
                 raise InvalidNumberError(f"{e164}: {error}") from None
-        if not isinstance(value, str):
-            raise InvalidNumberError(f"{self.name} must be a string or None for {e164}")
-        return value
+        if isinstance(value, str):
+            return value
+        raise InvalidNumberError(f"{self.name} must be a string or None for {e164}")
 
 
 class _Required:
