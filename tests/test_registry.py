@@ -162,17 +162,17 @@ def test_a_setting_declared_later_gets_its_column_on_open(tmp_path, monkeypatch)
     with its default and bounds, and keeps the rows."""
     path = tmp_path / "old.db"
     shutil.copy(PREVIOUS_VERSION, path)
-    minute = Setting("max_calls_per_minute", "whole", None, "calls per minute", "x")
+    minute = Setting("max_calls_per_second", "whole", None, "calls per second", "x")
     pinned = Setting("pinned", "flag", True, "a flag defaulting to true", "pinned")
     monkeypatch.setattr(registry_module, "SETTINGS", (*SETTINGS, minute, pinned))
     NumberRegistry(path).close()
     with sqlite3.connect(path) as db:
         columns = {row[1]: row for row in db.execute("PRAGMA table_info(numbers)")}
-        assert columns["max_calls_per_minute"][2] == "INTEGER"
+        assert columns["max_calls_per_second"][2] == "INTEGER"
         assert columns["pinned"][3:5] == (1, "1")  # NOT NULL DEFAULT 1
         assert db.execute("SELECT count(*), min(pinned) FROM numbers").fetchone() == (3, 1)
         with pytest.raises(sqlite3.IntegrityError):  # bounds come from the declaration
-            db.execute("UPDATE numbers SET max_calls_per_minute = 0")
+            db.execute("UPDATE numbers SET max_calls_per_second = 0")
 
 
 def test_safe_from_many_threads(tmp_path):
