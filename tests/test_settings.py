@@ -201,3 +201,20 @@ def test_snapshot_rows_carry_every_cap_setting():
     row = allocator.snapshot().numbers[E164]
     for spec in CAPS:
         assert row[spec.name] == getattr(SAMPLE, spec.name)
+
+
+@pytest.mark.parametrize("spec", CAPS, ids=lambda spec: spec.name)
+def test_every_cap_setting_is_enforced_by_every_backend(spec, make_allocator, clock):
+    """A cap declared on OutboundNumber refuses the call over its limit, with its reason
+    and a retry_after within its window, on both backends (a new cap reaches the
+    backends through numbers.caps, or this fails)."""
+    number = OutboundNumber("+14155550100", "twilio", **{spec.name: 1})
+    allocator = make_allocator([number], {"t": [number.e164]})
+    allocator.release(allocator.acquire("t", "+442079460018"))
+    clock.advance(1.0)
+    with pytest.raises(numsim.NoNumberAvailable) as refused:
+        allocator.acquire("t", "+442079460019")
+    assert refused.value.reasons == {number.e164: spec.cap.reason}
+    assert 0 < refused.value.retry_after <= spec.cap.window
+    clock.advance(spec.cap.window)
+    allocator.release(allocator.acquire("t", "+442079460019"))
