@@ -4,6 +4,7 @@ reads or writes numbers: a setting missing from one of them fails here."""
 import io
 import sqlite3
 from dataclasses import fields
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -218,3 +219,10 @@ def test_every_cap_setting_is_enforced_by_every_backend(spec, make_allocator, cl
     assert 0 < refused.value.retry_after <= spec.cap.window
     clock.advance(spec.cap.window)
     allocator.release(allocator.acquire("t", "+442079460019"))
+
+
+def test_the_readme_lists_every_csv_column_in_order():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    table = readme.split("### CSV columns", 1)[1].split("\n\n")[2]
+    listed = [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
+    assert listed == list(COLUMNS)
