@@ -110,3 +110,15 @@ def test_adapter_pacing_and_timeouts_are_finite_positive_numbers():
             ProviderAdapter.__init__(made, "AC1", "env:X", **options)
     with pytest.raises(ValueError, match="read timeout"):
         timed_protocol(True)
+
+
+def test_profile_rates_take_numpy_numbers_and_refuse_infinity():
+    arrivals = Arrivals(profile=[np.int64(10)] * 24)
+    assert arrivals.profile == (10.0,) * 24
+    with pytest.raises(ScenarioError, match="profile rate"):
+        Arrivals(profile=[math.inf] * 24)
+    with pytest.raises(ScenarioError, match="profile rate"):
+        Arrivals(profile=[("09:00", "17:00", math.nan)])
+    assert Arrivals(profile=[("09:00", "17:00", np.float32(5))]).profile == (
+        ("09:00", "17:00", 5.0),
+    )

@@ -10,6 +10,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -439,21 +440,20 @@ def _zone(name: object, where: str) -> None:
 def _profile(profile: Any) -> tuple[Any, ...]:
     """24 hourly rates, or (start, end, rate) intervals; rates are per hour."""
     items = tuple(profile)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
-        if len(items) != 24 or any(v < 0 for v in items):
+    if all(isinstance(v, Real) and not isinstance(v, bool) for v in items):
+        if len(items) != 24:
             raise ScenarioError("a profile of rates needs 24 values >= 0, one per hour")
-        return tuple(float(v) for v in items)
+        return tuple(finite("profile rate", v, error=ScenarioError) for v in items)
     intervals = []
     for item in items:
         try:
             start, end, rate = item
-            intervals.append((_hhmm(start), _hhmm(end), float(rate)))
+            span, rate = (_hhmm(start), _hhmm(end)), float(rate)
         except (TypeError, ValueError):
             raise ScenarioError(
                 f"profile intervals are [start 'HH:MM', end 'HH:MM', calls per hour], got {item!r}"
             ) from None
-        if rate < 0:
-            raise ScenarioError(f"profile rate must be >= 0, got {rate!r}")
+        intervals.append((*span, finite("profile rate", rate, error=ScenarioError)))
     return tuple(intervals)
 
 
