@@ -226,3 +226,17 @@ def test_the_readme_lists_every_csv_column_in_order():
     table = readme.split("### CSV columns", 1)[1].split("\n\n")[2]
     listed = [line.split("|")[1].strip().strip("`") for line in table.splitlines()[2:]]
     assert listed == list(COLUMNS)
+
+
+def test_every_place_reads_every_kind_of_setting():
+    """A new kind of setting (not a new setting) is the one change that needs each place."""
+    from typing import get_args
+
+    from numsim import bulk
+    from numsim.numbers import Kind
+    from numsim.service import models
+
+    kinds = set(get_args(Kind))
+    assert {spec.kind for spec in SETTINGS} <= kinds
+    assert set(bulk._KIND_PARSERS) | {"whole"} == kinds
+    assert set(models._TYPES) == kinds

@@ -263,26 +263,6 @@ def _credentials(raw: str) -> str:
         raise ValueError(str(error)) from None
 
 
-def _parser(spec: Setting) -> Callable[[str], Any]:
-    """How a cell of this setting's column is read (an empty cell is its default)."""
-    if spec.kind == "whole":
-        return partial(_whole, spec.name, spec.minimum, spec.maximum)
-    return _KIND_PARSERS[spec.kind]
-
-
-_KIND_PARSERS: dict[str, Callable[[str], Any]] = {
-    "e164": _e164,
-    "provider": _provider,
-    "flag": _flag,
-    "reference": _credentials,
-    "text": lambda raw: _free_text(raw),
-}
-_PARSERS = tuple((spec, _parser(spec)) for spec in SETTINGS)
-_E164, _PROVIDER, _CHANNELS, _ACCOUNT = map(
-    NUMBER_FIELDS.index, ("e164", "provider", "max_concurrent_calls", "account")
-)
-
-
 def _check_header(header: list[str]) -> list[str]:
     columns = [c.strip().lower() for c in header]
     if columns and columns[0].startswith("\ufeff"):
@@ -382,3 +362,24 @@ def _cell_text(value: object) -> str:
 
 def _required() -> str:
     return "columns " + ", ".join(REQUIRED_COLUMNS)
+
+
+# Each setting's cell parser, by its kind (last: it names the parsers above).
+def _parser(spec: Setting) -> Callable[[str], Any]:
+    """How a cell of this setting's column is read (an empty cell is its default)."""
+    if spec.kind == "whole":
+        return partial(_whole, spec.name, spec.minimum, spec.maximum)
+    return _KIND_PARSERS[spec.kind]
+
+
+_KIND_PARSERS: dict[str, Callable[[str], Any]] = {
+    "e164": _e164,
+    "provider": _provider,
+    "flag": _flag,
+    "reference": _credentials,
+    "text": _free_text,
+}
+_PARSERS = tuple((spec, _parser(spec)) for spec in SETTINGS)
+_E164, _PROVIDER, _CHANNELS, _ACCOUNT = map(
+    NUMBER_FIELDS.index, ("e164", "provider", "max_concurrent_calls", "account")
+)
