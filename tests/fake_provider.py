@@ -17,7 +17,10 @@ SIGNED = {"X-Fake-Signature": "ok"}
 
 class FakeAdapter(ProviderAdapter):
     provider = Provider.TWILIO
-    default_cps = 1000.0
+
+    @classmethod
+    def default_cps(cls) -> float:
+        return 1000.0
 
     def __init__(self, account: str = "AC1", secret: str = "ok") -> None:
         super().__init__(account, "env:FAKE_TOKEN", pacer=MemoryPacer(), sleep=lambda s: None)

@@ -242,7 +242,10 @@ def test_import_takes_a_path_object(registry, tmp_path):
 
 
 def test_an_imported_row_is_the_number_outbound_number_builds(registry):
-    header = ",".join(COLUMNS)
+    header = (
+        "e164,provider,max_concurrent_calls,max_calls_per_hour,max_calls_per_day,templates,"
+        "trai_registered,stir_shaken_attested,account,credentials,label"
+    )
     row = "+1 415 555 0100,PLIVO,5,30,200,templ;t2,yes,N,MA123,env:PLIVO_TOKEN,'=note"
     assert registry.import_csv(io.StringIO(f"{header}\n{row}\n")).ok
     expected = OutboundNumber(

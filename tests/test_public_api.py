@@ -16,6 +16,7 @@ EXPECTED = {
     "CredentialRef",
     "DEFAULT_CALLING_HOURS",
     "DestinationLimit",
+    "Dialer",
     "ImportFileError",
     "InvalidNumberError",
     "Lease",
@@ -23,9 +24,12 @@ EXPECTED = {
     "MemoryBackend",
     "NoNumberAvailable",
     "NumberRegistry",
+    "NumsimError",
     "OutboundNumber",
     "Provider",
+    "ProviderError",
     "Reason",
+    "RedisBackend",
     "RegistryError",
     "Request",
     "Snapshot",
@@ -41,6 +45,77 @@ def test_exported_names():
     assert set(numsim.__all__) == EXPECTED
     for name in numsim.__all__:
         assert getattr(numsim, name) is not None
+
+
+ALLOCATOR = {
+    "DEFAULT_CALLING_HOURS",
+    "DEFAULT_LEASE_TTL",
+    "REASONS",
+    "Allocator",
+    "AsyncBackend",
+    "Backend",
+    "CallingHours",
+    "DestinationLimit",
+    "Finding",
+    "Grant",
+    "Lease",
+    "MemoryBackend",
+    "NoNumberAvailable",
+    "NumberSpec",
+    "NumberState",
+    "Policy",
+    "Reason",
+    "Refusal",
+    "Request",
+    "Snapshot",
+    "Strategy",
+}
+
+
+def test_allocator_exports_what_a_backend_implements_and_returns():
+    assert set(numsim.allocator.__all__) == ALLOCATOR
+    for name in ALLOCATOR:
+        assert getattr(numsim.allocator, name) is not None
+
+
+def test_the_names_the_readme_leads_with_are_exported():
+    """`from numsim import *` gives them too (each loaded on first use)."""
+    assert {"RedisBackend", "Dialer", "ProviderError", "NumsimError"} <= set(numsim.__all__)
+    names: dict[str, object] = {}
+    exec("from numsim import *", names)
+    assert names["RedisBackend"] is numsim.RedisBackend
+
+
+def test_every_numsim_error_is_a_numsim_error_and_keeps_its_builtin_base():
+    from numsim.errors import NumsimError
+    from numsim.planning.sizing import PlanningError
+    from numsim.providers import InvalidCallback
+    from numsim.service.auth import TokenError
+    from numsim.sim.scenario import ScenarioError
+
+    value_errors = [
+        numsim.InvalidNumberError,
+        numsim.RegistryError,
+        numsim.ImportFileError,
+        numsim.CredentialError,
+        InvalidCallback,
+        ScenarioError,
+        PlanningError,
+        TokenError,
+    ]
+    others = [numsim.NoNumberAvailable, numsim.ProviderError]
+    key_errors = [numsim.UnknownNumberError, numsim.UnknownTemplateError]
+    runtime_errors = [numsim.BackendUnavailable, numsim.BackendMisconfigured]
+    for error in value_errors + others + key_errors + runtime_errors:
+        assert issubclass(error, NumsimError), error
+    assert all(issubclass(e, ValueError) for e in value_errors)
+    assert all(issubclass(e, KeyError) for e in key_errors)
+    assert all(issubclass(e, RuntimeError) for e in runtime_errors)
+    assert numsim.NumsimError is NumsimError
+    try:
+        numsim.OutboundNumber("+1415555", "twilio")
+    except numsim.NumsimError as error:  # one clause catches numsim's errors
+        assert "+1415555" in str(error)
 
 
 def test_design_names_exist():
@@ -85,3 +160,27 @@ def test_refusal_reasons_compare_equal_to_their_strings():
     assert {"busy": 1}[numsim.Reason.BUSY] == 1
     assert [str(r) for r in numsim.Reason] == list(numsim.allocator.REASONS)
     assert issubclass(numsim.MemoryBackend, numsim.Backend)
+
+
+def test_no_public_numsim_exception_is_outside_the_family():
+    import importlib
+    import inspect
+    import pkgutil
+
+    from starlette.exceptions import HTTPException
+
+    outside = []
+    for module_info in pkgutil.walk_packages(numsim.__path__, "numsim."):
+        if module_info.name.endswith("__main__"):
+            continue  # runs the CLI
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if (
+                inspect.isclass(value)
+                and issubclass(value, BaseException)
+                and value.__module__ == module.__name__
+                and not name.startswith("_")
+                and not issubclass(value, (numsim.NumsimError, HTTPException))
+            ):
+                outside.append(f"{module.__name__}.{name}")
+    assert outside == []

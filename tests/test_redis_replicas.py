@@ -156,5 +156,5 @@ def test_numsim_serve_refuses_a_negative_replica_count(tmp_path, capsys, monkeyp
     db = str(tmp_path / "numbers.db")
     code = main(["serve", "--db", db, "--redis", "redis://127.0.0.1:1", "--replicas", "-1"])
     err = capsys.readouterr().err
-    assert code == 1 and "replicas must be a whole number, 0 or more, got -1" in err
+    assert code == 1 and "replicas must be a whole number >= 0, got -1" in err
     assert "Traceback" not in err

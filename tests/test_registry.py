@@ -1,7 +1,9 @@
 """NumberRegistry: the SQLite system of record for numbers and template pools."""
 
+import shutil
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,13 @@ from numsim import (
     UnknownNumberError,
     UnknownTemplateError,
 )
+from numsim import registry as registry_module
+from numsim.numbers import SETTINGS, Setting
 from numsim.registry import SCHEMA_VERSION
+
+# Written by numsim before settings were declared once (main at 236ef7b): see
+# test_a_registry_written_by_the_previous_version_opens_and_migrates.
+PREVIOUS_VERSION = Path(__file__).parent / "data" / "registry_v1.db"
 
 TWILIO = OutboundNumber("+14155550100", "twilio", stir_shaken_attested=True)
 PLIVO = OutboundNumber("+912240000011", "plivo", max_concurrent_calls=10, trai_registered=True)
@@ -123,6 +131,48 @@ def test_a_newer_schema_is_refused(tmp_path):
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RegistryError, match="newer than this numsim"):
         NumberRegistry(path)
+
+
+def test_a_registry_written_by_the_previous_version_opens_and_migrates(tmp_path):
+    path = tmp_path / "old.db"
+    shutil.copy(PREVIOUS_VERSION, path)
+    with NumberRegistry(path) as reg:
+        assert reg.schema_version == SCHEMA_VERSION
+        assert reg.get("+14155550100") == OutboundNumber(
+            "+14155550100",
+            "twilio",
+            max_calls_per_hour=60,
+            max_calls_per_day=150,
+            stir_shaken_attested=True,
+            account="AC123",
+            credentials="env:TWILIO_TOKEN",
+            label="sales",
+        )
+        assert reg.get("+919876543210").max_concurrent_calls == 4
+        assert reg.templates_of("+14155550100") == ["promo", "welcome"]
+        reg.update("+14155550101", max_calls_per_hour=30)
+        reg.add(PLIVO, templates=["promo"])
+    with NumberRegistry(path) as reg:
+        assert reg.get("+14155550101").max_calls_per_hour == 30
+        assert len(reg) == 4
+
+
+def test_a_setting_declared_later_gets_its_column_on_open(tmp_path, monkeypatch):
+    """A new setting needs no migration step: opening an older file adds its column,
+    with its default and bounds, and keeps the rows."""
+    path = tmp_path / "old.db"
+    shutil.copy(PREVIOUS_VERSION, path)
+    minute = Setting("max_calls_per_second", "whole", None, "calls per second", "x")
+    pinned = Setting("pinned", "flag", True, "a flag defaulting to true", "pinned")
+    monkeypatch.setattr(registry_module, "SETTINGS", (*SETTINGS, minute, pinned))
+    NumberRegistry(path).close()
+    with sqlite3.connect(path) as db:
+        columns = {row[1]: row for row in db.execute("PRAGMA table_info(numbers)")}
+        assert columns["max_calls_per_second"][2] == "INTEGER"
+        assert columns["pinned"][3:5] == (1, "1")  # NOT NULL DEFAULT 1
+        assert db.execute("SELECT count(*), min(pinned) FROM numbers").fetchone() == (3, 1)
+        with pytest.raises(sqlite3.IntegrityError):  # bounds come from the declaration
+            db.execute("UPDATE numbers SET max_calls_per_second = 0")
 
 
 def test_safe_from_many_threads(tmp_path):

@@ -491,7 +491,7 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
         (["--inbound-url", "sales=ftp://x"], "template sales's inbound URL must be an http(s)"),
         (["--inbound-url", "sales=https://a.example/x"], "need a default inbound URL as well"),
         (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),
-        (["--read-timeout", "0"], "the read timeout must be positive seconds"),
+        (["--read-timeout", "0"], "the read timeout must be a finite number > 0"),
         (["--twilio-shared-key", "AC1=the-secret-itself"], "not the secret itself (value hidden)"),
     ],
 )

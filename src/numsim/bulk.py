@@ -16,14 +16,22 @@ from functools import lru_cache, partial
 from typing import IO, Any, NamedTuple
 
 from .credentials import CredentialError, CredentialRef
-from .errors import ImportFileError
-from .numbers import NUMBER_FIELDS, Provider, check_account, check_limit, check_template_id
+from .errors import ImportFileError, InvalidNumberError
+from .numbers import (
+    NUMBER_FIELDS,
+    SETTINGS,
+    Provider,
+    Setting,
+    check_account,
+    check_template_id,
+)
 from .phone import normalize_e164
+from .validation import whole
 
-REQUIRED_COLUMNS = ("e164", "provider")
-# The one set of column names (CSV, `numsim numbers list`, `--json`): a number's fields,
+REQUIRED_COLUMNS = tuple(s.name for s in SETTINGS if s.required)
+# The one set of column names (CSV, `numsim numbers list`, `--json`): a number's settings,
 # with its templates after its limits.
-_AFTER_LIMITS = NUMBER_FIELDS.index("max_calls_per_day") + 1
+_AFTER_LIMITS = max(i for i, s in enumerate(SETTINGS) if s.kind == "whole") + 1
 COLUMNS = (*NUMBER_FIELDS[:_AFTER_LIMITS], "templates", *NUMBER_FIELDS[_AFTER_LIMITS:])
 # A cell starting with one of these is a formula to a spreadsheet (OWASP CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -181,43 +189,35 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
         return None
     values: list[Any] = []
     errors: list[RowError] = []
-    for column, parse, default in _PARSERS:
-        raw = row.get(column)
-        raw = raw.strip() if raw else ""
-        if not raw:
-            if column in REQUIRED_COLUMNS:
-                errors.append(RowError(line, column, "is empty"))
-            values.append(default)
+    for spec, parse in _PARSERS:
+        raw = row.get(spec.name) or ""
+        if not raw.strip():
+            if spec.required:
+                errors.append(RowError(line, spec.name, "is empty"))
+            values.append(spec.default)
             continue
         try:
-            values.append(parse(raw))
+            values.append(parse(raw if spec.kind == "text" else raw.strip()))
         except ValueError as error:
-            errors.append(RowError(line, column, str(error)))
+            errors.append(RowError(line, spec.name, str(error)))
+    templates: tuple[str, ...] = ()
+    try:
+        templates = _templates(row.get("templates") or "")
+    except ValueError as error:
+        errors.append(RowError(line, "templates", str(error)))
     if errors:
         report.reject(*errors)
         return None
-    e164, provider, channels, hourly, daily, trai, stir, templates, credentials = values
     try:
-        account = check_account(_free_text(row.get("account", "")), e164)
+        check_account(values[_ACCOUNT], values[_E164])
     except ValueError as error:
         report.reject(RowError(line, None, str(error)))
         return None
-    if channels > 1 and provider.one_call_per_number:
+    provider: Provider = values[_PROVIDER]
+    if values[_CHANNELS] > 1 and provider.one_call_per_number:
         report.twilio_channels += 1
-    label = _free_text(row.get("label", ""))
-    fields = (
-        e164,
-        provider.value,
-        channels,
-        hourly,
-        daily,
-        trai,
-        stir,
-        account,
-        credentials,
-        label,
-    )
-    return ParsedRow(line, e164, fields, templates)
+    values[_PROVIDER] = provider.value
+    return ParsedRow(line, values[_E164], tuple(values), templates)
 
 
 def _e164(raw: str) -> str:
@@ -232,11 +232,11 @@ def _provider(raw: str) -> Provider:
 
 
 @lru_cache(maxsize=4096)
-def _whole(name: str, raw: str) -> int:
+def _whole(name: str, minimum: int, maximum: int, raw: str) -> int:
     if len(raw) > 20 or not raw.isascii() or not raw.lstrip("+-").isdigit():
         shown = raw if len(raw) <= 20 else raw[:20] + "..."
-        raise ValueError(f"{name} must be a whole number >= 1, got {shown!r}")
-    return check_limit(name, int(raw), optional=False)  # type: ignore[return-value]
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {shown!r}")
+    return whole(name, int(raw), minimum=minimum, maximum=maximum, error=InvalidNumberError)
 
 
 def _flag(raw: str) -> bool:
@@ -261,21 +261,6 @@ def _credentials(raw: str) -> str:
         return str(CredentialRef.parse(raw))
     except CredentialError as error:
         raise ValueError(str(error)) from None
-
-
-# Each column's parser and the value of an empty cell (account and label are free text),
-# in the order _parse_row unpacks them.
-_PARSERS: tuple[tuple[str, Callable[[str], Any], Any], ...] = (
-    ("e164", _e164, None),
-    ("provider", _provider, None),
-    ("max_concurrent_calls", partial(_whole, "max_concurrent_calls"), 1),
-    ("max_calls_per_hour", partial(_whole, "max_calls_per_hour"), None),
-    ("max_calls_per_day", partial(_whole, "max_calls_per_day"), None),
-    ("trai_registered", _flag, False),
-    ("stir_shaken_attested", _flag, False),
-    ("templates", _templates, ()),
-    ("credentials", _credentials, None),
-)
 
 
 def _check_header(header: list[str]) -> list[str]:
@@ -377,3 +362,24 @@ def _cell_text(value: object) -> str:
 
 def _required() -> str:
     return "columns " + ", ".join(REQUIRED_COLUMNS)
+
+
+# Each setting's cell parser, by its kind (last: it names the parsers above).
+def _parser(spec: Setting) -> Callable[[str], Any]:
+    """How a cell of this setting's column is read (an empty cell is its default)."""
+    if spec.kind == "whole":
+        return partial(_whole, spec.name, spec.minimum, spec.maximum)
+    return _KIND_PARSERS[spec.kind]
+
+
+_KIND_PARSERS: dict[str, Callable[[str], Any]] = {
+    "e164": _e164,
+    "provider": _provider,
+    "flag": _flag,
+    "reference": _credentials,
+    "text": _free_text,
+}
+_PARSERS = tuple((spec, _parser(spec)) for spec in SETTINGS)
+_E164, _PROVIDER, _CHANNELS, _ACCOUNT = map(
+    NUMBER_FIELDS.index, ("e164", "provider", "max_concurrent_calls", "account")
+)

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import NumsimError
+
 __all__ = ["CREDENTIALS_DIR_ENV", "CredentialError", "CredentialRef"]
 
 CREDENTIALS_DIR_ENV = "NUMSIM_CREDENTIALS_DIR"
@@ -29,7 +31,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 _MAX_SECRET_BYTES = 64 * 1024  # a token is a few dozen bytes; more is the wrong file
 
 
-class CredentialError(ValueError):
+class CredentialError(NumsimError, ValueError):
     """A credential reference that is malformed or cannot be resolved (never shows a secret)."""
 
 

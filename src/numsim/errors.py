@@ -1,38 +1,45 @@
-"""Exceptions numsim raises; each message names the bad input and why."""
+"""Exceptions numsim raises; each message names the bad input and why.
+
+Every one is a NumsimError, so a service can catch numsim's errors in one clause; each
+also keeps the builtin base its meaning calls for (bad input is a ValueError, ...)."""
 
 from __future__ import annotations
 
 
-class InvalidNumberError(ValueError):
+class NumsimError(Exception):
+    """Base of every exception numsim raises on purpose."""
+
+
+class InvalidNumberError(NumsimError, ValueError):
     """A phone number (or a number's setting) that numsim cannot accept."""
 
 
-class UnknownTemplateError(KeyError):
+class UnknownTemplateError(NumsimError, KeyError):
     """A template id that the allocator or registry does not know."""
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0]) if self.args else ""
 
 
-class UnknownNumberError(KeyError):
+class UnknownNumberError(NumsimError, KeyError):
     """An E.164 number that the allocator or registry does not know."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
 
 
-class RegistryError(ValueError):
+class RegistryError(NumsimError, ValueError):
     """A registry operation that would break the registry's rules."""
 
 
-class ImportFileError(ValueError):
+class ImportFileError(NumsimError, ValueError):
     """A bulk-import file refused as a whole (not CSV, missing columns, ...)."""
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(NumsimError, RuntimeError):
     """The allocator's backend (Redis) cannot be reached; nothing was taken."""
 
 
-class BackendMisconfigured(RuntimeError):
+class BackendMisconfigured(NumsimError, RuntimeError):
     """The backend is reachable but set up so that numsim's rules could not hold (a Redis
     that evicts keys, a worker clock far from the server's); the message names the fix."""

@@ -1,11 +1,17 @@
-"""The number model: providers, outbound numbers and templates."""
+"""The number model: providers, outbound numbers and templates.
+
+Each setting of a number is declared once, as a field of `OutboundNumber` carrying a
+`Setting` (its kind, bounds, help, CLI flag, and the cap it is if it is one). `SETTINGS`
+lists them; the registry's columns, the CSV, the CLI flags, the HTTP models, the
+simulator's number groups and the backends' caps are loops over it."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any, Literal
 
 from .credentials import CredentialError, CredentialRef
 from .errors import InvalidNumberError
@@ -15,6 +21,11 @@ from .validation import whole
 # No provider sells a number anywhere near this; larger values are typos (and overflow SQLite).
 MAX_LIMIT = 1_000_000
 _TEMPLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@/-]{0,127}")
+
+# What a setting holds, which says how each place reads, checks and stores it:
+# the number itself, its provider, a whole number within bounds, a true/false flag,
+# free text, or a reference to where a secret lives.
+Kind = Literal["e164", "provider", "whole", "flag", "text", "reference"]
 
 
 class Provider(StrEnum):
@@ -39,11 +50,91 @@ class Provider(StrEnum):
         return self is Provider.TWILIO
 
 
-def check_limit(name: str, value: object, *, optional: bool) -> int | None:
-    """A whole number in 1..MAX_LIMIT (or None where `optional`); bools and floats are refused."""
-    if value is None and optional:
-        return None
-    return whole(name, value, minimum=1, maximum=MAX_LIMIT, error=InvalidNumberError)
+@dataclass(frozen=True, slots=True)
+class Cap:
+    """A limit on a number's calls in a rolling window, and the refusal reason that names it."""
+
+    reason: str
+    window: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting of a number, as every place that reads or writes numbers sees it.
+
+    The CSV column, the registry column and the HTTP field are `name`; the CLI flag is
+    ``--flag``; the simulator's number groups take it unless `group` is False."""
+
+    name: str
+    kind: Kind
+    default: Any  # REQUIRED when a number must give it
+    help: str
+    flag: str
+    minimum: int = 1  # bounds of a "whole" setting
+    maximum: int = MAX_LIMIT
+    cap: Cap | None = None
+    group: bool = True
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def optional(self) -> bool:
+        """Whether None is a value: no limit, no account, ..."""
+        return self.default is None
+
+    def check(self, value: object, e164: str) -> Any:
+        """The value normalized, or InvalidNumberError naming the setting and the number."""
+        if value is None and self.default is None:
+            return None  # no limit, no account, ...
+        kind = self.kind
+        if kind == "whole":
+            return whole(
+                self.name,
+                value,
+                minimum=self.minimum,
+                maximum=self.maximum,
+                error=InvalidNumberError,
+            )
+        if kind == "flag":
+            if value is True or value is False:
+                return value
+            raise InvalidNumberError(f"{self.name} must be True or False for {e164}")
+        if kind == "provider":
+            return value if type(value) is Provider else Provider(value)  # type: ignore[arg-type]
+        if kind == "reference":
+            try:
+                return CredentialRef.parse(value)
+            except CredentialError as error:
+                raise InvalidNumberError(f"{e164}: {error}") from None
+        if isinstance(value, str):
+            return value
+        raise InvalidNumberError(f"{self.name} must be a string or None for {e164}")
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+_KEY = "numsim.setting"
+
+
+def setting(
+    kind: Kind,
+    *,
+    help: str,
+    flag: str = "",
+    minimum: int = 1,
+    maximum: int = MAX_LIMIT,
+    cap: Cap | None = None,
+    group: bool = True,
+) -> dict[str, Setting]:
+    """A field's metadata declaring it a setting (its name and default come from the field)."""
+    declared = Setting("", kind, REQUIRED, help, flag, minimum, maximum, cap, group)
+    return {_KEY: declared}
 
 
 def check_account(account: str | None, e164: str) -> str | None:
@@ -65,18 +156,45 @@ def check_template_id(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class OutboundNumber:
-    """A phone number a campaign calls from, with its provider and per-number limits."""
+    """A phone number a campaign calls from, with its provider and per-number limits.
 
-    e164: str
-    provider: Provider
-    max_concurrent_calls: int = 1
-    max_calls_per_hour: int | None = None
-    max_calls_per_day: int | None = None
-    trai_registered: bool = False  # needed to call destinations in India
-    stir_shaken_attested: bool = False  # needed to call destinations in the US
-    account: str | None = None  # the provider account (SID / auth id); not a secret
-    credentials: CredentialRef | None = None  # where the auth token lives, never the token
-    label: str | None = None
+    A new setting is one more field here, with its `setting(...)` metadata."""
+
+    e164: str = field(metadata=setting("e164", help="the number, in E.164", group=False))
+    provider: Provider = field(metadata=setting("provider", help=", ".join(Provider)))
+    max_concurrent_calls: int = field(
+        default=1,
+        metadata=setting(
+            "whole", help="max concurrent calls (a Twilio number carries 1)", flag="channels"
+        ),
+    )
+    max_calls_per_hour: int | None = field(
+        default=None,
+        metadata=setting("whole", help="calls per rolling hour", cap=Cap("hourly_cap", 3600.0)),
+    )
+    max_calls_per_day: int | None = field(
+        default=None,
+        metadata=setting("whole", help="calls per rolling 24 h", cap=Cap("daily_cap", 86400.0)),
+    )
+    trai_registered: bool = field(
+        default=False,
+        metadata=setting("flag", help="TRAI registered: may call India", flag="trai"),
+    )
+    stir_shaken_attested: bool = field(
+        default=False,
+        metadata=setting("flag", help="STIR/SHAKEN attested: may call the US", flag="stir-shaken"),
+    )
+    account: str | None = field(
+        default=None,
+        metadata=setting("text", help="provider account id (SID / auth id), not a secret"),
+    )
+    credentials: CredentialRef | None = field(
+        default=None,
+        metadata=setting(
+            "reference", help="where the auth token lives: env:NAME or file:NAME", group=False
+        ),
+    )
+    label: str | None = field(default=None, metadata=setting("text", help="free text", group=False))
     _info: PhoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,26 +202,8 @@ class OutboundNumber:
         info = phone_info(self.e164, what="outbound number")
         set_(self, "_info", info)
         set_(self, "e164", info.e164)
-        set_(self, "provider", Provider(self.provider))
-        set_(
-            self,
-            "max_concurrent_calls",
-            check_limit("max_concurrent_calls", self.max_concurrent_calls, optional=False),
-        )
-        for name in ("max_calls_per_hour", "max_calls_per_day"):
-            set_(self, name, check_limit(name, getattr(self, name), optional=True))
-        for name in ("trai_registered", "stir_shaken_attested"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidNumberError(f"{name} must be True or False for {self.e164}")
-        if self.credentials is not None:
-            try:
-                set_(self, "credentials", CredentialRef.parse(self.credentials))
-            except CredentialError as error:
-                raise InvalidNumberError(f"{self.e164}: {error}") from None
-        for name in ("account", "label"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str):
-                raise InvalidNumberError(f"{name} must be a string or None for {self.e164}")
+        for spec in _CHECKED:
+            set_(self, spec.name, spec.check(getattr(self, spec.name), info.e164))
         check_account(self.account, self.e164)
 
     @property
@@ -122,8 +222,50 @@ class OutboundNumber:
         return self._info.area_code
 
 
+def _settings() -> tuple[Setting, ...]:
+    found = []
+    for spec in fields(OutboundNumber):
+        if _KEY in spec.metadata:
+            declared: Setting = spec.metadata[_KEY]
+            default = REQUIRED if spec.default is MISSING else spec.default
+            flag = declared.flag or spec.name.replace("_", "-")
+            found.append(replace(declared, name=spec.name, default=default, flag=flag))
+    return tuple(found)
+
+
 # A number's settings, in order: the registry's columns and the CSV's (with templates).
-NUMBER_FIELDS = tuple(f.name for f in fields(OutboundNumber) if f.init)
+SETTINGS = _settings()
+NUMBER_FIELDS = tuple(s.name for s in SETTINGS)
+CAPS = tuple(s for s in SETTINGS if s.cap is not None)
+_CHECKED = tuple(s for s in SETTINGS if s.kind != "e164")
+
+
+def plain(number: OutboundNumber) -> tuple[object, ...]:
+    """The number's settings in SETTINGS order as stored and exported: the provider's
+    name, credentials as their reference text."""
+    return tuple(_PLAIN.get(s.kind, _same)(getattr(number, s.name)) for s in SETTINGS)
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _text_or_none(value: object) -> object:
+    return None if value is None else str(value)
+
+
+_PLAIN = {"provider": _text_or_none, "reference": _text_or_none}
+
+
+def caps(number: OutboundNumber) -> tuple[tuple[str, float, int], ...]:
+    """The number's caps as data: (refusal reason, window seconds, limit) for each cap
+    setting it has a value for; a new cap setting appears here by its declaration alone."""
+    found = []
+    for spec in CAPS:
+        limit = getattr(number, spec.name)
+        if limit is not None and spec.cap is not None:
+            found.append((spec.cap.reason, spec.cap.window, limit))
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

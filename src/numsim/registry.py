@@ -21,13 +21,21 @@ from .bulk import (
     write_csv,
 )
 from .errors import RegistryError, UnknownNumberError, UnknownTemplateError
-from .numbers import NUMBER_FIELDS, OutboundNumber, Template, check_template_id
+from .numbers import (
+    NUMBER_FIELDS,
+    SETTINGS,
+    OutboundNumber,
+    Setting,
+    Template,
+    check_template_id,
+    plain,
+)
 from .phone import normalize_e164
 
 OnExisting = Literal["error", "update", "skip"]
 
 _NUMBER_COLUMNS = NUMBER_FIELDS
-_FLAGS = ("trai_registered", "stir_shaken_attested")
+_FLAGS = tuple(s.name for s in SETTINGS if s.kind == "flag")
 _IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
 
 
@@ -68,6 +76,28 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
 # Index i migrates a database from schema version i to i + 1. Append; never edit.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _add_setting_columns(db: sqlite3.Connection) -> None:
+    """A column for each setting the numbers table lacks (a setting declared since the
+    file was written): a new setting needs no migration step of its own. Older numsims
+    keep working on the file; they leave the new columns at their defaults."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(numbers)")}
+    for spec in SETTINGS:
+        if spec.name not in have:
+            db.execute(f"ALTER TABLE numbers ADD COLUMN {_column(spec)}")
+
+
+def _column(spec: Setting) -> str:
+    """A setting's column definition (e164 and provider are in every schema already)."""
+    if spec.kind == "flag":
+        return f"{spec.name} INTEGER NOT NULL DEFAULT {int(spec.default)}"
+    if spec.kind != "whole":
+        return f"{spec.name} TEXT"
+    check = f"CHECK ({spec.name} >= {spec.minimum})"
+    if spec.optional:
+        return f"{spec.name} INTEGER {check}"
+    return f"{spec.name} INTEGER NOT NULL DEFAULT {spec.default} {check}"
 
 
 class NumberRegistry:
@@ -135,7 +165,7 @@ class NumberRegistry:
         with self._transaction() as db:
             if self._exists(db, number.e164):
                 raise RegistryError(f"{number.e164} is already in the registry; use update")
-            self._insert(db, [_values(number)])
+            self._insert(db, [plain(number)])
             self._assign(db, number.e164, template_ids)
 
     def update(self, e164: str, **changes: object) -> OutboundNumber:
@@ -150,7 +180,7 @@ class NumberRegistry:
                 raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
             values.update(changes)
             updated = OutboundNumber(**values)
-            self._update(db, [_values(updated)])
+            self._update(db, [plain(updated)])
             return updated
 
     def remove(self, e164: str, *, force: bool = False) -> None:
@@ -248,7 +278,7 @@ class NumberRegistry:
             self._get(db, old)
             if isinstance(new, OutboundNumber):
                 if not self._exists(db, new.e164):
-                    self._insert(db, [_values(new)])
+                    self._insert(db, [plain(new)])
                 new_e164 = new.e164
             else:
                 new_e164 = self._get(db, normalize_e164(new)).e164
@@ -401,6 +431,7 @@ class NumberRegistry:
                 )
             for step in MIGRATIONS[version:]:
                 step(db)
+            _add_setting_columns(db)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -453,13 +484,13 @@ class NumberRegistry:
 
     @staticmethod
     def _insert(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
-        """Insert numbers given as their stored fields (see _values)."""
+        """Insert numbers given as their stored fields (see numbers.plain)."""
         marks = ", ".join("?" * len(_NUMBER_COLUMNS))
         db.executemany(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", rows)
 
     @staticmethod
     def _update(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
-        """Overwrite numbers' settings, given as their stored fields (see _values)."""
+        """Overwrite numbers' settings, given as their stored fields (see numbers.plain)."""
         assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
         db.executemany(
             f"UPDATE numbers SET {assignments}, "
@@ -477,21 +508,6 @@ class NumberRegistry:
 
 def _select(prefix: str = "") -> str:
     return ", ".join(prefix + c for c in _NUMBER_COLUMNS)
-
-
-def _values(number: OutboundNumber) -> tuple[object, ...]:
-    return (
-        number.e164,
-        number.provider.value,
-        number.max_concurrent_calls,
-        number.max_calls_per_hour,
-        number.max_calls_per_day,
-        int(number.trai_registered),
-        int(number.stir_shaken_attested),
-        number.account,
-        None if number.credentials is None else str(number.credentials),
-        number.label,
-    )
 
 
 def _number(row: tuple[object, ...]) -> OutboundNumber:

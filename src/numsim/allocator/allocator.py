@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import BackendUnavailable, UnknownNumberError, UnknownTemplateError
-from ..numbers import OutboundNumber, Template, check_template_id
+from ..numbers import CAPS, OutboundNumber, Template, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
 from .backend import (
@@ -460,9 +460,8 @@ class Allocator:
                     "in_use": state.in_use,
                     "inbound": state.inbound,
                     "calls_last_hour": state.calls_last_hour,
-                    "max_calls_per_hour": number.max_calls_per_hour if number else None,
                     "calls_last_day": state.calls_last_day,
-                    "max_calls_per_day": number.max_calls_per_day if number else None,
+                    **{cap.name: getattr(number, cap.name, None) for cap in CAPS},
                     "status": state.status,
                     "templates": templates_of.get(e164, []),
                 }

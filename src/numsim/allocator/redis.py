@@ -53,7 +53,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import BackendMisconfigured, BackendUnavailable
-from ..validation import finite
+from ..validation import finite, whole
 from . import clients
 from .backend import (
     SETTINGS_LOST,
@@ -317,8 +317,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             raise ValueError(f"clock must be 'server' or 'client', got {clock!r}")
         if max_clock_skew is not None:
             finite("max_clock_skew", max_clock_skew, inclusive=False)
-        if type(replicas) is not int or replicas < 0:
-            raise ValueError(f"replicas must be a whole number, 0 or more, got {replicas!r}")
+        replicas = whole("replicas", replicas)
         finite("replica_timeout", replica_timeout, inclusive=False)
         if not namespace or any(c in namespace for c in "{}"):
             raise ValueError(f"namespace must be a non-empty name without braces: {namespace!r}")

@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Mapping
 from enum import StrEnum
 
+from ..errors import NumsimError
+
 
 class Reason(StrEnum):
     """Why a number (or the call as a whole) was refused. Members are strings:
@@ -33,7 +35,7 @@ EMPTY_POOL = Reason.EMPTY_POOL.value
 REASONS = tuple(reason.value for reason in Reason)
 
 
-class NoNumberAvailable(Exception):
+class NoNumberAvailable(NumsimError):
     """No number of the pool can take the call now.
 
     `reason` is the call's one reason; `reasons` maps each pool number to why it

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -10,6 +9,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ..numbers import OutboundNumber
+from ..validation import finite, whole
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -31,13 +31,9 @@ class DestinationLimit:
     per_seconds: float
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_calls, bool) or not isinstance(self.max_calls, int):
-            raise ValueError(f"max_calls must be a whole number >= 1, got {self.max_calls!r}")
-        if self.max_calls < 1:
-            raise ValueError(f"max_calls must be >= 1, got {self.max_calls}")
-        per = self.per_seconds
-        if isinstance(per, bool) or not isinstance(per, int | float) or not 0 < per < math.inf:
-            raise ValueError(f"per_seconds must be a positive number, got {per!r}")
+        set_ = object.__setattr__
+        set_(self, "max_calls", whole("max_calls", self.max_calls, minimum=1))
+        set_(self, "per_seconds", finite("per_seconds", self.per_seconds, inclusive=False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..bulk import COLUMNS
 from ..errors import RegistryError
-from ..numbers import MAX_LIMIT, OutboundNumber
+from ..numbers import MAX_LIMIT, SETTINGS, OutboundNumber
 from ..registry import NumberRegistry
 from .output import TWILIO_RULE, warn, warn_twilio_channels
 
@@ -45,15 +45,13 @@ def register(commands: Any) -> None:
 
     sub = action("add", "add one number")
     sub.add_argument("e164")
-    sub.add_argument("--provider", required=True, help="twilio, plivo or exotel")
-    _settings(sub, default=None)
+    _settings(sub, update=False)
     sub.add_argument("--template", action="append", default=[], help="assign (repeatable)")
-    sub.set_defaults(run=_add, channels=1, trai=False, stir_shaken=False)
+    sub.set_defaults(run=_add)
 
     sub = action("update", "change a registered number's settings (only those given)")
     sub.add_argument("e164")
-    sub.add_argument("--provider", default=argparse.SUPPRESS, help="twilio, plivo or exotel")
-    _settings(sub, default=argparse.SUPPRESS)
+    _settings(sub, update=True)
     sub.set_defaults(run=_update)
 
     sub = action("assign", "assign numbers to a template")
@@ -77,30 +75,27 @@ def register(commands: Any) -> None:
     sub.set_defaults(run=_remove)
 
 
-# Flag -> OutboundNumber field, for add and update.
-_SETTINGS = {
-    "channels": "max_concurrent_calls",
-    "max_calls_per_hour": "max_calls_per_hour",
-    "max_calls_per_day": "max_calls_per_day",
-    "trai": "trai_registered",
-    "stir_shaken": "stir_shaken_attested",
-    "account": "account",
-    "credentials": "credentials",
-    "label": "label",
-}
+# The settings given as flags (the number itself is the positional argument).
+_FLAGGED = tuple(spec for spec in SETTINGS if spec.kind != "e164")
 
 
-def _settings(sub: argparse.ArgumentParser, default: Any) -> None:
-    """A number's settings as flags; `default` SUPPRESS leaves out those not given."""
-    flag = argparse.BooleanOptionalAction
-    sub.add_argument("--channels", type=_limit, default=default, help="max concurrent calls")
-    sub.add_argument("--max-calls-per-hour", type=_limit, default=default, help="N, or none")
-    sub.add_argument("--max-calls-per-day", type=_limit, default=default, help="N, or none")
-    sub.add_argument("--trai", action=flag, default=default, help="TRAI registered")
-    sub.add_argument("--stir-shaken", action=flag, default=default, help="STIR/SHAKEN attested")
-    sub.add_argument("--account", default=default, help="provider account id (not a secret)")
-    sub.add_argument("--credentials", default=default, help="reference: env:NAME or file:NAME")
-    sub.add_argument("--label", default=default)
+def _settings(sub: argparse.ArgumentParser, *, update: bool) -> None:
+    """A number's settings as flags, one per setting; an update leaves out those not given."""
+    for spec in _FLAGGED:
+        options: dict[str, Any] = {"dest": spec.name, "help": spec.help}
+        if spec.kind == "whole":
+            options.update(type=_limit, metavar="N")
+            if spec.optional:
+                options["help"] += ", or none"
+        elif spec.kind == "flag":
+            options["action"] = argparse.BooleanOptionalAction
+        if update:
+            options["default"] = argparse.SUPPRESS
+        elif spec.required:
+            options["required"] = True
+        else:
+            options["default"] = spec.default
+        sub.add_argument(f"--{spec.flag}", **options)
 
 
 def _limit(text: str) -> int | None:
@@ -168,8 +163,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    settings = {field: getattr(args, flag) for flag, field in _SETTINGS.items()}
-    number = OutboundNumber(args.e164, args.provider, **settings)
+    settings = {spec.name: getattr(args, spec.name) for spec in _FLAGGED}
+    number = OutboundNumber(args.e164, **settings)
     with _open(args, create=True) as registry:
         registry.add(number, templates=args.template)
     print(f"added {number.e164}")
@@ -178,9 +173,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _update(args: argparse.Namespace) -> int:
-    changes = {field: getattr(args, flag) for flag, field in _SETTINGS.items() if flag in args}
-    if "provider" in args:
-        changes["provider"] = args.provider
+    changes = {spec.name: getattr(args, spec.name) for spec in _FLAGGED if spec.name in args}
     if not changes:
         raise RegistryError("nothing to update: give a setting, e.g. --channels 2")
     with _open(args) as registry:

@@ -11,6 +11,7 @@ from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
 from ..extras import missing_extra
 from ..providers.base import is_url
+from ..validation import finite, whole
 from .numbers import DEFAULT_DB, _db
 
 
@@ -137,10 +138,8 @@ def run(args: argparse.Namespace) -> int:
         token = load_token(args.token_file)
     except TokenError as error:
         raise ValueError(str(error)) from None
-    if not 0 < args.port < 65536:
-        raise ValueError(f"--port must be between 1 and 65535, got {args.port}")
-    if not args.sync_interval > 0:
-        raise RegistryError(f"--sync-interval must be positive seconds, got {args.sync_interval}")
+    whole("--port", args.port, minimum=1, maximum=65535)
+    finite("--sync-interval", args.sync_interval, inclusive=False, error=RegistryError)
     options: dict[str, Any] = {}
     if args.calling_hours:
         options["calling_hours"] = DEFAULT_CALLING_HOURS

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..extras import missing_extra
+from ..numbers import CAPS, Provider
 from .numbers import format_table
 from .output import TWILIO_RULE, warn
 
@@ -55,10 +56,13 @@ def register(commands: Any) -> None:
 
 def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     """The flags that describe or override a scenario (shared with `numsim size`)."""
-    parser.add_argument("--provider", help="twilio, plivo or exotel (default twilio)")
+    providers = ", ".join(Provider)
+    parser.add_argument("--provider", help=f"{providers} (default twilio)")
     parser.add_argument("--channels", type=int, help="channels per number (default 1)")
-    parser.add_argument("--max-calls-per-hour", type=int, help="rolling-hour cap per number")
-    parser.add_argument("--max-calls-per-day", type=int, help="rolling-24 h cap per number")
+    for spec in CAPS:  # every cap a number can have (max calls per hour, per day, ...)
+        parser.add_argument(
+            f"--{spec.flag}", dest=spec.name, type=int, help=f"{spec.help} per number"
+        )
     parser.add_argument("--calls-per-hour", type=float, help="attempts per hour (default 600)")
     parser.add_argument(
         "--mean-duration",
@@ -147,8 +151,7 @@ def apply_scenario_flags(
             "provider": args.provider,
             "count": getattr(args, "numbers", None),
             "channels": args.channels,
-            "max_calls_per_hour": args.max_calls_per_hour,
-            "max_calls_per_day": args.max_calls_per_day,
+            **{spec.name: getattr(args, spec.name) for spec in CAPS},
         }
         changes = {k: v for k, v in changes.items() if v is not None}
         if changes:

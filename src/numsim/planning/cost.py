@@ -9,11 +9,11 @@ included: they scale with the load, not with the pool.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import MappingProxyType
 
 from ..numbers import Provider
+from ..validation import finite
 
 MONTHLY_PRICE_USD: Mapping[str, float] = MappingProxyType({"twilio": 1.15, "plivo": 0.50})
 
@@ -26,9 +26,7 @@ def monthly_price(provider: str, prices: Mapping[str, float] | None = None) -> f
     price = table.get(name)
     if price is None:
         return None
-    if isinstance(price, bool) or not isinstance(price, int | float) or not 0 <= price < math.inf:
-        raise ValueError(f"the monthly price of a {name} number must be >= 0, got {price!r}")
-    return float(price)
+    return finite(f"the monthly price of a {name} number", price)
 
 
 def cost_per_month(

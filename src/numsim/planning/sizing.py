@@ -20,9 +20,11 @@ from typing import Any
 import pandas as pd
 
 from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
+from ..errors import NumsimError
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
 from ..sim.run import controlled_interval, figure_value, interval, with_numbers
 from ..sim.scenario import Scenario
+from ..validation import finite, whole
 from .analytic import (
     OfferedLoad,
     channels_per_number,
@@ -38,7 +40,7 @@ from .targets import FinishBy, Target
 POOL_REASONS = {BUSY: "concurrency", HOURLY_CAP: "hourly_cap", DAILY_CAP: "daily_cap"}
 
 
-class PlanningError(ValueError):
+class PlanningError(NumsimError, ValueError):
     """No pool size meets the target: the message names the limit in the way."""
 
 
@@ -158,11 +160,11 @@ def size_pool(
     as good as on target, and then its mean decides. Runs go to `executor` (any
     concurrent.futures.Executor) or a pool of `workers` processes (default one per
     core; 1: this process); the same seed gives the same answer whatever runs it."""
-    _check_whole("replications", replications, 2)
-    _check_whole("max_replications", max_replications, replications)
-    _check_whole("max_numbers", max_numbers, 1)
-    if tolerance is not None and not (isinstance(tolerance, int | float) and tolerance >= 0):
-        raise ValueError(f"tolerance must be a number >= 0, got {tolerance!r}")
+    replications = whole("replications", replications, minimum=2)
+    max_replications = whole("max_replications", max_replications, minimum=replications)
+    max_numbers = whole("max_numbers", max_numbers, minimum=1)
+    if tolerance is not None:
+        tolerance = finite("tolerance", tolerance)
     if not scenario.numbers:
         raise ValueError("size_pool sizes a number group: the scenario has none (a registry?)")
     started = time.perf_counter()
@@ -542,8 +544,3 @@ def _capacity(groups: Any, cap: str) -> float:
 
 def _at_least(need: float, per_number: float) -> int:
     return max(1, math.ceil(need / per_number - 1e-9)) if need > 0 else 1
-
-
-def _check_whole(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")

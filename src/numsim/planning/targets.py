@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ..validation import finite, share
 from .erlang import Impatient, erlang_b, mean_wait, wait_exceeds
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ class MaxBlocking(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check_share("share", self.share)
+        _set(self, "share", share("share", self.share, strict=True))
 
     @property
     def goal(self) -> float:
@@ -101,11 +102,9 @@ class ServiceLevel(Target):
     higher_is_better: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        _check_share("share", self.share)
-        if self.within_seconds is not None and not (
-            isinstance(self.within_seconds, int | float) and 0 <= self.within_seconds < math.inf
-        ):
-            raise ValueError(f"within_seconds must be >= 0, got {self.within_seconds!r}")
+        _set(self, "share", share("share", self.share, strict=True))
+        if self.within_seconds is not None:
+            _set(self, "within_seconds", finite("within_seconds", self.within_seconds))
 
     @property
     def goal(self) -> float:
@@ -148,7 +147,7 @@ class MaxMeanWait(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check_positive("seconds", self.seconds)
+        _set(self, "seconds", finite("seconds", self.seconds, inclusive=False))
 
     @property
     def goal(self) -> float:
@@ -174,7 +173,7 @@ class FinishBy(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _check_positive("hours", self.hours)
+        _set(self, "hours", finite("hours", self.hours, inclusive=False))
 
     @property
     def goal(self) -> float:
@@ -189,11 +188,5 @@ class FinishBy(Target):
         return f"campaigns finished within {self.hours:g} h"
 
 
-def _check_share(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
-        raise ValueError(f"{name} must be strictly between 0 and 1, got {value!r}")
-
-
-def _check_positive(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+def _set(target: Target, name: str, value: float) -> None:
+    object.__setattr__(target, name, value)

@@ -9,43 +9,35 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .base import OwnedNumber, ProviderAdapter
+from .catalog import PROVIDERS, adapter_class
 from .errors import InvalidCallback, ProviderError
 from .events import CallEvent, CallStatus, InboundCall
 from .pacing import MemoryPacer, Pacer, RedisPacer
 
-if TYPE_CHECKING:
-    from .exotel import ExotelAdapter
-    from .plivo import PlivoAdapter
-    from .twilio import TwilioAdapter
+if TYPE_CHECKING:  # for type checkers; at run time each is imported on first use
+    from .exotel import ExotelAdapter as ExotelAdapter
+    from .plivo import PlivoAdapter as PlivoAdapter
+    from .twilio import TwilioAdapter as TwilioAdapter
+
+_ADAPTERS = {r.class_name: r.provider for r in PROVIDERS.values()}  # see __getattr__
 
 __all__ = [
     "CallEvent",
     "CallStatus",
-    "ExotelAdapter",
     "InboundCall",
     "InvalidCallback",
     "MemoryPacer",
     "OwnedNumber",
     "Pacer",
-    "PlivoAdapter",
     "ProviderAdapter",
     "ProviderError",
     "RedisPacer",
-    "TwilioAdapter",
+    *sorted(_ADAPTERS),  # ExotelAdapter, PlivoAdapter, TwilioAdapter, ...
 ]
-
-_ADAPTERS = {"TwilioAdapter": "twilio", "PlivoAdapter": "plivo", "ExotelAdapter": "exotel"}
 
 
 def __getattr__(name: str) -> object:
-    module = _ADAPTERS.get(name)
-    if module is None:
+    provider = _ADAPTERS.get(name)
+    if provider is None:
         raise AttributeError(f"module 'numsim.providers' has no attribute {name!r}")
-    try:
-        imported = __import__(f"{__name__}.{module}", fromlist=[name])
-    except ImportError as error:
-        raise ImportError(
-            f"{name} needs the providers extra: pip install 'numsim[providers]' ({error.name} "
-            "is missing)"
-        ) from None
-    return getattr(imported, name)
+    return adapter_class(provider)

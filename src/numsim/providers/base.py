@@ -22,6 +22,8 @@ from ..credentials import CredentialError, CredentialRef
 from ..errors import InvalidNumberError
 from ..numbers import Provider
 from ..phone import normalize_e164
+from ..validation import finite
+from .catalog import registration
 from .errors import ProviderError
 from .events import CallEvent, InboundCall
 from .pacing import PROCESS_PACER, Pacer
@@ -41,7 +43,6 @@ class ProviderAdapter(ABC):
     """One provider account: place, hang up and look up calls; read its callbacks."""
 
     provider: ClassVar[Provider]
-    default_cps: ClassVar[float]
     # The provider's limit counts every API request (Exotel), not only new calls.
     paces_every_request: ClassVar[bool] = False
     # The provider signs its webhooks' bodies. Exotel does not: only the URL carries a
@@ -64,18 +65,19 @@ class ProviderAdapter(ABC):
     ) -> None:
         if not isinstance(account, str) or not account.strip():
             raise ValueError(f"{self.provider.value} account must be a non-empty id string")
-        cps = self.default_cps if cps is None else cps
-        if not cps > 0:
-            raise ValueError(f"cps must be a positive number of calls per second, got {cps!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        cps = self.default_cps() if cps is None else cps
         self.account = account.strip()
         self.credentials = CredentialRef.parse(credentials)
-        self.cps = float(cps)
-        self.timeout = float(timeout)
-        self.max_wait = float(max_wait)
+        self.cps = finite("cps (calls per second)", cps, inclusive=False)
+        self.timeout = finite("timeout", timeout, inclusive=False)
+        self.max_wait = finite("max_wait", max_wait)
         self._pacer = pacer or PROCESS_PACER
         self._sleep = sleep
+
+    @classmethod
+    def default_cps(cls) -> float:
+        """The account's pacing unless `cps` is given: the provider's (providers.catalog)."""
+        return registration(cls.provider).cps
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.account!r}, {str(self.credentials)!r})"

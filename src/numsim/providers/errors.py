@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import NumsimError
 from ..numbers import Provider
 
 
-class ProviderError(Exception):
+class ProviderError(NumsimError):
     """A provider request that failed.
 
     `retryable` says whether trying again can help (429, 5xx, a connection that never
@@ -61,7 +62,7 @@ def retryable_status(status: int | None) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
-class InvalidCallback(ValueError):
+class InvalidCallback(NumsimError, ValueError):
     """A callback that did not verify or cannot be read; it changed nothing."""
 
 

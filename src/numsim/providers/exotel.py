@@ -49,7 +49,6 @@ class ExotelAdapter(ProviderAdapter):
     overrides it. Exotel allows 200 API requests a minute."""
 
     provider: ClassVar[Provider] = Provider.EXOTEL
-    default_cps: ClassVar[float] = 200 / 60
     paces_every_request: ClassVar[bool] = True
     signs_callbacks: ClassVar[bool] = False
 

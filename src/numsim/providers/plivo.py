@@ -76,7 +76,6 @@ class PlivoAdapter(ProviderAdapter):
     Plivo allows 2 calls per second per account and answers 429 above it."""
 
     provider: ClassVar[Provider] = Provider.PLIVO
-    default_cps: ClassVar[float] = 2.0
     finds_queued_calls: ClassVar[bool] = False
 
     def __init__(

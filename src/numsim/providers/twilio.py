@@ -83,7 +83,6 @@ class TwilioAdapter(ProviderAdapter):
     keeps that queue empty."""
 
     provider: ClassVar[Provider] = Provider.TWILIO
-    default_cps: ClassVar[float] = 1.0
 
     def __init__(
         self,

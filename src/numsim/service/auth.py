@@ -13,6 +13,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ..errors import NumsimError
 from .asgi import send_error
 
 TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
@@ -22,7 +23,7 @@ PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 PUBLIC_PREFIXES = ("/callbacks/",)
 
 
-class TokenError(ValueError):
+class TokenError(NumsimError, ValueError):
     """No usable API token configured."""
 
 

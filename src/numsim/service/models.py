@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..bulk import COLUMNS
-from ..numbers import OutboundNumber
+from ..numbers import NUMBER_FIELDS, SETTINGS, OutboundNumber, Setting, plain
 
 MAX_WAIT = 30.0  # seconds an acquire may wait for a number over HTTP
 
@@ -17,37 +17,49 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
 
 
-class NumberSettings(_Body):
-    """The settings of a number that PATCH may change (only those given)."""
-
-    provider: str | None = None
-    max_concurrent_calls: int | None = None
-    max_calls_per_hour: int | None = None
-    max_calls_per_day: int | None = None
-    trai_registered: bool | None = None
-    stir_shaken_attested: bool | None = None
-    account: str | None = None
-    credentials: str | None = Field(None, description="a reference: env:NAME or file:NAME")
-    label: str | None = None
-
-
-class NumberIn(_Body):
-    """A number to add: the CSV's columns."""
-
-    e164: str
-    provider: str
-    max_concurrent_calls: int = 1
-    max_calls_per_hour: int | None = None
-    max_calls_per_day: int | None = None
+class _NumberIn(_Body):
     templates: list[str] = []
-    trai_registered: bool = False
-    stir_shaken_attested: bool = False
-    account: str | None = None
-    credentials: str | None = Field(None, description="a reference: env:NAME or file:NAME")
-    label: str | None = None
 
     def number(self) -> OutboundNumber:
         return OutboundNumber(**self.model_dump(exclude={"templates"}))
+
+
+# A number's HTTP fields are its settings (numbers.SETTINGS), typed by their kind.
+_TYPES: dict[str, Any] = {
+    "e164": str,
+    "provider": str,
+    "whole": int,
+    "flag": bool,
+    "text": str,
+    "reference": str,
+}
+
+
+def _field(spec: Setting, *, patch: bool) -> tuple[Any, Any]:
+    """A setting as a pydantic field: in a PATCH every one is optional (None: not given)."""
+    kind = _TYPES[spec.kind]
+    if patch or spec.optional:
+        kind = kind | None
+    default = None if patch else (... if spec.required else spec.default)
+    return kind, Field(default, description=spec.help)
+
+
+if TYPE_CHECKING:
+    NumberIn = _NumberIn
+    NumberSettings = _Body
+else:
+    NumberIn = create_model(
+        "NumberIn",
+        __base__=_NumberIn,
+        __doc__="A number to add: the CSV's columns.",
+        **{s.name: _field(s, patch=False) for s in SETTINGS},
+    )
+    NumberSettings = create_model(
+        "NumberSettings",
+        __base__=_Body,
+        __doc__="The settings of a number that PATCH may change (only those given).",
+        **{s.name: _field(s, patch=True) for s in SETTINGS if s.kind != "e164"},
+    )
 
 
 class Rotation(_Body):
@@ -103,8 +115,6 @@ class LeaseOut(BaseModel):
 
 def number_row(number: OutboundNumber, templates: list[str]) -> dict[str, Any]:
     """A number as the CSV's columns (credentials as their reference)."""
-    values: dict[str, Any] = {name: getattr(number, name, None) for name in COLUMNS}
-    values["provider"] = number.provider.value
-    values["credentials"] = None if number.credentials is None else str(number.credentials)
+    values: dict[str, Any] = dict(zip(NUMBER_FIELDS, plain(number), strict=True))
     values["templates"] = templates
-    return values
+    return {name: values[name] for name in COLUMNS}

@@ -16,6 +16,8 @@ from typing import Any
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..validation import finite
+
 DEFAULT_READ_TIMEOUT = 10.0  # seconds
 
 
@@ -63,8 +65,7 @@ class TimedH11Protocol(H11Protocol):
 
 def timed_protocol(seconds: float) -> type[TimedH11Protocol]:
     """The protocol class for uvicorn's `http=` with both timeouts set to `seconds`."""
-    if not seconds > 0:
-        raise ValueError(f"the read timeout must be positive seconds, got {seconds!r}")
+    finite("the read timeout", seconds, inclusive=False)
     return type(
         "TimedH11Protocol",
         (TimedH11Protocol,),

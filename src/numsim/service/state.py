@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..allocator import Allocator
 from ..credentials import CredentialError
 from ..dialer import Dialer
-from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider
+from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider, plain
+from ..providers import catalog
 from ..providers.base import ProviderAdapter
 from ..registry import NumberRegistry
 from .metrics import AllocatorCollector
@@ -92,7 +94,7 @@ def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[Out
     for row in rows:
         e164 = str(row["e164"])
         number = current.get(e164)
-        if number is None or _stored(number) != tuple(row[f] for f in NUMBER_FIELDS):
+        if number is None or plain(number) != tuple(row[f] for f in NUMBER_FIELDS):
             number = OutboundNumber(**{f: row[f] for f in NUMBER_FIELDS})  # type: ignore[arg-type]
             allocator.add_number(number)
         numbers.append(number)
@@ -112,14 +114,6 @@ def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[Out
     return numbers
 
 
-def _stored(number: OutboundNumber) -> tuple[object, ...]:
-    """The number's settings as the registry's rows hold them."""
-    values = {f: getattr(number, f) for f in NUMBER_FIELDS}
-    values["provider"] = number.provider.value
-    values["credentials"] = None if number.credentials is None else str(number.credentials)
-    return tuple(values.values())
-
-
 def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
     return {
         (n.provider, n.account, str(n.credentials))
@@ -136,20 +130,15 @@ def _adapters(
     """One adapter per account the registry's numbers name (credentials stay references),
     sending to the provider's base URL in `base_urls` if one is given; a Twilio account
     in `shared_keys` also verifies webhooks signed with that SharedKey."""
-    from .. import providers
-
-    classes = {
-        Provider.TWILIO: "TwilioAdapter",
-        Provider.PLIVO: "PlivoAdapter",
-        Provider.EXOTEL: "ExotelAdapter",
-    }
     made: dict[tuple[Provider, str], ProviderAdapter] = {}
     for provider, account, credentials in sorted(accounts):
         if (provider, account) in made:
             continue
-        adapter_class = getattr(providers, classes[provider])
         try:
-            options = {"base_url": base_urls[provider]} if provider in base_urls else {}
+            adapter_class = catalog.adapter_class(provider)
+            options: dict[str, Any] = {}
+            if provider in base_urls:
+                options["base_url"] = base_urls[provider]
             if provider is Provider.TWILIO and account in shared_keys:
                 options["shared_key"] = shared_keys[account]
             made[provider, account] = adapter_class(account, credentials, **options)

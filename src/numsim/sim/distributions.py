@@ -6,6 +6,9 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from numbers import Real
+
+from ..validation import finite
 
 KINDS = ("exponential", "lognormal", "constant", "uniform", "empirical")
 
@@ -47,8 +50,8 @@ class Distribution:
                 if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
                     raise ValueError("empirical values must be a non-empty list of seconds >= 0")
                 object.__setattr__(self, "values", values)
-            elif value is None or isinstance(value, bool) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{self.kind} distribution needs {name} >= 0, got {value!r}")
+            else:
+                object.__setattr__(self, name, finite(f"{self.kind} distribution's {name}", value))
         if self.kind in ("exponential", "lognormal") and self.mean == 0:
             raise ValueError(f"{self.kind} distribution needs mean > 0")
         if self.kind == "uniform" and self.low > self.high:  # type: ignore[operator]
@@ -60,8 +63,8 @@ class Distribution:
         {kind = "lognormal", mean = 180, sigma = 0.8}."""
         if isinstance(value, Distribution):
             return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return cls("constant", mean=float(value))
+        if isinstance(value, Real) and not isinstance(value, bool):
+            return cls("constant", mean=finite(what, value))
         if isinstance(value, Mapping):
             unknown = set(value) - set(cls.__dataclass_fields__)
             if unknown:

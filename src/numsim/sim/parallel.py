@@ -15,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..validation import whole
 from .scenario import Scenario
 
 Task = tuple[Scenario, int]
@@ -64,11 +65,7 @@ def executor_for(executor: Executor | None, workers: int | None) -> Iterator[Exe
     if executor is not None:
         yield executor
         return
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
-    count = workers if workers is not None else (os.cpu_count() or 1)
-    if count < 1:
-        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+    count = whole("workers", workers, minimum=1) if workers is not None else os.cpu_count() or 1
     if count == 1:
         yield None
         return

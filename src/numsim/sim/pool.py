@@ -8,7 +8,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from ..errors import RegistryError
-from ..numbers import OutboundNumber, Provider
+from ..numbers import OutboundNumber
 from ..phone import phone_info
 from ..registry import NumberRegistry
 from .scenario import Scenario, ScenarioError
@@ -40,16 +40,7 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
             e164 = next(source, None)
             if e164 is None:
                 raise ScenarioError(f"ran out of fake numbers for {country}; use fewer numbers")
-            number = OutboundNumber(
-                e164,
-                Provider(group.provider),
-                max_concurrent_calls=group.channels,
-                max_calls_per_hour=group.max_calls_per_hour,
-                max_calls_per_day=group.max_calls_per_day,
-                trai_registered=group.trai_registered,
-                stir_shaken_attested=group.stir_shaken_attested,
-                account=group.account,
-            )
+            number = OutboundNumber(e164, **group.settings())
             numbers.append(number)
             for template in group.templates:
                 templates.setdefault(template, []).append(number.e164)

@@ -342,8 +342,7 @@ def sweep(
     every value: common random numbers), the mean refusals by reason, and the
     campaigns' completion time. Every run of every value shares one executor."""
     change = change or with_numbers
-    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
-        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
+    replications = whole("replications", replications, minimum=2)
     changed = [change(scenario, value) for value in values]
     seeds = [seed + index for index in range(replications)]
     tasks = [(variant, s) for variant in changed for s in seeds]

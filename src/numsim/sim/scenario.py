@@ -10,15 +10,17 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
+from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..allocator.allocator import DEFAULT_LEASE_TTL
 from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
 from ..allocator.strategy import Strategy
-from ..numbers import Provider, check_template_id
-from ..validation import finite, whole
+from ..errors import NumsimError
+from ..numbers import SETTINGS, check_template_id
+from ..validation import finite, share, whole
 from .distributions import Distribution
 
 DEFAULT_TEMPLATE = "default"
@@ -29,33 +31,64 @@ MAX_POOL = 100_000  # simulated numbers (the fake US ranges hold 100,000)
 MAX_DESTINATIONS = 1_000_000  # generated destinations: population + contacts
 
 
-class ScenarioError(ValueError):
+class ScenarioError(NumsimError, ValueError):
     """A scenario that cannot be simulated; the message names the field."""
 
 
+# The number settings a group names differently from OutboundNumber.
+GROUP_NAMES = {"max_concurrent_calls": "channels"}
+
+
+def _number_settings(cls: type) -> type:
+    """Give a number group each per-number setting (numbers.SETTINGS, those with `group`)
+    it does not declare itself, with the number's default: a new setting (a new cap)
+    reaches scenario files and the simulated pool by its declaration alone."""
+    annotations = cls.__annotations__  # the class's own: it declares some
+    for spec in SETTINGS:
+        name = GROUP_NAMES.get(spec.name, spec.name)
+        if spec.group and name not in annotations:
+            annotations[name] = "Any"
+            setattr(cls, name, spec.default)
+    return cls
+
+
 @dataclass(frozen=True)
+@_number_settings
 class NumberGroup:
-    """A block of identical numbers in the simulated pool."""
+    """A block of identical numbers in the simulated pool. Besides these fields it takes
+    every per-number setting (max_calls_per_hour, max_calls_per_day, account, ...: see
+    numbers.SETTINGS), with the number's default."""
 
     provider: str = "twilio"  # twilio | plivo | exotel
     count: int = 10  # numbers in the group
     channels: int = 1  # max concurrent calls per number (a Twilio number carries 1)
-    max_calls_per_hour: int | None = None  # rolling-hour cap per number; None: no cap
-    max_calls_per_day: int | None = None  # rolling-24 h cap per number; None: no cap
     country: str = "US"  # ISO country the numbers are from
     trai_registered: bool = True  # may call India
     stir_shaken_attested: bool = True  # may call the US
-    account: str | None = None  # provider account (pacing is per account); None: one per provider
     templates: tuple[str, ...] = (DEFAULT_TEMPLATE,)  # templates these numbers serve
 
+    if TYPE_CHECKING:  # the settings added by _number_settings (max_calls_per_hour, ...)
+
+        def __getattr__(self, name: str) -> Any: ...
+
     def __post_init__(self) -> None:
-        _set(self, "provider", Provider(self.provider).value)
+        for spec in _GROUP_SETTINGS:
+            name = GROUP_NAMES.get(spec.name, spec.name)
+            try:
+                value = replace(spec, name=name).check(getattr(self, name), "the number group")
+            except ValueError as error:
+                raise ScenarioError(str(error)) from None
+            _set(self, name, value.value if spec.kind == "provider" else value)
         _whole(self, "count", minimum=1, maximum=MAX_POOL)
-        _whole(self, "channels", minimum=1)
-        _whole(self, "max_calls_per_hour", minimum=1, optional=True)
-        _whole(self, "max_calls_per_day", minimum=1, optional=True)
         _country(self, "country")
         _templates(self, "templates")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings each of the group's numbers gets, as OutboundNumber's arguments."""
+        return {s.name: getattr(self, GROUP_NAMES.get(s.name, s.name)) for s in _GROUP_SETTINGS}
+
+
+_GROUP_SETTINGS = tuple(s for s in SETTINGS if s.group)
 
 
 @dataclass(frozen=True)
@@ -148,9 +181,7 @@ class CallModel:
         if self.load_counts not in ("attempts", "connected"):
             raise ScenarioError("call.load_counts must be 'attempts' or 'connected'")
         for name in ("answer_probability", "callback_probability", "lost_callback_probability"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                raise ScenarioError(f"call.{name} must be a probability in [0, 1], got {value!r}")
+            _set(self, name, share(f"call.{name}", getattr(self, name), error=ScenarioError))
         if self.load_counts == "connected" and self.answer_probability == 0:
             raise ScenarioError("load_counts = 'connected' needs answer_probability > 0")
         for spec in fields(self):
@@ -240,9 +271,13 @@ class Scenario:
             raise ScenarioError(str(error)) from None
         _seconds(self, "lease_ttl_seconds", positive=True)
         _seconds(self, "timeline_seconds", positive=True)
-        for account, rate in dict(self.calls_per_second).items():
-            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
-                raise ScenarioError(f"calls_per_second for {account!r} must be > 0, got {rate!r}")
+        rates = {
+            account: finite(
+                f"calls_per_second for {account!r}", rate, inclusive=False, error=ScenarioError
+            )
+            for account, rate in dict(self.calls_per_second).items()
+        }
+        _set(self, "calls_per_second", rates)
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
         loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
@@ -405,21 +440,20 @@ def _zone(name: object, where: str) -> None:
 def _profile(profile: Any) -> tuple[Any, ...]:
     """24 hourly rates, or (start, end, rate) intervals; rates are per hour."""
     items = tuple(profile)
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in items):
-        if len(items) != 24 or any(v < 0 for v in items):
+    if all(isinstance(v, Real) and not isinstance(v, bool) for v in items):
+        if len(items) != 24:
             raise ScenarioError("a profile of rates needs 24 values >= 0, one per hour")
-        return tuple(float(v) for v in items)
+        return tuple(finite("profile rate", v, error=ScenarioError) for v in items)
     intervals = []
     for item in items:
         try:
             start, end, rate = item
-            intervals.append((_hhmm(start), _hhmm(end), float(rate)))
+            span, rate = (_hhmm(start), _hhmm(end)), float(rate)
         except (TypeError, ValueError):
             raise ScenarioError(
                 f"profile intervals are [start 'HH:MM', end 'HH:MM', calls per hour], got {item!r}"
             ) from None
-        if rate < 0:
-            raise ScenarioError(f"profile rate must be >= 0, got {rate!r}")
+        intervals.append((*span, finite("profile rate", rate, error=ScenarioError)))
     return tuple(intervals)
 
 
