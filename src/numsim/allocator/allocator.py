@@ -325,12 +325,14 @@ class Allocator:
         timeout: float = 0.0,
         ttl: float | None = None,
         callback: Callable[[Request], object] | None = None,
+        explain: bool = True,
     ) -> Request:
         """Low level: ask for a number, waiting up to `timeout` seconds of the clock.
 
         Returns at once; `callback(request)` runs when the request completes
         (it may run before this returns). Front ends for threads, asyncio and
-        the simulator are built on this.
+        the simulator are built on this. `explain`: a refusal itemizes its
+        `reasons` (a pass over the pool; the simulator asks only when it reads them).
         """
         finite("timeout", timeout)
         if ttl is not None:
@@ -347,6 +349,7 @@ class Allocator:
             (template, target.groups),
             callback,
         )
+        request.explain = explain
         self._waits.submit(request)
         if not request.done and self._backend.expect_frees(self._now(), self._has_waiters):
             self.poll()  # a channel freed between its try and the mark was announced to no one
@@ -595,7 +598,8 @@ class Allocator:
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
-        return self._attempt(request.template, target, request.call_id, request.ttl, final)
+        explain = final and request.explain
+        return self._attempt(request.template, target, request.call_id, request.ttl, explain)
 
     def _attempt(
         self,

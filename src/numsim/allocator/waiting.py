@@ -37,6 +37,7 @@ class Request:
         "destination",
         "done",
         "error",
+        "explain",
         "key",
         "lease",
         "retry_at",
@@ -67,6 +68,7 @@ class Request:
         self.error: NoNumberAvailable | None = None
         self.done = False
         self.closed = False  # ended by the allocator's close()
+        self.explain = True  # a final refusal itemizes its reasons (a pass over the pool)
         self._callback = callback
         self._queue: WaitQueue | None = None
 

@@ -181,6 +181,7 @@ class Engine:
             timeout=max_wait,
             ttl=None if lost else hold,
             callback=settle,
+            explain=self._explain,
         )
 
     def _settle(self, outcome: Grant | NoNumberAvailable, call: _Call, now: float) -> None:

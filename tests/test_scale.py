@@ -1,0 +1,81 @@
+"""Planning at any scale: what keeps a waiting attempt's cost off the pool's size, and
+`numsim size` answering (or saying why not in one line) over a grid of questions."""
+
+import contextlib
+import io
+import itertools
+
+import pytest
+
+import numsim
+from conftest import US, pool, twilio
+from numsim.cli import main
+from numsim.sim.pool import fake_destinations
+
+
+@pytest.mark.parametrize("explain", [True, False])
+def test_a_waiting_request_itemizes_its_refusal_only_when_asked(make_allocator, clock, explain):
+    numbers = [twilio(i) for i in range(3)]
+    allocator = make_allocator(numbers, {"t": pool(*numbers)})
+    leases = [allocator.acquire("t", US) for _ in numbers]
+    done = []
+    allocator.request("t", US, timeout=5.0, callback=done.append, explain=explain)
+    clock.advance(6.0)
+    allocator.poll()
+    (request,) = done
+    assert request.error is not None and request.error.reason == "busy"
+    if explain:
+        assert request.error.reasons == {lease.number: "busy" for lease in leases}
+    else:
+        assert not request.error.reasons  # no pass over the pool for a caller who never reads it
+
+
+def test_fake_destinations_are_built_once_per_process():
+    first = fake_destinations("US", 500)
+    again = fake_destinations("US", 500)
+    assert first == again and first is not again  # a fresh list: callers may keep theirs
+    assert len(set(first)) == 500 and all(d.startswith("+1") for d in first)
+
+
+# A small grid of realistic questions: each gets an answer or one clear line, exit 1.
+_GRID = [
+    ["--provider", p, "--channels", str(ch), "--calls-per-hour", str(rate)]
+    + ["--mean-duration", str(hold), "--max-wait", str(wait), "--service-level", str(level)]
+    + (["--max-calls-per-hour", str(cap)] if cap else [])
+    for p, ch, rate, hold, wait, level, cap in [
+        ("twilio", 1, 600, 180, 30, 0.9, None),
+        ("plivo", 10, 600, 60, 30, 0.99, 20),  # used to divide by an underflowed Erlang B
+        ("plivo", 30, 10, 600, 10, 0.9, None),
+        ("exotel", 5, 20000, 600, 60, 0.9, None),
+        ("twilio", 1, 10, 30, 0, 0.999, 100),
+        ("plivo", 2, 600, 30, 60, 0.8, 10),
+        ("exotel", 1, 60, 90, 10, 0.95, 100),
+    ]
+] + [
+    ["--calls-per-hour", "0"],
+    ["--mean-duration", "1e308"],
+    ["--max-wait", "1e12", "--calls-per-hour", "60"],
+    ["--channels", "0"],
+    ["--service-level", "1"],
+    ["--provider", "plivo", "--channels", "100000", "--calls-per-hour", "10"],
+]
+
+
+@pytest.mark.parametrize("question", _GRID, ids=[" ".join(q) for q in _GRID])
+def test_numsim_size_answers_or_says_why_in_one_line(question):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["size", *question, "--workers", "1", "--json"])
+    if code == 0:
+        assert '"numbers"' in out.getvalue()
+    else:
+        assert code == 1
+        lines = err.getvalue().strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("numsim"), err.getvalue()
+        assert "Traceback" not in err.getvalue()
+
+
+def test_the_grid_covers_each_kind_of_question():
+    flags = set(itertools.chain.from_iterable(_GRID))
+    assert {"--max-calls-per-hour", "--max-wait", "--channels", "--provider"} <= flags
+    assert numsim.planning.erlang_b(1, 100_000) == 0.0
