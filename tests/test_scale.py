@@ -79,3 +79,43 @@ def test_the_grid_covers_each_kind_of_question():
     flags = set(itertools.chain.from_iterable(_GRID))
     assert {"--max-calls-per-hour", "--max-wait", "--channels", "--provider"} <= flags
     assert numsim.planning.erlang_b(1, 100_000) == 0.0
+
+
+def test_a_class_refused_for_want_of_numbers_is_not_tried_again_until_something_frees(clock):
+    # In memory every free reaches this process; a Redis backend (frees by other
+    # processes) tries every time, as before.
+    numbers = [twilio(0)]
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, clock=clock)
+    held = allocator.acquire("t", US, ttl=100.0)
+    done = []
+    for _ in range(3):
+        allocator.request("t", US, timeout=50.0, ttl=10.0, callback=done.append)
+    refused = allocator.backend.stats()["refused:busy"]
+    for _ in range(5):
+        clock.advance(1.0)
+        allocator.poll()  # nothing freed: the head's refusal stands, without a try
+    assert allocator.backend.stats()["refused:busy"] == refused and not done
+    allocator.release(held)  # a channel frees: the head gets it at once
+    assert [r.lease is not None for r in done] == [True]
+    # The next frees by its lease's TTL alone (10 s), with no release to announce it.
+    clock.advance(9.0)
+    allocator.poll()
+    assert len(done) == 1
+    clock.advance(1.5)
+    allocator.poll()
+    assert [r.lease is not None for r in done] == [True, True]
+
+
+def test_a_number_assigned_serves_a_class_that_was_refused(clock):
+    first, second = twilio(0), twilio(1)
+    templates = {"t": pool(first), "u": pool(second)}
+    allocator = numsim.Allocator([first, second], templates, clock=clock)
+    allocator.acquire("t", US)
+    done = []
+    allocator.request("t", US, timeout=30.0, callback=done.append)
+    clock.advance(1.0)
+    allocator.poll()
+    assert not done
+    allocator.assign("t", [second.e164])
+    allocator.poll()
+    assert done and done[0].lease.number == second.e164

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import itertools
 import logging
 import threading
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
@@ -42,7 +43,7 @@ from .rules import (
     number_tags,
 )
 from .strategy import Strategy
-from .waiting import Request, WaitQueue
+from .waiting import _SHORTAGE, Request, WaitQueue
 
 if TYPE_CHECKING:
     from ..registry import NumberRegistry
@@ -148,6 +149,13 @@ class Allocator:
             )
         )
         self._waits = WaitQueue(self._attempt_request, self._now)
+        # "Nothing freed since": a class of waiting requests refused for want of numbers
+        # is not tried again (its refusal stands) until a channel frees, a number
+        # changes, or time reaches its refusal's retry time or the next lease expiry.
+        # Only where every free reaches this process (a backend without wake_interval).
+        self._generations = itertools.count()
+        self._generation = next(self._generations)
+        self._futile: dict[Hashable, tuple[int, float, NoNumberAvailable]] = {}
         self._load(numbers, templates)
         self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
 
@@ -561,6 +569,7 @@ class Allocator:
 
     def _push(self, number: OutboundNumber, templates: Iterable[str]) -> None:
         """Tell the backend a number's limits and its groups in each of `templates`."""
+        self._generation = next(self._generations)  # a waiting request may fit it now
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
@@ -598,8 +607,24 @@ class Allocator:
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
+        if not final:
+            futile = self._futile.get(request.key)
+            if futile is not None and futile[0] == self._generation and self._now() < futile[1]:
+                return futile[2]
         explain = final and request.explain
-        return self._attempt(request.template, target, request.call_id, request.ttl, explain)
+        outcome = self._attempt(request.template, target, request.call_id, request.ttl, explain)
+        if (
+            isinstance(outcome, NoNumberAvailable)
+            and outcome.reason in _SHORTAGE
+            and self._backend.wake_interval is None
+        ):
+            generation, now = self._generation, self._now()
+            until = _INFINITY if outcome.retry_after is None else now + outcome.retry_after
+            expiry = self._backend.next_expiry(now)
+            if expiry is not None:
+                until = min(until, expiry)
+            self._futile[request.key] = (generation, until, outcome)
+        return outcome
 
     def _attempt(
         self,
@@ -808,6 +833,7 @@ class Allocator:
         """A channel freed (inside a release, an expiry, or a message from another
         process): serve the waiters. A failure serving them is not the releaser's: it is
         logged, and the waiters try again at their next wake-up."""
+        self._generation = next(self._generations)  # (a counter's next() is atomic)
         if self._waits.waiting:
             try:
                 self.poll()
