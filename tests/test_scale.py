@@ -119,3 +119,20 @@ def test_a_number_assigned_serves_a_class_that_was_refused(clock):
     allocator.assign("t", [second.e164])
     allocator.poll()
     assert done and done[0].lease.number == second.e164
+
+
+def test_runs_with_the_same_routing_resolve_each_destination_once_per_process():
+    from numsim.sim import Arrivals, NumberGroup, Scenario
+    from numsim.sim.engine import Engine
+
+    scenario = Scenario(
+        numbers=(NumberGroup(count=2),), arrivals=(Arrivals(calls_per_hour=60.0),), hours=1.0
+    )
+    first, second = Engine(scenario, 1), Engine(scenario, 2)
+    assert first.allocator._destinations is second.allocator._destinations
+    for changed in (
+        scenario.replace(strategy="local_presence"),  # other groups to try
+        scenario.replace(calling_hours="default"),  # other hours to check
+        scenario.replace(compliance=False),  # no tag required
+    ):
+        assert Engine(changed, 1).allocator._destinations is not first.allocator._destinations
