@@ -201,6 +201,12 @@ def size_pool(
         _check_pacing(scenario, load)
     floors = _floors(scenario, target, load)
     floor = max(floors.values(), default=1)
+    if _proven(floors, scenario) > max_numbers:
+        name = max(floors, key=lambda key: floors[key])
+        raise PlanningError(
+            f"binding constraint {name}: at least {floors[name]:,} numbers are needed, over "
+            f"max_numbers = {max_numbers:,}"
+        )
     erlang_numbers = _analytic_numbers(scenario, target, load, floor, max_numbers)
     guess = _analytic_numbers(scenario, target, load, floor, max_numbers, estimate=True)
     blind_spot = "a campaign deadline" if load is None else formula_blind_spot(scenario)
@@ -284,8 +290,10 @@ def _confirmed(search: _Search, answer: int, load: OfferedLoad) -> bool:
     target, scenario = search.target, search.scenario
     for numbers in (answer, answer - 1) if answer > 1 else (answer,):
         search.met(numbers)
-        _, low, high = search._bounds(numbers)
+        mean, low, high = search._bounds(numbers)
         expected = _erlang_at(scenario, target, load, numbers, target.estimate)
+        if math.isnan(mean):  # no run made an attempt: nothing disagrees
+            continue
         if not low - search.tolerance <= expected <= high + search.tolerance:
             return False
         search.points[numbers].met = target.met(expected)  # the formula decides
@@ -334,6 +342,8 @@ class _Search:
 
     def values(self, numbers: int) -> list[float]:
         values = [figure_value(s, self.target.figure) for s in self.points[numbers].summaries]
+        if not isinstance(self.target, FinishBy):
+            return values  # a run with no attempts has no figure: left out
         return [self._unfinished if math.isnan(v) else v for v in values]
 
     def estimate(self, numbers: int) -> tuple[float, float, float]:
