@@ -292,11 +292,11 @@ def _confirmed(search: _Search, answer: int, load: OfferedLoad) -> bool:
         search.met(numbers)
         mean, low, high = search._bounds(numbers)
         expected = _erlang_at(scenario, target, load, numbers, target.estimate)
+        search.points[numbers].met = target.met(expected)  # the formula decides
         if math.isnan(mean):  # no run made an attempt: nothing disagrees
             continue
         if not low - search.tolerance <= expected <= high + search.tolerance:
             return False
-        search.points[numbers].met = target.met(expected)  # the formula decides
     return True
 
 
