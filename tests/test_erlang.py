@@ -15,7 +15,7 @@ from numsim.planning import (
     servers_for_wait,
     wait_exceeds,
 )
-from numsim.planning.erlang import Impatient
+from numsim.planning.erlang import Impatient, log_inverse_erlang_b
 
 
 @pytest.mark.parametrize(
@@ -147,3 +147,22 @@ def test_impatient_agrees_with_the_direct_form_where_both_compute(model, within,
     assert model.served_within(within) == pytest.approx(served, rel=1e-9)
     assert model.gave_up == pytest.approx(gave_up, rel=1e-9)
     assert model.mean_wait == pytest.approx(wait, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("traffic", "servers"), [(30, 200), (1, 5000), (1000, 1500), (5000, 20000), (0.001, 300)]
+)
+def test_log_inverse_erlang_b_agrees_with_its_recursion_all_the_way(traffic, servers):
+    """Far past the load the recursion's 1 + stops counting: the closed form takes over."""
+    inverse = 0.0
+    for n in range(1, servers + 1):
+        step = inverse + math.log(n / traffic)
+        inverse = step + math.log1p(math.exp(-step))
+    assert log_inverse_erlang_b(traffic, servers) == pytest.approx(inverse, rel=1e-12)
+
+
+def test_the_formulas_answer_at_the_largest_pools():
+    # 10,000 numbers of 100,000 channels: the work grows with the load, not the channels
+    assert Impatient(1e6, 100_000 * 10_000, 180, 30).served_within(30) == 1.0
+    assert Impatient(1e6, 100_000 * 10_000, 180, 30).mean_wait == 0.0
+    assert erlang_b(10, 10**9) == 0.0

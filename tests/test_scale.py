@@ -7,6 +7,8 @@ import itertools
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import numsim
 from conftest import US, pool, twilio
@@ -140,3 +142,31 @@ def test_runs_with_the_same_routing_resolve_each_destination_once_per_process():
         scenario.replace(compliance=False),  # no tag required
     ):
         assert Engine(changed, 1).allocator._destinations is not first.allocator._destinations
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    provider=st.sampled_from(["twilio", "plivo", "exotel"]),
+    channels=st.integers(1, 100_000),
+    rate=st.floats(0, 5_000),
+    duration=st.floats(0, 1e7),
+    wait=st.sampled_from([0, 0.5, 10, 60, 1e6]),
+    level=st.floats(0.01, 0.9999),
+    cap=st.none() | st.integers(1, 1000),
+)
+def test_any_accepted_question_in_short_runs_gets_an_answer_or_one_line(
+    provider, channels, rate, duration, wait, level, cap
+):
+    question = [
+        "--provider",
+        provider,
+        "--channels",
+        str(channels),
+        "--calls-per-hour",
+        f"{rate!r}",
+    ]
+    question += ["--mean-duration", f"{duration!r}", "--max-wait", f"{wait!r}", "--hours", "0.02"]
+    question += ["--service-level", f"{level!r}"] + (
+        ["--max-calls-per-hour", str(cap)] if cap else []
+    )
+    test_numsim_size_answers_or_says_why_in_one_line(question)

@@ -26,6 +26,8 @@ def erlang_b(traffic_erlangs: float, servers: int) -> float:
     blocking = 1.0
     for n in range(1, servers + 1):
         blocking = traffic_erlangs * blocking / (n + traffic_erlangs * blocking)
+        if blocking == 0.0:  # underflowed: it stays 0 for every server more
+            break
     return blocking
 
 
@@ -160,6 +162,11 @@ def log_inverse_erlang_b(traffic_erlangs: float, servers: int) -> float:
     log_traffic = math.log(traffic_erlangs)
     for more in range(n + 1, servers + 1):
         step = inverse + math.log(more) - log_traffic
+        if step > 40 and more > traffic_erlangs:
+            # the 1 + no longer counts (e^-40 is below a double's precision) and never
+            # will again (the steps only grow): the rest is a sum of log(k / A)
+            rest = math.lgamma(servers + 1) - math.lgamma(more) - (servers - more + 1) * log_traffic
+            return inverse + rest
         inverse = step + math.log1p(math.exp(-step))
     return inverse
 
