@@ -8,7 +8,7 @@ from limits import parse, storage, strategies
 
 import numsim
 
-from .harness import Case, Runner, timed
+from .harness import Case, Runner, cpu_timed
 
 DESTINATIONS = [f"+1212555{i:04d}" for i in range(1000)]
 
@@ -56,7 +56,7 @@ def limits_hit() -> Runner:
             for i in range(n):
                 hit(item, keys[i % 1000])
 
-        return timed(loop)(n)
+        return cpu_timed(loop)(n)
 
     return run
 
@@ -83,7 +83,7 @@ def cases() -> Iterator[Case]:
     yield Case(
         "allocator_vs_limits",
         "memory acquire+release (pool of 10) vs one limits MovingWindowRateLimiter.hit",
-        timed(_cycle(allocator)),
+        cpu_timed(_cycle(allocator)),
         limits_hit(),
         ops=20_000,
         target=2.0,
@@ -92,8 +92,8 @@ def cases() -> Iterator[Case]:
     yield Case(
         "pool_10000_vs_10",
         "acquire+release cost, pool of 10,000 vs pool of 10",
-        timed(_cycle(big)),
-        timed(_cycle(_pool(10)[0])),
+        cpu_timed(_cycle(big)),
+        cpu_timed(_cycle(_pool(10)[0])),
         ops=20_000,
         target=2.0,
     )
@@ -101,8 +101,8 @@ def cases() -> Iterator[Case]:
         yield Case(
             f"pool_10000_vs_10_{how}",
             f"as above, all numbers but the last {how}",
-            timed(_all_but_last(10_000, how)),
-            timed(_all_but_last(10, how)),
+            cpu_timed(_all_but_last(10_000, how)),
+            cpu_timed(_all_but_last(10, how)),
             ops=20_000,
             target=2.0,
         )

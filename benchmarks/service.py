@@ -131,14 +131,16 @@ def cases() -> Iterator[Case]:
         db = Path(folder) / "numbers.db"
         _registry(db, channels=1)
         with (
-            _servers([[*serve, "--db", str(db)], [*baseline, "--log-level", "warning"]]) as urls,
+            # like for like: numsim serve runs uvicorn at log level info, access log on
+            _servers([[*serve, "--db", str(db)], [*baseline, "--log-level", "info"]]) as urls,
             httpx.Client(base_url=urls[0], headers=AUTH) as ours,
             httpx.Client(base_url=urls[1], headers=AUTH) as empty,
         ):
             yield Case(
                 "service_vs_empty_route",
                 "acquire+release over HTTP (numsim serve, memory backend) vs the same 2 "
-                "requests to a minimal FastAPI app, each a uvicorn process on loopback",
+                "requests to a minimal FastAPI app, each a uvicorn process on loopback with "
+                "the same log settings (wall time: the servers are other processes)",
                 _cycles(ours),
                 _cycles(empty),
                 ops=300,

@@ -24,6 +24,7 @@ from numsim.planning import (
     size_pool,
 )
 from numsim.planning.erlang import Impatient, mean_wait, wait_exceeds
+from numsim.planning.exact import formula_blind_spot
 from numsim.sim import (
     Arrivals,
     CallModel,
@@ -358,3 +359,77 @@ def test_a_profile_counts_only_the_hours_a_run_covers_toward_the_daily_cap():
 def test_replications_past_the_attempts_bound_are_refused_before_running():
     with pytest.raises(ValueError, match="replications would make up to"):
         replicate(_load(hours=0.2), 10**12, workers=1)
+
+
+# -- the formula first, where it is exact ---------------------------------------------------
+
+
+def _question(group, calls_per_hour, hold, max_wait):
+    return Scenario(
+        name="question",
+        numbers=(group,),
+        arrivals=(Arrivals(calls_per_hour=calls_per_hour),),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=hold)),
+        hours=8.0,
+        max_wait_seconds=max_wait,
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "target"),
+    [
+        (_question(NumberGroup(count=1), 300, 180, 20), ServiceLevel(0.85)),
+        (_question(NumberGroup(count=1), 600, 60, 0), MaxBlocking(0.02)),
+        (
+            _question(NumberGroup(provider="plivo", channels=3, count=1), 900, 120, 10),
+            ServiceLevel(0.9),
+        ),
+        (_question(NumberGroup(count=1), 300, 180, 120), MaxMeanWait(5.0)),
+        (_question(NumberGroup(count=1), 1200, 90, 30), ServiceLevel(0.95, within_seconds=10)),
+    ],
+    ids=["waiting", "loss", "plivo-channels", "mean-wait", "within-less-than-max-wait"],
+)
+def test_formula_first_answers_equal_the_simulated_search(scenario, target):
+    formula = fast(scenario, target)
+    search = fast(scenario, target, formula_first=False)
+    assert formula.found_by == "formula" and formula.decided_by == "formula"
+    assert formula.formula_blind_spot is None
+    assert formula.numbers == formula.estimate_numbers == search.numbers
+    assert search.found_by == "simulation" and search.decided_by != "formula"
+    # Only the answer and one fewer are simulated, in fewer attempts than the search.
+    assert set(formula.sizes_tried) <= {formula.numbers, formula.numbers - 1}
+    assert formula.attempts_simulated < search.attempts_simulated
+    assert formula.table.loc[formula.numbers, "met"]
+    assert formula.to_dict()["found_by"] == "formula"
+
+
+@pytest.mark.parametrize(
+    ("change", "blind_spot"),
+    [
+        ({"numbers": (NumberGroup(count=1, max_calls_per_hour=40),)}, "caps"),
+        ({"arrivals": (Arrivals(profile=(300.0,) * 24),)}, "a rate profile"),
+        ({"calls_per_second": {"twilio": 1.0}}, "account pacing"),
+        ({"calling_hours": "default"}, "calling hours"),
+        ({"call": CallModel(answer_probability=0.7)}, "non-exponential holding times"),
+        (
+            {"numbers": (NumberGroup(count=1, stir_shaken_attested=False),)},
+            "numbers that may not call the destinations",
+        ),
+    ],
+)
+def test_where_the_formula_is_blind_the_search_answers(change, blind_spot):
+    scenario = _question(NumberGroup(count=1), 300, 180, 20).replace(hours=3.0, **change)
+    assert formula_blind_spot(scenario) == blind_spot
+    if blind_spot == "caps":
+        sizing = fast(scenario, ServiceLevel(0.8))
+        assert sizing.found_by == "simulation" and sizing.formula_blind_spot == "caps"
+
+
+def test_runs_that_disagree_with_the_formula_hand_over_to_the_search(monkeypatch):
+    scenario = _question(NumberGroup(count=1), 300, 180, 20)
+    real = Impatient.served_within
+    monkeypatch.setattr(Impatient, "served_within", lambda self, s: real(self, s) ** 3)
+    sizing = fast(scenario, ServiceLevel(0.85))
+    assert sizing.found_by == "simulation" and sizing.formula_blind_spot is None
+    assert sizing.decided_by in ("interval", "tolerance")
+    assert sizing.numbers == 15  # the search's answer, not the skewed formula's

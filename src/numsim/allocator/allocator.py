@@ -7,12 +7,13 @@ import concurrent.futures
 import contextlib
 import functools
 import inspect
+import itertools
 import logging
 import threading
 import time
 import types
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
@@ -44,7 +45,7 @@ from .rules import (
     number_tags,
 )
 from .strategy import Strategy
-from .waiting import Request, WaitQueue
+from .waiting import _SHORTAGE, Request, WaitQueue
 
 if TYPE_CHECKING:
     from ..registry import NumberRegistry
@@ -139,7 +140,12 @@ class Allocator:
         self._numbers: dict[str, OutboundNumber] = {}
         self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
         self._config_lock = threading.RLock()
-        # A destination by the caller's spelling, resolved once while it is in use.
+        # A destination by the caller's spelling, resolved once while it is in use. The
+        # resolver depends on the routing rules alone (compliance, strategy, calling
+        # hours), not on this allocator: the simulator shares one cache between runs.
+        self._resolve = functools.partial(
+            _resolve_destination, self._compliance, self._strategy, self._hours
+        )
         self._destination_of = functools.lru_cache(DESTINATION_CACHE)(self._resolve)
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
@@ -161,6 +167,13 @@ class Allocator:
             )
         )
         self._waits = WaitQueue(self._attempt_request, self._now, self._give_back)
+        # "Nothing freed since": a class of waiting requests refused for want of numbers
+        # is not tried again (its refusal stands) until a channel frees, a number
+        # changes, or time reaches its refusal's retry time or the next lease expiry.
+        # Only where every free reaches this process (a backend without wake_interval).
+        self._generations = itertools.count()
+        self._generation = next(self._generations)
+        self._futile: dict[Hashable, tuple[int, float, NoNumberAvailable]] = {}
         self._load(numbers, templates)
         self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
 
@@ -339,12 +352,14 @@ class Allocator:
         timeout: float = 0.0,
         ttl: float | None = None,
         callback: Callable[[Request], object] | None = None,
+        explain: bool = True,
     ) -> Request:
         """Low level: ask for a number, waiting up to `timeout` seconds of the clock.
 
         Returns at once; `callback(request)` runs when the request completes
         (it may run before this returns). Front ends for threads, asyncio and
-        the simulator are built on this.
+        the simulator are built on this. `explain`: a refusal itemizes its
+        `reasons` (a pass over the pool; the simulator asks only when it reads them).
         """
         finite("timeout", timeout)
         if ttl is not None:
@@ -361,6 +376,7 @@ class Allocator:
             (template, target.groups),
             callback,
         )
+        request.explain = explain
         self._waits.submit(request)
         if not request.done and self._backend.expect_frees(self._now(), self._has_waiters):
             self.poll()  # a channel freed between its try and the mark was announced to no one
@@ -577,6 +593,7 @@ class Allocator:
 
     def _push(self, number: OutboundNumber, templates: Iterable[str]) -> None:
         """Tell the backend a number's limits and its groups in each of `templates`."""
+        self._generation = next(self._generations)  # a waiting request may fit it now
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
@@ -599,21 +616,26 @@ class Allocator:
         except TypeError:  # not hashable: resolved, not kept
             return self._resolve(value)
 
-    def _resolve(self, value: object) -> _Destination:
-        """A destination parsed, with its region's rules (kept by _destination_of)."""
-        info = phone_info(value, what="destination")
-        required = self._compliance.get(info.region)
-        return _Destination(
-            info.e164,
-            info,
-            required,
-            self._strategy.preferences(info, required),
-            self._hours.get(info.region),
-        )
-
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
         target = cast(_Destination, request.destination)  # what request() put there
-        return self._attempt(request.template, target, request.call_id, request.ttl, final)
+        if not final:
+            futile = self._futile.get(request.key)
+            if futile is not None and futile[0] == self._generation and self._now() < futile[1]:
+                return futile[2]
+        explain = final and request.explain
+        outcome = self._attempt(request.template, target, request.call_id, request.ttl, explain)
+        if (
+            isinstance(outcome, NoNumberAvailable)
+            and outcome.reason in _SHORTAGE
+            and self._backend.wake_interval is None
+        ):
+            generation, now = self._generation, self._now()
+            until = _INFINITY if outcome.retry_after is None else now + outcome.retry_after
+            expiry = self._backend.next_expiry(now)
+            if expiry is not None:
+                until = min(until, expiry)
+            self._futile[request.key] = (generation, until, outcome)
+        return outcome
 
     def _attempt(
         self,
@@ -910,6 +932,7 @@ class Allocator:
     def _on_free(self) -> None:
         """A channel freed (inside a release, an expiry, or a message from another
         process): serve the waiters."""
+        self._generation = next(self._generations)  # (a counter's next() is atomic)
         if self._waits.waiting:
             self._serve_in_background()
 
@@ -935,6 +958,20 @@ class Allocator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] += 1
+
+
+def _resolve_destination(
+    compliance: Mapping[str, str],
+    strategy: Strategy,
+    hours: Mapping[str, CallingHours],
+    value: object,
+) -> _Destination:
+    """A destination parsed, with its region's rules (kept by Allocator._destination_of)."""
+    info = phone_info(value, what="destination")
+    required = compliance.get(info.region)
+    return _Destination(
+        info.e164, info, required, strategy.preferences(info, required), hours.get(info.region)
+    )
 
 
 def _lease(

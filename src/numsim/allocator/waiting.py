@@ -45,6 +45,7 @@ class Request:
         "destination",
         "done",
         "error",
+        "explain",
         "key",
         "lease",
         "retry_at",
@@ -75,6 +76,7 @@ class Request:
         self.error: Exception | None = None  # a refusal, or the backend's failure
         self.done = False
         self.closed = False  # ended by the allocator's close()
+        self.explain = True  # a final refusal itemizes its reasons (a pass over the pool)
         self._callback = callback
         self._queue: WaitQueue | None = None
 

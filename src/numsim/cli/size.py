@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 def _report(name: str, sizing: Any) -> str:
     cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
     settled = {
+        "formula": " (the M/M/c+D answer; short runs of it and one fewer agree)",
         "interval": "",
         "tolerance": f" (interval within ±{sizing.tolerance:g}: as good as on target)",
         "max_replications": " (not settled: more replications needed)",
@@ -90,11 +91,13 @@ def _report(name: str, sizing: Any) -> str:
     lines = [
         f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
         f"target:      {sizing.target.describe()} ({sizing.target.figure})",
-        f"achieved:    {sizing.achieved:.4f}, 95% CI {sizing.low:.4f}-{sizing.high:.4f}{settled}",
+        f"achieved:    {sizing.achieved:.4f}, {sizing.confidence:.0%} CI "
+        f"{sizing.low:.4f}-{sizing.high:.4f}{settled}",
         f"Erlang:      {_dash(sizing.erlang_numbers)} numbers (Erlang B with no waiting, "
         "Erlang C with callers who never give up)",
         f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
         "max wait: M/M/c+D)",
+        f"found by:    {_found_by(sizing)}",
         f"floors:      {floors}",
         f"binding:     {sizing.binding_constraint}",
         f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
@@ -114,7 +117,8 @@ def _report(name: str, sizing: Any) -> str:
         ]
         for n, row in table.iterrows()
     ]
-    headers = ["numbers", "simulated", "95% CI", "Erlang", "M/M/c+D", "runs", "met", "cost/month"]
+    ci = f"{sizing.confidence:.0%} CI"
+    headers = ["numbers", "simulated", ci, "Erlang", "M/M/c+D", "runs", "met", "cost/month"]
     return "\n".join(lines) + format_table(headers, rows)
 
 
@@ -132,6 +136,14 @@ def _executor(address: str | None) -> Iterator[Executor | None]:
         ) from None
     with Client(address) as client:
         yield client.get_executor()
+
+
+def _found_by(sizing: Any) -> str:
+    if sizing.found_by == "formula":
+        return "the formula (M/M/c+D is exact here), confirmed by simulation"
+    if sizing.formula_blind_spot is None:
+        return "simulated search (short runs disagreed with the formula)"
+    return f"simulated search (the formula cannot see {sizing.formula_blind_spot})"
 
 
 def _dash(value: object) -> str:

@@ -1,11 +1,14 @@
-"""size_pool(): the fewest numbers that meet a target, settled by simulation.
+"""size_pool(): the fewest numbers that meet a target, from the formula where it is
+exact, settled by simulation where it is not.
 
-The formulas bracket the answer: Erlang B or C in channels, converted to numbers,
-and the floors no randomness can beat (the carried load, the hourly and daily caps).
-The search then simulates whole pool sizes, starting from the analytic answer, with
-common random numbers (every size runs the same seeds) and more replications
-wherever a size's confidence interval straddles the target; what the formulas cannot
-see (caps, calling hours, callers who give up, redials) is in the simulation.
+Where M/M/c+D is exact for the question (see exact.py), its answer stands once a
+short simulation of that size and the one below agrees with the formula: no search.
+Elsewhere the formulas bracket the answer: Erlang B or C in channels, converted to
+numbers, and the floors no randomness can beat (the carried load, the hourly and
+daily caps). The search then simulates whole pool sizes, starting from the analytic
+answer, with common random numbers (every size runs the same seeds) and more
+replications wherever a size's confidence interval straddles the target; what the
+formulas cannot see (caps, calling hours, redials) is in the simulation.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
 from ..errors import NumsimError
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
-from ..sim.run import controlled_interval, figure_value, interval, with_numbers
+from ..sim.run import controlled_interval, figure_value, interval, t_quantile, with_numbers
 from ..sim.scenario import Scenario
 from ..validation import finite, whole
 from .analytic import (
@@ -34,10 +37,15 @@ from .analytic import (
 )
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
+from .exact import formula_blind_spot
 from .targets import FinishBy, Target
 
 # The refusal reasons more numbers remove, and the constraint each one names.
 POOL_REASONS = {BUSY: "concurrency", HOURLY_CAP: "hourly_cap", DAILY_CAP: "daily_cap"}
+# Confirming a formula's answer: runs per size, attempts each run counts, and the
+# confidence of the intervals the formula must fall in (a few short runs of a skewed
+# figure: a disagreement must be clear before it overrules an exact formula).
+CONFIRM_RUNS, CONFIRM_ATTEMPTS, CONFIRM_CONFIDENCE = 4, 3000, 0.99
 
 
 class PlanningError(NumsimError, ValueError):
@@ -53,7 +61,7 @@ class Sizing:
     achieved: float  # the target's figure at the answer (mean over replications)
     low: float  # its confidence interval
     high: float
-    decided_by: str  # interval (cleared the target), tolerance, or max_replications
+    decided_by: str  # formula (M/M/c+D, confirmed), interval, tolerance or max_replications
     tolerance: float  # how close to the goal counted as meeting it
     erlang_numbers: int | None  # the analytic answer (None where the formulas say nothing)
     estimate_numbers: int | None  # with callers who give up (M/M/c+D): where the search began
@@ -66,6 +74,9 @@ class Sizing:
     cost_per_month: float | None  # None: no price known for the provider
     erlang_curve: pd.Series = field(repr=False)  # the analytic figure by pool size
     answer_summaries: list[Summary] = field(repr=False, default_factory=list)
+    found_by: str = "simulation"  # formula: M/M/c+D is exact here; simulation: a search
+    confidence: float = 0.95  # of the intervals low-high (higher when confirming a formula)
+    formula_blind_spot: str | None = None  # why the formula is not exact (None: it is)
 
     @property
     def settled(self) -> bool:
@@ -83,7 +94,7 @@ class Sizing:
 
     def to_dict(self) -> dict[str, Any]:
         """The answer and its evidence as plain JSON values."""
-        level, level_low, level_high = self.at_answer("pool_service_level")
+        level, level_low, level_high = self.at_answer("pool_service_level", self.confidence)
         return {
             "numbers": self.numbers,
             "provider": self.provider,
@@ -93,6 +104,9 @@ class Sizing:
             "achieved_low": self.low,
             "achieved_high": self.high,
             "decided_by": self.decided_by,
+            "confidence": self.confidence,
+            "found_by": self.found_by,
+            "formula_blind_spot": self.formula_blind_spot,
             "tolerance": self.tolerance,
             "service_level": level,
             "service_level_low": level_low,
@@ -151,6 +165,7 @@ def size_pool(
     workers: int | None = None,
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
+    formula_first: bool = True,
 ) -> Sizing:
     """The fewest numbers in `scenario`'s first number group that meet `target`.
 
@@ -159,7 +174,12 @@ def size_pool(
     (default: half a percentage point of a share, 2% of a time): a size that close is
     as good as on target, and then its mean decides. Runs go to `executor` (any
     concurrent.futures.Executor) or a pool of `workers` processes (default one per
-    core; 1: this process); the same seed gives the same answer whatever runs it."""
+    core; 1: this process); the same seed gives the same answer whatever runs it.
+
+    Where M/M/c+D is exact (`formula_blind_spot` is None), the formula's answer is
+    simulated only to confirm it (that size and the one below, in short runs); if the
+    runs disagree with the formula, the search runs as elsewhere (`formula_first`
+    False: always the search)."""
     replications = whole("replications", replications, minimum=2)
     max_replications = whole("max_replications", max_replications, minimum=replications)
     max_numbers = whole("max_numbers", max_numbers, minimum=1)
@@ -175,26 +195,57 @@ def size_pool(
     elif load is None:
         raise ValueError(f"{target.describe()}: the scenario needs open arrivals to size for")
     else:
+        if not math.isfinite(load.erlangs):
+            raise ValueError(
+                f"the load is {load.calls_per_hour:g} calls an hour held {load.hold_seconds:g} s "
+                "each: too large to size (is a mean duration too large?)"
+            )
         _check_pacing(scenario, load)
     floors = _floors(scenario, target, load)
     floor = max(floors.values(), default=1)
+    if _proven(floors, scenario) > max_numbers:
+        name = max(floors, key=lambda key: floors[key])
+        raise PlanningError(
+            f"binding constraint {name}: at least {floors[name]:,} numbers are needed, over "
+            f"max_numbers = {max_numbers:,}"
+        )
     erlang_numbers = _analytic_numbers(scenario, target, load, floor, max_numbers)
     guess = _analytic_numbers(scenario, target, load, floor, max_numbers, estimate=True)
+    blind_spot = "a campaign deadline" if load is None else formula_blind_spot(scenario)
+    tolerance = target.tolerance() if tolerance is None else tolerance
     with (
         executor_for(executor, workers) as runner,
         progress_bar(progress, f"sizing: {target.describe()}") as bar,
     ):
-        search = _Search(
-            scenario,
-            target,
-            lambda tasks: run_all(tasks, executor=runner, bar=bar),
-            seed=seed,
-            replications=replications,
-            max_replications=max_replications,
-            confidence=confidence,
-            tolerance=target.tolerance() if tolerance is None else tolerance,
-        )
-        answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
+
+        def search_of(
+            variant: Scenario, first: int, most: int, controlled: bool, level: float
+        ) -> _Search:
+            return _Search(
+                variant,
+                target,
+                lambda tasks: run_all(tasks, executor=runner, bar=bar),
+                seed=seed,
+                replications=first,
+                max_replications=most,
+                confidence=level,
+                tolerance=tolerance,
+                controlled=controlled,
+            )
+
+        found_by, answer, simulated = "simulation", None, 0
+        if formula_first and blind_spot is None and guess is not None and load is not None:
+            short = _confirming(scenario, load)
+            search = search_of(
+                short, CONFIRM_RUNS, CONFIRM_RUNS, False, max(confidence, CONFIRM_CONFIDENCE)
+            )
+            if _confirmed(search, guess, load):
+                found_by, answer = "formula", guess
+            simulated = search.attempts
+        if answer is None:
+            search = search_of(scenario, replications, max_replications, True, confidence)
+            search.attempts += simulated
+            answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
     point = search.points[answer]
     mean, low, high = search.estimate(answer)
     group = scenario.numbers[0]
@@ -204,7 +255,7 @@ def size_pool(
         achieved=mean,
         low=low,
         high=high,
-        decided_by=point.decided_by or "max_replications",
+        decided_by="formula" if found_by == "formula" else point.decided_by or "max_replications",
         tolerance=search.tolerance,
         erlang_numbers=erlang_numbers,
         estimate_numbers=guess,
@@ -217,7 +268,38 @@ def size_pool(
         cost_per_month=cost_per_month(group.provider, answer, prices),
         erlang_curve=_erlang_curve(scenario, target, load, search.points),
         answer_summaries=point.summaries,
+        found_by=found_by,
+        confidence=search.confidence,
+        formula_blind_spot=blind_spot,
     )
+
+
+def _confirming(scenario: Scenario, load: OfferedLoad) -> Scenario:
+    """`scenario` in short runs: a warm-up of six holding times and three patiences
+    (a pool starts empty), then about CONFIRM_ATTEMPTS attempts counted, over three
+    holding times at least (the whole scenario if that is shorter)."""
+    hold, patience = load.hold_seconds, scenario.max_wait_seconds
+    warmup = (6 * hold + 3 * patience) / 3600.0
+    hours = warmup + max(CONFIRM_ATTEMPTS / load.calls_per_hour, 3 * hold / 3600.0)
+    if scenario.hours is not None and hours >= scenario.hours:
+        return scenario
+    return scenario.replace(hours=hours, warmup_hours=warmup)
+
+
+def _confirmed(search: _Search, answer: int, load: OfferedLoad) -> bool:
+    """Whether runs of the formula's answer and of the size below agree with the
+    formula: its figure within each size's interval, widened by the tolerance."""
+    target, scenario = search.target, search.scenario
+    for numbers in (answer, answer - 1) if answer > 1 else (answer,):
+        search.met(numbers)
+        mean, low, high = search._bounds(numbers)
+        expected = _erlang_at(scenario, target, load, numbers, target.estimate)
+        search.points[numbers].met = target.met(expected)  # the formula decides
+        if math.isnan(mean):  # no run made an attempt: nothing disagrees
+            continue
+        if not low - search.tolerance <= expected <= high + search.tolerance:
+            return False
+    return True
 
 
 @dataclass
@@ -242,7 +324,10 @@ class _Search:
         max_replications: int,
         confidence: float,
         tolerance: float,
+        controlled: bool = True,
     ) -> None:
+        """`controlled`: with the count of attempts as a control variate where its mean
+        is known (not from a few runs: its coefficient would be unreliable)."""
         self.scenario = scenario
         self.tolerance = tolerance
         self.target = target
@@ -255,10 +340,12 @@ class _Search:
         self.attempts = 0
         # A campaign that never finished counts as lasting the whole horizon.
         self._unfinished = scenario.duration_seconds / 3600.0
-        self._expected_attempts = expected_attempts(scenario)
+        self._expected_attempts = expected_attempts(scenario) if controlled else None
 
     def values(self, numbers: int) -> list[float]:
         values = [figure_value(s, self.target.figure) for s in self.points[numbers].summaries]
+        if not isinstance(self.target, FinishBy):
+            return values  # a run with no attempts has no figure: left out
         return [self._unfinished if math.isnan(v) else v for v in values]
 
     def estimate(self, numbers: int) -> tuple[float, float, float]:
@@ -312,12 +399,24 @@ class _Search:
 
     def _needed(self, numbers: int, have: int) -> int:
         """Replications for the interval to clear the target or fit the tolerance, from
-        the spread so far (half-widths shrink as 1/sqrt(runs)); at most 4x as many."""
+        the spread so far: a half-width is t(runs) s / sqrt(runs), and both the t
+        quantile and the root change with the runs; at most 4x as many."""
         mean, low, high = self._bounds(numbers)
         margin = max(abs(mean - self.target.goal), self.tolerance)
         half = (high - low) / 2
-        wanted = math.ceil(have * 1.2 * (half / margin) ** 2)
-        return min(max(wanted, have + 2), 4 * have, self.most)
+        most = min(4 * have, self.most)
+        wanted = have + 2
+        while wanted < most and half * self._width(wanted) > margin * self._width(have):
+            wanted += 1
+        return min(wanted, most)
+
+    def _width(self, runs: int) -> float:
+        """A half-width's factor for `runs` runs, per unit of spread (estimate()'s
+        interval: with the control variate, one degree of freedom fewer)."""
+        controlled = self._expected_attempts is not None and runs >= 4
+        df = runs - 2 if controlled else runs - 1
+        inflation = math.sqrt((runs - 1) / (runs - 2)) if controlled else 1.0
+        return t_quantile(self.confidence, df) * inflation / math.sqrt(runs)
 
     def fewest(self, floor: int, guess: int | None, most: int) -> int:
         """The fewest numbers met: gallop from the guess, then bisect."""

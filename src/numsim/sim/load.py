@@ -68,6 +68,23 @@ class OpenArrivals:
             Timeout(env, gap).callbacks.append(self._arrive)
         engine.attempt(self.template, self.first + int(random_() * self.population))
 
+    def run_alone(self) -> None:
+        """The whole stream without SimPy's queue, for a run where nothing else ever
+        schedules an event (run.py decides): SimPy's queue would only ever hold this
+        stream's next arrival. The same draws in the same order as start() and
+        _arrive_constant, the real allocator called per attempt, and SimPy's clock set
+        to each arrival's time exactly as SimPy would set it (now + gap)."""
+        engine = self.engine
+        env, random_, rate, end = engine.env, engine.rng.random, self._rate, self.end
+        attempt, template = engine.attempt, self.template
+        first, population, log = self.first, self.population, math.log
+        arrival = -log(1.0 - random_()) / rate
+        while arrival < end:
+            env._now = arrival
+            following = arrival - log(1.0 - random_()) / rate
+            attempt(template, first + int(random_() * population))
+            arrival = following
+
     def _schedule(self, now: float) -> None:
         rng = self.engine.rng
         t = now

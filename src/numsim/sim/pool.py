@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -49,8 +50,14 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
 
 def fake_destinations(country: str, count: int) -> list[str]:
     """`count` distinct valid mobile numbers of `country`, the same every time."""
+    return list(_fake_destinations(country, count))
+
+
+@lru_cache(maxsize=16)
+def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
+    """Generated and validated once per process: every run of a worker reuses them."""
     source = fake_numbers(country, PhoneNumberType.MOBILE)
-    return [next(source) for _ in range(count)]
+    return tuple(next(source) for _ in range(count))
 
 
 def fake_numbers(country: str, kind: int) -> Iterator[str]:
