@@ -371,3 +371,17 @@ def test_a_refusal_says_why_in_its_message_even_across_processes(make_allocator)
     assert str(pickle.loads(pickle.dumps(refused))) == expected
     inbound = numsim.NoNumberAvailable("busy", destination=number.e164, retry_after=2.0)
     assert str(inbound) == f"{number.e164} cannot take an inbound call: busy; retry after 2.000 s"
+
+
+def test_every_refusal_reason_is_declared_once_with_its_kind():
+    """The waiting queue, the simulator and sizing read each reason's kind from one
+    table: a reason missing from it (or a cap whose reason is not a shortage) would
+    silently break first come, first served."""
+    from numsim.allocator.refusal import KINDS, REASONS, SHORTAGE_REASONS, Kind
+    from numsim.numbers import CAPS
+
+    assert set(numsim.Reason) <= set(KINDS) and tuple(KINDS) == REASONS
+    assert {spec.cap.reason for spec in CAPS} | {"busy"} == SHORTAGE_REASONS
+    assert {KINDS[r] for r in ("not_compliant", "destination_limit", "calling_hours")} == {
+        Kind.RULE
+    }

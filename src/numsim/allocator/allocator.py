@@ -35,7 +35,7 @@ from .backend import (
 )
 from .lease import Lease
 from .memory import MemoryBackend
-from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
+from .refusal import CALLING_HOURS, NOT_COMPLIANT, SHORTAGE_REASONS, NoNumberAvailable
 from .rules import (
     DAY,
     CallingHours,
@@ -45,7 +45,7 @@ from .rules import (
     number_tags,
 )
 from .strategy import Strategy
-from .waiting import _SHORTAGE, Request, WaitQueue
+from .waiting import Request, WaitQueue
 
 if TYPE_CHECKING:
     from ..registry import NumberRegistry
@@ -626,7 +626,7 @@ class Allocator:
         outcome = self._attempt(request.template, target, request.call_id, request.ttl, explain)
         if (
             isinstance(outcome, NoNumberAvailable)
-            and outcome.reason in _SHORTAGE
+            and outcome.reason in SHORTAGE_REASONS
             and self._backend.wake_interval is None
         ):
             generation, now = self._generation, self._now()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from ..errors import NumsimError
+from ..numbers import CAPS
 
 
 class Reason(StrEnum):
@@ -32,7 +33,30 @@ NOT_COMPLIANT = Reason.NOT_COMPLIANT.value
 DESTINATION_LIMIT = Reason.DESTINATION_LIMIT.value
 CALLING_HOURS = Reason.CALLING_HOURS.value
 EMPTY_POOL = Reason.EMPTY_POOL.value
-REASONS = tuple(reason.value for reason in Reason)
+
+
+class Kind(StrEnum):
+    """What a refusal reason is a want of; each reason has exactly one (KINDS)."""
+
+    SHORTAGE = "shortage"  # numbers: a waiting caller queues behind its class for one
+    POOL = "pool"  # numbers in the template at all: more numbers remove it
+    RULE = "rule"  # the call's own rule: it waits for its own time, holding nobody up
+
+
+# Every refusal reason, declared once here with its kind; a cap's reason is declared by
+# the cap itself (numbers.CAPS), and is a shortage like busy. The waiting queue, the
+# simulator's results, sizing and the metrics read them from here.
+KINDS: Mapping[str, Kind] = {
+    BUSY: Kind.SHORTAGE,
+    **{spec.cap.reason: Kind.SHORTAGE for spec in CAPS if spec.cap is not None},
+    NOT_COMPLIANT: Kind.RULE,
+    DESTINATION_LIMIT: Kind.RULE,
+    CALLING_HOURS: Kind.RULE,
+    EMPTY_POOL: Kind.POOL,
+}
+REASONS = tuple(KINDS)
+SHORTAGE_REASONS = frozenset(r for r, kind in KINDS.items() if kind is Kind.SHORTAGE)
+RULE_REASONS = tuple(r for r, kind in KINDS.items() if kind is Kind.RULE)
 
 
 class NoNumberAvailable(NumsimError):

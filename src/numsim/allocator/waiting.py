@@ -24,13 +24,10 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, TypeAlias
 
-from .refusal import BUSY, DAILY_CAP, HOURLY_CAP, NoNumberAvailable
+from .refusal import SHORTAGE_REASONS, NoNumberAvailable
 
 if TYPE_CHECKING:
     from .lease import Lease
-
-# Refusals where the request waits for a number like the rest of its class.
-_SHORTAGE = frozenset({BUSY, HOURLY_CAP, DAILY_CAP})
 
 
 class Request:
@@ -310,7 +307,7 @@ class WaitQueue:
             not final
             and isinstance(outcome, NoNumberAvailable)
             and outcome.retry_after is None
-            and outcome.reason not in _SHORTAGE
+            and outcome.reason not in SHORTAGE_REASONS
         ):
             return self._attempt(request, True), True
         return outcome, final
@@ -330,7 +327,7 @@ class WaitQueue:
         request.retry_at = None
         if outcome.retry_after is not None:
             wake_at = self._clock() + outcome.retry_after
-            if outcome.reason not in _SHORTAGE:
+            if outcome.reason not in SHORTAGE_REASONS:
                 request.retry_at = wake_at
             if wake_at < request.deadline:
                 heapq.heappush(self._wakeups, wake_at)
@@ -384,4 +381,4 @@ class WaitQueue:
 
 
 def _shortage(outcome: Outcome) -> bool:
-    return isinstance(outcome, NoNumberAvailable) and outcome.reason in _SHORTAGE
+    return isinstance(outcome, NoNumberAvailable) and outcome.reason in SHORTAGE_REASONS

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP
+from ..allocator.refusal import BUSY, REASONS, SHORTAGE_REASONS
 from ..errors import NumsimError
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
 from ..sim.run import controlled_interval, figure_value, interval, t_quantile, with_numbers
@@ -41,7 +41,8 @@ from .exact import formula_blind_spot
 from .targets import FinishBy, Target
 
 # The refusal reasons more numbers remove, and the constraint each one names.
-POOL_REASONS = {BUSY: "concurrency", HOURLY_CAP: "hourly_cap", DAILY_CAP: "daily_cap"}
+# The refusals a bigger pool removes, by the name of the limit each binds.
+POOL_REASONS = {r: "concurrency" if r == BUSY else r for r in REASONS if r in SHORTAGE_REASONS}
 # Confirming a formula's answer: runs per size, attempts each run counts, and the
 # confidence of the intervals the formula must fall in (a few short runs of a skewed
 # figure: a disagreement must be clear before it overrules an exact formula).

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..allocator.refusal import CALLING_HOURS, DESTINATION_LIMIT, NOT_COMPLIANT, REASONS
+from ..allocator.refusal import REASONS, RULE_REASONS
 from .scenario import Scenario
 from .trace import (
     ANSWERED,
@@ -26,8 +26,7 @@ from .trace import (
 )
 
 _REASONS = [reason or None for reason in REASON_CODES]  # code -> reason (0: none)
-# Refusals more numbers would not remove: rules for the call, not the pool's size.
-RULE_REASONS = (CALLING_HOURS, DESTINATION_LIMIT, NOT_COMPLIANT)
+# Refusals more numbers would not remove (rules for the call): refusal.RULE_REASONS.
 _RULE_CODES = [REASON_CODES[reason] for reason in RULE_REASONS]
 
 
