@@ -25,6 +25,7 @@ from ..validation import finite
 from .backend import (
     AsyncBackend,
     Backend,
+    Cap,
     Finding,
     Grant,
     NumberSpec,
@@ -34,9 +35,10 @@ from .backend import (
 )
 from .lease import Lease
 from .memory import MemoryBackend
-from .refusal import CALLING_HOURS, NOT_COMPLIANT, NoNumberAvailable
+from .refusal import CALLING_HOURS, DAILY_CAP, HOURLY_CAP, NOT_COMPLIANT, NoNumberAvailable
 from .rules import (
     DAY,
+    HOUR,
     CallingHours,
     DestinationLimit,
     calling_hours_map,
@@ -459,9 +461,9 @@ class Allocator:
                     "capacity": number.capacity if number else None,
                     "in_use": state.in_use,
                     "inbound": state.inbound,
-                    "calls_last_hour": state.calls_last_hour,
+                    "calls_last_hour": state.calls[HOUR],
                     "max_calls_per_hour": number.max_calls_per_hour if number else None,
-                    "calls_last_day": state.calls_last_day,
+                    "calls_last_day": state.calls.get(DAY),
                     "max_calls_per_day": number.max_calls_per_day if number else None,
                     "status": state.status,
                     "templates": templates_of.get(e164, []),
@@ -581,9 +583,7 @@ class Allocator:
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
-            NumberSpec(
-                number.e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day
-            ),
+            NumberSpec(number.e164, number.capacity, tuple(Cap(*cap) for cap in _caps(number))),
             {template: groups for template in templates},
             self._now(),
         )
@@ -979,3 +979,13 @@ def _check_seconds(name: str, value: object) -> None:
 
 def _check_ttl(name: str, value: object) -> None:
     finite(name, value, inclusive=False, maximum=MAX_LEASE_TTL)
+
+
+def _caps(number: OutboundNumber) -> tuple[tuple[str, float, int], ...]:
+    """A number's caps as (reason, window seconds, limit) rows, for its NumberSpec (the
+    shape of numbers.caps, which will replace it once settings declare their caps)."""
+    limits = (
+        (HOURLY_CAP, HOUR, number.max_calls_per_hour),
+        (DAILY_CAP, DAY, number.max_calls_per_day),
+    )
+    return tuple((reason, window, limit) for reason, window, limit in limits if limit is not None)

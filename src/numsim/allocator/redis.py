@@ -58,6 +58,7 @@ from . import clients
 from .backend import (
     SETTINGS_LOST,
     AsyncBackend,
+    Cap,
     Finding,
     Grant,
     NumberSpec,
@@ -531,16 +532,14 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     def numbers(self, now: float) -> dict[str, NumberState]:
         reply = self._call("numbers", self._now(now))
         states = {}
-        rows = sorted(range(1, len(reply), 6), key=lambda i: _text(reply[i]))
+        rows = sorted(range(1, len(reply), 5), key=lambda i: _text(reply[i]))
         for i in rows:
-            e164, used, inbound, hour, day, status = reply[i : i + 6]
-            states[_text(e164)] = NumberState(
-                int(used),
-                int(inbound),
-                int(hour),
-                None if int(day) < 0 else int(day),
-                _text(status),
-            )
+            e164, used, inbound, status, calls = reply[i : i + 5]
+            pairs = _text(calls).split()
+            windows = {
+                int(w) / _MICRO: int(n) for w, n in zip(pairs[::2], pairs[1::2], strict=True)
+            }
+            states[_text(e164)] = NumberState(int(used), int(inbound), windows, _text(status))
         return states
 
     def in_use(self, e164: str, now: float) -> int:
@@ -736,9 +735,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                 return None
             era, writes = era or _text(reply[0]), int(reply[1])
             cursor = _text(reply[2])
-            for i in range(3, len(reply), 8):
-                e164, stamp, by, active, capacity, hour, day, names = map(_text, reply[i : i + 8])
-                spec = NumberSpec(e164, int(capacity), int(hour) or None, int(day) or None)
+            for i in range(3, len(reply), 7):
+                e164, stamp, by, active, capacity, caps, names = map(_text, reply[i : i + 7])
+                spec = NumberSpec(e164, int(capacity), _caps_from(caps))
                 record = (spec, _groups(names)) if active == "1" else None
                 records[e164] = ((int(stamp), by), record)
             if cursor == "0":
@@ -904,7 +903,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
     ) -> list[ScriptArg]:
         names = [f"{template}|{group}" for template, items in groups.items() for group in items]
-        return [spec.e164, spec.capacity, spec.hour_cap or 0, spec.day_cap or 0, *names]
+        return [spec.e164, spec.capacity, _caps_text(spec.caps), *names]
 
     def _now(self, now: float) -> ScriptArg:
         """The time argument of every script: "" lets the server use its own clock."""
@@ -1042,6 +1041,18 @@ def _groups(names: str) -> dict[str, list[str]]:
         template, _, group = name.partition("|")
         groups.setdefault(template, []).append(group)
     return groups
+
+
+def _caps_text(caps: Sequence[Cap]) -> str:
+    """A number's caps as put_number stores them: "reason window limit" rows, the
+    window in microseconds (caps_of in common.lua reads them)."""
+    return "\n".join(f"{reason} {int(window * _MICRO)} {limit}" for reason, window, limit in caps)
+
+
+def _caps_from(text: str) -> tuple[Cap, ...]:
+    """Caps as _caps_text writes them."""
+    rows = (line.split() for line in text.splitlines())
+    return tuple(Cap(reason, int(window) / _MICRO, int(limit)) for reason, window, limit in rows)
 
 
 def _namespace_lost(reply: object) -> bool:

@@ -9,8 +9,8 @@ if prior then
   return finish(prior)
 end
 local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or POLICY.ttl
-local cap, _, _, used, active = state(e)
-if not active or used >= cap then
+local n = state(e)
+if not n.active or n.used >= n.capacity then
   count("refused:busy")
   local why = redis.call("EXISTS", key("n", e)) == 1 and status(e, now) or "retired"
   return finish({0, "busy", -1, now, e, why})

@@ -15,7 +15,7 @@ leave_groups(e)
 local n = key("n", e)
 if not settled then
   local used, inbound = leases_of(e)
-  redis.call("HSET", n, "cap", 0, "hcap", 0, "dcap", 0, "used", used, "inb", inbound)
+  redis.call("HSET", n, "cap", 0, "caps", "", "used", used, "inb", inbound)
 end
 redis.call("HSET", n, "active", "0", "groups", "", "stamp", int(stamp), "by", ARGV[3])
 reclaim(now)

@@ -1,6 +1,7 @@
 -- ARGV: now, stamp ("": a new change; a sync passes the change's own), the token of the
 -- process that made it, the caller's era and count of changes (see stale(); "": a
--- sync's write), e164, capacity, hourly cap (0: none), daily cap (0: none), then
+-- sync's write), e164, capacity, caps ("reason window limit" rows, window in us; see
+-- caps_of), then
 -- "template|group" for every group the number belongs to. Returns what changed()
 -- returns, {0} if a newer change is stored, or {-1} (the caller must sync first).
 if not CFGV or stale(ARGV[4], ARGV[3], ARGV[5]) then return {-1} end
@@ -17,15 +18,16 @@ end
 local lost = known and not settled
 leave_groups(e)
 local groups = {}
-for i = 10, #ARGV do
+for i = 9, #ARGV do
   local g = ARGV[i]
   groups[#groups + 1] = g
   redis.call("SADD", key("gm", g), e)
   redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
 end
-redis.call("HSET", key("n", e), "cap", ARGV[7], "hcap", ARGV[8], "dcap", ARGV[9], "active", "1",
+redis.call("HSET", key("n", e), "cap", ARGV[7], "caps", ARGV[8], "active", "1",
   "groups", table.concat(groups, "\n"), "stamp", int(stamp), "by", ARGV[3])
-redis.call("HDEL", key("n", e), "pruned") -- its next call prunes, and sets its windows' TTLs
+-- its next call prunes, and sets its windows' TTLs; an older numsim's caps give way
+redis.call("HDEL", key("n", e), "pruned", "hcap", "dcap")
 if lost then
   local used, inbound = leases_of(e)
   redis.call("HSET", key("n", e), "used", used, "inb", inbound)
