@@ -3,16 +3,18 @@
 -- in progress and inbound calls, and each lease's expiry; then every index against the
 -- numbers' own records (groups' members and free and cooling numbers, templates'
 -- pools); repairs them if asked.
--- Returns {1, [number or "", problem, repaired 0/1]...}, or {-1} (no configuration).
+-- Returns CHECKED then FINDING rows (number or "", problem, repaired 0/1), or {-1} (no
+-- configuration).
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
-local repair = ARGV[2] == "1"
+local now = clock(ARGV[ARG_NOW])
+local repair = ARGV[ARG_REPAIR] == "1"
 reclaim(now)
-local found = {1}
+local found = {[CHECKED_OK] = 1}
 local function report(e, problem, repaired)
-  found[#found + 1] = e
-  found[#found + 1] = problem
-  found[#found + 1] = repaired and 1 or 0
+  local at = #found
+  found[at + FINDING_NUMBER] = e
+  found[at + FINDING_PROBLEM] = problem
+  found[at + FINDING_REPAIRED] = repaired and 1 or 0
 end
 
 local used, inbound = {}, {}
@@ -39,7 +41,7 @@ local numbers = {}
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
   numbers[e] = true
 end
-for i = 3, #ARGV do
+for i = ARG_NUMBERS, #ARGV do
   numbers[ARGV[i]] = true
 end
 

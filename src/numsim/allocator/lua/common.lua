@@ -5,8 +5,9 @@
 -- KEYS[1] is "{ns}:cfg"; every other key is built from its prefix, so all keys share
 -- the {ns} hash tag (one Redis Cluster slot per namespace). Times are integer
 -- microseconds: exact in Lua's doubles, so "t + window <= now" and "frees at
--- t + window" always agree. ARGV[1] is the client's clock in microseconds, or ""
--- to use the server's clock (TIME).
+-- t + window" always agree. Each function reads its ARGV by the names protocol.py gives
+-- them (ARG_NOW: the client's clock in microseconds, or "" to use the server's clock,
+-- TIME), and builds its replies by field (GRANTED_ID ...): _Library writes the constants.
 
 -- The state of the call running now, set by begin() as every function starts.
 local CFG, PREFIX -- "{ns}:cfg", and "{ns}:" that starts every other key
@@ -160,9 +161,11 @@ local function caps_of(text)
   return known
 end
 
--- The caps of a number written by numsim before caps were data (fields hcap and dcap):
--- read in place, with its windows (below), so an upgraded namespace keeps counting.
-local function legacy_caps(hcap, dcap)
+-- The caps of number e as numsim wrote them before caps were data (fields hcap and dcap
+-- of a hash without "caps"): read in place, with its windows (window_key), so an upgraded
+-- namespace keeps counting until put_number rewrites the number.
+local function legacy_caps(e)
+  local hcap, dcap = unpack(redis.call("HMGET", key("n", e), "hcap", "dcap"))
   local rows = {}
   if (tonumber(hcap) or 0) > 0 then
     rows[#rows + 1] = "hourly_cap " .. int(HOUR) .. " " .. hcap
@@ -227,11 +230,10 @@ end
 -- active, its "template|group" names (groups, one per line), and when its windows were
 -- last pruned (pruned, nil: never).
 local function state(e)
-  local n = redis.call("HMGET", key("n", e), "cap", "caps", "used", "active", "groups", "pruned",
-    "hcap", "dcap")
+  local n = redis.call("HMGET", key("n", e), "cap", "caps", "used", "active", "groups", "pruned")
   return {
     capacity = tonumber(n[1]) or 0,
-    caps = caps_of(n[2] or legacy_caps(n[7], n[8])),
+    caps = caps_of(n[2] or legacy_caps(e)),
     used = tonumber(n[3]) or 0,
     active = n[4] == "1",
     groups = n[5] or "",
@@ -395,6 +397,17 @@ end
 -- an acquire that runs later with that id takes nothing. Expires like a lease.
 local VOID = "void"
 
+-- An acquire's replies, by field (protocol.py): its lease, or its refusal.
+local function granted(id, number, expires, now)
+  return {[GRANTED_OK] = 1, [GRANTED_ID] = id, [GRANTED_NUMBER] = number,
+    [GRANTED_EXPIRES] = expires, [GRANTED_NOW] = now}
+end
+
+local function refused(reason, retry_at, now)
+  return {[REFUSED_OK] = 0, [REFUSED_REASON] = reason, [REFUSED_RETRY_AT] = retry_at,
+    [REFUSED_NOW] = now}
+end
+
 -- An acquire is idempotent by lease id: run again (a client retrying a command whose
 -- reply it lost), it returns the same lease and takes nothing. nil: a new id.
 local function prior_outcome(id, now)
@@ -403,17 +416,17 @@ local function prior_outcome(id, now)
     return nil
   end
   if score < 0 then
-    return {0, VOID, -1, now} -- ran before, and its lease has ended since
+    return refused(VOID, -1, now) -- ran before, and its lease has ended since
   end
   local record = redis.call("HGET", key("l"), id)
   if not record then
     return nil -- an expiry without its record: reclaim counts it for check()
   end
   if record == VOID then
-    return {0, VOID, -1, now}
+    return refused(VOID, -1, now)
   end
   local e = split_lease(record)
-  return {1, id, e, score, now}
+  return granted(id, e, score, now)
 end
 
 -- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call),
@@ -540,8 +553,9 @@ local function restamp(e, given, by, now)
 end
 
 -- A pool change is done. A process's own change (not a sync's write) counts in {ns}:w.
--- Returns {1, stamp, the changes Redis holds of the process (-1: a sync's write)}.
+-- Returns CHANGED: ok 1, the stamp, the changes Redis holds of the process (-1: a sync's
+-- write).
 local function changed(stamp, token, own)
   local writes = own and redis.call("HINCRBY", key("w"), token, 1) or -1
-  return finish({1, stamp, writes})
+  return finish({[CHANGED_OK] = 1, [CHANGED_STAMP] = stamp, [CHANGED_WRITES] = writes})
 end

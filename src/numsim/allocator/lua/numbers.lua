@@ -1,9 +1,9 @@
--- ARGV: now. Returns {now, [e164, in use, inbound, status, calls]...}: calls is
--- "window count" pairs (window in us, space-separated) for each window the number keeps.
+-- ARGV: now. Returns NUMBERS, then a NUMBERS_ROW for each number: calls is "window count"
+-- pairs (window in us, space-separated) for each window the number keeps.
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-local result = {now}
+local result = {[NUMBERS_NOW] = now}
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
   local n = state(e)
   local calls = trim(e, now, n.caps)
@@ -14,11 +14,12 @@ for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
   end
   if n.active or n.used > 0 or made > 0 then
     local inbound = tonumber(redis.call("HGET", key("n", e), "inb")) or 0
-    result[#result + 1] = e
-    result[#result + 1] = n.used
-    result[#result + 1] = inbound
-    result[#result + 1] = status(e, now)
-    result[#result + 1] = table.concat(counts, " ")
+    local at = #result
+    result[at + NUMBERS_ROW_E164] = e
+    result[at + NUMBERS_ROW_IN_USE] = n.used
+    result[at + NUMBERS_ROW_INBOUND] = inbound
+    result[at + NUMBERS_ROW_STATUS] = status(e, now)
+    result[at + NUMBERS_ROW_CALLS] = table.concat(counts, " ")
   end
 end
 return finish(result)
