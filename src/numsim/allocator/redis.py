@@ -7,15 +7,18 @@ called with FCALL. The functions keep, under the namespace's hash tag:
     {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
                              the pools' era
     {ns}:numbers             every number ever added or removed (set)
-    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, its
-                             "template|group" names, and its last pool change's stamp
-                             and process token (hash)
+    {ns}:n:<e164>            capacity, caps ("reason window limit" rows), calls in
+                             progress, inbound, active, its "template|group" names, and
+                             its last pool change's stamp and process token (hash)
     {ns}:p:<template>        the template's pool (set)
     {ns}:gm:<template|group> the group's members (set)
     {ns}:g:<template|group>  free numbers, scored by load then arrival (sorted set)
     {ns}:c:<template|group>  capped numbers with a free channel, by free time (sorted set)
     {ns}:revisit             numbers whose caps free at a time (sorted set)
-    {ns}:h:<e164>, d:<e164>  outbound call times in the rolling hour / day (sorted sets)
+    {ns}:h:<e164>            outbound call times in the rolling hour, kept for every
+                             number (sorted set)
+    {ns}:d:<e164>            ... in the rolling day, while a cap asks for it
+    {ns}:win:<us>:<e164>     ... in any other window a cap asks for (<us>: its length)
     {ns}:leases, {ns}:l      lease expiries, and ended leases' ids for 5 minutes scored
                              below 0 (sorted set); lease -> "number|inbound" (hash)
     {ns}:dst:<destination>   calls to a destination inside its limit's window
@@ -29,6 +32,12 @@ called with FCALL. The functions keep, under the namespace's hash tag:
 
 Window, destination and sticky keys expire when idle; memory follows live calls and
 the calls inside the windows. Times are the Redis server's (TIME) unless clock="client".
+Each function's arguments and reply fields are named in protocol.py.
+
+Upgrades: numsim before caps were data kept a number's caps in fields hcap and dcap.
+A namespace it wrote is read in place, not migrated: the hour and day windows keep
+their key names, so their calls keep counting, and a number's hcap/dcap are read while
+its hash has no "caps" field (its next put_number writes one and drops them).
 """
 
 from __future__ import annotations
