@@ -6,6 +6,8 @@ import uuid
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import strategies as st
 
 import numsim
 from conftest import plivo, pool
@@ -60,6 +62,42 @@ def test_of_full_caps_the_one_that_frees_last_names_the_refusal(backend_factory)
     grant(backend, T0 + 70)  # long frees at T0 + 120, short at T0 + 130
     refusal = grant(backend, T0 + 71)
     assert (refusal.reason, refusal.retry_at) == ("short_cap", pytest.approx(T0 + 130))
+
+
+@given(
+    caps=st.lists(
+        st.tuples(st.sampled_from([30.0, 60.0, 3600.0]), st.integers(1, 3)), min_size=1, max_size=3
+    ),
+    gaps=st.lists(st.integers(0, 70), min_size=1, max_size=12),
+)
+def test_both_backends_agree_on_any_caps(redis_server, caps, gaps):
+    """Any rows, any calls: the memory backend and the Lua hold, refuse, name and free
+    alike (whole seconds, so caps often free at the same moment)."""
+    rows = [Cap(f"cap{i}", window, limit) for i, (window, limit) in enumerate(caps)]
+    memory = backend_with(numsim.MemoryBackend, *rows, capacity=1)
+    space = f"test-{uuid.uuid4().hex}"
+    on_redis = backend_with(
+        lambda: RedisBackend(
+            redis_server.url, namespace=space, clock="client", max_clock_skew=None
+        ),
+        *rows,
+        capacity=1,
+    )
+    now = T0
+    for gap in gaps:
+        now += gap
+        outcomes = []
+        for backend in (memory, on_redis):
+            outcome = grant(backend, now)
+            if not isinstance(outcome, Refusal):
+                backend.release(outcome[0], NUMBER, now)
+                outcome = "granted"
+            else:
+                outcome = (outcome.reason, outcome.retry_at, outcome.statuses)
+            state = backend.numbers(now)[NUMBER]
+            outcomes.append((outcome, state.status, dict(state.calls)))
+        assert outcomes[0] == outcomes[1]
+    on_redis.close()
 
 
 def test_the_hour_window_is_kept_without_an_hourly_cap(backend_factory):
