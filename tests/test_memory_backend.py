@@ -23,7 +23,7 @@ def test_windows_keep_only_calls_inside_them(clock):
         allocator.release(allocator.acquire("t", india(i % 500)))
         clock.advance(30)
     # 16.7 hours of calls were made; only those inside each window are kept.
-    assert len(number_state(backend, number).hour) == 120
+    assert len(dict(number_state(backend, number).windows)[3600.0]) == 120
     assert len(backend._destinations) == 2 and len(backend._destination_queue) == 2
     assert len(backend._sticky) == 20
     assert backend._leases == {}
@@ -108,7 +108,7 @@ def test_a_daily_window_stays_trimmed_once_its_cap_is_lifted(clock):
         clock.advance(600)
     # 50 hours of calls, one every 10 minutes: after the last, the day held 144 of them
     # and the hour 6; 10 minutes on, one fewer each.
-    state = number_state(backend, capped)
-    assert (len(state.day), len(state.hour)) == (144, 6)
+    windows = dict(number_state(backend, capped).windows)
+    assert (len(windows[86400.0]), len(windows[3600.0])) == (144, 6)
     row = allocator.snapshot().numbers[capped.e164]
     assert (row["calls_last_day"], row["calls_last_hour"]) == (143, 5)

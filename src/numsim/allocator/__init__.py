@@ -1,12 +1,13 @@
 """The allocator: rules, strategies, leases, waiting, and its backends.
 
-Backend, AsyncBackend, NumberSpec, NumberState, Policy, Grant, Refusal and Finding are
+Backend, AsyncBackend, NumberSpec, Cap, NumberState, Policy, Grant, Refusal and Finding are
 what a new backend implements and returns; see docs/architecture.md."""
 
 from .allocator import DEFAULT_LEASE_TTL, Allocator, Snapshot
 from .backend import (
     AsyncBackend,
     Backend,
+    Cap,
     Finding,
     Grant,
     NumberSpec,
@@ -29,6 +30,7 @@ __all__ = [
     "AsyncBackend",
     "Backend",
     "CallingHours",
+    "Cap",
     "DestinationLimit",
     "Finding",
     "Grant",

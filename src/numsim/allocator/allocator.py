@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import BackendUnavailable, UnknownNumberError, UnknownTemplateError
-from ..numbers import CAPS, OutboundNumber, Template, check_template_id
+from ..numbers import CAPS, OutboundNumber, Template, caps, check_template_id
 from ..phone import PhoneInfo, normalize_e164, phone_info
 from ..validation import finite
 from .backend import (
     AsyncBackend,
     Backend,
+    Cap,
     Finding,
     Grant,
     NumberSpec,
@@ -38,6 +39,7 @@ from .memory import MemoryBackend
 from .refusal import CALLING_HOURS, NOT_COMPLIANT, SHORTAGE_REASONS, NoNumberAvailable
 from .rules import (
     DAY,
+    HOUR,
     CallingHours,
     DestinationLimit,
     calling_hours_map,
@@ -475,8 +477,8 @@ class Allocator:
                     "capacity": number.capacity if number else None,
                     "in_use": state.in_use,
                     "inbound": state.inbound,
-                    "calls_last_hour": state.calls_last_hour,
-                    "calls_last_day": state.calls_last_day,
+                    "calls_last_hour": state.calls[HOUR],
+                    "calls_last_day": state.calls.get(DAY),
                     **{cap.name: getattr(number, cap.name, None) for cap in CAPS},
                     "status": state.status,
                     "templates": templates_of.get(e164, []),
@@ -597,9 +599,7 @@ class Allocator:
         tags = number_tags(number) & set(self._compliance.values())
         groups = self._strategy.groups(number._info, tags)
         self._backend.put_number(
-            NumberSpec(
-                number.e164, number.capacity, number.max_calls_per_hour, number.max_calls_per_day
-            ),
+            NumberSpec(number.e164, number.capacity, tuple(Cap(*cap) for cap in caps(number))),
             {template: groups for template in templates},
             self._now(),
         )

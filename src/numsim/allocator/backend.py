@@ -8,6 +8,7 @@ in memory, one Lua function in Redis. Every backend passes the same test suite.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,14 +18,36 @@ from .lease import Lease, LeaseId
 from .rules import DestinationLimit
 
 
+class Cap(NamedTuple):
+    """One cap on a number's outbound calls: at most `limit` calls in any rolling
+    `window` seconds; `reason` names a refusal (and the number's status) while it is
+    full. Caps are data: a backend walks them in one loop, so a new window is a new row."""
+
+    reason: str  # e.g. "hourly_cap"
+    window: float  # seconds
+    limit: int
+
+
 @dataclass(frozen=True, slots=True)
 class NumberSpec:
-    """What a backend needs to know about a number's limits."""
+    """What a backend needs to know about a number's limits. A number is capped while
+    any cap is full; of several full caps, the refusal names the one that frees last
+    (on a tie the longer window, then the later in `caps`)."""
 
     e164: str
     capacity: int
-    hour_cap: int | None
-    day_cap: int | None
+    caps: tuple[Cap, ...] = ()
+
+    def __post_init__(self) -> None:
+        for reason, window, limit in self.caps:
+            if not isinstance(reason, str) or not reason or len(reason.split()) != 1:
+                raise ValueError(f"a cap's reason must be one word, got {reason!r}")
+            if isinstance(window, bool) or not isinstance(window, int | float):
+                raise ValueError(f"cap {reason}: window must be seconds, got {window!r}")
+            if not 0 < window < math.inf:
+                raise ValueError(f"cap {reason}: window must be positive seconds, got {window!r}")
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ValueError(f"cap {reason}: limit must be a whole number >= 1, got {limit!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +86,11 @@ class NumberState(NamedTuple):
 
     in_use: int
     inbound: int
-    calls_last_hour: int
-    calls_last_day: int | None  # None where no daily cap is kept
-    status: str  # ready | busy | hourly_cap | daily_cap | retired
+    # window seconds -> outbound calls in it. Every number keeps the hour (rules.HOUR)
+    # whether capped or not: snapshots show it, and a cap set later counts the calls
+    # already made; another window is kept once a cap asks for it.
+    calls: Mapping[float, int]
+    status: str  # ready | busy | retired | the reason of the cap that holds it
 
 
 SETTINGS_LOST = "settings lost"

@@ -7,15 +7,18 @@ called with FCALL. The functions keep, under the namespace's hash tag:
     {ns}:cfg                 policy (order, lease TTL, destination limit, sticky memory),
                              the pools' era
     {ns}:numbers             every number ever added or removed (set)
-    {ns}:n:<e164>            capacity, caps, calls in progress, inbound, active, its
-                             "template|group" names, and its last pool change's stamp
-                             and process token (hash)
+    {ns}:n:<e164>            capacity, caps ("reason window limit" rows), calls in
+                             progress, inbound, active, its "template|group" names, and
+                             its last pool change's stamp and process token (hash)
     {ns}:p:<template>        the template's pool (set)
     {ns}:gm:<template|group> the group's members (set)
     {ns}:g:<template|group>  free numbers, scored by load then arrival (sorted set)
     {ns}:c:<template|group>  capped numbers with a free channel, by free time (sorted set)
     {ns}:revisit             numbers whose caps free at a time (sorted set)
-    {ns}:h:<e164>, d:<e164>  outbound call times in the rolling hour / day (sorted sets)
+    {ns}:h:<e164>            outbound call times in the rolling hour, kept for every
+                             number (sorted set)
+    {ns}:d:<e164>            ... in the rolling day, while a cap asks for it
+    {ns}:win:<us>:<e164>     ... in any other window a cap asks for (<us>: its length)
     {ns}:leases, {ns}:l      lease expiries, and ended leases' ids for 5 minutes scored
                              below 0 (sorted set); lease -> "number|inbound" (hash)
     {ns}:dst:<destination>   calls to a destination inside its limit's window
@@ -29,6 +32,12 @@ called with FCALL. The functions keep, under the namespace's hash tag:
 
 Window, destination and sticky keys expire when idle; memory follows live calls and
 the calls inside the windows. Times are the Redis server's (TIME) unless clock="client".
+Each function's arguments and reply fields are named in protocol.py.
+
+Upgrades: numsim before caps were data kept a number's caps in fields hcap and dcap.
+A namespace it wrote is read in place, not migrated: the hour and day windows keep
+their key names, so their calls keep counting, and a number's hcap/dcap are read while
+its hash has no "caps" field (its next put_number writes one and drops them).
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ from . import clients
 from .backend import (
     SETTINGS_LOST,
     AsyncBackend,
+    Cap,
     Finding,
     Grant,
     NumberSpec,
@@ -68,24 +78,29 @@ from .backend import (
 )
 from .callmap import CallMap, CallMapSupport, RedisCallMap
 from .lease import Lease, LeaseId
+from .protocol import (
+    ARGUMENTS,
+    CHANGED,
+    CHECKED,
+    CONFIGURED,
+    FINDING,
+    GRANTED,
+    NEXT_EXPIRY,
+    NUMBERS,
+    NUMBERS_ROW,
+    POLICY_FIELDS,
+    POOL,
+    POOL_ROW,
+    REFUSED,
+    RELEASED,
+    RENEWED,
+    STATUS,
+    lua_shapes,
+)
 
 log = logging.getLogger(__name__)
 
-SCRIPTS = (
-    "configure",
-    "pool",
-    "era",
-    "put_number",
-    "drop_number",
-    "acquire",
-    "acquire_number",
-    "release",
-    "renew",
-    "numbers",
-    "next_expiry",
-    "check",
-    "waiting",
-)
+SCRIPTS = tuple(ARGUMENTS)  # one function each, lua/<name>.lua
 _GROWS = frozenset({"acquire", "acquire_number", "put_number"})  # refused when Redis is full
 _LEASES = frozenset({"acquire", "acquire_number", "release", "renew"})  # replicas= waits for
 _UNREACHABLE = (
@@ -106,14 +121,8 @@ _FLAGS = {(s, e): f"{int(s)}{int(e)}" for s in (False, True) for e in (False, Tr
 # mark lives, and a crashed process's mark runs out.
 _MARK_TTL = 10.0
 _MARK_RENEW = 2.0
-# Where scripts take the caller's view among their arguments (its era; for pool changes
-# also its count of changes): a call refused for a stale view is made again after a sync.
-_VIEW_AT = {
-    "acquire": (7, 1),
-    "acquire_number": (4, 1),
-    "put_number": (3, 2),
-    "drop_number": (3, 2),
-}
+_ACQUIRE, _RELEASE, _RENEW = ARGUMENTS["acquire"], ARGUMENTS["release"], ARGUMENTS["renew"]
+_ACQUIRE_NOW = _ACQUIRE.at["now"]
 _SYNC_TRIES = 4  # syncs per call, while other processes' syncs keep moving the era
 _WRITES_CHECK = 1.0  # how often the listener checks that Redis still holds our changes
 _WRITE_CHUNK = 500  # a sync's writes per pipeline
@@ -134,7 +143,7 @@ class _Library:
         functions = [
             _function_source(name, (folder / f"{name}.lua").read_text()) for name in SCRIPTS
         ]
-        code = "\n".join([(folder / "common.lua").read_text(), *functions])
+        code = "\n".join([lua_shapes(), (folder / "common.lua").read_text(), *functions])
         self.name = "numsim_" + hashlib.sha1(code.encode()).hexdigest()[:16]  # of it all
         self.source = f"#!lua name={self.name}\n" + code.replace(_LIBRARY_NAME, self.name)
 
@@ -163,12 +172,14 @@ _LIBRARY_NAME = "{library}"  # in the functions' names until the library's own i
 
 
 def _function_source(script: str, body: str) -> str:
-    """The library's function for `script`: its body after begin(), which sets the call's
-    state. Functions that neither take a channel nor add a number run past maxmemory."""
+    """The library's function for `script`: its body after its ARGV's names (ARG_NOW ...)
+    and begin(), which sets the call's state. Functions that neither take a channel nor
+    add a number run past maxmemory."""
     flags = "{}" if script in _GROWS else "{'allow-oom'}"
     return (
         f'redis.register_function{{function_name = "{_LIBRARY_NAME}_{script}", '
-        f"flags = {flags}, callback = function(KEYS, ARGV)\nbegin(KEYS[1])\n{body}\nend}}"
+        f"flags = {flags}, callback = function(KEYS, ARGV)\n{ARGUMENTS[script].lua()}\n"
+        f"begin(KEYS[1])\n{body}\nend}}"
     )
 
 
@@ -381,15 +392,15 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         # Shared state first, then this process's view: a call that fails changes neither.
         names = {template: list(g) for template, g in groups.items()}
         with self._view_lock:
-            args = (self._now(now), "", self._token, self._era, self._writes)
-            reply = self._call("put_number", *args, *self._number_args(spec, names))
+            args = self._number_args("put_number", self._now(now), "", spec, names)
+            reply = self._call("put_number", *args)
             self._numbers[spec.e164] = (spec, names)
             self._changed(spec.e164, reply)
 
     def drop_number(self, e164: str, now: float) -> None:
         with self._view_lock:
-            args = (self._now(now), "", self._token, self._era, self._writes)
-            reply = self._call("drop_number", *args, e164)
+            args = self._change_args("drop_number", self._now(now), "", e164=e164)
+            reply = self._call("drop_number", *args)
             self._numbers.pop(e164, None)
             self._changed(e164, reply)
 
@@ -484,7 +495,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             with self._orphaned_if_lost(lease_id):
                 reply = await self._acall("acquire", *args)
         except asyncio.CancelledError:
-            self._give_back_soon(args[0])  # do not wait for this process's next call
+            self._give_back_soon(args[_ACQUIRE_NOW])  # do not wait for this process's next call
             raise
         return self._outcome(reply, template, destination, call_id)
 
@@ -492,14 +503,16 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         self, e164: str, now: float, call_id: str | None = None, ttl: float | None = None
     ) -> Lease | Refusal:
         lease_id = self._new_id()
-        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        args = (self._now(now), e164, lease_id, ttl_arg, self._era)
+        args = ARGUMENTS["acquire_number"].pack(
+            now=self._now(now), e164=e164, id=lease_id, ttl=_ttl_arg(ttl), era=self._era
+        )
         with self._orphaned_if_lost(lease_id):
             reply = self._call("acquire_number", *args)
         return self._outcome(reply, None, None, call_id)
 
     def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
-        released = int(self._call("release", self._now(now), lease_id, number)[0]) == 1
+        args = _RELEASE.pack(now=self._now(now), id=lease_id, number=number)
+        released = int(self._call("release", *args)[RELEASED.released]) == 1
         if released:  # wake this process's waiters now; pub/sub tells the others
             self._notify()
         return released
@@ -507,38 +520,35 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     async def arelease(self, lease_id: LeaseId, number: str, now: float) -> bool:
         """release over the asyncio client. This process's waiters hear of it through
         pub/sub, off the event loop."""
-        reply = await self._acall("release", self._now(now), lease_id, number)
-        return int(reply[0]) == 1
+        args = _RELEASE.pack(now=self._now(now), id=lease_id, number=number)
+        reply = await self._acall("release", *args)
+        return int(reply[RELEASED.released]) == 1
 
     def renew(
         self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
     ) -> float | None:
-        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        reply = self._call("renew", self._now(now), lease_id, number, ttl_arg)
-        return int(reply[0]) / _MICRO if reply else None
+        args = _RENEW.pack(now=self._now(now), id=lease_id, number=number, ttl=_ttl_arg(ttl))
+        reply = self._call("renew", *args)
+        return int(reply[RENEWED.expires]) / _MICRO if reply else None
 
     async def arenew(
         self, lease_id: LeaseId, number: str, now: float, ttl: float | None = None
     ) -> float | None:
         """renew over the asyncio client."""
-        ttl_arg = "" if ttl is None else int(ttl * _MICRO)
-        reply = await self._acall("renew", self._now(now), lease_id, number, ttl_arg)
-        return int(reply[0]) / _MICRO if reply else None
+        args = _RENEW.pack(now=self._now(now), id=lease_id, number=number, ttl=_ttl_arg(ttl))
+        reply = await self._acall("renew", *args)
+        return int(reply[RENEWED.expires]) / _MICRO if reply else None
 
     # -- reading ------------------------------------------------------------------------
 
     def numbers(self, now: float) -> dict[str, NumberState]:
-        reply = self._call("numbers", self._now(now))
+        reply = self._call("numbers", *ARGUMENTS["numbers"].pack(now=self._now(now)))
         states = {}
-        rows = sorted(range(1, len(reply), 6), key=lambda i: _text(reply[i]))
-        for i in rows:
-            e164, used, inbound, hour, day, status = reply[i : i + 6]
-            states[_text(e164)] = NumberState(
-                int(used),
-                int(inbound),
-                int(hour),
-                None if int(day) < 0 else int(day),
-                _text(status),
+        for row in sorted(_rows(reply, NUMBERS, NUMBERS_ROW), key=lambda r: _text(r.e164)):
+            pairs = _text(row.calls).split()
+            calls = {int(w) / _MICRO: int(n) for w, n in zip(pairs[::2], pairs[1::2], strict=True)}
+            states[_text(row.e164)] = NumberState(
+                int(row.in_use), int(row.inbound), calls, _text(row.status)
             )
         return states
 
@@ -548,7 +558,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def next_expiry(self, now: float) -> float | None:
         """On the caller's clock: the server's answer shifted by the clocks' offset."""
-        server_now, expiry = (int(v) for v in self._call("next_expiry", self._now(now)))
+        reply = self._call("next_expiry", *ARGUMENTS["next_expiry"].pack(now=self._now(now)))
+        server_now, expiry = int(reply[NEXT_EXPIRY.now]), int(reply[NEXT_EXPIRY.expiry])
         if expiry < 0:
             return None
         return now + (expiry - server_now) / _MICRO
@@ -580,7 +591,9 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return f"namespace {self.namespace!r} has no configuration (empty or lost)"
 
     def _check(self, now: float, repair: bool) -> list[Finding]:
-        args = (self._now(now), "1" if repair else "0", *self._stamps)
+        args = ARGUMENTS["check"].pack(
+            tuple(self._stamps), now=self._now(now), repair="1" if repair else "0"
+        )
         if self._policy is None:  # a checker that serves no allocator: nothing to restore
             with _mapped_errors("check"):
                 reply = self._run("check", args)
@@ -589,8 +602,8 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         else:
             reply = self._call("check", *args)
         return [
-            Finding(_text(reply[i]) or None, _text(reply[i + 1]), int(reply[i + 2]) == 1)
-            for i in range(1, len(reply), 3)
+            Finding(_text(row.number) or None, _text(row.problem), int(row.repaired) == 1)
+            for row in _rows(reply, CHECKED, FINDING)
         ]
 
     def stats(self) -> dict[str, int]:
@@ -615,13 +628,13 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         view is stale (re-creating the namespace if Redis lost it)."""
         try:  # not `with _mapped_errors`: a generator context costs ~1 us per call
             if self._orphans:
-                self._release_orphans(args[0])
+                self._release_orphans(args[ARGUMENTS[name].at["now"]])
             for _ in range(_SYNC_TRIES):
                 synced = self._syncs
                 reply = self._run(name, args)
                 if not _namespace_lost(reply):
                     return reply
-                self._sync_once(args[0], synced)
+                self._sync_once(args[ARGUMENTS[name].at["now"]], synced)
                 args = self._with_view(name, args)
         except _ERRORS as error:
             raise _mapped(error, name) from error
@@ -631,13 +644,14 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         """_call over the asyncio client; the rare sync runs off the event loop."""
         with _mapped_errors(name):
             if self._orphans:
-                await self._arelease_orphans(args[0])
+                await self._arelease_orphans(args[ARGUMENTS[name].at["now"]])
             for _ in range(_SYNC_TRIES):
                 synced = self._syncs
                 reply = await self._arun(name, args)
                 if not _namespace_lost(reply):
                     return reply
-                await asyncio.to_thread(self._sync_once, args[0], synced)
+                now = args[ARGUMENTS[name].at["now"]]
+                await asyncio.to_thread(self._sync_once, now, synced)
                 args = self._with_view(name, args)
         raise self._kept_changing(name)
 
@@ -660,28 +674,27 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         if policy is None:
             raise RuntimeError("RedisBackend.configure() must be called first")
         limit = policy.destination_limit
-        given = (
-            policy.order,
-            int(policy.lease_ttl * _MICRO),
-            0 if limit is None else limit.max_calls,
-            0 if limit is None else int(limit.per_seconds * _MICRO),
-            int((policy.sticky_ttl or 0) * _MICRO),
-            "1" if self._audit else "0",
-            self._skew,
+        given: dict[str, Any] = {
+            "order": policy.order,
+            "ttl": int(policy.lease_ttl * _MICRO),
+            "dmax": 0 if limit is None else limit.max_calls,
+            "dper": 0 if limit is None else int(limit.per_seconds * _MICRO),
+            "sticky": int((policy.sticky_ttl or 0) * _MICRO),
+            "audit": "1" if self._audit else "0",
+            "skew": self._skew,
+        }
+        args = ARGUMENTS["configure"].pack(
+            **given,
+            era=uuid.uuid4().hex,  # the era, if the namespace is new
+            replace="1" if self._replace_policy else "0",
         )
         with _mapped_errors("configure"):
-            reply = self._run(
-                "configure",
-                (
-                    *given,
-                    uuid.uuid4().hex,  # the era, if the namespace is new
-                    "1" if self._replace_policy else "0",
-                ),
-            )
-        if int(reply[0]) == 0:
+            reply = self._run("configure", args)
+        if int(reply[CONFIGURED.ok]) == 0:
+            stored = dict(zip(POLICY_FIELDS, _text(reply[CONFIGURED.policy]).split(), strict=False))
             raise BackendMisconfigured(
                 f"Redis namespace {self.namespace!r} is used with another policy; "
-                + _policy_differences([str(v) for v in given], _text(reply[1]).split())
+                + _policy_differences({k: str(v) for k, v in given.items()}, stored)
                 + ". Give every worker of a namespace the same settings, or pass "
                 "RedisBackend(..., replace_policy=True) (numsim serve --replace-policy) to "
                 "replace the stored policy (every worker then runs under the new one)"
@@ -719,7 +732,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
                     self._numbers[e164] = record
         newer = [e for e, stamp in self._stamps.items() if stamp > records.get(e, (_NEVER,))[0]]
         if self._write_numbers(now, sorted(newer, key=self._stamps.__getitem__)):
-            self._run("era", (uuid.uuid4().hex,))
+            self._run("era", ARGUMENTS["era"].pack(era=uuid.uuid4().hex))
         else:
             self._era = era
         self._syncs += 1
@@ -730,15 +743,15 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         is the first chunk's: if a sync moves it meanwhile, the next call syncs again."""
         era, writes, cursor, records = None, 0, "0", {}
         while True:
-            reply = self._run("pool", (cursor, self._token))
+            reply = self._run("pool", ARGUMENTS["pool"].pack(cursor=cursor, token=self._token))
             if _namespace_lost(reply):
                 return None
-            era, writes = era or _text(reply[0]), int(reply[1])
-            cursor = _text(reply[2])
-            for i in range(3, len(reply), 8):
-                e164, stamp, by, active, capacity, hour, day, names = map(_text, reply[i : i + 8])
-                spec = NumberSpec(e164, int(capacity), int(hour) or None, int(day) or None)
-                record = (spec, _groups(names)) if active == "1" else None
+            era, writes = era or _text(reply[POOL.era]), int(reply[POOL.writes])
+            cursor = _text(reply[POOL.cursor])
+            for row in _rows(reply, POOL, POOL_ROW):
+                e164, stamp, by, active = map(_text, (row.e164, row.stamp, row.by, row.active))
+                spec = NumberSpec(e164, int(row.capacity), _caps_from(_text(row.caps)))
+                record = (spec, _groups(_text(row.groups))) if active == "1" else None
                 records[e164] = ((int(stamp), by), record)
             if cursor == "0":
                 return era, writes, records
@@ -755,20 +768,23 @@ class RedisBackend(AsyncBackend, CallMapSupport):
             pipe = self._client.pipeline(transaction=False)
             for e164 in numbers[start : start + _WRITE_CHUNK]:
                 (stamp, by), record = self._stamps[e164], self._numbers.get(e164)
-                change: tuple[ScriptArg, ...] = (now, stamp, by, "", "")
+                view: dict[str, Any] = {"token": by, "era": "", "writes": ""}  # a sync's write
                 if record is None:
-                    name, args = "drop_number", (*change, e164)
+                    name = "drop_number"
+                    args = self._change_args(name, now, stamp, e164=e164, **view)
                 else:
-                    name, args = "put_number", (*change, *self._number_args(*record))
+                    name = "put_number"
+                    args = self._number_args(name, now, stamp, *record, **view)
                 pipe.fcall(self._functions[name].name, 1, self._cfg, *args)
-            wrote = any(int(reply[0]) == 1 for reply in pipe.execute()) or wrote
+            replies = pipe.execute()
+            wrote = any(int(reply[CHANGED.ok]) == 1 for reply in replies) or wrote
         return wrote
 
     def _changed(self, e164: str, reply: list[Any]) -> None:
         """A pool change of this process's is done: its stamp, and the count of this
         process's changes Redis now holds."""
-        self._stamps[e164] = (int(reply[1]), self._token)
-        self._writes = int(reply[2])
+        self._stamps[e164] = (int(reply[CHANGED.stamp]), self._token)
+        self._writes = int(reply[CHANGED.writes])
 
     def _kept_changing(self, name: str) -> BackendUnavailable:
         return BackendUnavailable(
@@ -779,11 +795,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
     def _with_view(self, name: str, args: tuple[ScriptArg, ...]) -> tuple[ScriptArg, ...]:
         """A script's arguments with this process's view as it is now, for a call made
         again after a sync."""
-        if name not in _VIEW_AT:
-            return args
-        at, width = _VIEW_AT[name]
-        view = (self._era, self._writes)[:width]
-        return (*args[:at], *view, *args[at + width :])
+        view: dict[str, ScriptArg] = {"era": self._era, "writes": self._writes}
+        names = ARGUMENTS[name].names
+        return (
+            *(view.get(field, arg) for field, arg in zip(names, args, strict=False)),
+            *args[len(names) :],
+        )
 
     def _check_eviction(self) -> None:
         """Refuse (or warn about) a server that may evict keys."""
@@ -846,12 +863,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _release_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
-            self._run("release", (now, lease_id, ""))
+            self._run("release", _RELEASE.pack(now=now, id=lease_id, number=""))
             self._orphans.discard(lease_id)
 
     async def _arelease_orphans(self, now: ScriptArg) -> None:
         for lease_id in list(self._orphans):
-            await self._arun("release", (now, lease_id, ""))
+            await self._arun("release", _RELEASE.pack(now=now, id=lease_id, number=""))
             self._orphans.discard(lease_id)
 
     def _acquire_args(
@@ -866,16 +883,16 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         explain: bool,
     ) -> tuple[ScriptArg, ...]:
         pick = repr(self._random.random()) if self._random_order else "0"
-        return (
-            self._now(now),
-            template,
-            destination,
-            lease_id,
-            "" if ttl is None else int(ttl * _MICRO),
-            _FLAGS[sticky, explain],
-            pick,
-            self._era,
-            *groups,
+        return _ACQUIRE.pack(
+            tuple(groups),
+            now=self._now(now),
+            template=template,
+            destination=destination,
+            id=lease_id,
+            ttl=_ttl_arg(ttl),
+            flags=_FLAGS[sticky, explain],
+            random=pick,
+            era=self._era,
         )
 
     def _outcome(
@@ -890,20 +907,44 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     def _granted(self, reply: list[Any], destination: str | None) -> Grant | Refusal:
         """An acquire's reply: the lease granted, or the refusal."""
-        if int(reply[0]) == 1:
-            _, lease_id, number, expires, _ = reply
-            return _text(lease_id), _text(number), destination, int(expires) / _MICRO
-        reason, retry_at, now = _text(reply[1]), int(reply[2]), int(reply[3]) / _MICRO
+        if int(reply[GRANTED.ok]) == 1:
+            lease_id, number = _text(reply[GRANTED.id]), _text(reply[GRANTED.number])
+            return lease_id, number, destination, int(reply[GRANTED.expires]) / _MICRO
+        reason, retry_at = _text(reply[REFUSED.reason]), int(reply[REFUSED.retry_at])
+        now = int(reply[REFUSED.now]) / _MICRO
         statuses = None
-        if len(reply) > 4 or reason == "empty_pool":
-            statuses = {_text(reply[i]): _text(reply[i + 1]) for i in range(4, len(reply), 2)}
+        if len(reply) > len(REFUSED) or reason == "empty_pool":
+            statuses = {_text(r.number): _text(r.status) for r in _rows(reply, REFUSED, STATUS)}
         return Refusal(reason, None if retry_at < 0 else retry_at / _MICRO, now, statuses)
 
+    def _change_args(
+        self,
+        name: str,
+        now: ScriptArg,
+        stamp: ScriptArg,
+        rest: tuple[str, ...] = (),
+        /,
+        **fields: Any,
+    ) -> tuple[ScriptArg, ...]:
+        """A pool change's arguments: with this process's view, unless `fields` give one."""
+        view = {"token": self._token, "era": self._era, "writes": self._writes}
+        return ARGUMENTS[name].pack(rest, now=now, stamp=stamp, **(view | fields))
+
     def _number_args(
-        self, spec: NumberSpec, groups: Mapping[str, Sequence[str]]
-    ) -> list[ScriptArg]:
-        names = [f"{template}|{group}" for template, items in groups.items() for group in items]
-        return [spec.e164, spec.capacity, spec.hour_cap or 0, spec.day_cap or 0, *names]
+        self,
+        name: str,
+        now: ScriptArg,
+        stamp: ScriptArg,
+        spec: NumberSpec,
+        groups: Mapping[str, Sequence[str]],
+        /,
+        **view: Any,
+    ) -> tuple[ScriptArg, ...]:
+        names = tuple(
+            f"{template}|{group}" for template, items in groups.items() for group in items
+        )
+        number = {"e164": spec.e164, "capacity": spec.capacity, "caps": _caps_text(spec.caps)}
+        return self._change_args(name, now, stamp, names, **number, **view)
 
     def _now(self, now: float) -> ScriptArg:
         """The time argument of every script: "" lets the server use its own clock."""
@@ -973,7 +1014,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         since, now = self._expected
         ttl = int(_MARK_TTL * _MICRO) if waiting else ""
         clock = self._now(now + time.monotonic() - since)
-        self._run("waiting", (clock, self._token, ttl))
+        self._run("waiting", ARGUMENTS["waiting"].pack(now=clock, token=self._token, ttl=ttl))
         self._marked_at = time.monotonic() if waiting else None
 
     def _notify(self) -> None:
@@ -1005,7 +1046,7 @@ def _mapped(error: BaseException, operation: str) -> Exception:
     return BackendUnavailable(f"Redis is unreachable ({operation}): {error}")
 
 
-def _policy_differences(given: list[str], stored: list[str]) -> str:
+def _policy_differences(given: dict[str, str], stored: dict[str, str]) -> str:
     """The fields of two policies (as configure.lua writes them) that differ, named."""
 
     def seconds(us: str) -> str:
@@ -1016,14 +1057,14 @@ def _policy_differences(given: list[str], stored: list[str]) -> str:
             return "none"
         return f"{calls} call{'s' * (calls != '1')} per {int(per) / _MICRO:g} s"
 
-    def read(p: list[str]) -> dict[str, str]:
+    def read(p: dict[str, str]) -> dict[str, str]:
         return {
-            "order": p[0],
-            "lease_ttl": seconds(p[1]),
-            "destination_limit": limit(p[2], p[3]),
-            "sticky_ttl": seconds(p[4]),
-            "audit": "on" if p[5] == "1" else "off",
-            "max_clock_skew": "not checked" if p[6] == "0" else seconds(p[6]),
+            "order": p["order"],
+            "lease_ttl": seconds(p["ttl"]),
+            "destination_limit": limit(p["dmax"], p["dper"]),
+            "sticky_ttl": seconds(p["sticky"]),
+            "audit": "on" if p["audit"] == "1" else "off",
+            "max_clock_skew": "not checked" if p["skew"] == "0" else seconds(p["skew"]),
         }
 
     here, there = read(given), read(stored)
@@ -1041,6 +1082,30 @@ def _groups(names: str) -> dict[str, list[str]]:
         template, _, group = name.partition("|")
         groups.setdefault(template, []).append(group)
     return groups
+
+
+def _ttl_arg(ttl: float | None) -> ScriptArg:
+    """A lease's time to live as a script takes it: microseconds, "" for the policy's."""
+    return "" if ttl is None else int(ttl * _MICRO)
+
+
+def _rows(reply: list[Any], header: Any, row: Any) -> Iterator[Any]:
+    """A reply's rows after its header, each read by field."""
+    width = len(row)
+    for i in range(len(header), len(reply), width):
+        yield type(row)._make(reply[i : i + width])
+
+
+def _caps_text(caps: Sequence[Cap]) -> str:
+    """A number's caps as put_number stores them: "reason window limit" rows, the
+    window in microseconds (caps_of in common.lua reads them)."""
+    return "\n".join(f"{reason} {int(window * _MICRO)} {limit}" for reason, window, limit in caps)
+
+
+def _caps_from(text: str) -> tuple[Cap, ...]:
+    """Caps as _caps_text writes them."""
+    rows = (line.split() for line in text.splitlines())
+    return tuple(Cap(reason, int(window) / _MICRO, int(limit)) for reason, window, limit in rows)
 
 
 def _namespace_lost(reply: object) -> bool:

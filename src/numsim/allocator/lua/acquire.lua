@@ -1,29 +1,33 @@
 -- ARGV: now, template, destination, lease id, ttl (us, "" = default),
 -- flags "sticky explain" as two 0/1 digits, random in [0, 1), the era of the caller's
 -- view of the pools, then the groups to try.
--- Returns {1, id, number, expires, now} or {0, reason, retry_at (-1: none), now,
--- [number, status]...}, or {-1} when the namespace lost its configuration or the caller's
--- view is of another era (it syncs first).
-if not CFGV or ARGV[8] ~= CFGV.era then return {-1} end
-local now = clock(ARGV[1])
+-- Returns GRANTED, or REFUSED (retry_at -1: none) then STATUS rows when asked to
+-- explain, or {-1} when the namespace lost its configuration or the caller's view is of
+-- another era (it syncs first).
+if not CFGV or ARGV[ARG_ERA] ~= CFGV.era then return {-1} end
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-local template, destination, id = ARGV[2], ARGV[3], ARGV[4]
+local template, destination, id = ARGV[ARG_TEMPLATE], ARGV[ARG_DESTINATION], ARGV[ARG_ID]
 local prior = prior_outcome(id, now)
 if prior then
   return finish(prior)
 end
-local ttl = ARGV[5] ~= "" and tonumber(ARGV[5]) or POLICY.ttl
-local sticky, explain = string.sub(ARGV[6], 1, 1) == "1", string.sub(ARGV[6], 2, 2) == "1"
+local ttl = ARGV[ARG_TTL] ~= "" and tonumber(ARGV[ARG_TTL]) or POLICY.ttl
+local flags = ARGV[ARG_FLAGS]
+local sticky, explain = string.sub(flags, 1, 1) == "1", string.sub(flags, 2, 2) == "1"
 local groups = {}
-for i = 9, #ARGV do
+for i = ARG_GROUPS, #ARGV do
   groups[#groups + 1] = template .. "|" .. ARGV[i]
 end
 
+-- `statuses`: {number, status} pairs, one STATUS row each.
 local function refuse(reason, retry_at, statuses)
   count("refused:" .. reason)
-  local result = {0, reason, retry_at or -1, now}
-  for _, item in ipairs(statuses or {}) do
-    result[#result + 1] = item
+  local result = refused(reason, retry_at or -1, now)
+  for i = 1, #(statuses or {}), 2 do
+    local at = #result
+    result[at + STATUS_NUMBER] = statuses[i]
+    result[at + STATUS_STATUS] = statuses[i + 1]
   end
   return finish(result)
 end
@@ -56,7 +60,7 @@ local function first_free()
     if POLICY.order == "random" then
       local size = redis.call("ZCARD", gkey)
       if size > 0 then
-        local index = math.floor(tonumber(ARGV[7]) * size)
+        local index = math.floor(tonumber(ARGV[ARG_RANDOM]) * size)
         pick = redis.call("ZRANGE", gkey, int(index), int(index))[1]
       end
     else
@@ -127,4 +131,4 @@ if sticky then
   local memory = pick .. "|" .. int(now)
   redis.call("SET", key("st", destination), memory, "PX", int(math.floor(POLICY.sticky / 1000) + 1000))
 end
-return finish({1, id, pick, expires, now})
+return finish(granted(id, pick, expires, now))

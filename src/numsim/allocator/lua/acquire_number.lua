@@ -1,19 +1,21 @@
 -- ARGV: now, e164, lease id, ttl (us, "" = default), the era of the caller's view.
--- An inbound call on one number.
-if not CFGV or ARGV[5] ~= CFGV.era then return {-1} end
-local now = clock(ARGV[1])
+-- An inbound call on one number. Returns GRANTED, or REFUSED and one STATUS row.
+if not CFGV or ARGV[ARG_ERA] ~= CFGV.era then return {-1} end
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-local e, id = ARGV[2], ARGV[3]
+local e, id = ARGV[ARG_E164], ARGV[ARG_ID]
 local prior = prior_outcome(id, now)
 if prior then
   return finish(prior)
 end
-local ttl = ARGV[4] ~= "" and tonumber(ARGV[4]) or POLICY.ttl
-local cap, _, _, used, active = state(e)
-if not active or used >= cap then
+local ttl = ARGV[ARG_TTL] ~= "" and tonumber(ARGV[ARG_TTL]) or POLICY.ttl
+local n = state(e)
+if not n.active or n.used >= n.capacity then
   count("refused:busy")
   local why = redis.call("EXISTS", key("n", e)) == 1 and status(e, now) or "retired"
-  return finish({0, "busy", -1, now, e, why})
+  local result = refused("busy", -1, now)
+  result[REFUSED_WIDTH + STATUS_NUMBER], result[REFUSED_WIDTH + STATUS_STATUS] = e, why
+  return finish(result)
 end
 local expires = take(e, id, now, ttl, false)
-return finish({1, id, e, expires, now})
+return finish(granted(id, e, expires, now))

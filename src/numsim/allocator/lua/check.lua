@@ -3,16 +3,18 @@
 -- in progress and inbound calls, and each lease's expiry; then every index against the
 -- numbers' own records (groups' members and free and cooling numbers, templates'
 -- pools); repairs them if asked.
--- Returns {1, [number or "", problem, repaired 0/1]...}, or {-1} (no configuration).
+-- Returns CHECKED then FINDING rows (number or "", problem, repaired 0/1), or {-1} (no
+-- configuration).
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
-local repair = ARGV[2] == "1"
+local now = clock(ARGV[ARG_NOW])
+local repair = ARGV[ARG_REPAIR] == "1"
 reclaim(now)
-local found = {1}
+local found = {[CHECKED_OK] = 1}
 local function report(e, problem, repaired)
-  found[#found + 1] = e
-  found[#found + 1] = problem
-  found[#found + 1] = repaired and 1 or 0
+  local at = #found
+  found[at + FINDING_NUMBER] = e
+  found[at + FINDING_PROBLEM] = problem
+  found[at + FINDING_REPAIRED] = repaired and 1 or 0
 end
 
 local used, inbound = {}, {}
@@ -39,7 +41,7 @@ local numbers = {}
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
   numbers[e] = true
 end
-for i = 3, #ARGV do
+for i = ARG_NUMBERS, #ARGV do
   numbers[ARGV[i]] = true
 end
 
@@ -50,7 +52,7 @@ for _, id in ipairs(redis.call("ZRANGEBYSCORE", key("leases"), "0", "+inf")) do
   if redis.call("HEXISTS", key("l"), id) == 0 then
     local owner = nil
     for e in pairs(numbers) do
-      if redis.call("ZSCORE", key("h", e), id) then
+      if redis.call("ZSCORE", window_key(e, HOUR), id) then
         owner = e
         break
       end
@@ -80,20 +82,22 @@ for e in pairs(numbers) do
       report(e, "settings lost", false)
     end
   else
-    local cap, hcap, dcap, busy, active, groups = state(e)
+    local n = state(e)
     local inb = tonumber(redis.call("HGET", key("n", e), "inb")) or 0
     local want, want_inb = used[e] or 0, inbound[e] or 0
-    if busy ~= want or inb ~= want_inb then
+    if n.used ~= want or inb ~= want_inb then
       report(e, string.format("counts %d calls in progress (%d inbound) but has %d leases (%d inbound)",
-        busy, inb, want, want_inb), repair)
+        n.used, inb, want, want_inb), repair)
       if repair then
         redis.call("HSET", key("n", e), "used", want, "inb", want_inb)
-        refresh(e, now, cap, hcap, dcap, want, active, groups)
+        n.used = want
+        refresh(e, now, n)
         freed = now
       end
     end
-    if want > cap and active then
-      report(e, string.format("has %d calls in progress over its capacity of %d", want, cap), false)
+    if want > n.capacity and n.active then
+      report(e, string.format("has %d calls in progress over its capacity of %d", want, n.capacity),
+        false)
     end
   end
 end
@@ -116,19 +120,18 @@ local function index_problem(e, problem)
   end
 end
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
-  local cap, hcap, dcap, busy, active, groups = state(e)
+  local n = state(e)
   local ready, cooling = false, false
-  if active and busy < cap then
+  if n.active and n.used < n.capacity then
     local free_at = nil
-    if hcap > 0 or dcap > 0 then
-      local hour, day = trim(e, now)
-      free_at = cap_free_at(e, hcap, dcap, hour, day)
+    if #n.caps.caps > 0 then
+      free_at = cap_free_at(e, n.caps, trim(e, now, n.caps))
     end
     ready, cooling = free_at == nil, free_at ~= nil
   end
-  for g in string.gmatch(groups, "[^\n]+") do
+  for g in string.gmatch(n.groups, "[^\n]+") do
     local template = string.sub(g, 1, string.find(g, "|", 1, true) - 1)
-    local wanted = {gm = active, p = active, g = ready, c = cooling}
+    local wanted = {gm = n.active, p = n.active, g = ready, c = cooling}
     local names = {gm = g, p = template, g = g, c = g}
     for kind, want in pairs(wanted) do
       local name = names[kind]
@@ -166,15 +169,15 @@ for kind, names in pairs(members) do
   end
 end
 for e in pairs(repaired) do -- out of every index it names, then back where it belongs
-  local cap, hcap, dcap, busy, active, groups = state(e)
+  local n = state(e)
   leave_groups(e)
-  if active then
-    for g in string.gmatch(groups, "[^\n]+") do
+  if n.active then
+    for g in string.gmatch(n.groups, "[^\n]+") do
       redis.call("SADD", key("gm", g), e)
       redis.call("SADD", key("p", string.sub(g, 1, string.find(g, "|", 1, true) - 1)), e)
     end
   end
-  refresh(e, now, cap, hcap, dcap, busy, active, groups)
+  refresh(e, now, n)
   freed = now
 end
 return finish(found)

@@ -5,8 +5,9 @@
 -- KEYS[1] is "{ns}:cfg"; every other key is built from its prefix, so all keys share
 -- the {ns} hash tag (one Redis Cluster slot per namespace). Times are integer
 -- microseconds: exact in Lua's doubles, so "t + window <= now" and "frees at
--- t + window" always agree. ARGV[1] is the client's clock in microseconds, or ""
--- to use the server's clock (TIME).
+-- t + window" always agree. Each function reads its ARGV by the names protocol.py gives
+-- them (ARG_NOW: the client's clock in microseconds, or "" to use the server's clock,
+-- TIME), and builds its replies by field (GRANTED_ID ...): _Library writes the constants.
 
 -- The state of the call running now, set by begin() as every function starts.
 local CFG, PREFIX -- "{ns}:cfg", and "{ns}:" that starts every other key
@@ -130,12 +131,68 @@ local function audit(what, number, id, now)
   end
 end
 
--- Drop window entries that no longer count; returns the calls in the hour and day.
-local function trim(e, now)
-  local hk, dk = key("h", e), key("d", e)
-  redis.call("ZREMRANGEBYSCORE", hk, "-inf", int(now - HOUR))
-  redis.call("ZREMRANGEBYSCORE", dk, "-inf", int(now - DAY))
-  return redis.call("ZCARD", hk), redis.call("ZCARD", dk)
+-- A number's caps are data: put_number stores them in field "caps" of {ns}:n:<e164> as
+-- "reason window limit" rows (window in us), and one loop walks them, so a new window
+-- is a new row. Parsed once per server, as policies are: {caps = {{reason, window,
+-- limit}...}, windows = the windows kept}. Every number keeps the hour, capped or not
+-- (snapshots show it, and a cap set later counts the calls already made); another window
+-- is kept while a cap asks for it (a lifted cap's window expires with its key's TTL).
+local CAPS, CAPS_KEPT = {}, 0
+
+local function caps_of(text)
+  local known = CAPS[text]
+  if known then
+    return known
+  end
+  known = {caps = {}, windows = {HOUR}}
+  local kept = {[HOUR] = true}
+  for reason, window, limit in string.gmatch(text, "(%S+) (%d+) (%d+)") do
+    window = tonumber(window)
+    known.caps[#known.caps + 1] = {reason = reason, window = window, limit = tonumber(limit)}
+    if not kept[window] then
+      kept[window] = true
+      known.windows[#known.windows + 1] = window
+    end
+  end
+  if CAPS_KEPT >= 256 then
+    CAPS, CAPS_KEPT = {}, 0
+  end
+  CAPS[text], CAPS_KEPT = known, CAPS_KEPT + 1
+  return known
+end
+
+-- The caps of number e as numsim wrote them before caps were data (fields hcap and dcap
+-- of a hash without "caps"): read in place, with its windows (window_key), so an upgraded
+-- namespace keeps counting until put_number rewrites the number.
+local function legacy_caps(e)
+  local hcap, dcap = unpack(redis.call("HMGET", key("n", e), "hcap", "dcap"))
+  local rows = {}
+  if (tonumber(hcap) or 0) > 0 then
+    rows[#rows + 1] = "hourly_cap " .. int(HOUR) .. " " .. hcap
+  end
+  if (tonumber(dcap) or 0) > 0 then
+    rows[#rows + 1] = "daily_cap " .. int(DAY) .. " " .. dcap
+  end
+  return table.concat(rows, "\n")
+end
+
+-- The key of number e's calls in a window: the hour's and the day's keep the names of
+-- numsim before caps were data, so the calls of an upgraded namespace keep counting.
+local WINDOW_KINDS = {[HOUR] = "h", [DAY] = "d"}
+
+local function window_key(e, window)
+  return key(WINDOW_KINDS[window] or ("win:" .. int(window)), e)
+end
+
+-- Drop window entries that no longer count; returns the calls in each window kept.
+local function trim(e, now, caps)
+  local calls = {}
+  for _, window in ipairs(caps.windows) do
+    local wk = window_key(e, window)
+    redis.call("ZREMRANGEBYSCORE", wk, "-inf", int(now - window))
+    calls[window] = redis.call("ZCARD", wk)
+  end
+  return calls
 end
 
 -- A number's windows are pruned at most this often while it takes calls (readers trim
@@ -151,19 +208,17 @@ end
 
 -- Keep a number's windows alive until every entry added before the next prune has
 -- stopped counting (their TTLs run on the server's clock).
-local function keep_windows(e, daily)
-  redis.call("PEXPIRE", key("h", e), int((HOUR + WINDOW_PRUNE_EVERY) / 1000 + 1000))
-  if daily then
-    redis.call("PEXPIRE", key("d", e), int((DAY + WINDOW_PRUNE_EVERY) / 1000 + 1000))
+local function keep_windows(e, caps)
+  for _, window in ipairs(caps.windows) do
+    redis.call("PEXPIRE", window_key(e, window), int((window + WINDOW_PRUNE_EVERY) / 1000 + 1000))
   end
 end
 
-local function prune_windows(e, now, daily)
-  redis.call("ZREMRANGEBYSCORE", key("h", e), "-inf", int(now - HOUR))
-  if daily then
-    redis.call("ZREMRANGEBYSCORE", key("d", e), "-inf", int(now - DAY))
+local function prune_windows(e, now, caps)
+  for _, window in ipairs(caps.windows) do
+    redis.call("ZREMRANGEBYSCORE", window_key(e, window), "-inf", int(now - window))
   end
-  keep_windows(e, daily)
+  keep_windows(e, caps)
 end
 
 local function nth_score(zkey, index)
@@ -171,41 +226,47 @@ local function nth_score(zkey, index)
   return tonumber(entry[2])
 end
 
--- Number e's settings and state: capacity, caps (0: none), calls in progress, active,
--- its "template|group" names (one per line), and when its windows were last pruned.
+-- Number e's settings and state: capacity, caps (caps_of), calls in progress (used),
+-- active, its "template|group" names (groups, one per line), and when its windows were
+-- last pruned (pruned, nil: never).
 local function state(e)
-  local n = redis.call("HMGET", key("n", e), "cap", "hcap", "dcap", "used", "active", "groups",
-    "pruned")
-  return tonumber(n[1]) or 0, tonumber(n[2]) or 0, tonumber(n[3]) or 0,
-    tonumber(n[4]) or 0, n[5] == "1", n[6] or "", tonumber(n[7])
+  local n = redis.call("HMGET", key("n", e), "cap", "caps", "used", "active", "groups", "pruned")
+  return {
+    capacity = tonumber(n[1]) or 0,
+    caps = caps_of(n[2] or legacy_caps(e)),
+    used = tonumber(n[3]) or 0,
+    active = n[4] == "1",
+    groups = n[5] or "",
+    pruned = tonumber(n[6]),
+  }
 end
 
--- When number e's windows let it call again (nil if not capped), and which cap binds.
-local function cap_free_at(e, hcap, dcap, hour, day)
-  local at, why = nil, nil
-  if hcap > 0 and hour >= hcap then
-    at, why = nth_score(key("h", e), hour - hcap) + HOUR, "hourly_cap"
-  end
-  if dcap > 0 and day >= dcap then
-    local day_at = nth_score(key("d", e), day - dcap) + DAY
-    if at == nil or day_at >= at then
-      at, why = day_at, "daily_cap"
+-- When number e's windows (`calls`, from trim) let it call again (nil if not capped),
+-- and which cap binds: the one that frees last; on a tie the longer window.
+local function cap_free_at(e, caps, calls)
+  local at, why, longest = nil, nil, 0
+  for _, c in ipairs(caps.caps) do
+    local made = calls[c.window]
+    if made >= c.limit then
+      local free = nth_score(window_key(e, c.window), made - c.limit) + c.window
+      if at == nil or free > at or (free == at and c.window >= longest) then
+        at, why, longest = free, c.reason, c.window
+      end
     end
   end
   return at, why
 end
 
 local function status(e, now)
-  local cap, hcap, dcap, used, active = state(e)
-  if not active then
+  local n = state(e)
+  if not n.active then
     return "retired"
   end
-  local hour, day = trim(e, now)
-  local _, why = cap_free_at(e, hcap, dcap, hour, day)
+  local _, why = cap_free_at(e, n.caps, trim(e, now, n.caps))
   if why then
     return why
   end
-  if used >= cap then
+  if n.used >= n.capacity then
     return "busy"
   end
   return "ready"
@@ -224,25 +285,24 @@ end
 
 -- Put number e where its state says: in its groups' ready indexes (scored by load,
 -- then by when it got there), in their cooling sets (capped, a channel free), or out.
--- Takes the number's state as read (and changed) by the caller: one read per call.
-local function refresh(e, now, cap, hcap, dcap, used, active, groups)
-  local capped_ever = hcap > 0 or dcap > 0
+-- Takes the number's state (state()) as read and changed by the caller: one read per call.
+local function refresh(e, now, n)
+  local capped_ever = #n.caps.caps > 0
   local score, free_at = nil, nil
-  if active and used < cap then
+  if n.active and n.used < n.capacity then
     if capped_ever then
-      local hour, day = trim(e, now)
-      free_at = cap_free_at(e, hcap, dcap, hour, day)
+      free_at = cap_free_at(e, n.caps, trim(e, now, n.caps))
     end
     if free_at == nil then
       score = redis.call("INCR", key("seq"))
       if POLICY.order == "least_loaded" then
-        score = used * LEVEL + score
+        score = n.used * LEVEL + score
       end
       score = int(score)
     end
   end
   local free_score = free_at and int(free_at)
-  for g in string.gmatch(groups, "[^\n]+") do
+  for g in string.gmatch(n.groups, "[^\n]+") do
     if score then
       redis.call("ZADD", key("g", g), score, e)
       if capped_ever then
@@ -296,16 +356,16 @@ local function free(id, e, inbound, now, why)
     redis.call("HSET", CFG, "pruned", int(now))
     CFGV.pruned = now
   end
-  local cap, hcap, dcap, used, active, groups = state(e)
-  if used <= 0 then
+  local n = state(e)
+  if n.used <= 0 then
     count("inconsistent")
     return
   end
   if inbound then
     redis.call("HINCRBY", key("n", e), "inb", "-1")
   end
-  used = redis.call("HINCRBY", key("n", e), "used", "-1")
-  refresh(e, now, cap, hcap, dcap, used, active, groups)
+  n.used = redis.call("HINCRBY", key("n", e), "used", "-1")
+  refresh(e, now, n)
   count(why)
   audit(why, e, id, now)
   freed = now
@@ -337,6 +397,17 @@ end
 -- an acquire that runs later with that id takes nothing. Expires like a lease.
 local VOID = "void"
 
+-- An acquire's replies, by field (protocol.py): its lease, or its refusal.
+local function granted(id, number, expires, now)
+  return {[GRANTED_OK] = 1, [GRANTED_ID] = id, [GRANTED_NUMBER] = number,
+    [GRANTED_EXPIRES] = expires, [GRANTED_NOW] = now}
+end
+
+local function refused(reason, retry_at, now)
+  return {[REFUSED_OK] = 0, [REFUSED_REASON] = reason, [REFUSED_RETRY_AT] = retry_at,
+    [REFUSED_NOW] = now}
+end
+
 -- An acquire is idempotent by lease id: run again (a client retrying a command whose
 -- reply it lost), it returns the same lease and takes nothing. nil: a new id.
 local function prior_outcome(id, now)
@@ -345,17 +416,17 @@ local function prior_outcome(id, now)
     return nil
   end
   if score < 0 then
-    return {0, VOID, -1, now} -- ran before, and its lease has ended since
+    return refused(VOID, -1, now) -- ran before, and its lease has ended since
   end
   local record = redis.call("HGET", key("l"), id)
   if not record then
     return nil -- an expiry without its record: reclaim counts it for check()
   end
   if record == VOID then
-    return {0, VOID, -1, now}
+    return refused(VOID, -1, now)
   end
   local e = split_lease(record)
-  return {1, id, e, score, now}
+  return granted(id, e, score, now)
 end
 
 -- Reclaim expired leases and revisit numbers whose caps freed (bounded work per call),
@@ -399,32 +470,32 @@ end
 -- Returns the lease's expiry, or nil (and takes nothing) if the number cannot take a call:
 -- an index out of step with a number whose settings were lost.
 local function take(e, id, now, ttl, outbound)
-  local cap, hcap, dcap, busy, active, groups, pruned = state(e)
-  if not active or busy >= cap then
+  local n = state(e)
+  if not n.active or n.used >= n.capacity then
     return nil
   end
-  local nkey, used, at = key("n", e), busy + 1, int(now)
+  local nkey, at = key("n", e), int(now)
+  n.used = n.used + 1
   if outbound then
-    redis.call("ZADD", key("h", e), at, id)
-    if dcap > 0 then
-      redis.call("ZADD", key("d", e), at, id)
+    for _, window in ipairs(n.caps.windows) do
+      redis.call("ZADD", window_key(e, window), at, id)
     end
-    if prune_due(pruned, now, WINDOW_PRUNE_EVERY) then
-      prune_windows(e, now, dcap > 0)
-      redis.call("HSET", nkey, "used", int(used), "pruned", at)
+    if prune_due(n.pruned, now, WINDOW_PRUNE_EVERY) then
+      prune_windows(e, now, n.caps)
+      redis.call("HSET", nkey, "used", int(n.used), "pruned", at)
     else
-      redis.call("HSET", nkey, "used", int(used))
+      redis.call("HSET", nkey, "used", int(n.used))
       if client_clock then
         -- Renewed on every call: a client clock slower than the server's cannot let the
         -- keys run out under entries that still count.
-        keep_windows(e, dcap > 0)
+        keep_windows(e, n.caps)
       end
     end
   else
-    redis.call("HSET", nkey, "used", int(used))
+    redis.call("HSET", nkey, "used", int(n.used))
     redis.call("HINCRBY", nkey, "inb", "1")
   end
-  refresh(e, now, cap, hcap, dcap, used, active, groups)
+  refresh(e, now, n)
   redis.call("HSET", key("l"), id, e .. "|" .. (outbound and "0" or "1"))
   schedule(key("leases"), now + ttl, id)
   count(outbound and "acquired" or "acquired_inbound")
@@ -482,8 +553,9 @@ local function restamp(e, given, by, now)
 end
 
 -- A pool change is done. A process's own change (not a sync's write) counts in {ns}:w.
--- Returns {1, stamp, the changes Redis holds of the process (-1: a sync's write)}.
+-- Returns CHANGED: ok 1, the stamp, the changes Redis holds of the process (-1: a sync's
+-- write).
 local function changed(stamp, token, own)
   local writes = own and redis.call("HINCRBY", key("w"), token, 1) or -1
-  return finish({1, stamp, writes})
+  return finish({[CHANGED_OK] = 1, [CHANGED_STAMP] = stamp, [CHANGED_WRITES] = writes})
 end

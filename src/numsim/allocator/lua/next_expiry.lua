@@ -1,5 +1,5 @@
--- ARGV: now. Returns {now, the next live lease's expiry or -1}.
+-- ARGV: now. Returns NEXT_EXPIRY: now, the next live lease's expiry or -1.
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-return finish({now, first_expiry() or -1})
+return finish({[NEXT_EXPIRY_NOW] = now, [NEXT_EXPIRY_EXPIRY] = first_expiry() or -1})

@@ -1,19 +1,25 @@
--- ARGV: now. Returns {now, [e164, in use, inbound, calls last hour, last day, status]...}.
+-- ARGV: now. Returns NUMBERS, then a NUMBERS_ROW for each number: calls is "window count"
+-- pairs (window in us, space-separated) for each window the number keeps.
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-local result = {now}
+local result = {[NUMBERS_NOW] = now}
 for _, e in ipairs(redis.call("SMEMBERS", key("numbers"))) do
-  local _, _, dcap, used, active = state(e)
-  local hour, day = trim(e, now)
-  local inbound = tonumber(redis.call("HGET", key("n", e), "inb")) or 0
-  if active or used > 0 or hour > 0 or day > 0 then
-    result[#result + 1] = e
-    result[#result + 1] = used
-    result[#result + 1] = inbound
-    result[#result + 1] = hour
-    result[#result + 1] = dcap > 0 and day or -1
-    result[#result + 1] = status(e, now)
+  local n = state(e)
+  local calls = trim(e, now, n.caps)
+  local counts, made = {}, 0
+  for _, window in ipairs(n.caps.windows) do
+    counts[#counts + 1] = int(window) .. " " .. calls[window]
+    made = made + calls[window]
+  end
+  if n.active or n.used > 0 or made > 0 then
+    local inbound = tonumber(redis.call("HGET", key("n", e), "inb")) or 0
+    local at = #result
+    result[at + NUMBERS_ROW_E164] = e
+    result[at + NUMBERS_ROW_IN_USE] = n.used
+    result[at + NUMBERS_ROW_INBOUND] = inbound
+    result[at + NUMBERS_ROW_STATUS] = status(e, now)
+    result[at + NUMBERS_ROW_CALLS] = table.concat(counts, " ")
   end
 end
 return finish(result)

@@ -1,12 +1,13 @@
--- ARGV: now, lease id, its number, ttl (us, "" = default). Returns {new expiry} or {}
--- if the lease is gone (or is not a lease of that number).
+-- ARGV: now, lease id, its number, ttl (us, "" = default). Returns RENEWED (the new
+-- expiry), or {} if the lease is gone (or is not a lease of that number).
 if not CFGV then return {-1} end
-local now = clock(ARGV[1])
+local now = clock(ARGV[ARG_NOW])
 reclaim(now)
-local record = redis.call("HGET", key("l"), ARGV[2])
-if not record or record == VOID or split_lease(record) ~= ARGV[3] then
+local id = ARGV[ARG_ID]
+local record = redis.call("HGET", key("l"), id)
+if not record or record == VOID or split_lease(record) ~= ARGV[ARG_NUMBER] then
   return finish({})
 end
-local expires = now + (ARGV[4] ~= "" and tonumber(ARGV[4]) or POLICY.ttl)
-schedule(key("leases"), expires, ARGV[2])
-return finish({expires})
+local expires = now + (ARGV[ARG_TTL] ~= "" and tonumber(ARGV[ARG_TTL]) or POLICY.ttl)
+schedule(key("leases"), expires, id)
+return finish({[RENEWED_EXPIRES] = expires})
