@@ -234,10 +234,10 @@ def test_a_grant_is_the_lease_without_the_object(make_allocator, clock):
     assert isinstance(lease, numsim.Lease)
     assert (lease.template, lease.destination, lease.call_id) == ("t", us(1), "call-1")
     assert lease.expires_at == clock() + 30.0
-    lease_id, number, destination, expires_at = allocator._try_grant("t", us(2), None, 45.0, False)
+    lease_id, number, destination, expires_at = allocator.try_grant("t", us(2), ttl=45.0)
     assert (destination, expires_at) == (us(2), clock() + 45.0)
     assert {number, lease.number} == set(pool(*numbers))
-    refused = allocator._try_grant("t", us(3), None, 45.0, False)
+    refused = allocator.try_grant("t", us(3), ttl=45.0)
     assert isinstance(refused, NoNumberAvailable) and refused.reason == "busy"
     granted = numsim.Lease(lease_id, number, "t", destination, None, expires_at)
     assert allocator.release(granted) is True  # its id frees its channel, as a Lease's does

@@ -12,7 +12,6 @@ EXPECTED = {
     "BackendMisconfigured",
     "BackendUnavailable",
     "CallingHours",
-    "Cap",
     "CredentialError",
     "CredentialRef",
     "DEFAULT_CALLING_HOURS",

@@ -142,13 +142,14 @@ class Allocator:
         self._numbers: dict[str, OutboundNumber] = {}
         self._pools: dict[str, dict[str, None]] = {}  # template -> ordered set of e164
         self._config_lock = threading.RLock()
-        # A destination by the caller's spelling, resolved once while it is in use. The
-        # resolver depends on the routing rules alone (compliance, strategy, calling
-        # hours), not on this allocator: the simulator shares one cache between runs.
-        self._resolve = functools.partial(
-            _resolve_destination, self._compliance, self._strategy, self._hours
+        # A destination by the caller's spelling, resolved once while it is in use, in one
+        # cache per set of routing rules in the process (see _resolver).
+        self._destination_of = _resolver(
+            tuple(sorted(self._compliance.items())),
+            self._strategy,
+            tuple(sorted(self._hours.items())),
         )
-        self._destination_of = functools.lru_cache(DESTINATION_CACHE)(self._resolve)
+        self._resolve = self._destination_of.__wrapped__
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
@@ -262,24 +263,27 @@ class Allocator:
     ) -> Lease | NoNumberAvailable:
         """Like acquire without waiting, but returns the refusal instead of raising it,
         and itemizes `reasons` only if `explain` (it costs a pass over the pool)."""
-        if ttl is not None and not (type(ttl) is float and 0.0 < ttl <= MAX_LEASE_TTL):
-            _check_ttl("ttl", ttl)  # finite()'s fast path, without its two calls
         return _lease(
-            self._try_grant(template, destination, call_id, ttl, explain), template, call_id
+            self.try_grant(template, destination, call_id=call_id, ttl=ttl, explain=explain),
+            template,
+            call_id,
         )
 
-    def _try_grant(
+    def try_grant(
         self,
         template: str,
         destination: str,
-        call_id: str | None,
-        ttl: float | None,
-        explain: bool,
+        *,
+        call_id: str | None = None,
+        ttl: float | None = None,
+        explain: bool = False,
     ) -> Grant | NoNumberAvailable:
-        """try_acquire answering a Grant, not a Lease: the simulator's entry (one call per
-        simulated attempt, and it reads no Lease object). `ttl` comes checked: by
-        try_acquire, or by the simulator (its holding times are checked as a scenario
-        loads: positive finite seconds)."""
+        """try_acquire answering a compact Grant (lease id, number, destination,
+        expires_at), not a Lease: for callers that make millions of attempts and read
+        no Lease object (the simulator). `Lease(id, number, ...)` of a Grant releases
+        it like any lease."""
+        if ttl is not None and not (type(ttl) is float and 0.0 < ttl <= MAX_LEASE_TTL):
+            _check_ttl("ttl", ttl)  # finite()'s fast path, without its two calls
         try:
             target = self._destination_of(destination)
         except TypeError:  # not hashable: resolved, not kept
@@ -958,6 +962,20 @@ class Allocator:
     def _count(self, key: str) -> None:
         with self._count_lock:
             self._counts[key] += 1
+
+
+@functools.cache
+def _resolver(
+    compliance: tuple[tuple[str, str], ...],
+    strategy: Strategy,
+    hours: tuple[tuple[str, CallingHours], ...],
+) -> functools._lru_cache_wrapper[_Destination]:
+    """Destinations resolved under one set of routing rules (compliance, strategy,
+    calling hours: all a resolved destination depends on), the DESTINATION_CACHE most
+    recently used kept, shared by the process's allocators with those rules: the
+    simulator's runs, a new allocator each, resolve each destination once."""
+    resolve = functools.partial(_resolve_destination, dict(compliance), strategy, dict(hours))
+    return functools.lru_cache(DESTINATION_CACHE)(resolve)
 
 
 def _resolve_destination(

@@ -38,7 +38,6 @@ from .trace import (
     pack,
 )
 
-_RESOLVED: dict[tuple[str, str, str], Any] = {}  # routing -> Allocator._destination_of
 _SHORTEST_HOLD = 1e-6  # a lease needs a positive TTL; a 0-second call holds for 1 µs
 _LONGEST_HOLD = MAX_LEASE_TTL  # a call's lease lives at most a day
 # How an attempt went: (its refusal or None, when the call hangs up, answered).
@@ -91,18 +90,12 @@ class Engine:
             calling_hours=scenario.calling_hours,
             compliance=scenario.compliance,
         )
-        # Destinations resolved once per process for every run with the same routing rules
-        # (what a resolved destination depends on): a run of 10,000 destinations would
-        # otherwise resolve each again, ~3 us apiece.
-        routing = (repr(scenario.compliance), scenario.strategy, repr(scenario.calling_hours))
-        shared = _RESOLVED.setdefault(routing, self.allocator._destination_of)
-        self.allocator._destination_of = shared
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []
         self.records = bytearray()  # trace.pack()ed, one record per attempt
         self._append = self.records.extend
-        self._try_grant = self.allocator._try_grant  # try_acquire without a Lease object
+        self._try_grant = self.allocator.try_grant  # try_acquire without a Lease object
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
         self._explain = any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
@@ -166,9 +159,8 @@ class Engine:
             outcome = self._try_grant(
                 template,
                 self.destinations[destination],
-                None,
-                None if lost else hold,
-                self._explain,
+                ttl=None if lost else hold,
+                explain=self._explain,
             )
             self._settle(outcome, call, call[3])  # settled at once: no wait
             return
