@@ -25,7 +25,14 @@ import pandas as pd
 from ..allocator.refusal import BUSY, REASONS, SHORTAGE_REASONS
 from ..errors import NumsimError
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
-from ..sim.run import controlled_interval, figure_value, interval, t_quantile, with_numbers
+from ..sim.run import (
+    controlled_interval,
+    figure_value,
+    interval,
+    summarize,
+    t_quantile,
+    with_numbers,
+)
 from ..sim.scenario import Scenario
 from ..validation import finite, whole
 from .analytic import (
@@ -225,7 +232,7 @@ def size_pool(
             return _Search(
                 variant,
                 target,
-                lambda tasks: run_all(tasks, executor=runner, bar=bar),
+                lambda tasks: run_all(tasks, summarize, executor=runner, bar=bar),
                 seed=seed,
                 replications=first,
                 max_replications=most,

@@ -8,7 +8,7 @@ back a run's summary (a small dict), never its per-call tables.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any
@@ -20,13 +20,7 @@ from .scenario import Scenario
 
 Task = tuple[Scenario, int]
 Summary = dict[str, Any]
-
-
-def summarize(scenario: Scenario, seed: int) -> Summary:
-    """One run's summary figures: what a worker process sends back."""
-    from .run import simulate
-
-    return simulate(scenario, seed=seed).summary()
+Work = Callable[[Scenario, int], Summary]  # a module-level function: workers unpickle it
 
 
 def progress_bar(enabled: bool, label: str, total: int | None = None) -> tqdm:
@@ -36,19 +30,23 @@ def progress_bar(enabled: bool, label: str, total: int | None = None) -> tqdm:
 
 
 def run_all(
-    tasks: Sequence[Task], *, executor: Executor | None = None, bar: tqdm | None = None
+    tasks: Sequence[Task],
+    work: Work,
+    *,
+    executor: Executor | None = None,
+    bar: tqdm | None = None,
 ) -> list[Summary]:
-    """The summaries of `tasks`, in the tasks' order. Without an executor, in this process."""
+    """`work`'s summary of each task (sim.run.summarize: one run's), in the tasks' order.
+    Without an executor, in this process."""
     if executor is None:
         summaries = []
         for scenario, seed in tasks:
-            summaries.append(summarize(scenario, seed))
+            summaries.append(work(scenario, seed))
             if bar is not None:
                 bar.update()
         return summaries
     futures: dict[Future[Summary], int] = {
-        executor.submit(summarize, scenario, seed): index
-        for index, (scenario, seed) in enumerate(tasks)
+        executor.submit(work, scenario, seed): index for index, (scenario, seed) in enumerate(tasks)
     }
     results: list[Summary | None] = [None] * len(tasks)
     for future in as_completed(futures):

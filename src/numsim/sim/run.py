@@ -40,6 +40,11 @@ def simulate(
     return _run(scenario, seed, progress or None)
 
 
+def summarize(scenario: Scenario, seed: int) -> Summary:
+    """One run's summary figures: what a worker process sends back."""
+    return simulate(scenario, seed=seed).summary()
+
+
 def replicate(
     scenario: Scenario,
     replications: int,
@@ -68,7 +73,7 @@ def replicate(
         executor_for(executor, workers) as runner,
         progress_bar(progress, scenario.name, len(tasks)) as bar,
     ):
-        summaries = run_all(tasks, executor=runner, bar=bar)
+        summaries = run_all(tasks, summarize, executor=runner, bar=bar)
     return Replications(scenario, seeds, summaries)
 
 
@@ -371,7 +376,7 @@ def sweep(
         executor_for(executor, workers) as runner,
         progress_bar(progress, "sweep", len(tasks)) as bar,
     ):
-        summaries = run_all(tasks, executor=runner, bar=bar)
+        summaries = run_all(tasks, summarize, executor=runner, bar=bar)
     rows = {}
     for index, (value, variant) in enumerate(zip(values, changed, strict=True)):
         runs = Replications(
