@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from numsim.formulas.erlang import Impatient, log_inverse_erlang_b
 from numsim.planning import (
     erlang_b,
     erlang_c,
@@ -15,7 +16,6 @@ from numsim.planning import (
     servers_for_wait,
     wait_exceeds,
 )
-from numsim.planning.erlang import Impatient, log_inverse_erlang_b
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
+from numsim.formulas.erlang import Impatient, mean_wait, wait_exceeds
 from numsim.planning import (
     FinishBy,
     MaxBlocking,
@@ -23,7 +24,6 @@ from numsim.planning import (
     servers_for_wait,
     size_pool,
 )
-from numsim.planning.erlang import Impatient, mean_wait, wait_exceeds
 from numsim.planning.exact import formula_blind_spot
 from numsim.sim import (
     Arrivals,
@@ -349,7 +349,7 @@ def test_only_floors_a_run_can_prove_let_the_search_skip_sizes():
 
 
 def test_a_profile_counts_only_the_hours_a_run_covers_toward_the_daily_cap():
-    from numsim.planning.analytic import offered_load
+    from numsim.formulas.analytic import offered_load
 
     constant = offered_load(_load(hours=8))
     profile = offered_load(_load(profile=[100.0] * 24, hours=8))

@@ -185,3 +185,36 @@ def test_no_public_numsim_exception_is_outside_the_family():
             ):
                 outside.append(f"{module.__name__}.{name}")
     assert outside == []
+
+
+def test_packages_import_in_layers_without_cycles():
+    """formulas below sim, sim below planning: no module of a lower layer imports a
+    higher one (typing-only imports aside, lazy ones included), so each layer can be read
+    and tested on its own."""
+    import ast
+    from pathlib import Path
+
+    root = Path(numsim.__file__).parent
+    higher = {"formulas": {"sim", "planning"}, "sim": {"planning"}}
+    for package, above in higher.items():
+        for path in (root / package).glob("*.py"):
+            tree = ast.parse(path.read_text())
+            typing_only = {
+                id(node)
+                for block in ast.walk(tree)
+                if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
+                for node in ast.walk(block)
+            }
+            for node in ast.walk(tree):
+                if id(node) in typing_only:
+                    continue
+                names = []
+                if isinstance(node, ast.ImportFrom) and node.module:
+                    if node.level == 2:  # from ..x import
+                        names = [node.module]
+                    elif node.level == 0 and node.module.startswith("numsim."):
+                        names = [node.module.removeprefix("numsim.")]
+                elif isinstance(node, ast.Import):
+                    names = [a.name.removeprefix("numsim.") for a in node.names]
+                for name in names:
+                    assert name.split(".")[0] not in above, f"{path.name} imports {name}"

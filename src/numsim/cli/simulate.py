@@ -94,7 +94,7 @@ def needs_sim(command: str) -> Iterator[None]:
 
 def run(args: argparse.Namespace) -> int:
     with needs_sim("simulate"):
-        from ..planning.analytic import erlang_figures
+        from ..formulas.analytic import erlang_figures
         from ..sim import Scenario, replicate, simulate
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None

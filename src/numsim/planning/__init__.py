@@ -7,10 +7,8 @@ size_pool() simulates, so it needs the sim extra and is imported on first use.
 import importlib
 from typing import Any
 
-from .analytic import OfferedLoad, erlang_figures, offered_load
-from .campaign import CampaignEstimate, campaign_estimate
-from .cost import MONTHLY_PRICE_USD, cost_per_month, monthly_price
-from .erlang import (
+from ..formulas.analytic import OfferedLoad, erlang_figures, offered_load
+from ..formulas.erlang import (
     Impatient,
     erlang_b,
     erlang_c,
@@ -20,6 +18,8 @@ from .erlang import (
     servers_for_wait,
     wait_exceeds,
 )
+from .campaign import CampaignEstimate, campaign_estimate
+from .cost import MONTHLY_PRICE_USD, cost_per_month, monthly_price
 from .targets import FinishBy, MaxBlocking, MaxMeanWait, ServiceLevel, Target
 
 _SIMULATED = {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..allocator.rules import calling_hours_map
-from .analytic import channels_per_number
+from ..formulas.analytic import channels_per_number
 
 if TYPE_CHECKING:
     from ..sim.scenario import Scenario

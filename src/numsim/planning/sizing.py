@@ -24,6 +24,13 @@ import pandas as pd
 
 from ..allocator.refusal import BUSY, REASONS, SHORTAGE_REASONS
 from ..errors import NumsimError
+from ..formulas.analytic import (
+    OfferedLoad,
+    channels_per_number,
+    expected_attempts,
+    offered_load,
+    pool_channels,
+)
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
 from ..sim.run import (
     controlled_interval,
@@ -35,13 +42,6 @@ from ..sim.run import (
 )
 from ..sim.scenario import Scenario
 from ..validation import finite, whole
-from .analytic import (
-    OfferedLoad,
-    channels_per_number,
-    expected_attempts,
-    offered_load,
-    pool_channels,
-)
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
 from .exact import formula_blind_spot

@@ -12,12 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ..formulas.erlang import Impatient, erlang_b, mean_wait, wait_exceeds
 from ..validation import finite, share
-from .erlang import Impatient, erlang_b, mean_wait, wait_exceeds
 
 if TYPE_CHECKING:
+    from ..formulas.analytic import OfferedLoad
     from ..sim.scenario import Scenario
-    from .analytic import OfferedLoad
 
 
 class Target:

@@ -18,7 +18,7 @@ import simpy
 from tqdm.auto import tqdm
 
 from ..allocator.refusal import REASONS
-from ..planning.analytic import erlang_figures
+from ..formulas.analytic import erlang_figures
 from ..validation import whole
 from .engine import Engine
 from .load import CampaignDialer, LogReplay, OpenArrivals
