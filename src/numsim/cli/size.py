@@ -84,7 +84,7 @@ def _report(name: str, sizing: Any) -> str:
     settled = {
         "formula": " (the M/M/c+D answer; short runs of it and one fewer agree)",
         "interval": "",
-        "tolerance": f" (interval within ±{sizing.tolerance:g}: as good as on target)",
+        "tolerance": " (interval within the tolerance: as good as on target)",
         "max_replications": " (not settled: more replications needed)",
     }[sizing.decided_by]
     floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
@@ -98,6 +98,9 @@ def _report(name: str, sizing: Any) -> str:
         f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
         "max wait: M/M/c+D)",
         f"found by:    {_found_by(sizing)}",
+        f"steady:      {_steady(sizing.warmup_hours)}",
+        f"tolerance:   ±{sizing.tolerance:.4g} ({sizing.tolerance_basis}): an interval that "
+        "straddles the target and is no wider counts as on target, its mean decides",
         f"floors:      {floors}",
         f"binding:     {sizing.binding_constraint}",
         f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
@@ -144,6 +147,12 @@ def _found_by(sizing: Any) -> str:
     if sizing.formula_blind_spot is None:
         return "simulated search (short runs disagreed with the formula)"
     return f"simulated search (the formula cannot see {sizing.formula_blind_spot})"
+
+
+def _steady(warmup_hours: float) -> str:
+    if warmup_hours <= 0:
+        return "no warm-up: runs start with an idle pool"
+    return f"each run's first {warmup_hours:.2f} h left out (warm-up: steady state)"
 
 
 def _dash(value: object) -> str:

@@ -36,6 +36,8 @@ from .analytic import (
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
 from .exact import formula_blind_spot
+from .steady import steady_state as _steady
+from .steady import warmup_hours as _warmup_hours
 from .targets import FinishBy, Target
 
 # The refusal reasons more numbers remove, and the constraint each one names.
@@ -75,6 +77,8 @@ class Sizing:
     found_by: str = "simulation"  # formula: M/M/c+D is exact here; simulation: a search
     confidence: float = 0.95  # of the intervals low-high (higher when confirming a formula)
     formula_blind_spot: str | None = None  # why the formula is not exact (None: it is)
+    warmup_hours: float = 0.0  # left out of each run's figures (steady state)
+    tolerance_basis: str = ""  # where `tolerance` comes from, in words
 
     @property
     def settled(self) -> bool:
@@ -106,6 +110,8 @@ class Sizing:
             "found_by": self.found_by,
             "formula_blind_spot": self.formula_blind_spot,
             "tolerance": self.tolerance,
+            "tolerance_basis": self.tolerance_basis,
+            "warmup_hours": self.warmup_hours,
             "service_level": level,
             "service_level_low": level_low,
             "service_level_high": level_high,
@@ -164,13 +170,17 @@ def size_pool(
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
     formula_first: bool = True,
+    steady_state: bool = True,
 ) -> Sizing:
     """The fewest numbers in `scenario`'s first number group that meet `target`.
 
     `replications` runs per size to start with, more (up to `max_replications`) while
     the interval straddles the target, until its half-width is at most `tolerance`
-    (default: half a percentage point of a share, 2% of a time): a size that close is
-    as good as on target, and then its mean decides. Runs go to `executor` (any
+    (default: Target.tolerance(), a tenth of the failures the target allows): a size
+    that close is as good as on target, and then its mean decides. With
+    `steady_state`, runs of open arrivals at a constant rate and no warm-up of their own
+    start earlier by a warm-up of six holding times and three patiences, left out of
+    the figures: a pool that starts empty flatters long holds. Runs go to `executor` (any
     concurrent.futures.Executor) or a pool of `workers` processes (default one per
     core; 1: this process); the same seed gives the same answer whatever runs it.
 
@@ -199,6 +209,8 @@ def size_pool(
                 "each: too large to size (is a mean duration too large?)"
             )
         _check_pacing(scenario, load)
+        if steady_state:
+            scenario = _steady(scenario, load)
     floors = _floors(scenario, target, load)
     floor = max(floors.values(), default=1)
     if _proven(floors, scenario) > max_numbers:
@@ -210,14 +222,14 @@ def size_pool(
     erlang_numbers = _analytic_numbers(scenario, target, load, floor, max_numbers)
     guess = _analytic_numbers(scenario, target, load, floor, max_numbers, estimate=True)
     blind_spot = "a campaign deadline" if load is None else formula_blind_spot(scenario)
-    tolerance = target.tolerance() if tolerance is None else tolerance
+    tolerance_given, tolerance = tolerance, target.tolerance() if tolerance is None else tolerance
     with (
         executor_for(executor, workers) as runner,
         progress_bar(progress, f"sizing: {target.describe()}") as bar,
     ):
 
         def search_of(
-            variant: Scenario, first: int, most: int, controlled: bool, level: float
+            variant: Scenario, first: int, most: int, controlled: bool, level: float, slack: float
         ) -> _Search:
             return _Search(
                 variant,
@@ -227,7 +239,7 @@ def size_pool(
                 replications=first,
                 max_replications=most,
                 confidence=level,
-                tolerance=tolerance,
+                tolerance=slack,
                 controlled=controlled,
             )
 
@@ -235,13 +247,20 @@ def size_pool(
         if formula_first and blind_spot is None and guess is not None and load is not None:
             short = _confirming(scenario, load)
             search = search_of(
-                short, CONFIRM_RUNS, CONFIRM_RUNS, False, max(confidence, CONFIRM_CONFIDENCE)
+                short,
+                CONFIRM_RUNS,
+                CONFIRM_RUNS,
+                False,
+                max(confidence, CONFIRM_CONFIDENCE),
+                max(tolerance, _confirm_slack(target)),
             )
             if _confirmed(search, guess, load):
                 found_by, answer = "formula", guess
             simulated = search.attempts
         if answer is None:
-            search = search_of(scenario, replications, max_replications, True, confidence)
+            search = search_of(
+                scenario, replications, max_replications, True, confidence, tolerance
+            )
             search.attempts += simulated
             answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
     point = search.points[answer]
@@ -254,7 +273,7 @@ def size_pool(
         low=low,
         high=high,
         decided_by="formula" if found_by == "formula" else point.decided_by or "max_replications",
-        tolerance=search.tolerance,
+        tolerance=tolerance,
         erlang_numbers=erlang_numbers,
         estimate_numbers=guess,
         floors=floors,
@@ -269,19 +288,27 @@ def size_pool(
         found_by=found_by,
         confidence=search.confidence,
         formula_blind_spot=blind_spot,
+        warmup_hours=scenario.warmup_hours,
+        tolerance_basis=target.tolerance_basis() if tolerance_given is None else "given",
     )
 
 
 def _confirming(scenario: Scenario, load: OfferedLoad) -> Scenario:
-    """`scenario` in short runs: a warm-up of six holding times and three patiences
-    (a pool starts empty), then about CONFIRM_ATTEMPTS attempts counted, over three
-    holding times at least (the whole scenario if that is shorter)."""
-    hold, patience = load.hold_seconds, scenario.max_wait_seconds
-    warmup = (6 * hold + 3 * patience) / 3600.0
-    hours = warmup + max(CONFIRM_ATTEMPTS / load.calls_per_hour, 3 * hold / 3600.0)
+    """`scenario` in short runs: a warm-up (a pool starts empty), then about
+    CONFIRM_ATTEMPTS attempts counted, over three holding times at least (the whole
+    scenario if that is shorter)."""
+    warmup = max(_warmup_hours(scenario, load), scenario.warmup_hours)
+    hours = warmup + max(CONFIRM_ATTEMPTS / load.calls_per_hour, 3 * load.hold_seconds / 3600.0)
     if scenario.hours is not None and hours >= scenario.hours:
         return scenario
     return scenario.replace(hours=hours, warmup_hours=warmup)
+
+
+def _confirm_slack(target: Target) -> float:
+    """How far short runs may stray from an exact formula before they overrule it: half
+    a percentage point of a share (a few thousand attempts at 99.9% often see no
+    failure at all), 2% of a time."""
+    return 0.005 if target.figure.endswith(("_level", "_fraction")) else 0.02 * target.goal
 
 
 def _confirmed(search: _Search, answer: int, load: OfferedLoad) -> bool:

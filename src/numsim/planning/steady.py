@@ -1,0 +1,39 @@
+"""Steady state: runs that measure a pool which has forgotten it started empty.
+
+A simulated pool starts idle, which flatters long holds: the first holding times see
+fewer busy numbers than the question's. Sizing and evaluation start such runs a
+warm-up earlier and leave the warm-up out of the figures.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from .analytic import expected_attempts
+
+if TYPE_CHECKING:
+    from ..sim.scenario import Scenario
+    from .analytic import OfferedLoad
+
+
+def warmup_hours(scenario: Scenario, load: OfferedLoad) -> float:
+    """Six holding times and three patiences: long enough for an empty pool to forget
+    how it started."""
+    return (6 * load.hold_seconds + 3 * scenario.max_wait_seconds) / 3600.0
+
+
+def steady_state(scenario: Scenario, load: OfferedLoad) -> Scenario:
+    """`scenario` started a warm-up earlier, the warm-up left out of its figures (the
+    counted hours and their clock times unchanged); as it is where it has a warm-up of
+    its own or its rate changes (a profile's hours are the question)."""
+    if scenario.warmup_hours > 0 or expected_attempts(scenario) is None:
+        return scenario
+    assert scenario.hours is not None  # expected_attempts() is None otherwise
+    warmup = warmup_hours(scenario, load)
+    start = datetime.fromisoformat(scenario.start) - timedelta(hours=warmup)
+    return scenario.replace(
+        start=start.isoformat(timespec="seconds"),
+        hours=scenario.hours + warmup,
+        warmup_hours=warmup,
+    )
