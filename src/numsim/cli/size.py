@@ -37,6 +37,19 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--price-per-month", type=float, help="monthly price of one number (default: list price)"
     )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        choices=(15, 30, 60),
+        default=60,
+        help="with a rate profile: minutes per interval, each sized and the busiest met "
+        "(default 60)",
+    )
+    parser.add_argument(
+        "--day-average",
+        action="store_true",
+        help="with a rate profile: size the whole run's average instead of every interval",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="local processes (default: one per core)")
@@ -71,11 +84,15 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=not args.json,
             prices=prices,
+            interval_minutes=None if args.day_average else args.interval,
         )
     if args.json:
         print(json.dumps(clean_json(sizing.to_dict())))
         return 0
     print(_report(scenario.name, sizing))
+    if sizing.intervals is not None:
+        print()
+        print(_intervals(sizing))
     return 0
 
 
@@ -98,6 +115,7 @@ def _report(name: str, sizing: Any) -> str:
         f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
         "max wait: M/M/c+D)",
         f"found by:    {_found_by(sizing)}",
+        f"sized for:   {sizing.sized_for}" + _day_average(sizing.day_average_numbers),
         f"steady:      {_steady(sizing.warmup_hours)}",
         f"tolerance:   ±{sizing.tolerance:.4g} ({sizing.tolerance_basis}): an interval that "
         "straddles the target and is no wider counts as on target, its mean decides",
@@ -147,6 +165,32 @@ def _found_by(sizing: Any) -> str:
     if sizing.formula_blind_spot is None:
         return "simulated search (short runs disagreed with the formula)"
     return f"simulated search (the formula cannot see {sizing.formula_blind_spot})"
+
+
+def _day_average(numbers: int | None) -> str:
+    if numbers is None:
+        return ""
+    return f"; the day's average alone: {numbers} numbers (misses the peak)"
+
+
+def _intervals(sizing: Any) -> str:
+    """Each interval's rate and the numbers it needs, a bar of them against the answer."""
+    intervals = sizing.intervals
+    rows = []
+    for start, row in intervals.table.iterrows():
+        needed = int(row["numbers"])
+        bar = "#" * round(30 * needed / max(sizing.numbers, 1))
+        rows.append(
+            [
+                intervals.label(start),
+                f"{row['calls_per_hour']:g}",
+                f"{row['erlangs']:.1f}",
+                str(needed),
+                bar,
+            ]
+        )
+    headers = ["interval", "calls/h", "erlangs", "numbers (M/M/c+D)", f"(answer: {sizing.numbers})"]
+    return format_table(headers, rows)
 
 
 def _steady(warmup_hours: float) -> str:

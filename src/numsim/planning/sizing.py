@@ -13,6 +13,7 @@ formulas cannot see (caps, calling hours, redials) is in the simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +37,7 @@ from .analytic import (
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
 from .exact import formula_blind_spot
+from .intervals import IntervalSizing, at_rates, busiest, has_profile, size_intervals
 from .steady import steady_state as _steady
 from .steady import warmup_hours as _warmup_hours
 from .targets import FinishBy, Target
@@ -79,6 +81,9 @@ class Sizing:
     formula_blind_spot: str | None = None  # why the formula is not exact (None: it is)
     warmup_hours: float = 0.0  # left out of each run's figures (steady state)
     tolerance_basis: str = ""  # where `tolerance` comes from, in words
+    sized_for: str = "the whole run"  # or a profile's busiest interval
+    day_average_numbers: int | None = None  # a profile's answer over the whole run
+    intervals: IntervalSizing | None = field(repr=False, default=None)  # per interval
 
     @property
     def settled(self) -> bool:
@@ -112,6 +117,9 @@ class Sizing:
             "tolerance": self.tolerance,
             "tolerance_basis": self.tolerance_basis,
             "warmup_hours": self.warmup_hours,
+            "sized_for": self.sized_for,
+            "day_average_numbers": self.day_average_numbers,
+            "intervals": None if self.intervals is None else self.intervals.records(),
             "service_level": level,
             "service_level_low": level_low,
             "service_level_high": level_high,
@@ -171,8 +179,15 @@ def size_pool(
     prices: Mapping[str, float] | None = None,
     formula_first: bool = True,
     steady_state: bool = True,
+    interval_minutes: int | None = 60,
 ) -> Sizing:
     """The fewest numbers in `scenario`'s first number group that meet `target`.
+
+    With a rate profile and `interval_minutes` (60, 30 or 15), in every interval: the
+    busiest interval's rate held steady is sized (a pool entering its peak from a
+    lighter load does no worse), the day's average answer beside it
+    (`day_average_numbers`) and each interval's formula answer in `intervals`;
+    `interval_minutes` None sizes the whole run's average only.
 
     `replications` runs per size to start with, more (up to `max_replications`) while
     the interval straddles the target, until its half-width is at most `tolerance`
@@ -188,6 +203,55 @@ def size_pool(
     simulated only to confirm it (that size and the one below, in short runs); if the
     runs disagree with the formula, the search runs as elsewhere (`formula_first`
     False: always the search)."""
+    options = dict(
+        target=target,
+        replications=replications,
+        max_replications=max_replications,
+        confidence=confidence,
+        tolerance=tolerance,
+        seed=seed,
+        max_numbers=max_numbers,
+        executor=executor,
+        workers=workers,
+        progress=progress,
+        prices=prices,
+        formula_first=formula_first,
+        steady_state=steady_state,
+    )
+    if interval_minutes is None or not has_profile(scenario) or isinstance(target, FinishBy):
+        return _size_pool(scenario, **options)  # type: ignore[arg-type]
+    intervals = size_intervals(scenario, target, minutes=interval_minutes, max_numbers=max_numbers)
+    start, rates = busiest(scenario, interval_minutes)
+    peak = _size_pool(at_rates(scenario, rates), **options)  # type: ignore[arg-type]
+    day = _size_pool(scenario, **options)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        peak,
+        intervals=intervals,
+        sized_for=f"the busiest {interval_minutes} minutes, {intervals.label(start)} "
+        f"at {sum(rates):g} calls an hour held steady",
+        day_average_numbers=day.numbers,
+        attempts_simulated=peak.attempts_simulated + day.attempts_simulated,
+    )
+
+
+def _size_pool(
+    scenario: Scenario,
+    *,
+    target: Target,
+    replications: int,
+    max_replications: int,
+    confidence: float,
+    tolerance: float | None,
+    seed: int,
+    max_numbers: int,
+    executor: Executor | None,
+    workers: int | None,
+    progress: bool,
+    prices: Mapping[str, float] | None,
+    formula_first: bool,
+    steady_state: bool,
+) -> Sizing:
+    """size_pool() over the whole run: its figure as one average."""
     _check_whole("replications", replications, 2)
     _check_whole("max_replications", max_replications, replications)
     _check_whole("max_numbers", max_numbers, 1)

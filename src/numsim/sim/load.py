@@ -108,11 +108,19 @@ class OpenArrivals:
 
 def _rate_function(engine: Engine, spec: Arrivals) -> Callable[[float], tuple[float, float]]:
     """t (seconds since start) -> (calls per hour, end of that rate's piece)."""
+    return rate_function(spec, engine.scenario.timezone, engine.clock.epoch)
+
+
+def rate_function(
+    spec: Arrivals, timezone: str, epoch: float
+) -> Callable[[float], tuple[float, float]]:
+    """t (seconds after `epoch`) -> (calls per hour, end of that rate's piece), the
+    profile read on its own clock (default `timezone`); also what planning's interval
+    sizing reads."""
     if spec.calls_per_hour is not None:
         rate = spec.calls_per_hour
         return lambda t: (rate, math.inf)
-    zone = ZoneInfo(spec.profile_timezone or engine.scenario.timezone)
-    epoch = engine.clock.epoch
+    zone = ZoneInfo(spec.profile_timezone or timezone)
     profile = spec.profile
     if isinstance(profile[0], float):
         edges = [(h * 60, profile[h]) for h in range(24)]
