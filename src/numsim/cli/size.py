@@ -35,6 +35,12 @@ def register(commands: Any) -> None:
         f"waiting, {DEFAULT_LEVEL_WAITING} with waiting)",
     )
     parser.add_argument(
+        "--finish-by",
+        type=float,
+        metavar="HOURS",
+        help="size a campaign scenario: every campaign done within HOURS of the start",
+    )
+    parser.add_argument(
         "--price-per-month", type=float, help="monthly price of one number (default: list price)"
     )
     parser.add_argument(
@@ -60,25 +66,19 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with needs_sim("size"):
-        from ..planning import ServiceLevel, size_pool
+        from ..planning import size_pool
         from ..sim import Scenario
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
-    level = args.service_level
-    if level is None:
-        level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
-    share("--service-level", level, strict=True)
-    within = scenario.max_wait_seconds  # a file's own service-level threshold, if it has one
-    if args.max_wait is None and scenario.service_level_seconds is not None:
-        within = min(scenario.service_level_seconds, scenario.max_wait_seconds)
+    target = _target(scenario, args)
     prices = None
     if args.price_per_month is not None and scenario.numbers:
         prices = {scenario.numbers[0].provider: args.price_per_month}
     with _executor(args.dask_scheduler) as executor:
         sizing = size_pool(
             scenario,
-            target=ServiceLevel(level, within_seconds=within),
+            target=target,
             seed=args.seed,
             executor=executor,
             workers=args.workers,
@@ -89,11 +89,90 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(clean_json(sizing.to_dict())))
         return 0
+    if sizing.campaign is not None:
+        print(_campaign_report(scenario.name, sizing))
+        return 0
     print(_report(scenario.name, sizing))
     if sizing.intervals is not None:
         print()
         print(_intervals(sizing))
     return 0
+
+
+def _target(scenario: Any, args: argparse.Namespace) -> Any:
+    """The target the flags ask for: a campaign's deadline, or a service level."""
+    from ..planning import FinishBy, ServiceLevel
+
+    if args.finish_by is not None:
+        if args.service_level is not None:
+            raise ValueError("--finish-by sizes a campaign's deadline: drop --service-level")
+        return FinishBy(args.finish_by)
+    level = args.service_level
+    if level is None:
+        level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
+    share("--service-level", level, strict=True)
+    within = scenario.max_wait_seconds  # a file's own service-level threshold, if it has one
+    if args.max_wait is None and scenario.service_level_seconds is not None:
+        within = min(scenario.service_level_seconds, scenario.max_wait_seconds)
+    return ServiceLevel(level, within_seconds=within)
+
+
+def _campaign_report(name: str, sizing: Any) -> str:
+    """A campaign's answer: simulated completion beside the closed form, its dominant
+    limit, and the dialler settings that move it (no service level: it means nothing
+    for a contact list)."""
+    cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
+    evidence = sizing.campaign
+    limits = ", ".join(
+        f"{k.replace('_', ' ')} {v:,.0f}/h"
+        for k, v in sorted(evidence["limits"].items(), key=lambda kv: kv[1])
+    )
+    lines = [
+        f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
+        f"target:      {sizing.target.describe()}",
+        f"simulated:   done in {sizing.achieved:.2f} h, {sizing.confidence:.0%} CI "
+        f"{sizing.low:.2f}-{sizing.high:.2f} h ({len(sizing.answer_summaries)} runs)",
+        f"closed form: {_dash(sizing.erlang_numbers)} numbers; at {sizing.numbers}, "
+        f"{evidence['estimate_hours']:.2f} h, limited by "
+        f"{evidence['binding_constraint'].replace('_', ' ')}",
+        f"limits:      attempts an hour each allows at the answer: {limits}; "
+        f"{evidence['attempts']:,.0f} attempts expected, calling hours open "
+        f"{evidence['open_share']:.0%} of the day, redial gaps alone "
+        f"{evidence['redial_hours']:.2f} h",
+        f"binding:     {sizing.binding_constraint}",
+    ]
+    for index, dialler in enumerate(evidence["dialler"], 1):
+        pacing = [f"{dialler['max_in_flight']} in flight"] if dialler["max_in_flight"] else []
+        if dialler["calls_per_hour"]:
+            pacing.append(f"{dialler['calls_per_hour']:g} calls/h")
+        lines.append(
+            f"dialler {index}:   {dialler['contacts']:,} contacts, up to "
+            f"{dialler['max_attempts']} attempts {dialler['redial_gap_seconds']:g} s apart, "
+            f"{' and '.join(pacing)}; a contact waits {dialler['max_wait_seconds']:g} s for a "
+            f"number, then {dialler['retry_blocked_seconds']:g} s before a retry"
+        )
+    lines += [
+        "             (the redial gap, attempts and pacing move the completion time as much "
+        "as the pool: try them with numsim simulate)",
+        f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
+        "",
+    ]
+    table = sizing.table
+    rows = [
+        [
+            str(n),
+            f"{row['mean']:.2f}",
+            f"{row['low']:.2f}-{row['high']:.2f}",
+            str(int(row["replications"])),
+            "yes" if row["met"] else "no",
+            _money(row["cost_per_month"]),
+        ]
+        for n, row in table.iterrows()
+    ]
+    ci = f"{sizing.confidence:.0%} CI"
+    return "\n".join(lines) + format_table(
+        ["numbers", "hours", ci, "runs", "met", "cost/month"], rows
+    )
 
 
 def _report(name: str, sizing: Any) -> str:

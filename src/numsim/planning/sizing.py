@@ -84,6 +84,7 @@ class Sizing:
     sized_for: str = "the whole run"  # or a profile's busiest interval
     day_average_numbers: int | None = None  # a profile's answer over the whole run
     intervals: IntervalSizing | None = field(repr=False, default=None)  # per interval
+    campaign: dict[str, Any] | None = None  # a deadline's closed form and dialler settings
 
     @property
     def settled(self) -> bool:
@@ -102,6 +103,8 @@ class Sizing:
     def to_dict(self) -> dict[str, Any]:
         """The answer and its evidence as plain JSON values."""
         level, level_low, level_high = self.at_answer("pool_service_level", self.confidence)
+        if self.campaign is not None:  # a campaign's service level means nothing
+            level = level_low = level_high = math.nan
         return {
             "numbers": self.numbers,
             "provider": self.provider,
@@ -119,6 +122,7 @@ class Sizing:
             "warmup_hours": self.warmup_hours,
             "sized_for": self.sized_for,
             "day_average_numbers": self.day_average_numbers,
+            "campaign": self.campaign,
             "intervals": None if self.intervals is None else self.intervals.records(),
             "service_level": level,
             "service_level_low": level_low,
@@ -265,6 +269,11 @@ def _size_pool(
     if isinstance(target, FinishBy):
         _check_campaign_feasible(scenario, target, max_numbers)
     elif load is None:
+        if scenario.campaigns:
+            raise ValueError(
+                f"{target.describe()}: the scenario's load is campaigns, sized against a "
+                "deadline: FinishBy(hours) (numsim size --finish-by HOURS)"
+            )
         raise ValueError(f"{target.describe()}: the scenario needs open arrivals to size for")
     else:
         if not math.isfinite(load.erlangs):
@@ -326,7 +335,10 @@ def _size_pool(
                 scenario, replications, max_replications, True, confidence, tolerance
             )
             search.attempts += simulated
-            answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
+            if isinstance(target, FinishBy):
+                answer = _settled_fewest(search, 1, guess, max_numbers)
+            else:
+                answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
     point = search.points[answer]
     mean, low, high = search.estimate(answer)
     group = scenario.numbers[0]
@@ -353,6 +365,7 @@ def _size_pool(
         confidence=search.confidence,
         formula_blind_spot=blind_spot,
         warmup_hours=scenario.warmup_hours,
+        campaign=_campaign_evidence(scenario, answer) if isinstance(target, FinishBy) else None,
         tolerance_basis=target.tolerance_basis() if tolerance_given is None else "given",
     )
 
@@ -366,6 +379,51 @@ def _confirming(scenario: Scenario, load: OfferedLoad) -> Scenario:
     if scenario.hours is not None and hours >= scenario.hours:
         return scenario
     return scenario.replace(hours=hours, warmup_hours=warmup)
+
+
+def _campaign_evidence(scenario: Scenario, answer: int) -> dict[str, Any]:
+    """The closed form at the answer (its hours, the limit that dominates, each limit's
+    attempts an hour) and the dialler settings that move a campaign's completion."""
+    estimate = campaign_estimate(scenario, answer)
+    return {
+        "estimate_hours": estimate.hours,
+        "binding_constraint": estimate.binding_constraint,
+        "limits": dict(estimate.limits),
+        "redial_hours": estimate.redial_hours,
+        "open_share": estimate.open_share,
+        "attempts": estimate.attempts,
+        "dialler": [
+            {
+                "contacts": c.contacts,
+                "max_attempts": c.max_attempts,
+                "redial_gap_seconds": c.redial_gap_seconds,
+                "max_in_flight": c.max_in_flight,
+                "calls_per_hour": c.calls_per_hour,
+                "max_wait_seconds": c.max_wait_seconds,
+                "retry_blocked_seconds": c.retry_blocked_seconds,
+            }
+            for c in scenario.campaigns
+        ],
+    }
+
+
+def _settled_fewest(search: _Search, floor: int, guess: int | None, most: int) -> int:
+    """A campaign's fewest numbers, bracketed from the closed form (`guess`); the
+    answer and the size below it confirmed with twice the runs, and searched again if
+    one turns (a completion time is not monotone in the pool size: one lucky size must
+    not mislead the bisection)."""
+    confirmed: set[int] = set()
+    while True:
+        answer = search.fewest(floor, guess, most)
+        sizes = [n for n in (answer - 1, answer) if n >= floor and n not in confirmed]
+        if not sizes:
+            return answer
+        turned = False
+        for numbers in sizes:
+            confirmed.add(numbers)
+            turned |= search.confirm(numbers)
+        if not turned:
+            return answer
 
 
 def _confirm_slack(target: Target) -> float:
@@ -467,6 +525,23 @@ class _Search:
         mean, _, _ = self.estimate(numbers)
         point.met = self.target.met(mean)
         return point.met
+
+    def confirm(self, numbers: int) -> bool:
+        """`numbers` decided again with twice its runs (at most max): whether the
+        decision turned."""
+        point = self.points[numbers]
+        have = len(point.summaries)
+        want = min(2 * have, max(self.most, have))
+        if want > have:
+            variant = with_numbers(self.scenario, numbers)
+            new = self.run([(variant, self.seed + index) for index in range(have, want)])
+            point.summaries.extend(new)
+            self.attempts += sum(int(s["attempts"]) for s in new)
+        was = point.met
+        point.decided_by = self._decided(numbers) or "max_replications"
+        mean, _, _ = self.estimate(numbers)
+        point.met = self.target.met(mean)
+        return point.met != was
 
     def _bounds(self, numbers: int) -> tuple[float, float, float]:
         mean, low, high = self.estimate(numbers)
