@@ -87,3 +87,50 @@ def test_a_scenario_with_its_own_warmup_keeps_it():
     scenario = twilio_load(300, 60, 20).replace(warmup_hours=0.5)
     sizing = size_pool(scenario, target=ServiceLevel(0.9), workers=1, progress=False)
     assert sizing.warmup_hours == 0.5
+
+
+def test_one_service_level_figure_in_python_text_and_json(capsys):
+    from numsim.cli import main
+
+    scenario = twilio_load(600, 180, 30, hours=4)
+    target = ServiceLevel(0.9, within_seconds=30)
+    sizing = size_pool(scenario, target=target, workers=1, progress=False, formula_first=False)
+    data = sizing.to_dict()
+    assert sizing.service_level == (sizing.achieved, sizing.low, sizing.high)
+    assert (data["service_level"], data["service_level_low"], data["service_level_high"]) == (
+        data["achieved"],
+        data["achieved_low"],
+        data["achieved_high"],
+    )
+    flags = ["--calls-per-hour", "600", "--mean-duration", "180", "--max-wait", "30"]
+    assert main(["size", *flags, "--workers", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert main(["size", *flags, "--workers", "1"]) == 0
+    assert f"achieved:    {data['service_level']:.4f}" in capsys.readouterr().out
+
+
+def test_cli_size_spare_groups_and_twilio_channels(capsys, tmp_path):
+    from numsim.cli import main
+
+    flags = ["--calls-per-hour", "600", "--mean-duration", "180", "--max-wait", "30"]
+    assert main(["size", *flags, "--workers", "1", "--spare", "10%", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["spare"] == 3 and data["numbers_with_spare"] == data["numbers"] + 3 == 32
+    assert data["cost_per_month_with_spare"] == pytest.approx(32 * 1.15)
+    assert main(["size", *flags, "--workers", "1", "--spare", "2", "--channels", "3"]) == 0
+    captured = capsys.readouterr()
+    assert "with spare:  29 + 2 = 31 numbers" in captured.out
+    assert "counts 3 channels as 1" in captured.err
+    assert main(["size", *flags, "--spare", "1.5"]) == 1
+    assert "--spare takes" in capsys.readouterr().err
+    path = tmp_path / "two.toml"
+    path.write_text(
+        'name = "two groups"\nhours = 4\nmax_wait_seconds = 30\n'
+        '[[numbers]]\nprovider = "twilio"\ncount = 10\n'
+        '[[numbers]]\nprovider = "plivo"\ncount = 5\nchannels = 2\n'
+        '[[arrivals]]\ncalls_per_hour = 600\ncountry = "US"\n'
+        '[call]\nanswer_probability = 1.0\ntalk_seconds = { kind = "exponential", mean = 180 }\n'
+    )
+    assert main(["size", str(path), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "sized group: the first of 2 number groups (twilio)" in out and "5 plivo" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -11,7 +12,13 @@ from typing import Any
 
 from ..validation import share
 from .numbers import format_table
-from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
+from .simulate import (
+    add_scenario_flags,
+    apply_scenario_flags,
+    clean_json,
+    needs_sim,
+    warn_twilio_scenario,
+)
 
 # With no waiting, the grade of service Erlang B tables use; with waiting, a common
 # call-centre goal.
@@ -56,6 +63,13 @@ def register(commands: Any) -> None:
         action="store_true",
         help="with a rate profile: size the whole run's average instead of every interval",
     )
+    parser.add_argument(
+        "--spare",
+        type=_spare,
+        metavar="P% | N",
+        help="a margin added after sizing, shown apart: a share of the answer (10%%, "
+        "rounded up) or whole numbers (2)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, help="local processes (default: one per core)")
@@ -71,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
+    warn_twilio_scenario(scenario)
     target = _target(scenario, args)
     prices = None
     if args.price_per_month is not None and scenario.numbers:
@@ -86,17 +101,76 @@ def run(args: argparse.Namespace) -> int:
             prices=prices,
             interval_minutes=None if args.day_average else args.interval,
         )
+    spare = _spare_numbers(args.spare, sizing.numbers)
     if args.json:
-        print(json.dumps(clean_json(sizing.to_dict())))
+        answer = sizing.to_dict()
+        answer["number_groups"] = len(scenario.numbers)
+        answer["sized_group"] = 0  # the first; the others stay as the scenario has them
+        if spare is not None:
+            answer["spare"] = spare
+            answer["numbers_with_spare"] = sizing.numbers + spare
+            answer["cost_per_month_with_spare"] = _cost(scenario, sizing.numbers + spare, prices)
+        print(json.dumps(clean_json(answer)))
         return 0
+    notes = _groups_note(scenario)
+    if spare is not None:
+        cost = _cost(scenario, sizing.numbers + spare, prices)
+        money = "" if cost is None else f", ${cost:,.2f} a month"
+        notes.append(
+            f"with spare:  {sizing.numbers} + {spare} = {sizing.numbers + spare} numbers{money} "
+            f"(--spare {args.spare[0]:g}{'%' if args.spare[1] else ''}, not simulated)"
+        )
     if sizing.campaign is not None:
-        print(_campaign_report(scenario.name, sizing))
-        return 0
-    print(_report(scenario.name, sizing))
+        report = _campaign_report(scenario.name, sizing)
+    else:
+        report = _report(scenario.name, sizing)
+    headline, rest = report.split("\n", 1)
+    print("\n".join([headline, *notes, rest]))  # the notes under the answer they qualify
     if sizing.intervals is not None:
         print()
         print(_intervals(sizing))
     return 0
+
+
+def _spare(text: str) -> tuple[float, bool]:
+    """--spare: (value, is a percentage)."""
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--spare takes a share like 10% or whole numbers like 2, got {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf") or (not percent and not value.is_integer()):
+        raise argparse.ArgumentTypeError(
+            f"--spare takes a share like 10% or whole numbers like 2, got {text!r}"
+        )
+    return value, percent
+
+
+def _spare_numbers(spare: tuple[float, bool] | None, numbers: int) -> int | None:
+    if spare is None:
+        return None
+    value, percent = spare
+    return math.ceil(numbers * value / 100 - 1e-9) if percent else int(value)
+
+
+def _cost(scenario: Any, numbers: int, prices: Any) -> float | None:
+    from ..planning import cost_per_month
+
+    return cost_per_month(scenario.numbers[0].provider, numbers, prices)
+
+
+def _groups_note(scenario: Any) -> list[str]:
+    """Which group was sized, when there are several."""
+    groups = scenario.numbers
+    if len(groups) < 2:
+        return []
+    others = ", ".join(f"{g.count} {g.provider}" for g in groups[1:])
+    return [
+        f"sized group: the first of {len(groups)} number groups ({groups[0].provider}); "
+        f"the others stay as the scenario has them ({others})"
+    ]
 
 
 def _target(scenario: Any, args: argparse.Namespace) -> Any:

@@ -95,6 +95,15 @@ class Sizing:
     def sizes_tried(self) -> list[int]:
         return [int(n) for n in self.table.index]
 
+    @property
+    def service_level(self) -> tuple[float, float, float]:
+        """(mean, low, high) of the pool's service level at the answer: the headline
+        `achieved` figure when that is the target's (with its control variate), one
+        figure in Python, text and JSON."""
+        if self.target.figure == "pool_service_level":
+            return self.achieved, self.low, self.high
+        return self.at_answer("pool_service_level", self.confidence)
+
     def at_answer(self, figure: str, confidence: float = 0.95) -> tuple[float, float, float]:
         """(mean, low, high) of any summary figure at the answer."""
         values = [figure_value(s, figure) for s in self.answer_summaries]
@@ -102,7 +111,7 @@ class Sizing:
 
     def to_dict(self) -> dict[str, Any]:
         """The answer and its evidence as plain JSON values."""
-        level, level_low, level_high = self.at_answer("pool_service_level", self.confidence)
+        level, level_low, level_high = self.service_level
         if self.campaign is not None:  # a campaign's service level means nothing
             level = level_low = level_high = math.nan
         return {
