@@ -134,3 +134,20 @@ def test_cli_size_spare_groups_and_twilio_channels(capsys, tmp_path):
     assert main(["size", str(path), "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "sized group: the first of 2 number groups (twilio)" in out and "5 plivo" in out
+
+
+def test_sizing_plot_whole_sizes_and_labelled_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sizing = size_pool(
+        twilio_load(600, 180, 30, hours=4), target=ServiceLevel(0.9), workers=1, progress=False
+    )
+    ax = sizing.plot()
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "M/M/c+D (callers give up)" in labels
+    assert "Erlang (never give up; 0 when overloaded)" in labels
+    # A curve, not the two sizes a confirmed formula answer simulates.
+    assert len(sizing.estimate_curve) >= 10 and sizing.numbers in sizing.estimate_curve.index
+    assert sizing.estimate_curve[sizing.numbers] >= 0.9 > sizing.estimate_curve[sizing.numbers - 1]

@@ -74,7 +74,7 @@ class Sizing:
     wall_seconds: float
     provider: str
     cost_per_month: float | None  # None: no price known for the provider
-    erlang_curve: pd.Series = field(repr=False)  # the analytic figure by pool size
+    erlang_curve: pd.Series = field(repr=False)  # Erlang B / C's figure by pool size
     answer_summaries: list[Summary] = field(repr=False, default_factory=list)
     found_by: str = "simulation"  # formula: M/M/c+D is exact here; simulation: a search
     confidence: float = 0.95  # of the intervals low-high (higher when confirming a formula)
@@ -85,6 +85,7 @@ class Sizing:
     day_average_numbers: int | None = None  # a profile's answer over the whole run
     intervals: IntervalSizing | None = field(repr=False, default=None)  # per interval
     campaign: dict[str, Any] | None = None  # a deadline's closed form and dialler settings
+    estimate_curve: pd.Series | None = field(repr=False, default=None)  # M/M/c+D's
 
     @property
     def settled(self) -> bool:
@@ -148,7 +149,8 @@ class Sizing:
 
     def plot(self, ax: Any = None) -> Any:
         """The target's figure against pool size: simulated with its band, the target
-        line, and the Erlang curve."""
+        line, the M/M/c+D curve the search starts from, and Erlang's (callers who never
+        give up: an overloaded pool's Erlang C reads 0, which is not a service level)."""
         if ax is None:
             import matplotlib.pyplot as plt
 
@@ -157,8 +159,16 @@ class Sizing:
         sizes = table.index.to_numpy()
         ax.fill_between(sizes, table["low"], table["high"], alpha=0.25, label="simulated 95% CI")
         ax.plot(sizes, table["mean"], "o-", label="simulated")
-        if self.erlang_curve.notna().any():
-            ax.plot(self.erlang_curve.index, self.erlang_curve, "--", label="Erlang")
+        from matplotlib.ticker import MaxNLocator
+
+        curves = (
+            (self.estimate_curve, "-.", "M/M/c+D (callers give up)"),
+            (self.erlang_curve, "--", "Erlang (never give up; 0 when overloaded)"),
+        )
+        for curve, style, label in curves:
+            if curve is not None and curve.notna().any():
+                ax.plot(curve.index, curve, style, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(self.target.goal, color="black", linestyle=":", label="target")
         ax.axvline(self.numbers, color="tab:green", alpha=0.5, label=f"answer: {self.numbers}")
         ax.set_xlabel("numbers in the pool")
@@ -369,6 +379,7 @@ def _size_pool(
         provider=group.provider,
         cost_per_month=cost_per_month(group.provider, answer, prices),
         erlang_curve=_erlang_curve(scenario, target, load, search.points),
+        estimate_curve=_erlang_curve(scenario, target, load, search.points, target.estimate),
         answer_summaries=point.summaries,
         found_by=found_by,
         confidence=search.confidence,
@@ -739,10 +750,16 @@ def _erlang_at(
 
 
 def _erlang_curve(
-    scenario: Scenario, target: Target, load: OfferedLoad | None, points: Mapping[int, Any]
+    scenario: Scenario,
+    target: Target,
+    load: OfferedLoad | None,
+    points: Mapping[int, Any],
+    figure: Callable[[OfferedLoad, int, Scenario], float] | None = None,
 ) -> pd.Series:
-    sizes = range(min(points), max(points) + 1)
-    curve = [_erlang_at(scenario, target, load, n) for n in sizes]
+    """A formula's figure over the sizes tried and five either side (a curve, not two
+    points)."""
+    sizes = range(max(min(points) - 5, 1), max(points) + 6)
+    curve = [_erlang_at(scenario, target, load, n, figure) for n in sizes]
     return pd.Series(curve, index=pd.Index(sizes, name="numbers"), dtype=float)
 
 
