@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import heapq
 import math
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +48,8 @@ class OpenArrivals:
         self._piece_end = -math.inf
         self._rate = 0.0
         if spec.calls_per_hour is not None:  # one rate all along: no pieces to cross
-            self._rate = spec.calls_per_hour * self.scale
+            # a rate so small it underflows per second: no arrival, not a division by 0
+            self._rate = max(spec.calls_per_hour * self.scale, sys.float_info.min)
             self._schedule = self._schedule_constant  # type: ignore[method-assign]
             self._arrive = self._arrive_constant  # type: ignore[method-assign]
 
