@@ -7,7 +7,7 @@ import itertools
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import numsim
@@ -77,6 +77,7 @@ def test_numsim_size_answers_or_says_why_in_one_line(question):
     else:
         assert code == 1
         lines = err.getvalue().strip().splitlines()
+        lines = [line for line in lines if not line.startswith("numsim: warning:")]
         assert len(lines) == 1 and lines[0].startswith("numsim"), err.getvalue()
         assert "Traceback" not in err.getvalue()
 
@@ -154,6 +155,8 @@ def test_runs_with_the_same_routing_resolve_each_destination_once_per_process():
     level=st.floats(0.01, 0.9999),
     cap=st.none() | st.integers(1, 1000),
 )
+# A rate that underflows per second once divided by 3,600: no arrival, not a crash.
+@example(provider="twilio", channels=1, rate=5e-324, duration=1.0, wait=0.5, level=0.5, cap=None)
 def test_any_accepted_question_in_short_runs_gets_an_answer_or_one_line(
     provider, channels, rate, duration, wait, level, cap
 ):

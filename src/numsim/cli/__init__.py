@@ -18,7 +18,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
-from . import check, demo, numbers, serve, simulate, size
+from . import check, demo, evaluate, numbers, serve, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
 USER_ERRORS = (
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     numbers.register(commands)
     simulate.register(commands)
     size.register(commands)
+    evaluate.register(commands)
     demo.register(commands)
     check.register(commands)
     serve.register(commands)

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args)
-    _warn_twilio_channels(scenario)
+    warn_twilio_scenario(scenario)
     progress = sys.stderr.isatty()  # a bar on stderr: --json keeps stdout one object
     if args.replications is not None:
         runs = replicate(
@@ -178,7 +178,7 @@ def apply_scenario_flags(
     return scenario
 
 
-def _warn_twilio_channels(scenario: Any) -> None:
+def warn_twilio_scenario(scenario: Any) -> None:
     channels = [g.channels for g in scenario.numbers if g.provider == "twilio" and g.channels > 1]
     if channels:
         warn(f"{TWILIO_RULE}: this simulation counts {max(channels)} channels as 1")

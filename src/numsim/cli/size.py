@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
@@ -11,7 +12,13 @@ from typing import Any
 
 from ..validation import share
 from .numbers import format_table
-from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
+from .simulate import (
+    add_scenario_flags,
+    apply_scenario_flags,
+    clean_json,
+    needs_sim,
+    warn_twilio_scenario,
+)
 
 # With no waiting, the grade of service Erlang B tables use; with waiting, a common
 # call-centre goal.
@@ -35,7 +42,33 @@ def register(commands: Any) -> None:
         f"waiting, {DEFAULT_LEVEL_WAITING} with waiting)",
     )
     parser.add_argument(
+        "--finish-by",
+        type=float,
+        metavar="HOURS",
+        help="size a campaign scenario: every campaign done within HOURS of the start",
+    )
+    parser.add_argument(
         "--price-per-month", type=float, help="monthly price of one number (default: list price)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        choices=(15, 30, 60),
+        default=60,
+        help="with a rate profile: minutes per interval, each sized and the busiest met "
+        "(default 60)",
+    )
+    parser.add_argument(
+        "--day-average",
+        action="store_true",
+        help="with a rate profile: size the whole run's average instead of every interval",
+    )
+    parser.add_argument(
+        "--spare",
+        type=_spare,
+        metavar="P% | N",
+        help="a margin added after sizing, shown apart: a share of the answer (10%%, "
+        "rounded up) or whole numbers (2)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     where = parser.add_mutually_exclusive_group()
@@ -47,11 +80,107 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with needs_sim("size"):
-        from ..planning import ServiceLevel, size_pool
+        from ..planning import size_pool
         from ..sim import Scenario
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
+    warn_twilio_scenario(scenario)
+    target = _target(scenario, args)
+    prices = None
+    if args.price_per_month is not None and scenario.numbers:
+        prices = {scenario.numbers[0].provider: args.price_per_month}
+    with _executor(args.dask_scheduler) as executor:
+        sizing = size_pool(
+            scenario,
+            target=target,
+            seed=args.seed,
+            executor=executor,
+            workers=args.workers,
+            progress=not args.json,
+            prices=prices,
+            interval_minutes=None if args.day_average else args.interval,
+        )
+    spare = _spare_numbers(args.spare, sizing.numbers)
+    if args.json:
+        answer = sizing.to_dict()
+        answer["number_groups"] = len(scenario.numbers)
+        answer["sized_group"] = 0  # the first; the others stay as the scenario has them
+        if spare is not None:
+            answer["spare"] = spare
+            answer["numbers_with_spare"] = sizing.numbers + spare
+            answer["cost_per_month_with_spare"] = _cost(scenario, sizing.numbers + spare, prices)
+        print(json.dumps(clean_json(answer)))
+        return 0
+    notes = _groups_note(scenario)
+    if spare is not None:
+        cost = _cost(scenario, sizing.numbers + spare, prices)
+        money = "" if cost is None else f", ${cost:,.2f} a month"
+        notes.append(
+            f"with spare:  {sizing.numbers} + {spare} = {sizing.numbers + spare} numbers{money} "
+            f"(--spare {args.spare[0]:g}{'%' if args.spare[1] else ''}, not simulated)"
+        )
+    if sizing.campaign is not None:
+        report = _campaign_report(scenario.name, sizing)
+    else:
+        report = _report(scenario.name, sizing)
+    headline, rest = report.split("\n", 1)
+    print("\n".join([headline, *notes, rest]))  # the notes under the answer they qualify
+    if sizing.intervals is not None:
+        print()
+        print(_intervals(sizing))
+    return 0
+
+
+def _spare(text: str) -> tuple[float, bool]:
+    """--spare: (value, is a percentage)."""
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--spare takes a share like 10% or whole numbers like 2, got {text!r}"
+        ) from None
+    if not value >= 0 or value == float("inf") or (not percent and not value.is_integer()):
+        raise argparse.ArgumentTypeError(
+            f"--spare takes a share like 10% or whole numbers like 2, got {text!r}"
+        )
+    return value, percent
+
+
+def _spare_numbers(spare: tuple[float, bool] | None, numbers: int) -> int | None:
+    if spare is None:
+        return None
+    value, percent = spare
+    return math.ceil(numbers * value / 100 - 1e-9) if percent else int(value)
+
+
+def _cost(scenario: Any, numbers: int, prices: Any) -> float | None:
+    from ..planning import cost_per_month
+
+    return cost_per_month(scenario.numbers[0].provider, numbers, prices)
+
+
+def _groups_note(scenario: Any) -> list[str]:
+    """Which group was sized, when there are several."""
+    groups = scenario.numbers
+    if len(groups) < 2:
+        return []
+    others = ", ".join(f"{g.count} {g.provider}" for g in groups[1:])
+    return [
+        f"sized group: the first of {len(groups)} number groups ({groups[0].provider}); "
+        f"the others stay as the scenario has them ({others})"
+    ]
+
+
+def _target(scenario: Any, args: argparse.Namespace) -> Any:
+    """The target the flags ask for: a campaign's deadline, or a service level."""
+    from ..planning import FinishBy, ServiceLevel
+
+    if args.finish_by is not None:
+        if args.service_level is not None:
+            raise ValueError("--finish-by sizes a campaign's deadline: drop --service-level")
+        return FinishBy(args.finish_by)
     level = args.service_level
     if level is None:
         level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
@@ -59,24 +188,65 @@ def run(args: argparse.Namespace) -> int:
     within = scenario.max_wait_seconds  # a file's own service-level threshold, if it has one
     if args.max_wait is None and scenario.service_level_seconds is not None:
         within = min(scenario.service_level_seconds, scenario.max_wait_seconds)
-    prices = None
-    if args.price_per_month is not None and scenario.numbers:
-        prices = {scenario.numbers[0].provider: args.price_per_month}
-    with _executor(args.dask_scheduler) as executor:
-        sizing = size_pool(
-            scenario,
-            target=ServiceLevel(level, within_seconds=within),
-            seed=args.seed,
-            executor=executor,
-            workers=args.workers,
-            progress=not args.json,
-            prices=prices,
+    return ServiceLevel(level, within_seconds=within)
+
+
+def _campaign_report(name: str, sizing: Any) -> str:
+    """A campaign's answer: simulated completion beside the closed form, its dominant
+    limit, and the dialler settings that move it (no service level: it means nothing
+    for a contact list)."""
+    cost = "" if sizing.cost_per_month is None else f", ${sizing.cost_per_month:,.2f} a month"
+    evidence = sizing.campaign
+    limits = ", ".join(
+        f"{k.replace('_', ' ')} {v:,.0f}/h"
+        for k, v in sorted(evidence["limits"].items(), key=lambda kv: kv[1])
+    )
+    lines = [
+        f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
+        f"target:      {sizing.target.describe()}",
+        f"simulated:   done in {sizing.achieved:.2f} h, {sizing.confidence:.0%} CI "
+        f"{sizing.low:.2f}-{sizing.high:.2f} h ({len(sizing.answer_summaries)} runs)",
+        f"closed form: {_dash(sizing.erlang_numbers)} numbers; at {sizing.numbers}, "
+        f"{evidence['estimate_hours']:.2f} h, limited by "
+        f"{evidence['binding_constraint'].replace('_', ' ')}",
+        f"limits:      attempts an hour each allows at the answer: {limits}; "
+        f"{evidence['attempts']:,.0f} attempts expected, calling hours open "
+        f"{evidence['open_share']:.0%} of the day, redial gaps alone "
+        f"{evidence['redial_hours']:.2f} h",
+        f"binding:     {sizing.binding_constraint}",
+    ]
+    for index, dialler in enumerate(evidence["dialler"], 1):
+        pacing = [f"{dialler['max_in_flight']} in flight"] if dialler["max_in_flight"] else []
+        if dialler["calls_per_hour"]:
+            pacing.append(f"{dialler['calls_per_hour']:g} calls/h")
+        lines.append(
+            f"dialler {index}:   {dialler['contacts']:,} contacts, up to "
+            f"{dialler['max_attempts']} attempts {dialler['redial_gap_seconds']:g} s apart, "
+            f"{' and '.join(pacing)}; a contact waits {dialler['max_wait_seconds']:g} s for a "
+            f"number, then {dialler['retry_blocked_seconds']:g} s before a retry"
         )
-    if args.json:
-        print(json.dumps(clean_json(sizing.to_dict())))
-        return 0
-    print(_report(scenario.name, sizing))
-    return 0
+    lines += [
+        "             (the redial gap, attempts and pacing move the completion time as much "
+        "as the pool: try them with numsim simulate)",
+        f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
+        "",
+    ]
+    table = sizing.table
+    rows = [
+        [
+            str(n),
+            f"{row['mean']:.2f}",
+            f"{row['low']:.2f}-{row['high']:.2f}",
+            str(int(row["replications"])),
+            "yes" if row["met"] else "no",
+            _money(row["cost_per_month"]),
+        ]
+        for n, row in table.iterrows()
+    ]
+    ci = f"{sizing.confidence:.0%} CI"
+    return "\n".join(lines) + format_table(
+        ["numbers", "hours", ci, "runs", "met", "cost/month"], rows
+    )
 
 
 def _report(name: str, sizing: Any) -> str:
@@ -84,7 +254,7 @@ def _report(name: str, sizing: Any) -> str:
     settled = {
         "formula": " (the M/M/c+D answer; short runs of it and one fewer agree)",
         "interval": "",
-        "tolerance": f" (interval within ±{sizing.tolerance:g}: as good as on target)",
+        "tolerance": " (interval within the tolerance: as good as on target)",
         "max_replications": " (not settled: more replications needed)",
     }[sizing.decided_by]
     floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
@@ -98,6 +268,10 @@ def _report(name: str, sizing: Any) -> str:
         f"estimate:    {_dash(sizing.estimate_numbers)} numbers (callers give up after the "
         "max wait: M/M/c+D)",
         f"found by:    {_found_by(sizing)}",
+        f"sized for:   {sizing.sized_for}" + _day_average(sizing.day_average_numbers),
+        f"steady:      {_steady(sizing.warmup_hours)}",
+        f"tolerance:   ±{sizing.tolerance:.4g} ({sizing.tolerance_basis}): an interval that "
+        "straddles the target and is no wider counts as on target, its mean decides",
         f"floors:      {floors}",
         f"binding:     {sizing.binding_constraint}",
         f"simulated:   {sizing.attempts_simulated:,} attempts in {sizing.wall_seconds:.1f} s",
@@ -144,6 +318,38 @@ def _found_by(sizing: Any) -> str:
     if sizing.formula_blind_spot is None:
         return "simulated search (short runs disagreed with the formula)"
     return f"simulated search (the formula cannot see {sizing.formula_blind_spot})"
+
+
+def _day_average(numbers: int | None) -> str:
+    if numbers is None:
+        return ""
+    return f"; the day's average alone: {numbers} numbers (misses the peak)"
+
+
+def _intervals(sizing: Any) -> str:
+    """Each interval's rate and the numbers it needs, a bar of them against the answer."""
+    intervals = sizing.intervals
+    rows = []
+    for start, row in intervals.table.iterrows():
+        needed = int(row["numbers"])
+        bar = "#" * round(30 * needed / max(sizing.numbers, 1))
+        rows.append(
+            [
+                intervals.label(start),
+                f"{row['calls_per_hour']:g}",
+                f"{row['erlangs']:.1f}",
+                str(needed),
+                bar,
+            ]
+        )
+    headers = ["interval", "calls/h", "erlangs", "numbers (M/M/c+D)", f"(answer: {sizing.numbers})"]
+    return format_table(headers, rows)
+
+
+def _steady(warmup_hours: float) -> str:
+    if warmup_hours <= 0:
+        return "no warm-up: runs start with an idle pool"
+    return f"each run's first {warmup_hours:.2f} h left out (warm-up: steady state)"
 
 
 def _dash(value: object) -> str:

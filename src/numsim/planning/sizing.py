@@ -13,6 +13,7 @@ formulas cannot see (caps, calling hours, redials) is in the simulation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -45,6 +46,9 @@ from ..validation import finite, whole
 from .campaign import POOL_LIMITS, campaign_estimate
 from .cost import cost_per_month
 from .exact import formula_blind_spot
+from .intervals import IntervalSizing, at_rates, busiest, has_profile, size_intervals
+from .steady import steady_state as _steady
+from .steady import warmup_hours as _warmup_hours
 from .targets import FinishBy, Target
 
 # The refusal reasons more numbers remove, and the constraint each one names.
@@ -80,11 +84,18 @@ class Sizing:
     wall_seconds: float
     provider: str
     cost_per_month: float | None  # None: no price known for the provider
-    erlang_curve: pd.Series = field(repr=False)  # the analytic figure by pool size
+    erlang_curve: pd.Series = field(repr=False)  # Erlang B / C's figure by pool size
     answer_summaries: list[Summary] = field(repr=False, default_factory=list)
     found_by: str = "simulation"  # formula: M/M/c+D is exact here; simulation: a search
     confidence: float = 0.95  # of the intervals low-high (higher when confirming a formula)
     formula_blind_spot: str | None = None  # why the formula is not exact (None: it is)
+    warmup_hours: float = 0.0  # left out of each run's figures (steady state)
+    tolerance_basis: str = ""  # where `tolerance` comes from, in words
+    sized_for: str = "the whole run"  # or a profile's busiest interval
+    day_average_numbers: int | None = None  # a profile's answer over the whole run
+    intervals: IntervalSizing | None = field(repr=False, default=None)  # per interval
+    campaign: dict[str, Any] | None = None  # a deadline's closed form and dialler settings
+    estimate_curve: pd.Series | None = field(repr=False, default=None)  # M/M/c+D's
 
     @property
     def settled(self) -> bool:
@@ -95,6 +106,15 @@ class Sizing:
     def sizes_tried(self) -> list[int]:
         return [int(n) for n in self.table.index]
 
+    @property
+    def service_level(self) -> tuple[float, float, float]:
+        """(mean, low, high) of the pool's service level at the answer: the headline
+        `achieved` figure when that is the target's (with its control variate), one
+        figure in Python, text and JSON."""
+        if self.target.figure == "pool_service_level":
+            return self.achieved, self.low, self.high
+        return self.at_answer("pool_service_level", self.confidence)
+
     def at_answer(self, figure: str, confidence: float = 0.95) -> tuple[float, float, float]:
         """(mean, low, high) of any summary figure at the answer."""
         values = [figure_value(s, figure) for s in self.answer_summaries]
@@ -102,7 +122,9 @@ class Sizing:
 
     def to_dict(self) -> dict[str, Any]:
         """The answer and its evidence as plain JSON values."""
-        level, level_low, level_high = self.at_answer("pool_service_level", self.confidence)
+        level, level_low, level_high = self.service_level
+        if self.campaign is not None:  # a campaign's service level means nothing
+            level = level_low = level_high = math.nan
         return {
             "numbers": self.numbers,
             "provider": self.provider,
@@ -116,6 +138,12 @@ class Sizing:
             "found_by": self.found_by,
             "formula_blind_spot": self.formula_blind_spot,
             "tolerance": self.tolerance,
+            "tolerance_basis": self.tolerance_basis,
+            "warmup_hours": self.warmup_hours,
+            "sized_for": self.sized_for,
+            "day_average_numbers": self.day_average_numbers,
+            "campaign": self.campaign,
+            "intervals": None if self.intervals is None else self.intervals.records(),
             "service_level": level,
             "service_level_low": level_low,
             "service_level_high": level_high,
@@ -131,7 +159,8 @@ class Sizing:
 
     def plot(self, ax: Any = None) -> Any:
         """The target's figure against pool size: simulated with its band, the target
-        line, and the Erlang curve."""
+        line, the M/M/c+D curve the search starts from, and Erlang's (callers who never
+        give up: an overloaded pool's Erlang C reads 0, which is not a service level)."""
         if ax is None:
             import matplotlib.pyplot as plt
 
@@ -140,8 +169,16 @@ class Sizing:
         sizes = table.index.to_numpy()
         ax.fill_between(sizes, table["low"], table["high"], alpha=0.25, label="simulated 95% CI")
         ax.plot(sizes, table["mean"], "o-", label="simulated")
-        if self.erlang_curve.notna().any():
-            ax.plot(self.erlang_curve.index, self.erlang_curve, "--", label="Erlang")
+        from matplotlib.ticker import MaxNLocator
+
+        curves = (
+            (self.estimate_curve, "-.", "M/M/c+D (callers give up)"),
+            (self.erlang_curve, "--", "Erlang (never give up; 0 when overloaded)"),
+        )
+        for curve, style, label in curves:
+            if curve is not None and curve.notna().any():
+                ax.plot(curve.index, curve, style, label=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.axhline(self.target.goal, color="black", linestyle=":", label="target")
         ax.axvline(self.numbers, color="tab:green", alpha=0.5, label=f"answer: {self.numbers}")
         ax.set_xlabel("numbers in the pool")
@@ -174,13 +211,24 @@ def size_pool(
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
     formula_first: bool = True,
+    steady_state: bool = True,
+    interval_minutes: int | None = 60,
 ) -> Sizing:
     """The fewest numbers in `scenario`'s first number group that meet `target`.
 
+    With a rate profile and `interval_minutes` (60, 30 or 15), in every interval: the
+    busiest interval's rate held steady is sized (a pool entering its peak from a
+    lighter load does no worse), the day's average answer beside it
+    (`day_average_numbers`) and each interval's formula answer in `intervals`;
+    `interval_minutes` None sizes the whole run's average only.
+
     `replications` runs per size to start with, more (up to `max_replications`) while
     the interval straddles the target, until its half-width is at most `tolerance`
-    (default: half a percentage point of a share, 2% of a time): a size that close is
-    as good as on target, and then its mean decides. Runs go to `executor` (any
+    (default: Target.tolerance(), a tenth of the failures the target allows): a size
+    that close is as good as on target, and then its mean decides. With
+    `steady_state`, runs of open arrivals at a constant rate and no warm-up of their own
+    start earlier by a warm-up of six holding times and three patiences, left out of
+    the figures: a pool that starts empty flatters long holds. Runs go to `executor` (any
     concurrent.futures.Executor) or a pool of `workers` processes (default one per
     core; 1: this process); the same seed gives the same answer whatever runs it.
 
@@ -188,6 +236,55 @@ def size_pool(
     simulated only to confirm it (that size and the one below, in short runs); if the
     runs disagree with the formula, the search runs as elsewhere (`formula_first`
     False: always the search)."""
+    options = dict(
+        target=target,
+        replications=replications,
+        max_replications=max_replications,
+        confidence=confidence,
+        tolerance=tolerance,
+        seed=seed,
+        max_numbers=max_numbers,
+        executor=executor,
+        workers=workers,
+        progress=progress,
+        prices=prices,
+        formula_first=formula_first,
+        steady_state=steady_state,
+    )
+    if interval_minutes is None or not has_profile(scenario) or isinstance(target, FinishBy):
+        return _size_pool(scenario, **options)  # type: ignore[arg-type]
+    intervals = size_intervals(scenario, target, minutes=interval_minutes, max_numbers=max_numbers)
+    start, rates = busiest(scenario, interval_minutes)
+    peak = _size_pool(at_rates(scenario, rates), **options)  # type: ignore[arg-type]
+    day = _size_pool(scenario, **options)  # type: ignore[arg-type]
+    return dataclasses.replace(
+        peak,
+        intervals=intervals,
+        sized_for=f"the busiest {interval_minutes} minutes, {intervals.label(start)} "
+        f"at {sum(rates):g} calls an hour held steady",
+        day_average_numbers=day.numbers,
+        attempts_simulated=peak.attempts_simulated + day.attempts_simulated,
+    )
+
+
+def _size_pool(
+    scenario: Scenario,
+    *,
+    target: Target,
+    replications: int,
+    max_replications: int,
+    confidence: float,
+    tolerance: float | None,
+    seed: int,
+    max_numbers: int,
+    executor: Executor | None,
+    workers: int | None,
+    progress: bool,
+    prices: Mapping[str, float] | None,
+    formula_first: bool,
+    steady_state: bool,
+) -> Sizing:
+    """size_pool() over the whole run: its figure as one average."""
     replications = whole("replications", replications, minimum=2)
     max_replications = whole("max_replications", max_replications, minimum=replications)
     max_numbers = whole("max_numbers", max_numbers, minimum=1)
@@ -201,6 +298,11 @@ def size_pool(
     if isinstance(target, FinishBy):
         _check_campaign_feasible(scenario, target, max_numbers)
     elif load is None:
+        if scenario.campaigns:
+            raise ValueError(
+                f"{target.describe()}: the scenario's load is campaigns, sized against a "
+                "deadline: FinishBy(hours) (numsim size --finish-by HOURS)"
+            )
         raise ValueError(f"{target.describe()}: the scenario needs open arrivals to size for")
     else:
         if not math.isfinite(load.erlangs):
@@ -209,6 +311,8 @@ def size_pool(
                 "each: too large to size (is a mean duration too large?)"
             )
         _check_pacing(scenario, load)
+        if steady_state:
+            scenario = _steady(scenario, load)
     floors = _floors(scenario, target, load)
     floor = max(floors.values(), default=1)
     if _proven(floors, scenario) > max_numbers:
@@ -220,14 +324,14 @@ def size_pool(
     erlang_numbers = _analytic_numbers(scenario, target, load, floor, max_numbers)
     guess = _analytic_numbers(scenario, target, load, floor, max_numbers, estimate=True)
     blind_spot = "a campaign deadline" if load is None else formula_blind_spot(scenario)
-    tolerance = target.tolerance() if tolerance is None else tolerance
+    tolerance_given, tolerance = tolerance, target.tolerance() if tolerance is None else tolerance
     with (
         executor_for(executor, workers) as runner,
         progress_bar(progress, f"sizing: {target.describe()}") as bar,
     ):
 
         def search_of(
-            variant: Scenario, first: int, most: int, controlled: bool, level: float
+            variant: Scenario, first: int, most: int, controlled: bool, level: float, slack: float
         ) -> _Search:
             return _Search(
                 variant,
@@ -237,7 +341,7 @@ def size_pool(
                 replications=first,
                 max_replications=most,
                 confidence=level,
-                tolerance=tolerance,
+                tolerance=slack,
                 controlled=controlled,
             )
 
@@ -245,15 +349,25 @@ def size_pool(
         if formula_first and blind_spot is None and guess is not None and load is not None:
             short = _confirming(scenario, load)
             search = search_of(
-                short, CONFIRM_RUNS, CONFIRM_RUNS, False, max(confidence, CONFIRM_CONFIDENCE)
+                short,
+                CONFIRM_RUNS,
+                CONFIRM_RUNS,
+                False,
+                max(confidence, CONFIRM_CONFIDENCE),
+                max(tolerance, _confirm_slack(target)),
             )
             if _confirmed(search, guess, load):
                 found_by, answer = "formula", guess
             simulated = search.attempts
         if answer is None:
-            search = search_of(scenario, replications, max_replications, True, confidence)
+            search = search_of(
+                scenario, replications, max_replications, True, confidence, tolerance
+            )
             search.attempts += simulated
-            answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
+            if isinstance(target, FinishBy):
+                answer = _settled_fewest(search, 1, guess, max_numbers)
+            else:
+                answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
     point = search.points[answer]
     mean, low, high = search.estimate(answer)
     group = scenario.numbers[0]
@@ -264,7 +378,7 @@ def size_pool(
         low=low,
         high=high,
         decided_by="formula" if found_by == "formula" else point.decided_by or "max_replications",
-        tolerance=search.tolerance,
+        tolerance=tolerance,
         erlang_numbers=erlang_numbers,
         estimate_numbers=guess,
         floors=floors,
@@ -275,23 +389,78 @@ def size_pool(
         provider=group.provider,
         cost_per_month=cost_per_month(group.provider, answer, prices),
         erlang_curve=_erlang_curve(scenario, target, load, search.points),
+        estimate_curve=_erlang_curve(scenario, target, load, search.points, target.estimate),
         answer_summaries=point.summaries,
         found_by=found_by,
         confidence=search.confidence,
         formula_blind_spot=blind_spot,
+        warmup_hours=scenario.warmup_hours,
+        campaign=_campaign_evidence(scenario, answer) if isinstance(target, FinishBy) else None,
+        tolerance_basis=target.tolerance_basis() if tolerance_given is None else "given",
     )
 
 
 def _confirming(scenario: Scenario, load: OfferedLoad) -> Scenario:
-    """`scenario` in short runs: a warm-up of six holding times and three patiences
-    (a pool starts empty), then about CONFIRM_ATTEMPTS attempts counted, over three
-    holding times at least (the whole scenario if that is shorter)."""
-    hold, patience = load.hold_seconds, scenario.max_wait_seconds
-    warmup = (6 * hold + 3 * patience) / 3600.0
-    hours = warmup + max(CONFIRM_ATTEMPTS / load.calls_per_hour, 3 * hold / 3600.0)
+    """`scenario` in short runs: a warm-up (a pool starts empty), then about
+    CONFIRM_ATTEMPTS attempts counted, over three holding times at least (the whole
+    scenario if that is shorter)."""
+    warmup = max(_warmup_hours(scenario, load), scenario.warmup_hours)
+    hours = warmup + max(CONFIRM_ATTEMPTS / load.calls_per_hour, 3 * load.hold_seconds / 3600.0)
     if scenario.hours is not None and hours >= scenario.hours:
         return scenario
     return scenario.replace(hours=hours, warmup_hours=warmup)
+
+
+def _campaign_evidence(scenario: Scenario, answer: int) -> dict[str, Any]:
+    """The closed form at the answer (its hours, the limit that dominates, each limit's
+    attempts an hour) and the dialler settings that move a campaign's completion."""
+    estimate = campaign_estimate(scenario, answer)
+    return {
+        "estimate_hours": estimate.hours,
+        "binding_constraint": estimate.binding_constraint,
+        "limits": dict(estimate.limits),
+        "redial_hours": estimate.redial_hours,
+        "open_share": estimate.open_share,
+        "attempts": estimate.attempts,
+        "dialler": [
+            {
+                "contacts": c.contacts,
+                "max_attempts": c.max_attempts,
+                "redial_gap_seconds": c.redial_gap_seconds,
+                "max_in_flight": c.max_in_flight,
+                "calls_per_hour": c.calls_per_hour,
+                "max_wait_seconds": c.max_wait_seconds,
+                "retry_blocked_seconds": c.retry_blocked_seconds,
+            }
+            for c in scenario.campaigns
+        ],
+    }
+
+
+def _settled_fewest(search: _Search, floor: int, guess: int | None, most: int) -> int:
+    """A campaign's fewest numbers, bracketed from the closed form (`guess`); the
+    answer and the size below it confirmed with twice the runs, and searched again if
+    one turns (a completion time is not monotone in the pool size: one lucky size must
+    not mislead the bisection)."""
+    confirmed: set[int] = set()
+    while True:
+        answer = search.fewest(floor, guess, most)
+        sizes = [n for n in (answer - 1, answer) if n >= floor and n not in confirmed]
+        if not sizes:
+            return answer
+        turned = False
+        for numbers in sizes:
+            confirmed.add(numbers)
+            turned |= search.confirm(numbers)
+        if not turned:
+            return answer
+
+
+def _confirm_slack(target: Target) -> float:
+    """How far short runs may stray from an exact formula before they overrule it: half
+    a percentage point of a share (a few thousand attempts at 99.9% often see no
+    failure at all), 2% of a time."""
+    return 0.005 if target.figure.endswith(("_level", "_fraction")) else 0.02 * target.goal
 
 
 def _confirmed(search: _Search, answer: int, load: OfferedLoad) -> bool:
@@ -386,6 +555,23 @@ class _Search:
         mean, _, _ = self.estimate(numbers)
         point.met = self.target.met(mean)
         return point.met
+
+    def confirm(self, numbers: int) -> bool:
+        """`numbers` decided again with twice its runs (at most max): whether the
+        decision turned."""
+        point = self.points[numbers]
+        have = len(point.summaries)
+        want = min(2 * have, max(self.most, have))
+        if want > have:
+            variant = with_numbers(self.scenario, numbers)
+            new = self.run([(variant, self.seed + index) for index in range(have, want)])
+            point.summaries.extend(new)
+            self.attempts += sum(int(s["attempts"]) for s in new)
+        was = point.met
+        point.decided_by = self._decided(numbers) or "max_replications"
+        mean, _, _ = self.estimate(numbers)
+        point.met = self.target.met(mean)
+        return point.met != was
 
     def _bounds(self, numbers: int) -> tuple[float, float, float]:
         mean, low, high = self.estimate(numbers)
@@ -574,10 +760,16 @@ def _erlang_at(
 
 
 def _erlang_curve(
-    scenario: Scenario, target: Target, load: OfferedLoad | None, points: Mapping[int, Any]
+    scenario: Scenario,
+    target: Target,
+    load: OfferedLoad | None,
+    points: Mapping[int, Any],
+    figure: Callable[[OfferedLoad, int, Scenario], float] | None = None,
 ) -> pd.Series:
-    sizes = range(min(points), max(points) + 1)
-    curve = [_erlang_at(scenario, target, load, n) for n in sizes]
+    """A formula's figure over the sizes tried and five either side (a curve, not two
+    points)."""
+    sizes = range(max(min(points) - 5, 1), max(points) + 6)
+    curve = [_erlang_at(scenario, target, load, n, figure) for n in sizes]
     return pd.Series(curve, index=pd.Index(sizes, name="numbers"), dtype=float)
 
 

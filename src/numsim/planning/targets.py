@@ -53,9 +53,24 @@ class Target:
         return 0.0
 
     def tolerance(self) -> float:
-        """How close to the goal counts as meeting it when runs cannot tell: half a
-        percentage point of a share, 2% of a time."""
-        return 0.005 if self.figure.endswith(("_level", "_fraction")) else 0.02 * self.goal
+        """How close to the goal counts as meeting it when runs cannot tell: a tenth of
+        the share of failures the target allows (at most half a percentage point: at
+        99.9%, 0.0001, not five times the failures allowed), 2% of a time."""
+        if not self.figure.endswith(("_level", "_fraction")):
+            return 0.02 * self.goal
+        return min(0.005, 0.1 * self._allowed())
+
+    def tolerance_basis(self) -> str:
+        """Where tolerance() comes from, in words."""
+        if not self.figure.endswith(("_level", "_fraction")):
+            return "2% of the goal"
+        if 0.1 * self._allowed() >= 0.005:
+            return "half a percentage point"
+        return f"a tenth of the {self._allowed():.4g} the target allows"
+
+    def _allowed(self) -> float:
+        """The share of failures the target allows."""
+        return 1.0 - self.goal if self.higher_is_better else self.goal
 
     def describe(self) -> str:
         raise NotImplementedError

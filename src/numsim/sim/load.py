@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import heapq
 import math
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,7 +48,8 @@ class OpenArrivals:
         self._piece_end = -math.inf
         self._rate = 0.0
         if spec.calls_per_hour is not None:  # one rate all along: no pieces to cross
-            self._rate = spec.calls_per_hour * self.scale
+            # a rate so small it underflows per second: no arrival, not a division by 0
+            self._rate = max(spec.calls_per_hour * self.scale, sys.float_info.min)
             self._schedule = self._schedule_constant  # type: ignore[method-assign]
             self._arrive = self._arrive_constant  # type: ignore[method-assign]
 
@@ -108,11 +110,19 @@ class OpenArrivals:
 
 def _rate_function(engine: Engine, spec: Arrivals) -> Callable[[float], tuple[float, float]]:
     """t (seconds since start) -> (calls per hour, end of that rate's piece)."""
+    return rate_function(spec, engine.scenario.timezone, engine.clock.epoch)
+
+
+def rate_function(
+    spec: Arrivals, timezone: str, epoch: float
+) -> Callable[[float], tuple[float, float]]:
+    """t (seconds after `epoch`) -> (calls per hour, end of that rate's piece), the
+    profile read on its own clock (default `timezone`); also what planning's interval
+    sizing reads."""
     if spec.calls_per_hour is not None:
         rate = spec.calls_per_hour
         return lambda t: (rate, math.inf)
-    zone = ZoneInfo(spec.profile_timezone or engine.scenario.timezone)
-    epoch = engine.clock.epoch
+    zone = ZoneInfo(spec.profile_timezone or timezone)
     profile = spec.profile
     if isinstance(profile[0], float):
         edges = [(h * 60, profile[h]) for h in range(24)]
