@@ -14,10 +14,6 @@ from ..validation import finite, whole
 HOUR = 3600.0
 DAY = 86400.0
 
-# When a number's hourly and daily caps are both full, the refusal names the cap that
-# frees last (retry_after waits for it); on a tie, the daily cap. Both backends follow it.
-CAP_PRECEDENCE = "the cap that frees last; daily_cap on a tie"
-
 # Destination country -> the flag a number needs to call it (regional compliance).
 DEFAULT_COMPLIANCE: Mapping[str, str] = {"IN": "trai", "US": "stir_shaken"}
 COMPLIANCE_TAGS = {"trai": "trai_registered", "stir_shaken": "stir_shaken_attested"}
