@@ -14,6 +14,9 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any
 
+from ..numbers import CAPS
+from .refusal import KINDS
+
 
 class Arguments:
     """A function's ARGV: `names` in order, then any number of `rest` values."""
@@ -99,9 +102,17 @@ ARGUMENTS: Mapping[str, Arguments] = {
 
 
 def lua_shapes() -> str:
-    """Every reply shape's constants, for the top of the library (1-based)."""
+    """Every reply shape's constants, for the top of the library (1-based), and each
+    refusal reason the functions name (`REASON_BUSY = "busy"`: refusal.KINDS declares
+    them; a cap's reason comes with the cap's row)."""
+    reasons = [r for r in KINDS if r not in {c.cap.reason for c in CAPS if c.cap}]
+    names = ", ".join(f"REASON_{r.upper()}" for r in reasons)
+    values = ", ".join(f'"{r}"' for r in reasons)
     return "\n".join(
-        _lua_constants(type(shape).__name__, shape._fields, width=True) for shape in SHAPES
+        [
+            *(_lua_constants(type(shape).__name__, shape._fields, width=True) for shape in SHAPES),
+            f"local {names} = {values}",
+        ]
     )
 
 

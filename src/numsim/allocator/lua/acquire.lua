@@ -37,7 +37,7 @@ if POLICY.dmax > 0 then
   redis.call("ZREMRANGEBYSCORE", dkey, "-inf", int(now - POLICY.dper))
   local calls = redis.call("ZCARD", dkey)
   if calls >= POLICY.dmax then
-    return refuse("destination_limit", nth_score(dkey, calls - POLICY.dmax) + POLICY.dper)
+    return refuse(REASON_DESTINATION_LIMIT, nth_score(dkey, calls - POLICY.dmax) + POLICY.dper)
   end
 end
 local function remembered()
@@ -97,7 +97,7 @@ end
 
 if not pick then
   if redis.call("EXISTS", key("p", template)) == 0 then
-    return refuse("empty_pool", nil, {})
+    return refuse(REASON_EMPTY_POOL, nil, {})
   end
   local eligible, retry_at, blocker = false, nil, nil
   for _, g in ipairs(groups) do
@@ -109,9 +109,9 @@ if not pick then
       end
     end
   end
-  local reason = "not_compliant"
+  local reason = REASON_NOT_COMPLIANT
   if eligible then
-    reason = blocker and status(blocker, now) or "busy"
+    reason = blocker and status(blocker, now) or REASON_BUSY
   end
   local statuses = {}
   if explain then

@@ -13,7 +13,7 @@ local n = state(e)
 if not n.active or n.used >= n.capacity then
   count("refused:busy")
   local why = redis.call("EXISTS", key("n", e)) == 1 and status(e, now) or "retired"
-  local result = refused("busy", -1, now)
+  local result = refused(REASON_BUSY, -1, now)
   result[REFUSED_WIDTH + STATUS_NUMBER], result[REFUSED_WIDTH + STATUS_STATUS] = e, why
   return finish(result)
 end

@@ -267,7 +267,7 @@ local function status(e, now)
     return why
   end
   if n.used >= n.capacity then
-    return "busy"
+    return REASON_BUSY
   end
   return "ready"
 end
