@@ -314,3 +314,26 @@ def test_an_unknown_outcome_is_502_with_the_token_to_settle(registry):
 def test_settling_a_malformed_token_is_422(client):
     response = client.get("/calls/not-a-token", headers=AUTH)
     assert response.status_code == 422 and "not a call token" in response.json()["error"]
+
+
+def test_a_webhook_for_a_number_another_process_just_added_is_answered(monkeypatch, tmp_path):
+    """Another serve process (or the CLI) added the number, with a new account, and the
+    provider's webhook reaches this process before its periodic refresh: it re-reads the
+    registry once and verifies the webhook, instead of refusing it."""
+    credentials(monkeypatch)
+    path = tmp_path / "numbers.db"
+    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
+        mine.add(
+            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
+        )
+        with make_client(mine, public_url=PUBLIC) as client:  # no periodic refresh
+            new = "+14155550111"
+            theirs.add(
+                numsim.OutboundNumber(
+                    new, "twilio", account="AC" + "1" * 32, credentials="env:TWILIO_TOKEN"
+                )
+            )
+            response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
+            assert response.status_code == 200 and in_use(client, new) == 1
+            forged = twilio_post(client, "inbound", {"CallSid": "CA5", "To": new}, tamper=True)
+            assert forged.status_code == 403 and in_use(client, new) == 1

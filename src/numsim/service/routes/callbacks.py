@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException
 
 from ...allocator import NoNumberAvailable
+from ...dialer import Dialer
+from ...errors import UnknownNumberError
 from ...numbers import Provider
 from ...providers.errors import InvalidCallback
 from .. import markup
@@ -40,8 +42,7 @@ OWN_FIELDS = frozenset({"numsim_call", "numsim_sig"})
 async def status_callback(request: Request, provider: Provider) -> dict[str, Any]:
     """A call's status callback: a terminal status frees its channel (once). Form,
     multipart or JSON bodies, or (GET) query fields."""
-    service: Service = request.app.state.numsim
-    event = await _handle(request, provider, service.dialer.handle_callback)
+    event = await _handle(request, provider, lambda dialer: dialer.handle_callback)
     return {"call_id": event.call_id, "status": event.status.value, "terminal": event.terminal}
 
 
@@ -60,7 +61,7 @@ async def inbound_call(request: Request, provider: Provider) -> Response:
         log.warning("an inbound call was rejected: set numsim serve --inbound-url to take them")
         return markup.busy(provider, None)
     try:
-        lease = await _handle(request, provider, service.dialer.handle_inbound)
+        lease = await _handle(request, provider, lambda dialer: dialer.handle_inbound)
     except NoNumberAvailable:
         if as_json:
             raise
@@ -89,14 +90,28 @@ class Inbound:
         return self.answer_url
 
 
-async def _handle(request: Request, provider: Provider, handler: Callable[..., Any]) -> Any:
+async def _handle(
+    request: Request, provider: Provider, handler: Callable[[Dialer], Callable[..., Any]]
+) -> Any:
+    """Hand a webhook to `handler(dialer)`. One this process cannot place (a number or an
+    account it has not read yet: another process added it since this one's last refresh)
+    is tried once more after re-reading the registry, if it changed."""
     params = await webhook_fields(request)
     url = public_url(request)
     service: Service = request.app.state.numsim
-    try:
-        return await run_in_threadpool(
-            handler, provider, url, params, request.headers, method=request.method
+
+    def handle() -> Any:
+        return handler(service.dialer)(
+            provider, url, params, request.headers, method=request.method
         )
+
+    try:
+        try:
+            return await run_in_threadpool(handle)
+        except (InvalidCallback, UnknownNumberError):
+            if not await run_in_threadpool(service.refresh):
+                raise
+        return await run_in_threadpool(handle)
     except InvalidCallback:
         service.metrics.callback_failure(provider.value)
         raise
