@@ -892,11 +892,9 @@ class Allocator:
             )
 
     async def _off_loop(self, operation: Callable[[], _T]) -> _T:
-        """Run a synchronous operation without blocking the event loop: in the async
-        worker thread for a network backend, directly for one that never blocks."""
-        if self._backend.remote:
-            return await asyncio.get_running_loop().run_in_executor(self._worker, operation)
-        return operation()
+        """Run a synchronous operation without blocking the event loop (_in_worker's
+        choice: the worker thread for a backend that may stall, directly otherwise)."""
+        return await asyncio.wrap_future(self._in_worker(operation))
 
     def _wait_seconds(self) -> float | None:
         """How long a waiting thread or task sleeps before polling by itself: the
