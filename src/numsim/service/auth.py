@@ -18,9 +18,10 @@ from .asgi import send_error
 
 TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
 MIN_TOKEN_LENGTH = 16
-# Providers cannot send our token: their webhooks prove themselves by signature.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
-PUBLIC_PREFIXES = ("/callbacks/",)
+# Providers cannot send our token: their webhooks prove themselves by signature. A
+# browser cannot either: the dashboard's pages check their own session cookie.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/dashboard"})
+PUBLIC_PREFIXES = ("/callbacks/", "/dashboard/")
 
 
 class TokenError(NumsimError, ValueError):
