@@ -97,6 +97,8 @@ class Parsed:
                 self.settings[spec.name] = spec.check(value, number)
             except ValueError as error:
                 self.errors[spec.name] = str(error)
+                if spec.kind == "reference":  # it may be the secret itself: never echo it
+                    self.shown[spec.name] = ""
         self.templates: list[str] = []
         for template in re.split(r"[;,]", self.shown.get(TEMPLATES, "")):
             try:

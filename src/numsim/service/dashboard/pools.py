@@ -24,7 +24,10 @@ from .web import dashboard, guarded, redirect, render
 @guarded
 async def templates(request: Request, session: Session, form: FormData | None) -> Response:
     board = dashboard(request)
-    context: dict[str, Any] = {"errors": {}, "shown": {}}
+    notice = None
+    if request.query_params.get("notice") == "emptied":
+        notice = f"Template {request.query_params.get('id', '')} has no numbers left."
+    context: dict[str, Any] = {"errors": {}, "shown": {}, "notice": notice}
     if form is not None:  # a new template, with its first numbers
         template = str(form.get("template", "")).strip()
         text = str(form.get("numbers", ""))
@@ -34,10 +37,7 @@ async def templates(request: Request, session: Session, form: FormData | None) -
         context["errors"] = {error[0]: error[1]}
         context["shown"] = {"template": template, "numbers": text}
     snapshot = await run_in_threadpool(board.live.snapshot)
-    names = await run_in_threadpool(lambda: sorted(board.service.registry.templates()))
-    live = pools(snapshot)
-    empty = {"numbers": 0, "in_use": 0, "capacity": 0}
-    context["templates"] = [(name, live.get(name, empty)) for name in names]
+    context["templates"] = pools(snapshot)  # the pools the allocator serves now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
 
@@ -80,6 +80,11 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
             error = await _assign(request, template, shown)
         if error is None:
             done = "removed" if "remove" in form else "added"
+            _, left = await run_in_threadpool(
+                lambda: board.service.registry.page(template=template, limit=1)
+            )
+            if not left:
+                return redirect(request, "/templates", notice="emptied", id=template)
             return redirect(request, "/template", id=template, notice=done)
         errors[error[0]] = error[1]
     page = page_number(request)

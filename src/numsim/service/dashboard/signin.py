@@ -84,7 +84,8 @@ async def sign_out(request: Request, session: Session, form: FormData | None) ->
     return response
 
 
-async def home(request: Request) -> Response:
+@guarded
+async def home(request: Request, session: Session, form: FormData | None) -> Response:
     return redirect(request, "/numbers")
 
 

@@ -8,9 +8,8 @@ now less those of the oldest sample within the hour."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +48,9 @@ class Refusals:
 class Live:
     """The snapshot (cached) and the counters' samples of one allocator."""
 
-    def __init__(self, allocator: Allocator, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, allocator: Allocator) -> None:
         self.allocator = allocator
-        self._clock = clock
+        self._clock = allocator.clock  # the pool's time (a test's ManualClock moves it)
         self._snapshot: Snapshot | None = None
         self._read_at = -SNAPSHOT_AGE
         self._samples: deque[tuple[float, dict[str, int]]] = deque()
