@@ -56,6 +56,7 @@ class Live:
         self._samples: deque[tuple[float, dict[str, int]]] = deque()
         self._lock = threading.Lock()
         self._reading = threading.Lock()  # one snapshot at a time, the others wait for it
+        self.sample()  # refusals count from here
 
     def snapshot(self) -> Snapshot:
         """The pool's state, at most about SNAPSHOT_AGE seconds old."""
