@@ -13,7 +13,13 @@ from tests.conftest import START, UK, US
 import numsim
 from numsim.numbers import SETTINGS
 from numsim.service import create_app
-from numsim.service.dashboard.session import COOKIE, MAX_FAILURES, Sessions
+from numsim.service.dashboard.session import (
+    COOKIE,
+    FAILURE_WINDOW,
+    MAX_FAILURES,
+    Sessions,
+    Throttle,
+)
 from numsim.service.dashboard.state import HOUR, SAMPLE_EVERY, Live, status_words
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -583,3 +589,27 @@ def test_a_page_of_100000_numbers_reads_its_own_rows(large, monkeypatch):
     assert steps < full * 1.5  # one scan, in SQL: no row reaches Python unless it matches
     steps, pool = vm_steps(registry, lambda: client.get("/dashboard/template?id=t7"))
     assert "2,000 numbers" in text(pool) and steps < full / 2
+
+
+def test_without_chromium_the_browser_tests_fail_where_required(monkeypatch):
+    from tests.conftest import require_browser
+
+    monkeypatch.setenv("PATH", "")
+    monkeypatch.setenv("NUMSIM_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="chromium not found"):
+        require_browser()
+    monkeypatch.delenv("NUMSIM_REQUIRE_BROWSER")
+    with pytest.raises(pytest.skip.Exception, match="NUMSIM_REQUIRE_BROWSER=1 makes this"):
+        require_browser()
+
+
+def test_the_throttle_waits_out_its_window_per_address():
+    now = [0.0]
+    throttle = Throttle(clock=lambda: now[0])
+    for _ in range(MAX_FAILURES - 1):
+        throttle.failed("10.0.0.1")
+    assert throttle.wait("10.0.0.1") == 0  # a few typos cost nothing
+    throttle.failed("10.0.0.1")
+    assert throttle.wait("10.0.0.1") == FAILURE_WINDOW and throttle.wait("10.0.0.2") == 0
+    now[0] += FAILURE_WINDOW
+    assert throttle.wait("10.0.0.1") == 0

@@ -26,6 +26,7 @@ LIFETIME = 8 * 3600  # seconds a signed-in session lasts
 VISIT_LIFETIME = 3600  # seconds a visitor's session (before signing in) lasts
 MAX_FAILURES = 5  # failed sign-ins from one address...
 FAILURE_WINDOW = 60.0  # ...per this many seconds, then it waits
+MAX_ADDRESSES = 10_000  # addresses remembered before the quiet ones are forgotten
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,5 +118,10 @@ class Throttle:
             return failures[0] + FAILURE_WINDOW - now
 
     def failed(self, address: str) -> None:
+        now = self._clock()
         with self._lock:
-            self._failures.setdefault(address, deque(maxlen=MAX_FAILURES)).append(self._clock())
+            if len(self._failures) >= MAX_ADDRESSES:  # forget the addresses that gave up
+                self._failures = {
+                    a: f for a, f in self._failures.items() if f[-1] > now - FAILURE_WINDOW
+                }
+            self._failures.setdefault(address, deque(maxlen=MAX_FAILURES)).append(now)
