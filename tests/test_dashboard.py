@@ -613,3 +613,11 @@ def test_the_throttle_waits_out_its_window_per_address():
     assert throttle.wait("10.0.0.1") == FAILURE_WINDOW and throttle.wait("10.0.0.2") == 0
     now[0] += FAILURE_WINDOW
     assert throttle.wait("10.0.0.1") == 0
+
+
+def test_a_registry_that_fails_is_a_page_saying_so_not_a_traceback(client, registry):
+    registry.close()
+    response = client.get("/dashboard/numbers")
+    assert response.status_code == 409
+    assert "Something is wrong" in text(response) and "Traceback" not in response.text
+    assert "registry :memory:" in text(response)

@@ -15,11 +15,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from ...errors import NumsimError
 from ..state import Service
 from . import live, numbers, pools, signin
 from .session import Sessions, Throttle
 from .state import Live
-from .web import SecurityHeaders
+from .web import SecurityHeaders, error_page
 
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
@@ -47,7 +48,7 @@ class Dashboard:
             *live.ROUTES,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        self.app = Starlette(routes=routes)
+        self.app = Starlette(routes=routes, exception_handlers={NumsimError: error_page})
         self.app.state.dashboard = self
         self.app.add_middleware(SecurityHeaders)
 

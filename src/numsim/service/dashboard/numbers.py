@@ -13,10 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...bulk import ImportReport
 from ...cli.output import TWILIO_RULE
 from ...errors import NumsimError
 from ...numbers import OutboundNumber, Provider
 from ...phone import normalize_e164
+from ...registry import OnExisting
 from ..routes.numbers import resolvable
 from . import forms
 from .session import Session
@@ -30,7 +32,7 @@ NOTICES = {
     "removed": "Removed {number}.",
     "rotated": "Rotated {number} out: its templates now use {new}.",
 }
-ON_EXISTING = {
+ON_EXISTING: dict[OnExisting, str] = {  # what to do with a number already registered
     "error": "report it as an error",
     "update": "update it",
     "skip": "skip it",
@@ -266,17 +268,16 @@ async def import_csv(request: Request, session: Session, form: FormData | None) 
     if form is None:
         return render(request, session, "import.html", context)
     upload = form.get("file")
-    on_existing = str(form.get("on_existing", "error"))
     if not isinstance(upload, UploadFile) or not upload.filename:
         context["error"] = "choose a CSV file to import"
         return render(request, session, "import.html", context, status=422)
-    if on_existing not in ON_EXISTING:
-        on_existing = "error"
+    chosen = form.get("on_existing")
+    on_existing: OnExisting = next((c for c in ON_EXISTING if c == chosen), "error")
     data = await upload.read()
     service = dashboard(request).service
 
-    def work() -> Any:  # parsing too: off the event loop
-        report = service.registry.import_csv(io.BytesIO(data), on_existing=on_existing)  # type: ignore[arg-type]
+    def work() -> ImportReport:  # parsing too: off the event loop
+        report = service.registry.import_csv(io.BytesIO(data), on_existing=on_existing)
         service.sync()
         return report
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import STATUS
 from .session import COOKIE, Session
 
 if TYPE_CHECKING:
@@ -89,6 +90,14 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         return await handler(request, session, form)
 
     return page
+
+
+async def error_page(request: Request, exc: Exception) -> Response:
+    """A numsim error no form took (the registry locked by another process, Redis down):
+    its message on a page, with the status the API gives it; never a traceback."""
+    status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
+    session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
+    return render(request, session, "error.html", {"message": str(exc)}, status=status)
 
 
 def forbidden(request: Request, session: Session | None) -> HTMLResponse:
