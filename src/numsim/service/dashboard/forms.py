@@ -126,14 +126,20 @@ class Parsed:
 
 
 def _value(spec: Setting, text: str | None) -> object:
-    """A field's text as the setting's value: a blank is the setting's default, a
-    checkbox is on or off, a whole number is read as one (anything else goes to the
-    setting's check as typed, to be refused in its words)."""
+    """A field's text as the setting's value: a checkbox is on or off, a blank is the
+    setting's default ("" if it has none, for its check to refuse), a whole number is
+    read as one; anything else goes to the setting's check as typed, to be refused in
+    its words. Free text keeps its spaces, as the CSV keeps them."""
     if spec.kind == "flag":
-        return text is not None and text != ""
-    text = (text or "").strip() if spec.kind != "text" else (text or "")
+        return bool(text)
+    text = text or ""
     if not text.strip():
-        return None if spec.optional else (spec.default if not spec.required else "")
-    if spec.kind == "whole" and text.isascii() and text.isdigit():
+        return "" if spec.required else spec.default
+    if spec.kind == "text":
+        return text
+    text = text.strip()
+    if spec.kind != "whole":
+        return text
+    if text.isascii() and text.isdigit() and len(text) < 16:
         return int(text)
-    return text
+    return text if len(text) <= 20 else text[:20] + "..."  # shown in the error as typed
