@@ -620,3 +620,20 @@ def test_a_registry_that_fails_is_a_page_saying_so_not_a_traceback(client, regis
     assert response.status_code == 409
     assert "Something is wrong" in text(response) and "Traceback" not in response.text
     assert "registry :memory:" in text(response)
+
+
+def test_serve_reads_the_dashboard_password_file_or_says_why_not(capsys, monkeypatch, tmp_path):
+    from numsim.cli import main
+
+    monkeypatch.setenv("NUMSIM_API_TOKEN", TOKEN)
+    short = tmp_path / "short"
+    short.write_text("hunter2\n")
+    for path, message in (
+        (tmp_path / "missing", "cannot read dashboard password file"),
+        (short, f"dashboard password file {short} must be at least 16 characters"),
+    ):
+        argv = ["serve", "--db", str(tmp_path / "x.db"), "--dashboard-password-file", str(path)]
+        assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
+        assert "hunter2" not in err
