@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .session import Session
-from .state import Refusals, pools, status_words
+from .state import Refusals, pool_use, status_words
 from .web import dashboard, guarded, render
 
 BUSIEST = 50  # numbers listed, the busiest first
@@ -34,7 +34,7 @@ def _context(request: Request) -> dict[str, Any]:
     ]
     rows = snapshot.numbers.values()
     return {
-        "pools": pools(snapshot),
+        "pools": pool_use(snapshot),
         "numbers": numbers,
         "busy_numbers": len(busy),
         "in_use": sum(row["in_use"] for row in rows),

@@ -17,7 +17,7 @@ from ...numbers import check_template_id
 from ...phone import normalize_e164
 from .numbers import PAGE_SIZE, live_row, page_number
 from .session import Session
-from .state import pools
+from .state import pool_use
 from .web import dashboard, guarded, redirect, render
 
 
@@ -37,7 +37,7 @@ async def templates(request: Request, session: Session, form: FormData | None) -
         context["errors"] = {error[0]: error[1]}
         context["shown"] = {"template": template, "numbers": text}
     snapshot = await run_in_threadpool(board.live.snapshot)
-    context["templates"] = pools(snapshot)  # the pools the allocator serves now
+    context["templates"] = pool_use(snapshot)  # the pools the allocator serves now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
 
@@ -95,7 +95,7 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
         )
         snapshot = board.live.snapshot()
         states = snapshot.numbers
-        use = pools(snapshot).get(template)
+        use = pool_use(snapshot).get(template)
         return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, use
 
     rows, total, use = await run_in_threadpool(read)

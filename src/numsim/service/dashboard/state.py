@@ -99,7 +99,7 @@ def _reasons(counters: Iterable[str]) -> list[str]:
     return [*REASONS, *sorted(set(seen) - set(REASONS))]
 
 
-def pools(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+def pool_use(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     """Per template: its numbers, channels in use and channels in all, from a snapshot.
     A number in several templates counts in each (as /metrics counts it)."""
     found: dict[str, dict[str, Any]] = {}
