@@ -637,3 +637,23 @@ def test_serve_reads_the_dashboard_password_file_or_says_why_not(capsys, monkeyp
         err = capsys.readouterr().err
         assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
         assert "hunter2" not in err
+
+
+def test_every_page_but_sign_in_and_its_assets_needs_a_session(app):
+    """Walks the dashboard's route table: a page added later is guarded too, or fails here."""
+    from starlette.routing import Mount, Route
+
+    board = next(r.app for r in app.routes if isinstance(r, Mount) and r.path == "/dashboard")
+    checked = []
+    with TestClient(app, follow_redirects=False) as client:
+        for route in board.routes:
+            if isinstance(route, Mount) or route.path == "/sign-in":
+                continue
+            assert isinstance(route, Route)
+            path = "/dashboard" + route.path.replace("{e164}", A)
+            for method in route.methods - {"HEAD"}:
+                response = client.request(method, path, data={"csrf": "x"})
+                assert response.status_code == 303, (method, path)
+                assert response.headers["location"] == "/dashboard/sign-in"
+                checked.append((method, route.path))
+    assert ("POST", "/numbers/{e164}/remove") in checked and len(checked) >= 14
