@@ -657,3 +657,15 @@ def test_every_page_but_sign_in_and_its_assets_needs_a_session(app):
                 assert response.headers["location"] == "/dashboard/sign-in"
                 checked.append((method, route.path))
     assert ("POST", "/numbers/{e164}/remove") in checked and len(checked) >= 14
+
+
+def test_a_number_removed_with_force_mid_call_shows_as_retired_until_it_ends(client, app, clock):
+    allocator = app.state.numsim.allocator
+    lease = allocator.acquire("support", UK)  # C
+    done = client.post(f"/dashboard/numbers/{C}/remove", data={"csrf": client.csrf, "force": "on"})
+    assert done.status_code == 303
+    clock.advance(2)
+    assert f"{C} – 1 1 – retired" in text(client.get("/dashboard/live/fragment"))
+    allocator.release(lease)
+    clock.advance(2)
+    assert C not in text(client.get("/dashboard/live/fragment"))
