@@ -669,3 +669,35 @@ def test_a_number_removed_with_force_mid_call_shows_as_retired_until_it_ends(cli
     allocator.release(lease)
     clock.advance(2)
     assert C not in text(client.get("/dashboard/live/fragment"))
+
+
+def test_serve_passes_the_dashboard_options_on(monkeypatch, tmp_path):
+    import uvicorn
+
+    from numsim.cli import main
+
+    monkeypatch.setenv("NUMSIM_API_TOKEN", TOKEN)
+    password = tmp_path / "password"
+    password.write_text("dashboard-password-0123456789\n")
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: served.append(app))
+    db = str(tmp_path / "n.db")
+    assert main(["serve", "--db", db, "--dashboard-password-file", str(password)]) == 0
+    assert main(["serve", "--db", db, "--no-dashboard"]) == 0
+    with_password, without = served
+    with TestClient(with_password, follow_redirects=False) as client:
+        assert sign_in(client, "dashboard-password-0123456789").status_code == 303
+    with TestClient(without, follow_redirects=False) as client:
+        assert client.get("/dashboard/sign-in").status_code == 404
+
+
+def test_a_session_holds_on_every_process_with_the_same_token_and_ends_with_it(registry):
+    one, two = (create_app(registry, token=TOKEN, sync_interval=None) for _ in range(2))
+    other = create_app(registry, token="another-token-0123456789", sync_interval=None)
+    with TestClient(one, follow_redirects=False) as client:
+        sign_in(client)
+        cookie = client.cookies[COOKIE]
+    for app, status in ((two, 200), (other, 303)):
+        with TestClient(app, follow_redirects=False) as client:
+            client.cookies.set(COOKIE, cookie, path="/dashboard")
+            assert client.get("/dashboard/numbers").status_code == status
