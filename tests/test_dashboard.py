@@ -701,3 +701,32 @@ def test_a_session_holds_on_every_process_with_the_same_token_and_ends_with_it(r
         with TestClient(app, follow_redirects=False) as client:
             client.cookies.set(COOKIE, cookie, path="/dashboard")
             assert client.get("/dashboard/numbers").status_code == status
+
+
+# -- NumberRegistry.page ------------------------------------------------------------------
+
+
+def test_registry_pages_match_text_literally_and_count_all_matches(registry):
+    registry.add(numsim.OutboundNumber(B, "exotel", label="50% off_peak"), templates=["t_1"])
+    assert registry.page("50%")[1] == 1 and registry.page("5_%")[1] == 0  # no wildcards
+    assert registry.page("_peak")[1] == 1 and registry.page("T_1")[1] == 1
+    assert registry.page("EXOTEL")[0][0]["e164"] == B
+    rows, total = registry.page(limit=1, offset=1)
+    assert total == 3 and [row["e164"] for row in rows] == [B]
+    assert rows[0]["templates"] == ["t_1"] and rows[0]["label"] == "50% off_peak"
+    assert registry.page(template="sales")[1] == 2
+    assert registry.page("+1 (415) 555-0100", template="sales")[0][0]["e164"] == A
+    assert registry.page("4155550100", template="support")[1] == 0
+    with pytest.raises(ValueError, match="limit must be a whole number between 1 and 10,000"):
+        registry.page(limit=0)
+
+
+def test_counters_are_the_snapshots_counters(clock):
+    number = numsim.OutboundNumber(A, "twilio")
+    with numsim.Allocator([number], {"t": [A]}, clock=clock) as allocator:
+        lease = allocator.acquire("t", UK)
+        with pytest.raises(numsim.NoNumberAvailable):
+            allocator.acquire("t", UK)
+        allocator.release(lease)
+        assert allocator.counters() == allocator.snapshot().counters
+        assert allocator.counters()["acquired"] == 1 and allocator.counters()["refused:busy"] == 1
