@@ -31,6 +31,7 @@ from .numbers import (
     plain,
 )
 from .phone import normalize_e164
+from .validation import whole
 
 OnExisting = Literal["error", "update", "skip"]
 
@@ -504,6 +505,56 @@ class NumberRegistry:
             "INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)",
             [(t, e164) for t in templates],
         )
+
+    # -- pages ---------------------------------------------------------------------
+
+    def page(
+        self, search: str = "", *, template: str | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[list[dict[str, object]], int]:
+        """One page of rows (as `rows()` gives them, in E.164 order) whose number,
+        provider, account, label or a template contains `search` (any case), within
+        `template`'s pool if given; and how many match in all. Paged in SQL, so a page
+        of a large registry reads only its own rows (a search scans, once)."""
+        offset = whole("offset", offset)
+        limit = whole("limit", limit, minimum=1, maximum=10_000)
+        where, params = _matching(search.strip())
+        if template is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM assignments p WHERE p.e164 = n.e164 AND p.template = ?)"
+            )
+            params.append(template)
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        query = (
+            f"SELECT {_select('n.')}, (SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
+            "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template)) "
+            f"FROM numbers n {condition}ORDER BY n.e164 LIMIT ? OFFSET ?"
+        )
+        with self._reading():
+            total = self._db.execute(f"SELECT count(*) FROM numbers n {condition}", params)
+            count: int = total.fetchone()[0]
+            rows = [_row(row) for row in self._db.execute(query, [*params, limit, offset])]
+        return rows, count
+
+
+def _matching(search: str) -> tuple[list[str], list[object]]:
+    """The WHERE terms of a search: the text anywhere in the number (also as typed with
+    spaces or dashes), provider, account, label or a template's id."""
+    if not search:
+        return [], []
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    digits = "".join(c for c in search if c.isdigit())
+    columns = ["n.e164", "n.provider", "n.account", "n.label"]
+    terms = [f"{column} LIKE ? ESCAPE '\\'" for column in columns]
+    params: list[object] = [pattern] * len(columns)
+    terms.append(
+        "EXISTS (SELECT 1 FROM assignments t WHERE t.e164 = n.e164 "
+        "AND t.template LIKE ? ESCAPE '\\')"
+    )
+    params.append(pattern)
+    if digits and digits != search and all(c in "+()- ." or c.isdigit() for c in search):
+        terms.append("n.e164 LIKE ?")
+        params.append(f"%{digits}%")
+    return [f"({' OR '.join(terms)})"], params
 
 
 def _select(prefix: str = "") -> str:

@@ -19,8 +19,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
         help="run the HTTP service (Numbers API, allocation, webhooks, metrics)",
-        description="Every route but /callbacks/*, /healthz and /readyz needs "
-        "'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN or --token-file). "
+        description="Every route but /callbacks/*, /healthz, /readyz and the dashboard "
+        "needs 'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN or --token-file). The "
+        "dashboard (/) is signed into with the token, or --dashboard-password-file. "
         "Serve it behind a TLS-terminating reverse proxy.",
     )
     parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
@@ -54,6 +55,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--token-file", help="file holding the API token")
+    parser.add_argument(
+        "--dashboard-password-file",
+        metavar="FILE",
+        help="sign into the dashboard with the password in FILE (at least 16 characters) "
+        "instead of the API token",
+    )
+    parser.add_argument(
+        "--no-dashboard",
+        dest="dashboard",
+        action="store_false",
+        help="serve the API only, without the dashboard at /",
+    )
     parser.add_argument(
         "--public-url",
         help="the URL providers call this service at, e.g. https://numsim.example.com "
@@ -128,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..service import create_app
-        from ..service.auth import TokenError, load_token
+        from ..service.auth import TokenError, load_secret, load_token
         from ..service.protocol import timed_protocol
     except ModuleNotFoundError as missing:
         raise missing_extra("service", "numsim serve", missing) from None
@@ -136,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         token = load_token(args.token_file)
+        password = None
+        if args.dashboard_password_file is not None:
+            password = load_secret(args.dashboard_password_file, "dashboard password file")
     except TokenError as error:
         raise ValueError(str(error)) from None
     whole("--port", args.port, minimum=1, maximum=65535)
@@ -175,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
         twilio_shared_keys=_pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
+        dashboard=args.dashboard,
+        dashboard_password=password,
         **options,
     )
     try:

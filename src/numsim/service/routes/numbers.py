@@ -110,14 +110,7 @@ def update_number(request: Request, e164: str, body: NumberSettings) -> dict[str
 def remove_number(request: Request, e164: str, force: bool = False) -> dict[str, Any]:
     """Refused while a template uses the number or a call holds it, unless `force`
     (calls in progress then keep their leases until released)."""
-    service = _service(request)
-    number = normalize_e164(e164)
-    busy = service.allocator.in_use(number) if number in service.allocator.numbers else 0
-    if busy and not force:
-        raise RegistryError(f"{number} carries {busy} call(s) now; remove with force")
-    service.registry.remove(number, force=force)
-    service.sync()
-    return {"removed": number}
+    return {"removed": _service(request).remove(e164, force=force)}
 
 
 @router.post("/numbers/{e164}/rotate")
