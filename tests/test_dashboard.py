@@ -730,3 +730,38 @@ def test_counters_are_the_snapshots_counters(clock):
         allocator.release(lease)
         assert allocator.counters() == allocator.snapshot().counters
         assert allocator.counters()["acquired"] == 1 and allocator.counters()["refused:busy"] == 1
+
+
+# -- behind a proxy -----------------------------------------------------------------------
+
+
+def sign_in_from(client, address, secret=TOKEN, *, via=""):
+    """Sign in over HTTPS as a browser at `address` would, through a proxy that appends
+    that address to X-Forwarded-For (`via`: what the browser itself put there)."""
+    forwarded = {"x-forwarded-for": f"{via}, {address}" if via else address}
+    headers = {**forwarded, "x-forwarded-proto": "https"}
+    client.cookies.clear()  # a browser of its own
+    page = client.get("/dashboard/sign-in", headers=headers)
+    visit = re.match(f"{COOKIE}=([^;]+)", page.headers["set-cookie"])[1]
+    data = {"csrf": csrf_of(page), "secret": secret}
+    headers["cookie"] = f"{COOKIE}={visit}"  # sent back even if Secure (the proxy spoke TLS)
+    return client.post("/dashboard/sign-in", data=data, headers=headers)
+
+
+def test_behind_a_trusted_proxy_the_cookie_is_secure_and_each_client_is_throttled(registry):
+    app = create_app(registry, token=TOKEN, sync_interval=None, trust_proxy=True)
+    with TestClient(app, follow_redirects=False) as client:
+        assert "Secure" in sign_in_from(client, "198.51.100.7").headers["set-cookie"]
+        for attempt in range(MAX_FAILURES):  # what the browser adds itself changes nothing
+            wrong = sign_in_from(client, "203.0.113.5", "wrong-token-0123456789", via=f"{attempt}")
+            assert wrong.status_code == 401
+        assert sign_in_from(client, "203.0.113.5", via="10.9.9.9").status_code == 429
+        assert sign_in_from(client, "198.51.100.7").status_code == 303  # others sign in
+
+
+def test_without_trust_proxy_forwarded_headers_are_ignored(app):
+    with TestClient(app, follow_redirects=False) as client:
+        assert "Secure" not in sign_in_from(client, "198.51.100.7").headers["set-cookie"]
+        for attempt in range(MAX_FAILURES):
+            sign_in_from(client, f"203.0.113.{attempt}", "wrong-token-0123456789")
+        assert sign_in_from(client, "198.51.100.7").status_code == 429  # one address: ours

@@ -43,6 +43,27 @@ def base(request: Request) -> str:
     return root
 
 
+def over_tls(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or (with trust_proxy) as the
+    proxy in front says in X-Forwarded-Proto; the session cookie is Secure then."""
+    scheme = request.url.scheme
+    if dashboard(request).trust_proxy:
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+    return scheme == "https"
+
+
+def client_address(request: Request) -> str:
+    """The browser's address, which the sign-in throttle counts failures by. With
+    trust_proxy, the last X-Forwarded-For entry: the one our proxy appended (those
+    before it are the browser's to choose); without, the connection's own, so a
+    proxy in front puts every browser behind one address."""
+    address = request.client.host if request.client else "unknown"
+    if dashboard(request).trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        return forwarded or address
+    return address
+
+
 def link(request: Request, path: str, **query: object) -> str:
     """A path inside the dashboard, its query encoded (a number's + stays a +)."""
     given = {k: v for k, v in query.items() if v not in (None, "")}
