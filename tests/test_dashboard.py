@@ -271,6 +271,18 @@ def test_search_and_pages(client, registry):
     assert client.get("/dashboard/numbers?page=banana").status_code == 200
 
 
+def test_a_page_past_the_end_shows_the_last_page(client, registry):
+    rows = "".join(f"+1415555{i:04d},plivo,bulk\n" for i in range(200, 260))  # 62 in all
+    assert registry.import_csv(io.StringIO(f"e164,provider,templates\n{rows}")).ok
+    for page in ("3", "999999999", "-1"):
+        shown = text(client.get(f"/dashboard/numbers?page={page}"))
+        last = page != "-1"
+        assert ("Showing 51–62 of 62 numbers." in shown) is last, page
+        assert ("Page 2 of 2" if last else "Page 1 of 2") in shown
+    pool = text(client.get("/dashboard/template?id=bulk&page=5"))
+    assert "Page 2 of 2" in pool and "+14155550259" in pool
+
+
 def test_the_add_form_is_generated_from_the_settings(client):
     page = client.get("/dashboard/numbers/new").text
     for spec in SETTINGS:

@@ -57,20 +57,30 @@ def page_number(request: Request) -> int:
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 10**9 else 1
 
 
+def read_page(
+    request: Request, search: str = "", *, template: str | None = None
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The page the query asks for of the matching rows, with their live state, how many
+    match in all, and the page's number: past the end (an old link after removals, a
+    typed number), the last page. It reads the registry: call it off the event loop."""
+    board = dashboard(request)
+    page = page_number(request)
+    rows, total = board.service.registry.page(
+        search, template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
+    if not rows and total:
+        page = -(-total // PAGE_SIZE)
+        rows, total = board.service.registry.page(
+            search, template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    states = board.live.snapshot().numbers
+    return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, page
+
+
 @guarded
 async def table(request: Request, session: Session, form: FormData | None) -> Response:
-    board = dashboard(request)
     search = request.query_params.get("q", "")[:200]
-    page = page_number(request)
-
-    def read() -> tuple[list[dict[str, Any]], int]:
-        rows, total = board.service.registry.page(
-            search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
-        states = board.live.snapshot().numbers
-        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total
-
-    rows, total = await run_in_threadpool(read)
+    rows, total, page = await run_in_threadpool(read_page, request, search)
     notice = request.query_params.get("notice", "")
     context = {
         "rows": rows,

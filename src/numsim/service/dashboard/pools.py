@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ...errors import NumsimError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
-from .numbers import PAGE_SIZE, live_row, page_number
+from .numbers import PAGE_SIZE, read_page
 from .session import Session
 from .state import pool_use
 from .web import dashboard, guarded, redirect, render
@@ -87,18 +87,8 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
                 return redirect(request, "/templates", notice="emptied", id=template)
             return redirect(request, "/template", id=template, notice=done)
         errors[error[0]] = error[1]
-    page = page_number(request)
-
-    def read() -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
-        rows, total = board.service.registry.page(
-            template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
-        snapshot = board.live.snapshot()
-        states = snapshot.numbers
-        use = pool_use(snapshot).get(template)
-        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, use
-
-    rows, total, use = await run_in_threadpool(read)
+    rows, total, page = await run_in_threadpool(read_page, request, template=template)
+    use = pool_use(await run_in_threadpool(board.live.snapshot)).get(template)
     if not total and form is None:
         message = f"template {template!r} has no numbers in the registry"
         return render(request, session, "error.html", {"message": message}, status=404)
