@@ -283,6 +283,26 @@ def test_a_page_past_the_end_shows_the_last_page(client, registry):
     assert "Page 2 of 2" in pool and "+14155550259" in pool
 
 
+def test_a_notice_shows_only_a_number_or_template_id_from_its_link(client):
+    """A notice's words come from its link: anything but a number or a template id
+    there (a sentence someone wrote into a link they sent) shows no notice at all."""
+    lure = "Your session expired: sign in again at https://evil.example"
+    for path, query in (
+        ("/dashboard/numbers", {"notice": "added", "number": lure}),
+        ("/dashboard/numbers", {"notice": "rotated", "number": A, "new": lure}),
+        (f"/dashboard/numbers/{A}", {"notice": "saved", "number": lure}),
+        ("/dashboard/templates", {"notice": "emptied", "id": lure}),
+    ):
+        page = client.get(path, params=query).text
+        assert "evil.example" not in page and 'class="notice"' not in page, query
+    rotated = {"notice": "rotated", "number": A, "new": C}
+    assert f"Rotated {A} out: its templates now use {C}." in text(
+        client.get("/dashboard/numbers", params=rotated)
+    )
+    emptied = text(client.get("/dashboard/templates", params={"notice": "emptied", "id": "x-1"}))
+    assert "Template x-1 has no numbers left." in emptied
+
+
 def test_the_add_form_is_generated_from_the_settings(client):
     page = client.get("/dashboard/numbers/new").text
     for spec in SETTINGS:

@@ -95,10 +95,22 @@ async def table(request: Request, session: Session, form: FormData | None) -> Re
 
 
 def _notice(request: Request, key: str) -> str | None:
+    """The notice a redirect's link asks for. Its numbers come from the link, so each
+    must be a number in E.164: a sentence written into a link someone sent shows nothing."""
     if key not in NOTICES:
         return None
-    query = request.query_params
-    return NOTICES[key].format(number=query.get("number", ""), new=query.get("new", ""))
+    values = {name: request.query_params.get(name, "") for name in ("number", "new")}
+    for name, value in values.items():
+        if f"{{{name}}}" in NOTICES[key] and not _is_e164(value):
+            return None
+    return NOTICES[key].format(**values)
+
+
+def _is_e164(text: str) -> bool:
+    try:
+        return normalize_e164(text) == text
+    except ValueError:
+        return False
 
 
 @guarded

@@ -25,8 +25,9 @@ from .web import dashboard, guarded, redirect, render
 async def templates(request: Request, session: Session, form: FormData | None) -> Response:
     board = dashboard(request)
     notice = None
-    if request.query_params.get("notice") == "emptied":
-        notice = f"Template {request.query_params.get('id', '')} has no numbers left."
+    emptied = request.query_params.get("id", "")
+    if request.query_params.get("notice") == "emptied" and _is_template_id(emptied):
+        notice = f"Template {emptied} has no numbers left."  # only an id: see numbers._notice
     context: dict[str, Any] = {"errors": {}, "shown": {}, "notice": notice}
     if form is not None:  # a new template, with its first numbers
         template = str(form.get("template", "")).strip()
@@ -40,6 +41,13 @@ async def templates(request: Request, session: Session, form: FormData | None) -
     context["templates"] = pool_use(snapshot)  # the pools the allocator serves now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
+
+
+def _is_template_id(text: str) -> bool:
+    try:
+        return check_template_id(text) == text
+    except ValueError:
+        return False
 
 
 async def _assign(request: Request, template: str, text: str) -> tuple[str, str] | None:
