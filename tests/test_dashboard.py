@@ -94,6 +94,14 @@ def test_pages_need_a_session_and_the_bearer_token_is_no_session(app):
         assert client.get("/dashboard/static/dashboard.css").status_code == 200
 
 
+def test_the_dashboards_address_without_its_slash_leads_in_on_the_same_origin(app):
+    """Behind a TLS proxy the service sees http://: an absolute redirect would send the
+    browser to plain HTTP (and to whatever Host the request named)."""
+    with TestClient(app, follow_redirects=False) as client:
+        response = client.get("/dashboard", headers={"host": "elsewhere.example"})
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/"
+
+
 def test_the_cookie_is_no_api_token(client):
     assert client.get("/dashboard/numbers").status_code == 200
     for path in ("/numbers", "/pool", "/metrics"):
@@ -220,6 +228,7 @@ def test_mounted_in_a_users_app_its_links_keep_the_prefix(app):
     outer.mount("/numsim", app)
     with TestClient(outer, follow_redirects=False) as client:
         assert client.get("/numsim/").headers["location"] == "/numsim/dashboard/"
+        assert client.get("/numsim/dashboard").headers["location"] == "/numsim/dashboard/"
         page = client.get("/numsim/dashboard/sign-in")
         assert 'action="/numsim/dashboard/sign-in"' in page.text
         response = client.post(

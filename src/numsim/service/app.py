@@ -147,7 +147,8 @@ def create_app(
         app.include_router(module.router)
     if board is not None:
         app.mount(DASHBOARD, board.app)
-        app.add_api_route("/", _to_dashboard, include_in_schema=False)
+        for path in ("/", DASHBOARD):  # a path, not a URL: the browser keeps its origin
+            app.add_api_route(path, _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
     return app
