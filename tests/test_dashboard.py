@@ -102,6 +102,27 @@ def test_the_dashboards_address_without_its_slash_leads_in_on_the_same_origin(ap
         assert response.status_code == 303 and response.headers["location"] == "/dashboard/"
 
 
+def test_a_page_opened_from_another_site_reloads_itself_to_get_the_strict_cookie(client):
+    """A link from another site arrives without the SameSite=Strict cookie: the page
+    answers with a reload from itself (same-site, so with the cookie), and sets no
+    cookie, which would replace the session's."""
+    kept = client.cookies[COOKIE]
+    client.cookies.clear()
+    cross_site = {"sec-fetch-site": "cross-site"}
+    for path in ("/dashboard/numbers?q=sales", "/dashboard/", "/dashboard/sign-in"):
+        response = client.get(path, headers=cross_site)
+        assert response.status_code == 200 and "set-cookie" not in response.headers, path
+        assert '<meta http-equiv="refresh" content="0">' in response.text
+    client.cookies.set(COOKIE, kept, path="/dashboard")
+    again = client.get("/dashboard/numbers?q=sales", headers={"sec-fetch-site": "same-origin"})
+    assert again.status_code == 200 and "matching “sales”" in text(again)
+    client.cookies.clear()  # a browser really without a session: to sign in, no loop
+    again = client.get("/dashboard/numbers", headers={"sec-fetch-site": "same-origin"})
+    assert again.headers["location"] == "/dashboard/sign-in"
+    response = client.post("/dashboard/numbers/new", data={}, headers=cross_site)
+    assert response.headers["location"] == "/dashboard/sign-in"  # a form is no link
+
+
 def test_the_cookie_is_no_api_token(client):
     assert client.get("/dashboard/numbers").status_code == 200
     for path in ("/numbers", "/pool", "/metrics"):

@@ -10,7 +10,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .session import COOKIE, LIFETIME, VISIT_LIFETIME, Session
-from .web import base, client_address, dashboard, forbidden, guarded, over_tls, redirect, render
+from .web import (
+    base,
+    client_address,
+    dashboard,
+    forbidden,
+    from_another_site,
+    guarded,
+    over_tls,
+    redirect,
+    reload,
+    render,
+)
 
 
 def _cookie(request: Request, response: Response, value: str, max_age: int) -> None:
@@ -36,6 +47,8 @@ def _visit(request: Request) -> tuple[Session, str | None]:
 
 
 async def sign_in_page(request: Request) -> Response:
+    if from_another_site(request):
+        return reload(request)
     session, cookie = _visit(request)
     if session.signed_in:
         return redirect(request, "/numbers")

@@ -102,6 +102,8 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def page(request: Request) -> Response:
         session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
         if session is None or not session.signed_in:
+            if from_another_site(request):
+                return reload(request)
             return redirect(request, "/sign-in")
         form = None
         if request.method == "POST":
@@ -111,6 +113,19 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         return await handler(request, session, form)
 
     return page
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether a link on another site led here (the browser's Sec-Fetch-Site): the
+    browser then leaves the SameSite=Strict session cookie off, if it holds one."""
+    cross = request.headers.get("sec-fetch-site") == "cross-site"
+    return cross and request.method in ("GET", "HEAD")
+
+
+def reload(request: Request) -> HTMLResponse:
+    """The same page, asked for again by itself: same-site, so with the session cookie
+    if the browser holds one. It sets no cookie (a visitor's would replace the session's)."""
+    return render(request, None, "reload.html", {})
 
 
 async def error_page(request: Request, exc: Exception) -> Response:
