@@ -182,7 +182,7 @@ class OutboundNumber:
     )
     stir_shaken_attested: bool = field(
         default=False,
-        metadata=setting("flag", help="STIR/SHAKEN attested: may call the US", flag="stir-shaken"),
+        metadata=setting("flag", help="STIR/SHAKEN attested: may call the US and Canada", flag="stir-shaken"),
     )
     account: str | None = field(
         default=None,
