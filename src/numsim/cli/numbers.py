@@ -11,9 +11,9 @@ from typing import Any
 
 from ..bulk import COLUMNS
 from ..errors import RegistryError
-from ..numbers import MAX_LIMIT, SETTINGS, OutboundNumber
+from ..numbers import MAX_LIMIT, SETTINGS, OutboundNumber, imported_channels_warning
 from ..registry import NumberRegistry
-from .output import TWILIO_RULE, warn, warn_twilio_channels
+from .output import warn, warn_twilio_channels
 
 DEFAULT_DB = "numsim.db"
 
@@ -134,8 +134,9 @@ def _import(args: argparse.Namespace) -> int:
         source = sys.stdin.buffer if args.file == "-" else args.file
         report = registry.import_csv(source, on_existing=args.on_existing)
     print(report)
-    if report.twilio_channels:
-        warn(f"{TWILIO_RULE}: {report.twilio_channels} row(s) set more (stored, count as 1)")
+    message = imported_channels_warning(report.twilio_channels)
+    if message:
+        warn(message)
     return 0 if report.ok else 1
 
 

@@ -21,7 +21,7 @@ from ..registry import NumberRegistry
 from . import errors
 from .auth import BearerAuth, check_token
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, calls, numbers, ops
+from .routes import allocations, callbacks, calls, numbers, ops, templates
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -118,7 +118,7 @@ def create_app(
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
-    for module in (numbers, allocations, calls, callbacks, ops):
+    for module in (numbers, templates, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
