@@ -18,7 +18,7 @@ from ..credentials import CredentialRef
 from ..numbers import Provider
 from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
-from . import errors
+from . import errors, openapi
 from .auth import BearerAuth, check_token
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
 from .routes import allocations, callbacks, calls, numbers, ops, templates
@@ -111,6 +111,8 @@ def create_app(
         title="numsim",
         summary="Outbound number pools: the Numbers API, allocation, provider webhooks.",
         lifespan=lifespan,
+        docs_url=None,  # openapi.install serves /docs from the package, not a CDN
+        redoc_url=None,
     )
     app.state.numsim = service
     app.state.prometheus = prometheus
@@ -118,6 +120,7 @@ def create_app(
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
+    openapi.install(app)
     for module in (numbers, templates, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)

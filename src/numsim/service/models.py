@@ -62,6 +62,14 @@ else:
     )
 
 
+class ErrorOut(BaseModel):
+    """Every error answer: the message the CLI would print, and for some errors more
+    fields (a refusal's `reason`, `reasons`, `retry_after`; a provider's `code`...)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="what is wrong, in the CLI's words")
+
+
 class Rotation(_Body):
     new: str | NumberIn = Field(description="a registered number, or a new number to add")
 
