@@ -22,16 +22,18 @@ from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from .auth import is_public
-from .models import ErrorOut
+from .models import ERRORS, ErrorOut
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 ASSETS = "/docs/assets"
 DOCS = "/docs"
 SCHEME = "bearer"
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
-# Answers every operation may give, by what the operation takes.
-ON_INPUT = {422: "bad input (a parameter or the body)"}
-ON_BODY = {413: "the body is over the size limit"}
+FASTAPI_422 = "#/components/schemas/HTTPValidationError"
+# Answers an operation gives by what it takes, whichever route it is: bad input (422),
+# a body that cannot be read (400) or is too large (413), no token (401).
+ON_INPUT = (422,)
+ON_BODY = (400, 413)
 ON_PROTECTED = {401: "no bearer token, or the wrong one"}
 
 
@@ -76,22 +78,24 @@ def document(app: FastAPI) -> dict[str, Any]:
             "description": "the API token: $NUMSIM_API_TOKEN or serve's --token-file",
         }
     }
-    components["schemas"].pop("HTTPValidationError", None)  # 422s are ErrorOut bodies
+    components["schemas"].pop("HTTPValidationError", None)  # numsim's 422s are ErrorOut
     components["schemas"].pop("ValidationError", None)
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             answers: dict[int, str] = {}
             if "parameters" in operation or "requestBody" in operation:
-                answers |= ON_INPUT
+                answers |= {status: ERRORS[status] for status in ON_INPUT}
             if "requestBody" in operation:
-                answers |= ON_BODY
+                answers |= {status: ERRORS[status] for status in ON_BODY}
             if not is_public(path):
                 operation["security"] = [{SCHEME: []}]
                 answers |= ON_PROTECTED
             responses = operation.setdefault("responses", {})
             for status, description in answers.items():
-                responses[str(status)] = {
-                    "description": description,
-                    "content": {"application/json": {"schema": ERROR_REF}},
-                }
+                declared = responses.get(str(status))
+                if declared is None or FASTAPI_422 in str(declared):
+                    responses[str(status)] = {
+                        "description": description,
+                        "content": {"application/json": {"schema": ERROR_REF}},
+                    }
     return schema

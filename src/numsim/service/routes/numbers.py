@@ -15,11 +15,40 @@ from ...credentials import CredentialError, CredentialRef
 from ...errors import RegistryError
 from ...numbers import OutboundNumber, Provider, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
-from ..models import NumberIn, NumberSettings, Rotation, number_row
+from ..models import ImportReportOut, NumberIn, NumberSettings, Rotation, answers, number_row
 from ..state import Service
 
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
+CSV = {"type": "string", "description": "the CSV columns (see the README), header first"}
+# The import's body is read by the route itself (CSV or JSON), so it is declared here.
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": CSV},
+            "application/json": {
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/NumberIn"}}
+            },
+        },
+    }
+}
+IMPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **answers(400, 409, 415, 503),
+    422: {
+        "description": "some rows were rejected (the good ones landed), or bad input",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/ImportReportOut"},
+                        {"$ref": "#/components/schemas/ErrorOut"},
+                    ]
+                }
+            }
+        },
+    },
+}
 
 
 def _service(request: Request) -> Service:
@@ -27,7 +56,7 @@ def _service(request: Request) -> Service:
     return service
 
 
-@router.get("/numbers")
+@router.get("/numbers", responses=answers(404))
 def list_numbers(
     request: Request, template: str | None = None, provider: str | None = None
 ) -> list[dict[str, Any]]:
@@ -37,7 +66,7 @@ def list_numbers(
     return [row for row in rows if wanted is None or row["provider"] == wanted]
 
 
-@router.post("/numbers", status_code=201)
+@router.post("/numbers", status_code=201, responses=answers(409, 503))
 def add_number(request: Request, response: Response, body: NumberIn) -> dict[str, Any]:
     """Add one number; a Twilio number given more than one channel is added with a
     `Warning` header saying it carries one call (as the CLI warns)."""
@@ -50,7 +79,11 @@ def add_number(request: Request, response: Response, body: NumberIn) -> dict[str
     return number_row(number, service.registry.templates_of(number.e164))
 
 
-@router.get("/numbers/export")
+@router.get(
+    "/numbers/export",
+    response_class=Response,
+    responses={200: {"description": "the CSV file", "content": {"text/csv": {"schema": CSV}}}},
+)
 def export_numbers(request: Request) -> Response:
     """Every number as the CSV `numsim numbers export` writes (no secrets)."""
     out = io.StringIO()
@@ -62,7 +95,12 @@ def export_numbers(request: Request) -> Response:
     )
 
 
-@router.post("/numbers/import")
+@router.post(
+    "/numbers/import",
+    response_model=ImportReportOut,
+    responses=IMPORT_ANSWERS,
+    openapi_extra=IMPORT_BODY,
+)
 async def import_numbers(request: Request, on_existing: OnExisting = "error") -> JSONResponse:
     """A CSV file (Content-Type text/csv) or a JSON list of numbers. Good rows land;
     each bad one is reported by line (CSV) or position (JSON). 422 if any was bad."""
@@ -90,14 +128,14 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
     return response
 
 
-@router.get("/numbers/{e164}")
+@router.get("/numbers/{e164}", responses=answers(404))
 def get_number(request: Request, e164: str) -> dict[str, Any]:
     registry = _service(request).registry
     number = registry.get(e164)
     return number_row(number, registry.templates_of(number.e164))
 
 
-@router.patch("/numbers/{e164}")
+@router.patch("/numbers/{e164}", responses=answers(404, 409, 503))
 def update_number(
     request: Request, response: Response, e164: str, body: NumberSettings
 ) -> dict[str, Any]:
@@ -114,7 +152,7 @@ def update_number(
     return number_row(number, service.registry.templates_of(number.e164))
 
 
-@router.delete("/numbers/{e164}")
+@router.delete("/numbers/{e164}", responses=answers(404, 409, 503))
 def remove_number(request: Request, e164: str, force: bool = False) -> dict[str, Any]:
     """Refused while a template uses the number or a call holds it, unless `force`
     (calls in progress then keep their leases until released)."""
@@ -128,7 +166,7 @@ def remove_number(request: Request, e164: str, force: bool = False) -> dict[str,
     return {"removed": number}
 
 
-@router.post("/numbers/{e164}/rotate")
+@router.post("/numbers/{e164}/rotate", responses=answers(404, 409, 503))
 def rotate_number(
     request: Request, response: Response, e164: str, body: Rotation
 ) -> dict[str, Any]:

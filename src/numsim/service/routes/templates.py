@@ -2,7 +2,7 @@
 
 A pool changes by deltas (`PUT`/`DELETE /templates/{t}/numbers/{e164}`, idempotent), or
 whole (`PUT /templates/{t}/numbers`, kept for rotation scripts). A template exists while
-it has numbers, as in the registry. Template ids may hold `/`: the routes take it whole.
+it has numbers, as in the registry. Template ids may hold `/` (not a `/numbers` segment).
 """
 
 from __future__ import annotations
@@ -10,15 +10,32 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.convertors import Convertor, register_url_convertor
 
 from ...allocator.backend import NumberState
 from ...allocator.rules import DAY, HOUR
 from ...errors import UnknownTemplateError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
-from ..models import Pool
+from ..models import Pool, answers
 from ..state import Service
 
+
+class TemplateId(Convertor[str]):
+    """A template id in a URL: it may hold `/`, but no `/numbers` segment, so each path
+    names one route (`/templates/a/numbers` is template a's pool, not template
+    "a/numbers")."""
+
+    regex = r"[^/](?:[^/]|/(?!numbers(?:/|$)))*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("template", TemplateId())  # before the routes below use it
 router = APIRouter(tags=["templates"])
 
 
@@ -33,7 +50,7 @@ def _states(service: Service) -> dict[str, NumberState]:
     return allocator.backend.numbers(allocator.clock())
 
 
-@router.get("/templates")
+@router.get("/templates", responses=answers(503))
 def list_templates(request: Request) -> list[dict[str, Any]]:
     """Every template with its pool's size and live use: channels in use of capacity."""
     service = _service(request)
@@ -53,7 +70,7 @@ def list_templates(request: Request) -> list[dict[str, Any]]:
     return listed
 
 
-@router.get("/templates/{template:path}")
+@router.get("/templates/{template:template}", responses=answers(404, 503))
 def get_template(request: Request, template: str) -> dict[str, Any]:
     """The template's numbers (the CSV's columns) with their live state: channels in
     use of capacity, calls in the rolling hour and day, status."""
@@ -82,7 +99,7 @@ def get_template(request: Request, template: str) -> dict[str, Any]:
     }
 
 
-@router.put("/templates/{template:path}/numbers/{e164}")
+@router.put("/templates/{template:template}/numbers/{e164}", responses=answers(404, 503))
 def assign_number(request: Request, template: str, e164: str) -> dict[str, Any]:
     """Add one number to the pool. Idempotent: `changed` is false if it was there."""
     service = _service(request)
@@ -96,7 +113,7 @@ def assign_number(request: Request, template: str, e164: str) -> dict[str, Any]:
     return {"template": template, "number": number, "changed": changed}
 
 
-@router.delete("/templates/{template:path}/numbers/{e164}")
+@router.delete("/templates/{template:template}/numbers/{e164}", responses=answers(404, 503))
 def unassign_number(request: Request, template: str, e164: str) -> dict[str, Any]:
     """Take one number out of the pool (its calls in progress keep their leases).
     Idempotent: `changed` is false if it was not there."""
@@ -110,7 +127,7 @@ def unassign_number(request: Request, template: str, e164: str) -> dict[str, Any
     return {"template": template, "number": number, "changed": changed}
 
 
-@router.put("/templates/{template:path}/numbers")
+@router.put("/templates/{template:template}/numbers", responses=answers(404, 503))
 def set_pool(request: Request, template: str, body: Pool) -> dict[str, Any]:
     """Make the template's pool exactly these numbers (assigning and unassigning).
     Bodies up to the import limit: a pool of thousands of numbers is one request."""
