@@ -235,6 +235,8 @@ BAD = [
     ("GET", "/numbers/abc", None, 422, "invalid phone number 'abc'"),
     ("GET", "/numbers?template=nope", None, 404, "nope"),
     ("GET", "/numbers?provider=skype", None, 422, "unknown provider 'skype'"),
+    ("GET", "/numbers?tempalte=sales", None, 422, "unknown query field(s) 'tempalte'"),
+    ("DELETE", f"/numbers/{A}?forse=true", None, 422, "this route takes force"),
     ("PATCH", f"/numbers/{A}", {}, 409, "nothing to update"),
     ("PATCH", f"/numbers/{A}", {"max_concurrent_calls": -1}, 422, "max_concurrent_calls"),
     ("PATCH", f"/numbers/{A}", {"e164": B}, 422, "e164"),

@@ -35,6 +35,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=True,  # the same requests every run: a finding is a change, not luck
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_every_operation_answers_as_documented(case):

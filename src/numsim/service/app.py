@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,8 @@ from ..registry import NumberRegistry
 from . import errors, openapi
 from .auth import BearerAuth, check_token
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, calls, numbers, ops, templates
+from .query import known_fields_only
+from .routes import allocations, callbacks, calls, checks, numbers, ops, templates
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -113,6 +114,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # openapi.install serves /docs from the package, not a CDN
         redoc_url=None,
+        dependencies=[Depends(known_fields_only)],
     )
     app.state.numsim = service
     app.state.prometheus = prometheus
@@ -121,7 +123,7 @@ def create_app(
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
     openapi.install(app)
-    for module in (numbers, templates, allocations, calls, callbacks, ops):
+    for module in (checks, numbers, templates, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first

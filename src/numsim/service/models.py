@@ -158,6 +158,21 @@ class InboundOut(BaseModel):
     call_id: str | None
 
 
+class FindingOut(BaseModel):
+    number: str
+    check: str = Field(description="credentials, provider or compliance")
+    problem: str
+
+
+class CheckOut(BaseModel):
+    """The pre-launch check: `ok` when nothing was found."""
+
+    ok: bool
+    numbers: int = Field(description="numbers checked")
+    regions: dict[str, list[str]] = Field(description="template -> the regions checked")
+    findings: list[FindingOut]
+
+
 class LeaseOut(BaseModel):
     lease_id: str
     number: str
