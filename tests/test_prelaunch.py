@@ -216,3 +216,18 @@ def test_http_answers_the_same_findings_with_an_ok_flag(fakes, registry):
         bad = client.get("/numbers/check?region=USA")
         assert bad.status_code == 422 and "ISO 3166" in bad.json()["error"]
         assert client.get("/numbers/check", headers={"Authorization": ""}).status_code == 401
+
+
+def test_each_adapter_looks_one_number_up(fakes):
+    from numsim.providers import ExotelAdapter, OwnedNumber, PlivoAdapter, TwilioAdapter
+
+    twilio = TwilioAdapter(SID, "env:TW_TOKEN", base_url=fakes[Provider.TWILIO].url)
+    assert twilio.lookup_number(OWNED) == OwnedNumber(OWNED, True)
+    assert twilio.lookup_number("+1 415 555 0101") == OwnedNumber(NO_VOICE, False)
+    assert twilio.lookup_number(FOREIGN) is None
+    plivo = PlivoAdapter(AUTH_ID, "env:PL_TOKEN", base_url=fakes[Provider.PLIVO].url)
+    assert plivo.lookup_number(TRAI) == OwnedNumber(TRAI, True)
+    assert plivo.lookup_number(PLIVO_FOREIGN) is None
+    exotel = ExotelAdapter(EXO, "env:EX_KEYS", base_url=fakes[Provider.EXOTEL].url)
+    assert exotel.lookup_number(EXOPHONE) == OwnedNumber(EXOPHONE, False)
+    assert exotel.lookup_number(TRAI) is None
