@@ -19,9 +19,9 @@ def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
         help="run the HTTP service (Numbers API, allocation, webhooks, metrics)",
-        description="Every route but /callbacks/*, /healthz and /readyz needs "
-        "'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN or --token-file). "
-        "Serve it behind a TLS-terminating reverse proxy.",
+        description="Every route but /callbacks/*, /healthz, /readyz and the API docs "
+        "(/docs, /openapi.json) needs 'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN "
+        "or --token-file). Serve it behind a TLS-terminating reverse proxy.",
     )
     parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
     parser.add_argument(
