@@ -505,3 +505,14 @@ def test_serve_options_are_checked_in_one_line(capsys, monkeypatch, tmp_path, op
     err = capsys.readouterr().err
     assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
     assert "the-secret-itself" not in err
+
+
+def test_a_method_not_allowed_names_every_method_the_path_serves(client):
+    # Starlette named only the first matching route's methods (Allow: GET on /numbers).
+    for method, path, allowed in [
+        ("OPTIONS", "/numbers", "GET, POST"),
+        ("PUT", f"/numbers/{A}", "DELETE, GET, PATCH"),
+        ("PATCH", f"/templates/eu/sales/numbers/{A}", "DELETE, PUT"),
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed

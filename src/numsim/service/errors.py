@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..providers.errors import InvalidCallback, ProviderError
 
+METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 # Most specific first: RegistryError and ImportFileError are ValueErrors too.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownNumberError, 404),
@@ -119,9 +120,11 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of the app serves at this path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    """Every method some route of the app serves at this path (asked of the routes as
+    the router asks them: included routers answer for theirs)."""
+    methods = set()
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            methods.add(method)
     return sorted(methods)
