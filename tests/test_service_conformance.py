@@ -39,10 +39,11 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app())
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 def test_every_operation_answers_as_documented(case):
-    # Excluded, and only this: "a request the schema allows is accepted". A phone number
-    # is valid by libphonenumber's rules per country, which no JSON Schema can state, so
-    # a well-formed but invalid number (or destination) is rightly a 422 with the reason.
-    # Webhooks are checked too: an unsigned one is a documented 403.
+    # Excluded, and only this: "a request the schema allows is accepted". What it finds
+    # refused are values no JSON Schema can judge: a phone number (valid by
+    # libphonenumber's rules per country), a destination, a CSV file, a country code, a
+    # call token; each is rightly a 422 (or 400) with the reason. Webhooks are checked
+    # too: an unsigned one is a documented 403.
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},
         excluded_checks=[positive_data_acceptance],
