@@ -1,7 +1,8 @@
 """Unknown query fields are refused, as unknown body fields are (`extra="forbid"`): a
 misspelt filter (`/numbers?tempalte=sales`) must not silently answer every number.
 
-Provider webhooks are exempt: a GET webhook's query holds the provider's call fields."""
+Provider webhooks are exempt: a GET webhook's query holds the provider's call fields;
+and so is what the OpenAPI document leaves out (pages, not API operations)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from .auth import is_public, own_path
 async def known_fields_only(request: Request) -> None:
     """A dependency of every route: 422 naming a query field the route does not take."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or is_public(own_path(request.scope)):
+    if not isinstance(route, APIRoute) or not route.include_in_schema:
+        return  # not an API operation (the docs page, pages mounted beside the API)
+    if is_public(own_path(request.scope)):
         return
     known = set(_query_fields(route.dependant))
     unknown = sorted(set(request.query_params) - known)
