@@ -513,6 +513,7 @@ def test_a_method_not_allowed_names_every_method_the_path_serves(client):
         ("OPTIONS", "/numbers", "GET, POST"),
         ("PUT", f"/numbers/{A}", "DELETE, GET, PATCH"),
         ("PATCH", f"/templates/eu/sales/numbers/{A}", "DELETE, PUT"),
+        ("POST", "/numbers/check", "GET"),  # its own resource, not a number's
     ]:
         response = client.request(method, path)
         assert response.status_code == 405 and response.headers["allow"] == allowed

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -25,7 +26,6 @@ from ..errors import (
 )
 from ..providers.errors import InvalidCallback, ProviderError
 
-METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 # Most specific first: RegistryError and ImportFileError are ValueErrors too.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownNumberError, 404),
@@ -120,11 +120,13 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of the app serves at this path (asked of the routes as
-    the router asks them: included routers answer for theirs)."""
-    methods = set()
-    for method in METHODS:
-        scope = {**request.scope, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
-            methods.add(method)
-    return sorted(methods)
+    """The methods of the resource at this path: of the routes matching it, those of
+    the most specific path (`/numbers/check` over `/numbers/{e164}`), as the document
+    lists them."""
+    served: dict[str, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        if route.matches(request.scope)[0] is not Match.NONE and route.methods:
+            served.setdefault(route.path_format or "", set()).update(route.methods)
+    if not served:
+        return []
+    return sorted(served[min(served, key=lambda path: path.count("{"))])
