@@ -9,11 +9,11 @@ import pytest
 import uvicorn
 
 import numsim
+from browser import launch
+from conftest import require_browser
 from numsim.service import create_app
 from numsim.testing import free_port
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
 TOKEN = "test-token-0123456789abcdef"
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 @pytest.fixture
 def base_url():
+    require_browser()
     registry = numsim.NumberRegistry()
     registry.add(numsim.OutboundNumber("+14155550100", "twilio"), templates=["sales"])
     port = free_port()
@@ -38,11 +39,10 @@ def base_url():
 
 def test_docs_render_offline_and_try_it_out_sends_the_token(base_url):
     elsewhere = []
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as playwright:
-        try:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        except Exception as error:  # no usable chromium here: say so, do not fail
-            pytest.skip(f"chromium did not start: {error}")
+        browser = launch(playwright)
         page = browser.new_page()
         page.set_default_timeout(10_000)
 
