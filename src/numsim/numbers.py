@@ -202,7 +202,7 @@ class OutboundNumber:
         default=False,
         metadata=setting(
             "flag",
-            help="STIR/SHAKEN attested: may call the US",
+            help="STIR/SHAKEN attested: may call the US and Canada",
             flag="stir-shaken",
             label="STIR/SHAKEN attested",
         ),
@@ -243,6 +243,22 @@ class OutboundNumber:
     def area_code(self) -> str | None:
         """The geographic area code where phonenumbers knows one (e.g. "415")."""
         return self._info.area_code
+
+
+TWILIO_RULE = "a Twilio number carries one call at a time, whatever its channels"
+
+
+def channels_warning(number: OutboundNumber) -> str | None:
+    """The warning for channels a number will never use (a Twilio number given more
+    than one): the words the CLI prints and the HTTP API answers. None if all count."""
+    if number.provider.one_call_per_number and number.max_concurrent_calls > 1:
+        return f"{TWILIO_RULE}: {number.max_concurrent_calls} channels are stored but count as 1"
+    return None
+
+
+def imported_channels_warning(rows: int) -> str | None:
+    """channels_warning for an import: how many rows set channels that will not count."""
+    return f"{TWILIO_RULE}: {rows} row(s) set more (stored, count as 1)" if rows else None
 
 
 def _settings() -> tuple[Setting, ...]:

@@ -272,7 +272,8 @@ class NumberRegistry:
         """Swap `old` for `new` in every template using `old`, in one transaction.
 
         `new` may be a number already in the registry, or an OutboundNumber to add.
-        `old` stays registered (unassigned). Returns the templates changed.
+        `old` stays registered (unassigned). Returns the templates changed. Refused
+        when `new` is already in one of those templates: that pool would shrink.
         """
         old = normalize_e164(old)
         with self._transaction() as db:
@@ -286,6 +287,12 @@ class NumberRegistry:
             if new_e164 == old:
                 raise RegistryError(f"cannot rotate {old} into itself")
             templates = self._templates_of(db, old)
+            shared = sorted(set(templates) & set(self._templates_of(db, new_e164)))
+            if shared:  # the swap would merge two members into one: the pool shrinks
+                raise RegistryError(
+                    f"cannot rotate {old} into {new_e164}: {new_e164} is already in "
+                    f"template(s) {', '.join(shared)}, which would lose a number"
+                )
             db.execute("DELETE FROM assignments WHERE e164 = ?", (old,))
             self._assign(db, new_e164, templates)
             return templates

@@ -517,6 +517,11 @@ class Allocator:
         return self._backend
 
     @property
+    def compliance(self) -> dict[str, str]:
+        """Destination country -> the compliance tag a number needs to call it."""
+        return dict(self._compliance)
+
+    @property
     def clock(self) -> Callable[[], float]:
         """The clock this allocator reads (epoch seconds)."""
         return self._clock

@@ -9,7 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
 from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
@@ -19,13 +19,14 @@ from ..credentials import CredentialRef
 from ..numbers import Provider
 from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
-from . import errors
+from . import errors, openapi
 from .auth import BearerAuth, check_token
 from .dashboard import PREFIX as DASHBOARD
 from .dashboard import Dashboard
 from .dashboard.state import SAMPLE_EVERY
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, calls, numbers, ops
+from .query import known_fields_only
+from .routes import allocations, callbacks, calls, checks, numbers, ops, templates
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -136,6 +137,9 @@ def create_app(
         title="numsim",
         summary="Outbound number pools: the Numbers API, allocation, provider webhooks.",
         lifespan=lifespan,
+        docs_url=None,  # openapi.install serves /docs from the package, not a CDN
+        redoc_url=None,
+        dependencies=[Depends(known_fields_only)],
     )
     app.state.numsim = service
     app.state.prometheus = prometheus
@@ -143,7 +147,8 @@ def create_app(
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
-    for module in (numbers, allocations, calls, callbacks, ops):
+    openapi.install(app)
+    for module in (checks, numbers, templates, allocations, calls, callbacks, ops):
         app.include_router(module.router)
     if board is not None:
         app.mount(DASHBOARD, board.app)

@@ -1,8 +1,8 @@
 """Bearer-token auth for every route but the public ones, as ASGI middleware.
 
-Middleware rather than a per-route dependency: a route added later (or the OpenAPI
-docs) is protected without anyone remembering to. The token is compared in constant
-time and never echoed.
+Middleware rather than a per-route dependency: a route added later is protected
+without anyone remembering to (the OpenAPI document declares the scheme from the same
+`is_public`). The token is compared in constant time and never echoed.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from .asgi import send_error
 TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
 MIN_TOKEN_LENGTH = 16
 # Providers cannot send our token: their webhooks prove themselves by signature. A
-# browser cannot either: the dashboard's pages check their own session cookie.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/", "/dashboard"})
-PUBLIC_PREFIXES = ("/callbacks/", "/dashboard/")
+# browser cannot send it either: the dashboard's pages check their own session cookie;
+# the API's docs page, its files and the OpenAPI document are public (they describe the
+# API; every call from them still needs the token).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/", "/dashboard"})
+PUBLIC_PREFIXES = ("/callbacks/", "/docs/assets/", "/dashboard/")
 
 
 class TokenError(NumsimError, ValueError):

@@ -14,9 +14,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...bulk import ImportReport
-from ...cli.output import TWILIO_RULE
 from ...errors import NumsimError
-from ...numbers import OutboundNumber, Provider
+from ...numbers import OutboundNumber, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
 from ...registry import OnExisting
 from ..routes.numbers import resolvable
@@ -217,11 +216,7 @@ async def _number_page(
     board = dashboard(request)
     snapshot = await run_in_threadpool(board.live.snapshot)
     state = live_row({}, snapshot.numbers.get(number.e164))
-    warning = None
-    if number.provider is Provider.TWILIO and number.max_concurrent_calls > 1:
-        channels = number.max_concurrent_calls
-        warning = f"{TWILIO_RULE}: {channels} channels are stored but count as 1"
-    context = {"state": state, "warning": warning, "number": number, **extra}
+    context = {"state": state, "warning": channels_warning(number), "number": number, **extra}
     return _number_form(request, session, number.e164, shown, errors, status=status, extra=context)
 
 
@@ -309,11 +304,7 @@ async def import_csv(request: Request, session: Session, form: FormData | None) 
         context["error"] = str(error)
         return render(request, session, "import.html", context, status=400)
     context["report"] = report
-    context["twilio"] = (
-        f"{TWILIO_RULE}: {report.twilio_channels} row(s) set more (stored, count as 1)"
-        if report.twilio_channels
-        else None
-    )
+    context["twilio"] = imported_channels_warning(report.twilio_channels)
     return render(request, session, "import.html", context, status=200 if report.ok else 422)
 
 
