@@ -539,6 +539,19 @@ def test_add_and_remove_numbers_of_a_template(client, registry):
     assert not client.app.state.numsim.allocator.templates.get("support")
 
 
+def test_a_pool_of_5000_numbers_pasted_into_a_form(client, registry):
+    """About 80 KB of form: as much as the API's whole-pool PUT takes."""
+    numbers = [f"+1415556{i:04d}" for i in range(5000)]
+    rows = "".join(f"{n},plivo\n" for n in numbers)
+    assert registry.import_csv(io.StringIO(f"e164,provider\n{rows}")).ok
+    pasted = "\n".join(numbers)
+    for path in ("/dashboard/templates", "/dashboard/template?id=big"):
+        data = {"csrf": client.csrf, "template": "big", "numbers": pasted}
+        response = client.post(path, data=data)
+        assert response.status_code == 303, (path, response.text[:200])
+    assert len(registry.templates()["big"].numbers) == 5000
+
+
 def test_a_new_template_and_its_errors(client, registry):
     data = {"csrf": client.csrf, "template": "bad id!", "numbers": A}
     response = client.post("/dashboard/templates", data=data)
