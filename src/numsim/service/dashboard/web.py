@@ -1,5 +1,6 @@
 """What every dashboard page shares: rendering, the session guard (and its CSRF check),
-redirects within the dashboard, and the security headers."""
+redirects within the dashboard, what a trusted proxy says of the browser, and the
+security headers."""
 
 from __future__ import annotations
 
