@@ -94,6 +94,35 @@ def test_pages_need_a_session_and_the_bearer_token_is_no_session(app):
         assert client.get("/dashboard/static/dashboard.css").status_code == 200
 
 
+def test_the_dashboards_address_without_its_slash_leads_in_on_the_same_origin(app):
+    """Behind a TLS proxy the service sees http://: an absolute redirect would send the
+    browser to plain HTTP (and to whatever Host the request named)."""
+    with TestClient(app, follow_redirects=False) as client:
+        response = client.get("/dashboard", headers={"host": "elsewhere.example"})
+        assert response.status_code == 303 and response.headers["location"] == "/dashboard/"
+
+
+def test_a_page_opened_from_another_site_reloads_itself_to_get_the_strict_cookie(client):
+    """A link from another site arrives without the SameSite=Strict cookie: the page
+    answers with a reload from itself (same-site, so with the cookie), and sets no
+    cookie, which would replace the session's."""
+    kept = client.cookies[COOKIE]
+    client.cookies.clear()
+    cross_site = {"sec-fetch-site": "cross-site"}
+    for path in ("/dashboard/numbers?q=sales", "/dashboard/", "/dashboard/sign-in"):
+        response = client.get(path, headers=cross_site)
+        assert response.status_code == 200 and "set-cookie" not in response.headers, path
+        assert '<meta http-equiv="refresh" content="0">' in response.text
+    client.cookies.set(COOKIE, kept, path="/dashboard")
+    again = client.get("/dashboard/numbers?q=sales", headers={"sec-fetch-site": "same-origin"})
+    assert again.status_code == 200 and "matching “sales”" in text(again)
+    client.cookies.clear()  # a browser really without a session: to sign in, no loop
+    again = client.get("/dashboard/numbers", headers={"sec-fetch-site": "same-origin"})
+    assert again.headers["location"] == "/dashboard/sign-in"
+    response = client.post("/dashboard/numbers/new", data={}, headers=cross_site)
+    assert response.headers["location"] == "/dashboard/sign-in"  # a form is no link
+
+
 def test_the_cookie_is_no_api_token(client):
     assert client.get("/dashboard/numbers").status_code == 200
     for path in ("/numbers", "/pool", "/metrics"):
@@ -220,6 +249,7 @@ def test_mounted_in_a_users_app_its_links_keep_the_prefix(app):
     outer.mount("/numsim", app)
     with TestClient(outer, follow_redirects=False) as client:
         assert client.get("/numsim/").headers["location"] == "/numsim/dashboard/"
+        assert client.get("/numsim/dashboard").headers["location"] == "/numsim/dashboard/"
         page = client.get("/numsim/dashboard/sign-in")
         assert 'action="/numsim/dashboard/sign-in"' in page.text
         response = client.post(
@@ -269,6 +299,38 @@ def test_search_and_pages(client, registry):
     assert "Showing 1–1 of 1 number" in support and C in support
     assert "No number matches “nothing”." in text(client.get("/dashboard/numbers?q=nothing"))
     assert client.get("/dashboard/numbers?page=banana").status_code == 200
+
+
+def test_a_page_past_the_end_shows_the_last_page(client, registry):
+    rows = "".join(f"+1415555{i:04d},plivo,bulk\n" for i in range(200, 260))  # 62 in all
+    assert registry.import_csv(io.StringIO(f"e164,provider,templates\n{rows}")).ok
+    for page in ("3", "999999999", "-1"):
+        shown = text(client.get(f"/dashboard/numbers?page={page}"))
+        last = page != "-1"
+        assert ("Showing 51–62 of 62 numbers." in shown) is last, page
+        assert ("Page 2 of 2" if last else "Page 1 of 2") in shown
+    pool = text(client.get("/dashboard/template?id=bulk&page=5"))
+    assert "Page 2 of 2" in pool and "+14155550259" in pool
+
+
+def test_a_notice_shows_only_a_number_or_template_id_from_its_link(client):
+    """A notice's words come from its link: anything but a number or a template id
+    there (a sentence someone wrote into a link they sent) shows no notice at all."""
+    lure = "Your session expired: sign in again at https://evil.example"
+    for path, query in (
+        ("/dashboard/numbers", {"notice": "added", "number": lure}),
+        ("/dashboard/numbers", {"notice": "rotated", "number": A, "new": lure}),
+        (f"/dashboard/numbers/{A}", {"notice": "saved", "number": lure}),
+        ("/dashboard/templates", {"notice": "emptied", "id": lure}),
+    ):
+        page = client.get(path, params=query).text
+        assert "evil.example" not in page and 'class="notice"' not in page, query
+    rotated = {"notice": "rotated", "number": A, "new": C}
+    assert f"Rotated {A} out: its templates now use {C}." in text(
+        client.get("/dashboard/numbers", params=rotated)
+    )
+    emptied = text(client.get("/dashboard/templates", params={"notice": "emptied", "id": "x-1"}))
+    assert "Template x-1 has no numbers left." in emptied
 
 
 def test_the_add_form_is_generated_from_the_settings(client):
@@ -475,6 +537,19 @@ def test_add_and_remove_numbers_of_a_template(client, registry):
     assert response.headers["location"] == "/dashboard/templates?notice=emptied&id=support"
     assert "support" not in registry.templates()
     assert not client.app.state.numsim.allocator.templates.get("support")
+
+
+def test_a_pool_of_5000_numbers_pasted_into_a_form(client, registry):
+    """About 80 KB of form: as much as the API's whole-pool PUT takes."""
+    numbers = [f"+1415556{i:04d}" for i in range(5000)]
+    rows = "".join(f"{n},plivo\n" for n in numbers)
+    assert registry.import_csv(io.StringIO(f"e164,provider\n{rows}")).ok
+    pasted = "\n".join(numbers)
+    for path in ("/dashboard/templates", "/dashboard/template?id=big"):
+        data = {"csrf": client.csrf, "template": "big", "numbers": pasted}
+        response = client.post(path, data=data)
+        assert response.status_code == 303, (path, response.text[:200])
+    assert len(registry.templates()["big"].numbers) == 5000
 
 
 def test_a_new_template_and_its_errors(client, registry):
@@ -730,3 +805,38 @@ def test_counters_are_the_snapshots_counters(clock):
         allocator.release(lease)
         assert allocator.counters() == allocator.snapshot().counters
         assert allocator.counters()["acquired"] == 1 and allocator.counters()["refused:busy"] == 1
+
+
+# -- behind a proxy -----------------------------------------------------------------------
+
+
+def sign_in_from(client, address, secret=TOKEN, *, via=""):
+    """Sign in over HTTPS as a browser at `address` would, through a proxy that appends
+    that address to X-Forwarded-For (`via`: what the browser itself put there)."""
+    forwarded = {"x-forwarded-for": f"{via}, {address}" if via else address}
+    headers = {**forwarded, "x-forwarded-proto": "https"}
+    client.cookies.clear()  # a browser of its own
+    page = client.get("/dashboard/sign-in", headers=headers)
+    visit = re.match(f"{COOKIE}=([^;]+)", page.headers["set-cookie"])[1]
+    data = {"csrf": csrf_of(page), "secret": secret}
+    headers["cookie"] = f"{COOKIE}={visit}"  # sent back even if Secure (the proxy spoke TLS)
+    return client.post("/dashboard/sign-in", data=data, headers=headers)
+
+
+def test_behind_a_trusted_proxy_the_cookie_is_secure_and_each_client_is_throttled(registry):
+    app = create_app(registry, token=TOKEN, sync_interval=None, trust_proxy=True)
+    with TestClient(app, follow_redirects=False) as client:
+        assert "Secure" in sign_in_from(client, "198.51.100.7").headers["set-cookie"]
+        for attempt in range(MAX_FAILURES):  # what the browser adds itself changes nothing
+            wrong = sign_in_from(client, "203.0.113.5", "wrong-token-0123456789", via=f"{attempt}")
+            assert wrong.status_code == 401
+        assert sign_in_from(client, "203.0.113.5", via="10.9.9.9").status_code == 429
+        assert sign_in_from(client, "198.51.100.7").status_code == 303  # others sign in
+
+
+def test_without_trust_proxy_forwarded_headers_are_ignored(app):
+    with TestClient(app, follow_redirects=False) as client:
+        assert "Secure" not in sign_in_from(client, "198.51.100.7").headers["set-cookie"]
+        for attempt in range(MAX_FAILURES):
+            sign_in_from(client, f"203.0.113.{attempt}", "wrong-token-0123456789")
+        assert sign_in_from(client, "198.51.100.7").status_code == 429  # one address: ours

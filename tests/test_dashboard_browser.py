@@ -145,6 +145,29 @@ def test_sign_out_sends_every_page_to_sign_in(server, page):
         assert page.url.endswith("/dashboard/sign-in"), path
 
 
+def test_a_link_from_another_site_opens_its_page_and_keeps_the_session(server, page):
+    """The cookie is SameSite=Strict, so the browser leaves it off a navigation from
+    another site (an alert's link in a mail or a chat): the page must not take that
+    for a visitor without a session."""
+    sign_in(page, server)
+    expect()(page.get_by_role("heading", name="Numbers")).to_be_visible()
+    target = f"{server}/dashboard/numbers?q=collections"
+    page.route(
+        "http://elsewhere.test/**",
+        lambda route: route.fulfill(
+            body=f'<a href="{target}">An alert</a>', content_type="text/html"
+        ),
+    )
+    for link in (target, f"{server}/dashboard/sign-in"):
+        page.goto("http://elsewhere.test/alert")
+        page.evaluate("href => { document.querySelector('a').href = href }", link)
+        page.get_by_role("link", name="An alert").click()
+        expect()(page.get_by_role("heading", name="Numbers")).to_be_visible()
+    assert page.get_by_label("Search").input_value() == ""  # the sign-in page's /numbers
+    page.goto(target)
+    assert page.get_by_label("Search").input_value() == "collections"  # still signed in
+
+
 def test_no_serious_accessibility_violations(server, page):
     from axe_playwright_python.sync_playwright import Axe
 

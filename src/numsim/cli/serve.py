@@ -76,7 +76,8 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--trust-proxy",
         action="store_true",
-        help="take the public URL from X-Forwarded-Proto/Host (only behind your proxy)",
+        help="take the public URL from X-Forwarded-Proto/Host, and a dashboard visitor's "
+        "address from X-Forwarded-For (only behind your proxy)",
     )
     parser.add_argument(
         "--inbound-url",

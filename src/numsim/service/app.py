@@ -63,7 +63,8 @@ def create_app(
     staging API, or numsim.testing.FakeTwilio). `twilio_shared_keys`: Twilio Account SID
     -> reference to its webhooks SharedKey secret, for webhooks signed with it.
     `public_url`: the URL providers call this app at (signatures cover it); else, with
-    `trust_proxy`, X-Forwarded-Proto/Host decide.
+    `trust_proxy`, X-Forwarded-Proto/Host decide (and for the dashboard, X-Forwarded-Proto
+    whether its cookie is Secure, X-Forwarded-For's last entry whose sign-ins it throttles).
     `inbound_url`: where an inbound call goes when its number has a free channel (your
     TwiML / Plivo XML), or `inbound_urls[template]` for a number of that template (the
     first such template by name, for a number of several); `busy_url`: where it goes
@@ -103,7 +104,10 @@ def create_app(
     board = None
     if dashboard:
         board = Dashboard(
-            service, dashboard_password or token, password=dashboard_password is not None
+            service,
+            dashboard_password or token,
+            password=dashboard_password is not None,
+            trust_proxy=trust_proxy,
         )
 
     @contextlib.asynccontextmanager
@@ -148,7 +152,8 @@ def create_app(
         app.include_router(module.router)
     if board is not None:
         app.mount(DASHBOARD, board.app)
-        app.add_api_route("/", _to_dashboard, include_in_schema=False)
+        for path in ("/", DASHBOARD):  # a path, not a URL: the browser keeps its origin
+            app.add_api_route(path, _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
     return app

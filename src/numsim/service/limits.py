@@ -13,8 +13,9 @@ from .asgi import send_error
 DEFAULT_LIMIT = 64 * 1024  # JSON bodies and webhooks are small
 IMPORT_LIMIT = 64 * 1024 * 1024  # a bulk import: about 500,000 CSV rows
 # Bulk bodies get the import limit: an import, and a template's whole pool (a pool of
-# 5,000 numbers is ~80 KB of JSON). Matched at the end: the app may be mounted.
-BULK = re.compile(r"(?:/numbers/import|/templates/.+/numbers)$")
+# 5,000 numbers is ~80 KB of JSON), also as the dashboard's template forms take them.
+# Matched at the end: the app may be mounted.
+BULK = re.compile(r"(?:/numbers/import|/templates/.+/numbers|/dashboard/templates?)$")
 
 
 class BodyTooLarge(HTTPException):

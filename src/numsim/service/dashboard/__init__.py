@@ -28,10 +28,14 @@ PREFIX = "/dashboard"
 
 class Dashboard:
     """The dashboard of `service`, signed into with `secret` (the API token, or the
-    dashboard password if `password`)."""
+    dashboard password if `password`); with `trust_proxy`, the X-Forwarded-Proto and
+    X-Forwarded-For of the proxy in front are believed."""
 
-    def __init__(self, service: Service, secret: str, *, password: bool = False) -> None:
+    def __init__(
+        self, service: Service, secret: str, *, password: bool = False, trust_proxy: bool = False
+    ) -> None:
         self.service = service
+        self.trust_proxy = trust_proxy
         self.sessions = Sessions(secret)
         self.throttle = Throttle()
         self.live = Live(service.allocator)

@@ -56,20 +56,30 @@ def page_number(request: Request) -> int:
     return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 10**9 else 1
 
 
+def read_page(
+    request: Request, search: str = "", *, template: str | None = None
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The page the query asks for of the matching rows, with their live state, how many
+    match in all, and the page's number: past the end (an old link after removals, a
+    typed number), the last page. It reads the registry: call it off the event loop."""
+    board = dashboard(request)
+    page = page_number(request)
+    rows, total = board.service.registry.page(
+        search, template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+    )
+    if not rows and total:
+        page = -(-total // PAGE_SIZE)
+        rows, total = board.service.registry.page(
+            search, template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+    states = board.live.snapshot().numbers
+    return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, page
+
+
 @guarded
 async def table(request: Request, session: Session, form: FormData | None) -> Response:
-    board = dashboard(request)
     search = request.query_params.get("q", "")[:200]
-    page = page_number(request)
-
-    def read() -> tuple[list[dict[str, Any]], int]:
-        rows, total = board.service.registry.page(
-            search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
-        states = board.live.snapshot().numbers
-        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total
-
-    rows, total = await run_in_threadpool(read)
+    rows, total, page = await run_in_threadpool(read_page, request, search)
     notice = request.query_params.get("notice", "")
     context = {
         "rows": rows,
@@ -84,10 +94,22 @@ async def table(request: Request, session: Session, form: FormData | None) -> Re
 
 
 def _notice(request: Request, key: str) -> str | None:
+    """The notice a redirect's link asks for. Its numbers come from the link, so each
+    must be a number in E.164: a sentence written into a link someone sent shows nothing."""
     if key not in NOTICES:
         return None
-    query = request.query_params
-    return NOTICES[key].format(number=query.get("number", ""), new=query.get("new", ""))
+    values = {name: request.query_params.get(name, "") for name in ("number", "new")}
+    for name, value in values.items():
+        if f"{{{name}}}" in NOTICES[key] and not _is_e164(value):
+            return None
+    return NOTICES[key].format(**values)
+
+
+def _is_e164(text: str) -> bool:
+    try:
+        return normalize_e164(text) == text
+    except ValueError:
+        return False
 
 
 @guarded

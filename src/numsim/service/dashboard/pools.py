@@ -15,7 +15,7 @@ from starlette.routing import Route
 from ...errors import NumsimError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
-from .numbers import PAGE_SIZE, live_row, page_number
+from .numbers import PAGE_SIZE, read_page
 from .session import Session
 from .state import pool_use
 from .web import dashboard, guarded, redirect, render
@@ -25,8 +25,9 @@ from .web import dashboard, guarded, redirect, render
 async def templates(request: Request, session: Session, form: FormData | None) -> Response:
     board = dashboard(request)
     notice = None
-    if request.query_params.get("notice") == "emptied":
-        notice = f"Template {request.query_params.get('id', '')} has no numbers left."
+    emptied = request.query_params.get("id", "")
+    if request.query_params.get("notice") == "emptied" and _is_template_id(emptied):
+        notice = f"Template {emptied} has no numbers left."  # only an id: see numbers._notice
     context: dict[str, Any] = {"errors": {}, "shown": {}, "notice": notice}
     if form is not None:  # a new template, with its first numbers
         template = str(form.get("template", "")).strip()
@@ -40,6 +41,13 @@ async def templates(request: Request, session: Session, form: FormData | None) -
     context["templates"] = pool_use(snapshot)  # the pools the allocator serves now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
+
+
+def _is_template_id(text: str) -> bool:
+    try:
+        return check_template_id(text) == text
+    except ValueError:
+        return False
 
 
 async def _assign(request: Request, template: str, text: str) -> tuple[str, str] | None:
@@ -87,18 +95,8 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
                 return redirect(request, "/templates", notice="emptied", id=template)
             return redirect(request, "/template", id=template, notice=done)
         errors[error[0]] = error[1]
-    page = page_number(request)
-
-    def read() -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
-        rows, total = board.service.registry.page(
-            template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
-        )
-        snapshot = board.live.snapshot()
-        states = snapshot.numbers
-        use = pool_use(snapshot).get(template)
-        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, use
-
-    rows, total, use = await run_in_threadpool(read)
+    rows, total, page = await run_in_threadpool(read_page, request, template=template)
+    use = pool_use(await run_in_threadpool(board.live.snapshot)).get(template)
     if not total and form is None:
         message = f"template {template!r} has no numbers in the registry"
         return render(request, session, "error.html", {"message": message}, status=404)

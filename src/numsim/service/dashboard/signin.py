@@ -10,18 +10,28 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .session import COOKIE, LIFETIME, VISIT_LIFETIME, Session
-from .web import base, dashboard, forbidden, guarded, redirect, render
+from .web import (
+    base,
+    client_address,
+    dashboard,
+    forbidden,
+    from_another_site,
+    guarded,
+    over_tls,
+    redirect,
+    reload,
+    render,
+)
 
 
 def _cookie(request: Request, response: Response, value: str, max_age: int) -> None:
-    """HttpOnly, SameSite=Strict, scoped to the dashboard; Secure over TLS (as the
-    request came, or as the proxy in front says with --trust-proxy)."""
+    """HttpOnly, SameSite=Strict, scoped to the dashboard; Secure over TLS."""
     response.set_cookie(
         COOKIE,
         value,
         max_age=max_age,
         path=base(request) or "/",
-        secure=request.url.scheme == "https",
+        secure=over_tls(request),
         httponly=True,
         samesite="strict",
     )
@@ -37,6 +47,8 @@ def _visit(request: Request) -> tuple[Session, str | None]:
 
 
 async def sign_in_page(request: Request) -> Response:
+    if from_another_site(request):
+        return reload(request)
     session, cookie = _visit(request)
     if session.signed_in:
         return redirect(request, "/numbers")
@@ -59,7 +71,7 @@ async def sign_in(request: Request) -> Response:
     form = await request.form()
     if session is None or not board.sessions.csrf_ok(session, form.get("csrf")):
         return forbidden(request, session)
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     wait = board.throttle.wait(address)
     if wait > 0:
         error = f"Too many failed sign-ins: try again in {math.ceil(wait)} s."

@@ -1,5 +1,6 @@
 """What every dashboard page shares: rendering, the session guard (and its CSRF check),
-redirects within the dashboard, and the security headers."""
+redirects within the dashboard, what a trusted proxy says of the browser, and the
+security headers."""
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ def base(request: Request) -> str:
     return root
 
 
+def over_tls(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or (with trust_proxy) as the
+    proxy in front says in X-Forwarded-Proto; the session cookie is Secure then."""
+    scheme = request.url.scheme
+    if dashboard(request).trust_proxy:
+        scheme = request.headers.get("x-forwarded-proto", scheme).split(",")[0].strip()
+    return scheme == "https"
+
+
+def client_address(request: Request) -> str:
+    """The browser's address, which the sign-in throttle counts failures by. With
+    trust_proxy, the last X-Forwarded-For entry: the one our proxy appended (those
+    before it are the browser's to choose); without, the connection's own, so a
+    proxy in front puts every browser behind one address."""
+    address = request.client.host if request.client else "unknown"
+    if dashboard(request).trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        return forwarded or address
+    return address
+
+
 def link(request: Request, path: str, **query: object) -> str:
     """A path inside the dashboard, its query encoded (a number's + stays a +)."""
     given = {k: v for k, v in query.items() if v not in (None, "")}
@@ -81,6 +103,8 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def page(request: Request) -> Response:
         session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
         if session is None or not session.signed_in:
+            if from_another_site(request):
+                return reload(request)
             return redirect(request, "/sign-in")
         form = None
         if request.method == "POST":
@@ -90,6 +114,19 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         return await handler(request, session, form)
 
     return page
+
+
+def from_another_site(request: Request) -> bool:
+    """Whether a link on another site led here (the browser's Sec-Fetch-Site): the
+    browser then leaves the SameSite=Strict session cookie off, if it holds one."""
+    cross = request.headers.get("sec-fetch-site") == "cross-site"
+    return cross and request.method in ("GET", "HEAD")
+
+
+def reload(request: Request) -> HTMLResponse:
+    """The same page, asked for again by itself: same-site, so with the session cookie
+    if the browser holds one. It sets no cookie (a visitor's would replace the session's)."""
+    return render(request, None, "reload.html", {})
 
 
 async def error_page(request: Request, exc: Exception) -> Response:
