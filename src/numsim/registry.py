@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Literal
+from typing import IO, Literal, NamedTuple
 
 from .bulk import (
     COLUMNS,
@@ -37,6 +37,20 @@ OnExisting = Literal["error", "update", "skip"]
 _NUMBER_COLUMNS = NUMBER_FIELDS
 _FLAGS = tuple(s.name for s in SETTINGS if s.kind == "flag")
 _IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
+LOG_KEPT = 200_000  # changes the change log keeps (trimmed when twice as long)
+# A number's templates, as one text cell (a column of a SELECT over numbers n).
+_TEMPLATES = (
+    f"(SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
+    "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template))"
+)
+
+
+class Changes(NamedTuple):
+    """What changed in a registry since a change count (see changes_since)."""
+
+    count: int  # the change count they bring the reader to
+    rows: list[dict[str, object]]  # the changed numbers, as NumberRegistry.rows gives them
+    removed: list[str]  # numbers no longer registered
 
 
 def _schema_v1(db: sqlite3.Connection) -> None:
@@ -73,8 +87,29 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _change_log_v2(db: sqlite3.Connection) -> None:
+    """The change log: one row per change to a number or its templates, removals
+    included, numbered in commit order (AUTOINCREMENT: never reused). A reader that
+    remembers the last id it has seen reads only what changed since (changes_since).
+    Triggers write it, so no write path, in any process, can forget it."""
+    db.execute(
+        "CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, e164 TEXT NOT NULL)"
+    )
+    for table, event, row in (
+        ("numbers", "INSERT", "NEW"),
+        ("numbers", "UPDATE", "NEW"),
+        ("numbers", "DELETE", "OLD"),
+        ("assignments", "INSERT", "NEW"),
+        ("assignments", "DELETE", "OLD"),
+    ):
+        db.execute(  # one statement: _run_script would split the trigger's body
+            f"CREATE TRIGGER {table}_{event.lower()}_logged AFTER {event} ON {table} "
+            f"BEGIN INSERT INTO changes (e164) VALUES ({row}.e164); END"
+        )
+
+
 # Index i migrates a database from schema version i to i + 1. Append; never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _change_log_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -323,16 +358,44 @@ class NumberRegistry:
                 return write_csv(self.rows(), handle)
         return write_csv(self.rows(), target)
 
+    def change_count(self) -> int:
+        """The change log's position: it grows with every change, by any process."""
+        with self._reading():
+            return _change_count(self._db)
+
+    def changes_since(self, seen: int) -> Changes | None:
+        """What changed after change count `seen` (by any process), read in one snapshot:
+        the changed numbers' rows (as rows() gives them) and the numbers removed. Costs
+        what changed, not the registry's size. None if the log no longer reaches back
+        to `seen` (it keeps the last LOG_KEPT changes): read everything instead."""
+        changed = "(SELECT DISTINCT e164 FROM changes WHERE id > ?) c"
+        query = (  # CROSS JOIN: from the few changed to the numbers, never a scan of these
+            f"SELECT {_select('n.')}, {_TEMPLATES} FROM {changed} "
+            "CROSS JOIN numbers n ON n.e164 = c.e164"
+        )
+        removed = (
+            f"SELECT c.e164 FROM {changed} "
+            "WHERE NOT EXISTS (SELECT 1 FROM numbers n WHERE n.e164 = c.e164)"
+        )
+        with self._reading():
+            self._db.execute("BEGIN")  # one snapshot: the count and the rows agree
+            try:
+                count = _change_count(self._db)
+                oldest = self._db.execute("SELECT min(id) FROM changes").fetchone()[0]
+                if seen < (count if oldest is None else oldest - 1):
+                    return None
+                rows = [_row(row) for row in self._db.execute(query, (seen,))]
+                gone = [e164 for (e164,) in self._db.execute(removed, (seen,))]
+            finally:
+                self._db.execute("COMMIT")
+        return Changes(count, rows, gone)
+
     def rows(self, template: str | None = None) -> Iterator[dict[str, object]]:
         """Every number (or a template's pool) as a dict of the CSV columns, typed
         (templates a list), in E.164 order. Streamed: the registry stays locked for
         this thread until the iteration ends."""
         pool = "JOIN assignments p ON p.e164 = n.e164 AND p.template = ? " if template else ""
-        query = (
-            f"SELECT {_select('n.')}, (SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
-            "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template)) "
-            f"FROM numbers n {pool}ORDER BY n.e164"
-        )
+        query = f"SELECT {_select('n.')}, {_TEMPLATES} FROM numbers n {pool}ORDER BY n.e164"
         with self._reading():
             if template is not None:
                 self._require_template(self._db, template)
@@ -440,6 +503,7 @@ class NumberRegistry:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                _trim_change_log(self._db)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -504,6 +568,19 @@ class NumberRegistry:
             "INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)",
             [(t, e164) for t in templates],
         )
+
+
+def _change_count(db: sqlite3.Connection) -> int:
+    found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return 0 if found is None else found[0]
+
+
+def _trim_change_log(db: sqlite3.Connection) -> None:
+    """Keep the last LOG_KEPT changes (a reader further behind reads everything)."""
+    count = _change_count(db)
+    oldest = db.execute("SELECT min(id) FROM changes").fetchone()[0]
+    if oldest is not None and count - oldest >= 2 * LOG_KEPT:
+        db.execute("DELETE FROM changes WHERE id <= ?", (count - LOG_KEPT,))
 
 
 def _select(prefix: str = "") -> str:

@@ -502,6 +502,13 @@ class Allocator:
         with self._config_lock:
             return {t: tuple(pool) for t, pool in self._pools.items()}
 
+    def templates_of(self, e164: str) -> list[str]:
+        """The templates whose pools hold `e164` (none for a number not in any pool):
+        a look-up per template, without copying every pool as `templates` does."""
+        number = normalize_e164(e164)
+        with self._config_lock:
+            return self._templates_of(number)
+
     @property
     def waiting(self) -> int:
         """Requests waiting for a number now."""

@@ -37,8 +37,11 @@ class AllocatorCollector(Collector):
     `callback_failure(provider)` counts a provider webhook that did not verify (the
     allocator cannot see those: they change nothing)."""
 
-    def __init__(self, allocator: Allocator, *, prefix: str = PREFIX) -> None:
+    def __init__(
+        self, allocator: Allocator, *, prefix: str = PREFIX, per_number: bool = True
+    ) -> None:
         self.allocator = allocator
+        self.per_number = per_number
         self.prefix = prefix
         self._failures: Counter[str] = Counter()
         self._lock = threading.Lock()
