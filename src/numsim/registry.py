@@ -92,9 +92,7 @@ def _change_log_v2(db: sqlite3.Connection) -> None:
     included, numbered in commit order (AUTOINCREMENT: never reused). A reader that
     remembers the last id it has seen reads only what changed since (changes_since).
     Triggers write it, so no write path, in any process, can forget it."""
-    db.execute(
-        "CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, e164 TEXT NOT NULL)"
-    )
+    db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, e164 TEXT NOT NULL)")
     for table, event, row in (
         ("numbers", "INSERT", "NEW"),
         ("numbers", "UPDATE", "NEW"),

@@ -36,7 +36,14 @@ from .backend import (
 )
 from .lease import Lease
 from .memory import MemoryBackend
-from .refusal import CALLING_HOURS, NOT_COMPLIANT, SHORTAGE_REASONS, NoNumberAvailable
+from .refusal import (
+    CALLING_HOURS,
+    NOT_COMPLIANT,
+    REFUSALS,
+    SHORTAGE_REASONS,
+    TEMPLATE_REFUSALS,
+    NoNumberAvailable,
+)
 from .rules import (
     DAY,
     HOUR,
@@ -66,6 +73,7 @@ WAIT_GRACE = 1.0
 # kept: ~0.8 KB each, so at most ~13 MB for a dialer calling many people.
 DESTINATION_CACHE = 1 << 14
 _T = TypeVar("_T")
+_CAP_NAMES = tuple(cap.name for cap in CAPS)
 _INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
@@ -474,19 +482,21 @@ class Allocator:
                 for e164 in pool:
                     templates_of.setdefault(e164, []).append(template)
             rows: dict[str, dict[str, Any]] = {}
-            for e164, state in states.items():
-                number = self._numbers.get(e164)
-                rows[e164] = {
-                    "provider": number.provider.value if number else None,
-                    "capacity": number.capacity if number else None,
+            known = self._numbers
+            for e164, state in states.items():  # one pass, 100,000 numbers a scrape: lean
+                number = known.get(e164)
+                row = rows[e164] = {
+                    "provider": None if number is None else number.provider.value,
+                    "capacity": None if number is None else number.capacity,
                     "in_use": state.in_use,
                     "inbound": state.inbound,
                     "calls_last_hour": state.calls[HOUR],
                     "calls_last_day": state.calls.get(DAY),
-                    **{cap.name: getattr(number, cap.name, None) for cap in CAPS},
-                    "status": state.status,
-                    "templates": templates_of.get(e164, []),
                 }
+                for name in _CAP_NAMES:
+                    row[name] = getattr(number, name, None)
+                row["status"] = state.status
+                row["templates"] = templates_of.get(e164) or []
         counters = Counter(self._backend.stats())
         with self._count_lock:
             counters.update(self._counts)
@@ -505,7 +515,7 @@ class Allocator:
     def templates_of(self, e164: str) -> list[str]:
         """The templates whose pools hold `e164` (none for a number not in any pool):
         a look-up per template, without copying every pool as `templates` does."""
-        number = normalize_e164(e164)
+        number = e164 if e164 in self._numbers else normalize_e164(e164)  # a key: as given
         with self._config_lock:
             return self._templates_of(number)
 
@@ -715,7 +725,8 @@ class Allocator:
         wait = hours.seconds_until_open(now, target.info.time_zones)
         if wait == 0.0:
             return None
-        self._count("refused:" + CALLING_HOURS)
+        self._count(REFUSALS + CALLING_HOURS)
+        self._count(f"{TEMPLATE_REFUSALS}{template}:{CALLING_HOURS}")
         return NoNumberAvailable(
             CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
         )

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
@@ -44,6 +43,7 @@ def create_app(
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
     body_limit: int = DEFAULT_LIMIT,
     import_limit: int = IMPORT_LIMIT,
+    per_number_metrics: bool = True,
     **allocator_options: Any,
 ) -> FastAPI:
     """The service over `registry`.
@@ -63,7 +63,9 @@ def create_app(
     when the number is full (None: it is rejected as busy). Without `inbound_url`,
     inbound calls are rejected.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
-    other processes (None: only this app's own changes)."""
+    other processes (None: only this app's own changes).
+    `per_number_metrics`: False leaves each number's series out of /metrics (for very
+    large pools; the per-template series stay)."""
     token = check_token(token)
     for name, url in (("public URL", public_url), ("inbound URL", inbound_url)):
         if url is not None and not is_url(url):
@@ -85,10 +87,13 @@ def create_app(
     for reference in (twilio_shared_keys or {}).values():
         CredentialRef.parse(reference)  # a reference, never a pasted secret
     service = Service(
-        registry, allocator, adapters, _provider_urls(provider_urls or {}), twilio_shared_keys
+        registry,
+        allocator,
+        adapters,
+        _provider_urls(provider_urls or {}),
+        twilio_shared_keys,
+        per_number_metrics=per_number_metrics,
     )
-    prometheus = CollectorRegistry(auto_describe=False)
-    prometheus.register(service.metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,7 +118,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.numsim = service
-    app.state.prometheus = prometheus
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))

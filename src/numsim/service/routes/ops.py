@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..state import Service
 
@@ -27,7 +27,7 @@ def pool(request: Request) -> dict[str, Any]:
 @router.get("/metrics")
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of AllocatorCollector."""
-    return Response(generate_latest(request.app.state.prometheus), media_type=CONTENT_TYPE_LATEST)
+    return Response(_service(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz")
