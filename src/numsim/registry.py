@@ -36,6 +36,9 @@ OnExisting = Literal["error", "update", "skip"]
 
 _NUMBER_COLUMNS = NUMBER_FIELDS
 _FLAGS = tuple(s.name for s in SETTINGS if s.kind == "flag")
+# Settings an empty cell cannot clear in an update (they have no "none": channels).
+_NEEDS_VALUE = frozenset(s.name for s in SETTINGS if s.kind == "whole" and not s.optional)
+_KEEPS_VALUE = "is empty: this setting cannot be cleared; give a value or leave the column out"
 _IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
 LOG_KEPT = 200_000  # changes the change log keeps (trimmed when twice as long)
 # A number's templates, as one text cell (a column of a SELECT over numbers n).
@@ -334,7 +337,9 @@ class NumberRegistry:
 
         Every good row lands; each bad row is reported with its line and reason.
         A number already registered is reported (``on_existing="error"``), or
-        updated, or skipped, as asked.
+        updated, or skipped, as asked. An update is a PATCH: it changes the settings
+        the file has columns for (an empty cell clears its setting), keeps the others,
+        and adds the row's templates.
         """
         return self._import(read_csv_rows(source), on_existing)
 
@@ -454,7 +459,8 @@ class NumberRegistry:
         if not empty:
             found = db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
             registered = {e164 for (e164,) in found}
-        added, updated, assigned = [], [], []
+        added, assigned = [], []
+        updated: dict[frozenset[str], list[tuple[object, ...]]] = {}
         for e164, row in fresh.items():
             if e164 in earlier:
                 report.reject(_duplicate(row, earlier[e164]))
@@ -462,7 +468,11 @@ class NumberRegistry:
             if e164 not in registered:
                 added.append(row.fields)
             elif on_existing == "update":
-                updated.append(row.fields)
+                kept = sorted(row.cleared & _NEEDS_VALUE)
+                if kept:
+                    report.reject(*(RowError(row.line, name, _KEEPS_VALUE) for name in kept))
+                    continue
+                updated.setdefault(row.given, []).append(row.fields)
             elif on_existing == "skip":
                 report.skipped += 1
                 continue
@@ -475,10 +485,11 @@ class NumberRegistry:
             [(e164, row.line) for e164, row in fresh.items() if e164 not in earlier],
         )
         self._insert(db, added)
-        self._update(db, updated)
+        for given, rows in updated.items():  # the settings the row gives, as PATCH
+            self._update(db, rows, given)
+            report.updated += len(rows)
         db.executemany("INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)", assigned)
         report.added += len(added)
-        report.updated += len(updated)
 
     # -- internals -----------------------------------------------------------------
 
@@ -551,13 +562,20 @@ class NumberRegistry:
         db.executemany(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", rows)
 
     @staticmethod
-    def _update(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
-        """Overwrite numbers' settings, given as their stored fields (see numbers.plain)."""
-        assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
+    def _update(
+        db: sqlite3.Connection,
+        rows: Iterable[tuple[object, ...]],
+        given: Iterable[str] = _NUMBER_COLUMNS,
+    ) -> None:
+        """Overwrite numbers' settings, given as their stored fields (see numbers.plain):
+        the `given` ones, the others left as they are."""
+        wanted = {column for column in given if column != "e164"}
+        indexes = [i for i, column in enumerate(_NUMBER_COLUMNS) if column in wanted]
+        assignments = ", ".join(f"{_NUMBER_COLUMNS[i]} = ?" for i in indexes)
         db.executemany(
             f"UPDATE numbers SET {assignments}, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE e164 = ?",
-            [(*settings, e164) for e164, *settings in rows],
+            [(*(row[i] for i in indexes), row[0]) for row in rows],
         )
 
     @staticmethod
