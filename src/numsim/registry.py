@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Literal, NamedTuple
 
 from .bulk import (
@@ -51,7 +52,7 @@ _TEMPLATES = (
 class Changes(NamedTuple):
     """What changed in a registry since a change count (see changes_since)."""
 
-    count: int  # the change count they bring the reader to
+    change_count: int  # the change count they bring the reader to
     rows: list[dict[str, object]]  # the changed numbers, as NumberRegistry.rows gives them
     removed: list[str]  # numbers no longer registered
 
@@ -157,6 +158,7 @@ class NumberRegistry:
         self.path = os.fspath(path)
         self._timeout = timeout
         self._lock = threading.RLock()
+        self._closed = False
         if not self.path.strip():
             raise RegistryError("the registry path is empty; name a file, or ':memory:'")
         if not create and self.path != ":memory:" and not os.path.exists(self.path):
@@ -175,12 +177,32 @@ class NumberRegistry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._closed = True
 
     def __enter__(self) -> NumberRegistry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def ping(self) -> None:
+        """RegistryError unless the registry can be read now, without waiting for this
+        object's own writes: a file is read on a connection of its own (in WAL mode a
+        reader never waits for the writer), so a readiness probe answers during a long
+        import. (":memory:" has no other connection: it waits.)"""
+        if self._closed:
+            raise RegistryError(f"registry {self.path} is closed")
+        if self.path == ":memory:":
+            with self._reading():
+                self._db.execute("SELECT 1 FROM numbers LIMIT 1").fetchall()
+            return
+        with self._sqlite_errors():
+            uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+            probe = sqlite3.connect(uri, uri=True, timeout=self._timeout)
+            try:
+                probe.execute("SELECT 1 FROM numbers LIMIT 1").fetchall()
+            finally:
+                probe.close()
 
     @property
     def schema_version(self) -> int:

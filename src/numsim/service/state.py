@@ -11,11 +11,13 @@ number. Syncing only adds, updates, assigns, unassigns and removes: live leases 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..allocator import Allocator
@@ -80,7 +82,8 @@ class Service:
                 self._seen = count
                 return False
             before = None if self._seen is None else set(self._accounts)
-            _apply(self.allocator, rows, removed, self._accounts)
+            with _long_lived(len(rows) > CHUNK):
+                _apply(self.allocator, rows, removed, self._accounts)
             self._seen = count
             accounts = set(self._accounts)
             if self._fixed_adapters is None and accounts != before:
@@ -145,6 +148,27 @@ def _apply(
         if old is not None:
             allocator.remove_number(e164)
             _count(accounts, old, -1)
+
+
+@contextlib.contextmanager
+def _long_lived(many: bool) -> Iterator[None]:
+    """Around a change of `many` numbers: the objects made are the pool's, kept for long.
+    Python's cyclic GC would scan the whole heap several times while they are made (at
+    100,000 numbers each full collection holds the GIL ~0.7 s: every thread, the event
+    loop included, stalls), so it is held off until the change is applied, and what
+    exists then is frozen out of later collections (gc.freeze), as long-running servers
+    do after loading."""
+    if not many:
+        yield
+        return
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _count(accounts: Counter[AccountKey], number: OutboundNumber | None, step: int) -> None:

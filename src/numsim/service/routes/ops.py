@@ -44,7 +44,7 @@ def readyz(request: Request) -> JSONResponse:
     service = _service(request)
     checks: dict[str, Any] = {}
     for name, probe in (
-        ("registry", lambda: len(service.registry)),
+        ("registry", service.registry.ping),
         ("backend", lambda: service.allocator.backend.stats()),
     ):
         try:
