@@ -219,3 +219,16 @@ def test_the_dashboard_and_alerts_use_only_metrics_numsim_exposes(clock):
     alerts = " ".join(alert_queries())
     for spec in CAPS:  # "numbers at cap" names every cap's status
         assert spec.cap is not None and spec.cap.reason in alerts
+
+
+def test_a_changed_setting_shows_in_the_next_scrape(clock):
+    registry, app = busy_pool(clock=clock)
+    with registry, TestClient(app, headers=AUTH) as client:
+        assert value(client.get("/metrics").text, "numsim_max_calls_per_hour", number=CAPPED) == 1
+        client.patch(f"/numbers/{CAPPED}", json={"max_calls_per_hour": 9, "max_calls_per_day": 50})
+        text = client.get("/metrics").text
+        assert value(text, "numsim_max_calls_per_hour", number=CAPPED) == 9
+        assert value(text, "numsim_max_calls_per_day", number=CAPPED) == 50
+        client.delete(f"/numbers/{IDLE}", params={"force": True})
+        text = client.get("/metrics").text
+        assert not [s for s in samples(text) if s.labels.get("number") == IDLE]

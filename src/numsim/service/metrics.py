@@ -30,38 +30,35 @@ from ..numbers import CAPS, OutboundNumber
 PREFIX = "numsim"
 REFUSED = REFUSALS  # the counters' prefix of refusals by reason (kept for importers)
 
-Value = Callable[[NumberState, OutboundNumber | None], "int | None"]
+# Per number gauges of its state now: metric name -> (help, value of a NumberState).
+_STATE_GAUGES: dict[str, tuple[str, Callable[[NumberState], int | None]]] = {
+    "channels_in_use": (
+        "Channels carrying a call now (inbound included).",
+        lambda state: state.in_use,
+    ),
+    "calls_last_hour": ("Outbound calls in the rolling hour.", lambda state: state.calls[HOUR]),
+    "calls_last_day": (
+        "Outbound calls in the rolling 24 hours.",
+        lambda state: state.calls.get(DAY),
+    ),
+}
 
 
-def _setting(name: str) -> Value:
-    """A number's setting (a cap) as a gauge's value: None (no series) when not set."""
+def _setting(name: str) -> Callable[[OutboundNumber], int | None]:
+    """A number's setting as a gauge's value: None (no series) when not set."""
 
-    def value(state: NumberState, number: OutboundNumber | None) -> int | None:
-        found: int | None = getattr(number, name, None)
+    def value(number: OutboundNumber) -> int | None:
+        found: int | None = getattr(number, name)
         return found
 
     return value
 
 
-# Per number gauges: metric name -> (help, value). Each cap setting is one
-# (max_calls_per_hour, ...), so "near its hourly cap" is calls_last_hour over it.
-_GAUGES: dict[str, tuple[str, Value]] = {
-    "channels_in_use": (
-        "Channels carrying a call now (inbound included).",
-        lambda state, number: state.in_use,
-    ),
-    "channels_capacity": (
-        "Concurrent calls the number may carry.",
-        lambda state, number: None if number is None else number.capacity,
-    ),
-    "calls_last_hour": (
-        "Outbound calls in the rolling hour.",
-        lambda state, number: state.calls[HOUR],
-    ),
-    "calls_last_day": (
-        "Outbound calls in the rolling 24 hours.",
-        lambda state, number: state.calls.get(DAY),
-    ),
+# Per number gauges of its settings (they change only when the number does): each cap
+# setting is one (max_calls_per_hour, ...), so "near its hourly cap" is calls_last_hour
+# over it.
+_SETTING_GAUGES: dict[str, tuple[str, Callable[[OutboundNumber], int | None]]] = {
+    "channels_capacity": ("Concurrent calls the number may carry.", lambda n: n.capacity),
     **{spec.name: (f"The number's cap: {spec.help}.", _setting(spec.name)) for spec in CAPS},
 }
 _STATUS = ("number_status", "1 for the number's status now (ready, busy, retired, a cap).")
@@ -101,6 +98,9 @@ class AllocatorCollector(Collector):
         self.per_number = per_number
         self._failures: Counter[str] = Counter()
         self._lock = threading.Lock()
+        # The settings gauges' text, and the numbers it was written for: reused while
+        # the numbers are the same (compared by identity first: a few ms at 100,000).
+        self._settings_text: tuple[dict[str, OutboundNumber], str] = ({}, "")
 
     def callback_failure(self, provider: str) -> None:
         with self._lock:
@@ -116,18 +116,23 @@ class AllocatorCollector(Collector):
         """The Prometheus text format of collect(), written straight for the per-number
         series (prometheus_client's writer takes seconds for 100,000 numbers)."""
         pool = _Pool.read(self.allocator)
-        text = _number_text(self.prefix, pool) if self.per_number else ""
+        text = ""
+        if self.per_number:
+            numbers, settings = self._settings_text
+            if numbers != pool.numbers:
+                settings = _settings_text(self.prefix, pool.numbers)
+                self._settings_text = (pool.numbers, settings)
+            text = _state_text(self.prefix, pool) + settings
         rest = CollectorRegistry(auto_describe=False)
         rest.register(_Fixed(list(self._pools(pool))))
         return text.encode() + generate_latest(rest)
 
     def _numbers(self, pool: _Pool) -> Iterator[Metric]:
         name = self.prefix + "_"
-        known = pool.numbers
-        for metric, (text, value) in _GAUGES.items():
+        for metric, (text, state_value) in _STATE_GAUGES.items():
             gauge = GaugeMetricFamily(name + metric, text, labels=_NUMBER_LABELS)
             for e164, state in pool.states.items():
-                found = value(state, known.get(e164))
+                found = state_value(state)
                 if found is not None:
                     gauge.add_metric([e164, pool.provider(e164)], float(found))
             yield gauge
@@ -137,6 +142,13 @@ class AllocatorCollector(Collector):
         for e164, state in pool.states.items():
             status.add_metric([e164, pool.provider(e164), state.status], 1.0)
         yield status
+        for metric, (text, setting_value) in _SETTING_GAUGES.items():
+            gauge = GaugeMetricFamily(name + metric, text, labels=_NUMBER_LABELS)
+            for e164, number in pool.numbers.items():
+                found = setting_value(number)
+                if found is not None:
+                    gauge.add_metric([e164, number.provider.value], float(found))
+            yield gauge
 
     def _pools(self, pool: _Pool) -> Iterator[Metric]:
         yield from self._templates(pool)
@@ -218,24 +230,41 @@ class _Fixed(Collector):
         return iter(self.metrics)
 
 
-def _number_text(prefix: str, pool: _Pool) -> str:
-    """The per-number families of collect() in the text format. Their label values need
-    no escaping: E.164 numbers, provider names and statuses are plain words."""
-    known = pool.numbers
-    rows = [(e164, state, known.get(e164)) for e164, state in pool.states.items()]
-    labels = [f'{{number="{e164}",provider="{pool.provider(e164)}"' for e164, _, _ in rows]
+def _state_text(prefix: str, pool: _Pool) -> str:
+    """The per-number state families of collect() in the text format. Label values
+    need no escaping: E.164 numbers, provider names and statuses are plain words."""
+    states = pool.states
+    labels = [f'{{number="{e164}",provider="{pool.provider(e164)}"' for e164 in states]
     out: list[str] = []
-    for metric, (text, value) in _GAUGES.items():
+    for metric, (text, value) in _STATE_GAUGES.items():
         name = f"{prefix}_{metric}"
         out.append(f"# HELP {name} {text}\n# TYPE {name} gauge\n")
-        for label, (_, state, number) in zip(labels, rows, strict=True):
-            found = value(state, number)
-            if found is not None:
-                out.append(f"{name}{label}}} {float(found)!r}\n")
+        found = map(value, states.values())
+        out += [
+            f"{name}{label}}} {float(v)!r}\n"
+            for label, v in zip(labels, found, strict=True)
+            if v is not None
+        ]
     name = f"{prefix}_{_STATUS[0]}"
     out.append(f"# HELP {name} {_STATUS[1]}\n# TYPE {name} gauge\n")
     out += [
         f'{name}{label},status="{state.status}"}} 1.0\n'
-        for label, (_, state, _) in zip(labels, rows, strict=True)
+        for label, state in zip(labels, states.values(), strict=True)
     ]
+    return "".join(out)
+
+
+def _settings_text(prefix: str, numbers: dict[str, OutboundNumber]) -> str:
+    """The per-number settings families of collect() in the text format."""
+    labels = [f'{{number="{e164}",provider="{n.provider.value}"}} ' for e164, n in numbers.items()]
+    out: list[str] = []
+    for metric, (text, value) in _SETTING_GAUGES.items():
+        name = f"{prefix}_{metric}"
+        out.append(f"# HELP {name} {text}\n# TYPE {name} gauge\n")
+        found = map(value, numbers.values())
+        out += [
+            f"{name}{label}{float(v)!r}\n"
+            for label, v in zip(labels, found, strict=True)
+            if v is not None
+        ]
     return "".join(out)
