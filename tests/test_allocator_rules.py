@@ -433,3 +433,16 @@ def test_refusals_are_counted_by_template_and_reason_as_well_as_by_reason(make_a
         "refused:empty_pool": 1,
         "refused:calling_hours": 1,
     }
+
+
+def test_find_templates_of_states_and_counters_read_one_number_or_the_state(make_allocator):
+    a, b = plivo(0), plivo(1)
+    allocator = make_allocator([a, b], {"t": pool(a, b), "u": pool(b)})
+    assert allocator.find(b.e164) == b and allocator.find("+91 22 4000 0001") == b
+    assert allocator.find("+912240099999") is None
+    assert allocator.templates_of(b.e164) == ["t", "u"] and allocator.templates_of(a.e164) == ["t"]
+    lease = allocator.acquire("u", IN)
+    now, states = allocator.states()
+    snapshot = allocator.snapshot()
+    assert states[lease.number].in_use == snapshot.numbers[lease.number]["in_use"] == 1
+    assert allocator.counters() == snapshot.counters and snapshot.counters["acquired"] == 1

@@ -524,6 +524,13 @@ class Allocator:
         with self._config_lock:
             return {t: tuple(pool) for t, pool in self._pools.items()}
 
+    def find(self, e164: str) -> OutboundNumber | None:
+        """The allocator's number `e164`, or None: one look-up, where `numbers` copies
+        them all."""
+        number = e164 if e164 in self._numbers else normalize_e164(e164)  # a key: as given
+        with self._config_lock:
+            return self._numbers.get(number)
+
     def templates_of(self, e164: str) -> list[str]:
         """The templates whose pools hold `e164` (none for a number not in any pool):
         a look-up per template, without copying every pool as `templates` does."""

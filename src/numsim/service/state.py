@@ -119,7 +119,6 @@ def _apply(
     drop the `removed` numbers, keeping `accounts` (numbers per account) counted. Rows
     are compared as stored: only a new or changed number is built (and validated)
     again. Applied CHUNK rows at a time, pausing in between (see CHUNK)."""
-    current = allocator.numbers
     joining: defaultdict[str, list[str]] = defaultdict(list)
     leaving: defaultdict[str, list[str]] = defaultdict(list)
     for start in range(0, len(rows), CHUNK):
@@ -127,7 +126,7 @@ def _apply(
             time.sleep(0)  # let the GIL go: the event loop runs between chunks
         for row in rows[start : start + CHUNK]:
             e164 = str(row["e164"])
-            old = current.get(e164)
+            old = allocator.find(e164)
             wanted = set(row["templates"])  # type: ignore[call-overload]
             have = set(allocator.templates_of(e164)) if old is not None else set()
             if old is None or plain(old) != tuple(row[f] for f in NUMBER_FIELDS):
@@ -144,7 +143,7 @@ def _apply(
     for template, numbers in joining.items():
         allocator.assign(template, numbers)
     for e164 in removed:
-        old = current.get(e164)
+        old = allocator.find(e164)
         if old is not None:
             allocator.remove_number(e164)
             _count(accounts, old, -1)
