@@ -442,7 +442,7 @@ def test_find_templates_of_states_and_counters_read_one_number_or_the_state(make
     assert allocator.find("+912240099999") is None
     assert allocator.templates_of(b.e164) == ["t", "u"] and allocator.templates_of(a.e164) == ["t"]
     lease = allocator.acquire("u", IN)
-    now, states = allocator.states()
+    _, states = allocator.states()
     snapshot = allocator.snapshot()
     assert states[lease.number].in_use == snapshot.numbers[lease.number]["in_use"] == 1
     assert allocator.counters() == snapshot.counters and snapshot.counters["acquired"] == 1
