@@ -1,6 +1,7 @@
 """The service at scale: a change costs what changed (the registry's change log), by this
 process or another; readiness answers during a long import."""
 
+import io
 import threading
 
 import pytest
@@ -67,12 +68,20 @@ def test_another_processs_removals_and_unassignments_reach_the_allocator(tmp_pat
         theirs.remove(NUMBERS[0])
         theirs.assign("v", NUMBERS[1:2])
         theirs.update(NUMBERS[2], label="moved")
+        theirs.rotate(NUMBERS[3], numsim.OutboundNumber("+14155550999", "twilio"))
+        theirs.import_csv(
+            io.StringIO(f"e164,provider,templates\n{NUMBERS[4]},plivo,w\n"), on_existing="update"
+        )
         assert service.refresh() and not service.refresh()
         allocator = service.allocator
         assert NUMBERS[0] not in allocator.numbers
-        assert sorted(allocator.templates["t"]) == NUMBERS[3:]
+        assert sorted(allocator.templates["t"]) == sorted([*NUMBERS[4:], "+14155550999"])
         assert allocator.templates["v"] == (NUMBERS[1],)
         assert allocator.numbers[NUMBERS[2]].label == "moved"
+        assert allocator.templates_of("+14155550999") == ["t"] and not allocator.templates_of(
+            NUMBERS[3]
+        )
+        assert allocator.templates_of(NUMBERS[4]) == ["t", "w"]
 
 
 def test_a_reader_behind_the_kept_log_reads_everything(tmp_path, monkeypatch):
