@@ -82,7 +82,7 @@ class Service:
                 self._seen = count
                 return False
             before = None if self._seen is None else set(self._accounts)
-            with _long_lived(len(rows) > CHUNK):
+            with long_lived() if len(rows) > CHUNK else contextlib.nullcontext():
                 _apply(self.allocator, rows, removed, self._accounts)
             self._seen = count
             accounts = set(self._accounts)
@@ -150,16 +150,14 @@ def _apply(
 
 
 @contextlib.contextmanager
-def _long_lived(many: bool) -> Iterator[None]:
-    """Around a change of `many` numbers: the objects made are the pool's, kept for long.
-    Python's cyclic GC would scan the whole heap several times while they are made (at
-    100,000 numbers each full collection holds the GIL ~0.7 s: every thread, the event
-    loop included, stalls), so it is held off until the change is applied, and what
-    exists then is frozen out of later collections (gc.freeze), as long-running servers
-    do after loading."""
-    if not many:
-        yield
-        return
+def long_lived() -> Iterator[None]:
+    """Around a big change (an import, a sync of many numbers): the objects it makes are
+    the pool's, kept for long, and its garbage is freed by reference counting. Python's
+    cyclic GC would scan the whole heap several times meanwhile (at 100,000 numbers
+    each full collection holds the GIL ~0.7 s: every thread, the event loop included,
+    stalls), so it is held off until the change is made, and what exists then is
+    frozen out of later collections (gc.freeze), as long-running servers do after
+    loading."""
     enabled = gc.isenabled()
     gc.disable()
     try:

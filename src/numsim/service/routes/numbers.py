@@ -16,7 +16,7 @@ from ...errors import RegistryError
 from ...numbers import Provider
 from ...phone import normalize_e164
 from ..models import NumberIn, NumberSettings, Pool, Rotation, number_row
-from ..state import Service
+from ..state import Service, long_lived
 
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
@@ -74,11 +74,12 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
 
     def work() -> tuple[ImportReport, dict[str, Any]]:  # parsing too: off the event loop
         registry = service.registry
-        if kind == "application/json":
-            report = registry.import_rows(_json_rows(body), on_existing=on_existing)
-        else:
-            report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
-        service.sync()
+        with long_lived():
+            if kind == "application/json":
+                report = registry.import_rows(_json_rows(body), on_existing=on_existing)
+            else:
+                report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
+            service.sync()
         return report, _report(report)
 
     report, shown = await run_in_threadpool(work)
