@@ -82,8 +82,11 @@ class Service:
                 self._seen = count
                 return False
             before = None if self._seen is None else set(self._accounts)
-            with long_lived() if len(rows) > CHUNK else contextlib.nullcontext():
+            many = len(rows) > CHUNK
+            with gc_held() if many else contextlib.nullcontext():
                 _apply(self.allocator, rows, removed, self._accounts)
+            if many:  # the pool's objects, kept for long: out of later full collections
+                gc.freeze()
             self._seen = count
             accounts = set(self._accounts)
             if self._fixed_adapters is None and accounts != before:
@@ -150,20 +153,16 @@ def _apply(
 
 
 @contextlib.contextmanager
-def long_lived() -> Iterator[None]:
-    """Around a big change (an import, a sync of many numbers): the objects it makes are
-    the pool's, kept for long, and its garbage is freed by reference counting. Python's
-    cyclic GC would scan the whole heap several times meanwhile (at 100,000 numbers
-    each full collection holds the GIL ~0.7 s: every thread, the event loop included,
-    stalls), so it is held off until the change is made, and what exists then is
-    frozen out of later collections (gc.freeze), as long-running servers do after
-    loading."""
+def gc_held() -> Iterator[None]:
+    """Python's cyclic GC held off around a big change (an import, a sync of many
+    numbers), whose garbage reference counting frees: a full collection of a
+    100,000-number heap holds the GIL ~0.7 s, and every thread, the event loop
+    included, stalls."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 

@@ -16,7 +16,7 @@ from ...errors import RegistryError
 from ...numbers import Provider
 from ...phone import normalize_e164
 from ..models import NumberIn, NumberSettings, Pool, Rotation, number_row
-from ..state import Service, long_lived
+from ..state import Service, gc_held
 
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
@@ -74,7 +74,7 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
 
     def work() -> tuple[ImportReport, dict[str, Any]]:  # parsing too: off the event loop
         registry = service.registry
-        with long_lived():
+        with gc_held():
             if kind == "application/json":
                 report = registry.import_rows(_json_rows(body), on_existing=on_existing)
             else:
