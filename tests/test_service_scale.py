@@ -95,6 +95,7 @@ def test_a_reader_behind_the_kept_log_reads_everything(tmp_path, monkeypatch):
             theirs.update(e164, label="new")
         theirs.remove(NUMBERS[0], force=True)
         assert mine.changes_since(seen) is None  # too far behind: read everything
+        assert mine.changes_since(mine.change_count() + 1) is None  # ahead: another file
         assert service.refresh()
         assert NUMBERS[0] not in service.allocator.numbers
         assert {n.label for n in service.allocator.numbers.values()} == {"new"}

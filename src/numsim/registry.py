@@ -393,7 +393,8 @@ class NumberRegistry:
         """What changed after change count `seen` (by any process), read in one snapshot:
         the changed numbers' rows (as rows() gives them) and the numbers removed. Costs
         what changed, not the registry's size. None if the log no longer reaches back
-        to `seen` (it keeps the last LOG_KEPT changes): read everything instead."""
+        to `seen` (it keeps the last LOG_KEPT changes), or `seen` is ahead of it (the
+        file was replaced, say restored from a backup): read everything instead."""
         changed = "(SELECT DISTINCT e164 FROM changes WHERE id > ?) c"
         query = (  # CROSS JOIN: from the few changed to the numbers, never a scan of these
             f"SELECT {_select('n.')}, {_TEMPLATES} FROM {changed} "
@@ -408,8 +409,8 @@ class NumberRegistry:
             try:
                 count = _change_count(self._db)
                 oldest = self._db.execute("SELECT min(id) FROM changes").fetchone()[0]
-                if seen < (count if oldest is None else oldest - 1):
-                    return None
+                if not (count if oldest is None else oldest - 1) <= seen <= count:
+                    return None  # trimmed away, or a count of another file (a restore)
                 rows = [_row(row) for row in self._db.execute(query, (seen,))]
                 gone = [e164 for (e164,) in self._db.execute(removed, (seen,))]
             finally:
