@@ -53,6 +53,30 @@ def require_redis():
         pytest.skip(f"{problem} ({REDIS_HELP})")
 
 
+BROWSER_HELP = "NUMSIM_REQUIRE_BROWSER=1 makes this a failure instead of a skip"
+
+
+def browser_problem():
+    """Why the browser tests cannot run here (None: they can): they drive the system's
+    chromium through Playwright, and never download a browser."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install --group dev)"
+    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+        return "chromium not found: install it (apt-get install -y chromium)"
+    return None
+
+
+def require_browser():
+    """Skip (or fail, with NUMSIM_REQUIRE_BROWSER=1) a browser test that cannot run here."""
+    problem = browser_problem()
+    if problem is not None:
+        if os.environ.get("NUMSIM_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{problem} ({BROWSER_HELP})")
+        pytest.skip(f"{problem} ({BROWSER_HELP})")
+
+
 @pytest.fixture(scope="session")
 def redis_server():
     """A real redis-server on 127.0.0.1, on a free port, without persistence."""

@@ -172,6 +172,17 @@ def test_compliance_india_needs_trai_and_us_needs_stir_shaken(make_allocator):
     assert allocator.acquire("t", UK).number in (unregistered.e164, us_unattested.e164)
 
 
+def test_by_default_canada_needs_stir_shaken_as_the_us_does(make_allocator):
+    # CRTC requires STIR/SHAKEN on Canadian calls too: +1 is not only the US.
+    unattested = twilio(0, stir_shaken_attested=False)
+    attested = twilio(1, stir_shaken_attested=True)
+    allocator = make_allocator([unattested, attested], {"t": pool(unattested, attested)})
+    toronto = "+14165550123"
+    assert allocator.acquire("t", toronto).number == attested.e164
+    error = refusal(allocator, "t", "+14165550124")
+    assert error.reasons == {unattested.e164: "not_compliant", attested.e164: "busy"}
+
+
 def test_compliance_can_be_turned_off_or_changed(make_allocator):
     number = twilio(0, stir_shaken_attested=False)
     off = make_allocator([number], {"t": pool(number)}, compliance=False)

@@ -24,6 +24,18 @@ def run(capsys, *argv):
     return code, out, err
 
 
+def test_rotate_into_a_number_of_the_same_pool_is_one_line_and_exit_1(capsys, db):
+    for number in ("+14155550100", "+14155550101"):
+        assert run(capsys, "numbers", "--db", db, "add", number, "--provider", "twilio")[0] == 0
+        assert run(capsys, "numbers", "--db", db, "assign", "us", number)[0] == 0
+    code, out, err = run(capsys, "numbers", "--db", db, "rotate", "+14155550100", "+14155550101")
+    assert code == 1 and out == ""
+    assert err == (
+        "numsim: error: cannot rotate +14155550100 into +14155550101: +14155550101 is "
+        "already in template(s) us, which would lose a number\n"
+    )
+
+
 def test_import_list_and_export(capsys, db, tmp_path):
     code, out, _ = run(capsys, "numbers", "--db", db, "import", SAMPLE)
     assert code == 0 and "added 9" in out

@@ -115,6 +115,17 @@ def test_rotate_to_unknown_number_changes_nothing(registry):
     assert registry.templates()["a"].numbers == (TWILIO.e164,)
 
 
+def test_rotate_into_a_number_already_in_the_pool_is_refused(registry):
+    # It used to succeed and silently leave the pool one number short.
+    other = OutboundNumber("+14155550101", "twilio", stir_shaken_attested=True)
+    registry.add(TWILIO, templates=["a", "b"])
+    registry.add(other, templates=["b"])
+    with pytest.raises(RegistryError, match=r"\+14155550101 is already in template\(s\) b"):
+        registry.rotate(TWILIO.e164, other.e164)
+    assert registry.templates()["a"].numbers == (TWILIO.e164,)
+    assert registry.templates()["b"].numbers == (TWILIO.e164, other.e164)
+
+
 def test_file_registry_persists_and_is_versioned(tmp_path):
     path = tmp_path / "reg.db"
     with NumberRegistry(path) as reg:

@@ -70,10 +70,10 @@ def test_every_route_but_webhooks_and_health_needs_the_token(registry, clock):
     app = create_app(registry, token=TOKEN, clock=clock, sync_interval=None)
     wrong = {"Authorization": "Bearer " + "x" * len(TOKEN)}
     provider = {"Authorization": f"Bearer {TWILIO_TOKEN}"}  # a webhook secret is no API token
-    # The route table: every API route (OpenAPI lists them all), the docs, and a path
-    # nobody has added yet (the middleware guards it too).
+    # The route table: every API route (OpenAPI lists them all), the docs (public: a
+    # browser cannot send the token), and paths nobody serves (the middleware guards them).
     table = [(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops]
-    table += [("GET", app.docs_url), ("GET", app.openapi_url), ("GET", app.redoc_url)]
+    table += [("GET", "/docs"), ("GET", app.openapi_url), ("GET", "/redoc")]
     table += [("GET", "/docs/oauth2-redirect"), ("POST", "/added-later")]
     seen = []
     with TestClient(app) as client:
@@ -92,6 +92,8 @@ def test_every_route_but_webhooks_and_health_needs_the_token(registry, clock):
         "/readyz",
         "/callbacks/{provider}/status",
         "/callbacks/{provider}/inbound",
+        "/docs",
+        "/openapi.json",
     }
     assert ("GET", "/docs") in seen and ("POST", "/allocations") in seen
 
@@ -233,6 +235,8 @@ BAD = [
     ("GET", "/numbers/abc", None, 422, "invalid phone number 'abc'"),
     ("GET", "/numbers?template=nope", None, 404, "nope"),
     ("GET", "/numbers?provider=skype", None, 422, "unknown provider 'skype'"),
+    ("GET", "/numbers?tempalte=sales", None, 422, "unknown query field(s) 'tempalte'"),
+    ("DELETE", f"/numbers/{A}?forse=true", None, 422, "this route takes force"),
     ("PATCH", f"/numbers/{A}", {}, 409, "nothing to update"),
     ("PATCH", f"/numbers/{A}", {"max_concurrent_calls": -1}, 422, "max_concurrent_calls"),
     ("PATCH", f"/numbers/{A}", {"e164": B}, 422, "e164"),
@@ -501,3 +505,15 @@ def test_serve_options_are_checked_in_one_line(capsys, monkeypatch, tmp_path, op
     err = capsys.readouterr().err
     assert err.startswith("numsim: error: ") and message in err and err.count("\n") == 1
     assert "the-secret-itself" not in err
+
+
+def test_a_method_not_allowed_names_every_method_the_path_serves(client):
+    # Starlette named only the first matching route's methods (Allow: GET on /numbers).
+    for method, path, allowed in [
+        ("OPTIONS", "/numbers", "GET, POST"),
+        ("PUT", f"/numbers/{A}", "DELETE, GET, PATCH"),
+        ("PATCH", f"/templates/eu/sales/numbers/{A}", "DELETE, PUT"),
+        ("POST", "/numbers/check", "GET"),  # its own resource, not a number's
+    ]:
+        response = client.request(method, path)
+        assert response.status_code == 405 and response.headers["allow"] == allowed

@@ -128,6 +128,8 @@ def test_the_readme_curl_session_runs(tmp_path):
         )
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"added":9' in result.stdout and '"released":true' in result.stdout
+    assert '"changed":false' in result.stdout and '"template":"us-appointments"' in result.stdout
+    assert '"check":"compliance"' in result.stdout  # +13125550199 is not STIR/SHAKEN attested
 
 
 TWILIO_SID = "AC" + "0" * 32

@@ -53,7 +53,7 @@ def _references(monkeypatch):
 def test_every_setting_is_declared_with_what_the_places_need():
     assert tuple(f.name for f in fields(OutboundNumber) if f.init) == NUMBER_FIELDS
     for spec in SETTINGS:
-        assert spec.help and spec.flag
+        assert spec.help and spec.flag and spec.label
         assert spec.required or spec.optional or spec.kind in ("whole", "flag")
     assert {spec.name: spec.cap for spec in CAPS}.items() >= {
         "max_calls_per_hour": numsim.numbers.Cap("hourly_cap", 3600.0),
@@ -120,6 +120,29 @@ def test_the_http_models_have_a_field_per_setting_and_round_trip_it(tmp_path):
             response = client.patch(f"/numbers/{E164}", json=changes)
             assert response.status_code == 200, response.text
             assert {k: response.json()[k] for k in changes} == changes
+
+
+def test_the_dashboard_form_has_a_field_per_setting_and_round_trips_it():
+    import re
+
+    from numsim.service.dashboard.forms import values_of
+
+    with numsim.NumberRegistry() as registry:
+        app = create_app(registry, token=TOKEN, sync_interval=None)
+        with TestClient(app) as client:
+            page = client.get("/dashboard/sign-in")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+            client.post("/dashboard/sign-in", data={"csrf": csrf, "secret": TOKEN})
+            form = client.get("/dashboard/numbers/new").text
+            assert all(f'<label for="{spec.name}">' in form for spec in SETTINGS)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form)[1]  # the signed-in one
+            shown = {k: v for k, v in values_of(SAMPLE, ["t"]).items() if v}
+            response = client.post("/dashboard/numbers/new", data={**shown, "csrf": csrf})
+            assert response.status_code == 200, response.text  # followed to its page
+            assert registry.get(E164) == SAMPLE and registry.templates_of(E164) == ["t"]
+            edit = client.get(f"/dashboard/numbers/{E164}").text
+            for spec in SETTINGS[1:]:
+                assert f'id="{spec.name}"' in edit, spec.name
 
 
 def _flags(action):
@@ -235,8 +258,10 @@ def test_every_place_reads_every_kind_of_setting():
     from numsim import bulk
     from numsim.numbers import Kind
     from numsim.service import models
+    from numsim.service.dashboard import forms
 
     kinds = set(get_args(Kind))
     assert {spec.kind for spec in SETTINGS} <= kinds
     assert set(bulk._KIND_PARSERS) | {"whole"} == kinds
     assert set(models._TYPES) == kinds
+    assert set(forms._INPUTS) == kinds

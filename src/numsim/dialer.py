@@ -378,7 +378,8 @@ class Dialer:
     def check_numbers(self) -> dict[str, str]:
         """Numbers that would fail silently at the provider, with why: no adapter for
         their account, not owned by it, or owned without voice. Empty when all is well.
-        One listing request per account."""
+        Each account is asked the cheapest way (`ProviderAdapter.look_up`). For the
+        registry's numbers with compliance and credentials too, see numsim.prelaunch."""
         problems: dict[str, str] = {}
         by_adapter: dict[ProviderAdapter, list[str]] = {}
         for e164 in self._allocator.numbers:
@@ -388,17 +389,18 @@ class Dialer:
                 problems[e164] = str(error)
         for adapter, numbers in by_adapter.items():
             try:
-                owned = {n.e164: n for n in adapter.owned_numbers()}
+                owned = adapter.look_up(numbers)
             except ProviderError as error:
                 for e164 in numbers:
-                    problems[e164] = f"cannot list account {adapter.account}'s numbers: {error}"
+                    problems[e164] = f"cannot ask account {adapter.account}: {error}"
                 continue
             for e164 in numbers:
-                if e164 not in owned:
+                found = owned.get(e164)
+                if found is None:
                     problems[e164] = (
                         f"not a number of {adapter.provider.value} account {adapter.account}"
                     )
-                elif not owned[e164].voice:
+                elif not found.voice:
                     problems[e164] = "owned, but not enabled for voice calls"
         return dict(sorted(problems.items()))
 

@@ -63,7 +63,8 @@ class Setting:
     """One setting of a number, as every place that reads or writes numbers sees it.
 
     The CSV column, the registry column and the HTTP field are `name`; the CLI flag is
-    ``--flag``; the simulator's number groups take it unless `group` is False."""
+    ``--flag``; the dashboard's form field is `label`; the simulator's number groups take
+    it unless `group` is False."""
 
     name: str
     kind: Kind
@@ -74,6 +75,7 @@ class Setting:
     maximum: int = MAX_LIMIT
     cap: Cap | None = None
     group: bool = True
+    label: str = ""
 
     @property
     def required(self) -> bool:
@@ -131,9 +133,11 @@ def setting(
     maximum: int = MAX_LIMIT,
     cap: Cap | None = None,
     group: bool = True,
+    label: str = "",
 ) -> dict[str, Setting]:
-    """A field's metadata declaring it a setting (its name and default come from the field)."""
-    declared = Setting("", kind, REQUIRED, help, flag, minimum, maximum, cap, group)
+    """A field's metadata declaring it a setting (its name and default come from the field;
+    its label, if not given, from the name)."""
+    declared = Setting("", kind, REQUIRED, help, flag, minimum, maximum, cap, group, label)
     return {_KEY: declared}
 
 
@@ -160,29 +164,48 @@ class OutboundNumber:
 
     A new setting is one more field here, with its `setting(...)` metadata."""
 
-    e164: str = field(metadata=setting("e164", help="the number, in E.164", group=False))
+    e164: str = field(
+        metadata=setting("e164", help="the number, in E.164", group=False, label="Number (E.164)")
+    )
     provider: Provider = field(metadata=setting("provider", help=", ".join(Provider)))
     max_concurrent_calls: int = field(
         default=1,
         metadata=setting(
-            "whole", help="max concurrent calls (a Twilio number carries 1)", flag="channels"
+            "whole",
+            help="max concurrent calls (a Twilio number carries 1)",
+            flag="channels",
+            label="Channels",
         ),
     )
     max_calls_per_hour: int | None = field(
         default=None,
-        metadata=setting("whole", help="calls per rolling hour", cap=Cap("hourly_cap", 3600.0)),
+        metadata=setting(
+            "whole",
+            help="calls per rolling hour",
+            cap=Cap("hourly_cap", 3600.0),
+            label="Hourly cap",
+        ),
     )
     max_calls_per_day: int | None = field(
         default=None,
-        metadata=setting("whole", help="calls per rolling 24 h", cap=Cap("daily_cap", 86400.0)),
+        metadata=setting(
+            "whole", help="calls per rolling 24 h", cap=Cap("daily_cap", 86400.0), label="Daily cap"
+        ),
     )
     trai_registered: bool = field(
         default=False,
-        metadata=setting("flag", help="TRAI registered: may call India", flag="trai"),
+        metadata=setting(
+            "flag", help="TRAI registered: may call India", flag="trai", label="TRAI registered"
+        ),
     )
     stir_shaken_attested: bool = field(
         default=False,
-        metadata=setting("flag", help="STIR/SHAKEN attested: may call the US", flag="stir-shaken"),
+        metadata=setting(
+            "flag",
+            help="STIR/SHAKEN attested: may call the US and Canada",
+            flag="stir-shaken",
+            label="STIR/SHAKEN attested",
+        ),
     )
     account: str | None = field(
         default=None,
@@ -222,6 +245,22 @@ class OutboundNumber:
         return self._info.area_code
 
 
+TWILIO_RULE = "a Twilio number carries one call at a time, whatever its channels"
+
+
+def channels_warning(number: OutboundNumber) -> str | None:
+    """The warning for channels a number will never use (a Twilio number given more
+    than one): the words the CLI prints and the HTTP API answers. None if all count."""
+    if number.provider.one_call_per_number and number.max_concurrent_calls > 1:
+        return f"{TWILIO_RULE}: {number.max_concurrent_calls} channels are stored but count as 1"
+    return None
+
+
+def imported_channels_warning(rows: int) -> str | None:
+    """channels_warning for an import: how many rows set channels that will not count."""
+    return f"{TWILIO_RULE}: {rows} row(s) set more (stored, count as 1)" if rows else None
+
+
 def _settings() -> tuple[Setting, ...]:
     found = []
     for spec in fields(OutboundNumber):
@@ -229,7 +268,8 @@ def _settings() -> tuple[Setting, ...]:
             declared: Setting = spec.metadata[_KEY]
             default = REQUIRED if spec.default is MISSING else spec.default
             flag = declared.flag or spec.name.replace("_", "-")
-            found.append(replace(declared, name=spec.name, default=default, flag=flag))
+            label = declared.label or spec.name.replace("_", " ").capitalize()
+            found.append(replace(declared, name=spec.name, default=default, flag=flag, label=label))
     return tuple(found)
 
 

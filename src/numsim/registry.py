@@ -32,6 +32,7 @@ from .numbers import (
     plain,
 )
 from .phone import normalize_e164
+from .validation import whole
 
 OnExisting = Literal["error", "update", "skip"]
 
@@ -330,7 +331,8 @@ class NumberRegistry:
         """Swap `old` for `new` in every template using `old`, in one transaction.
 
         `new` may be a number already in the registry, or an OutboundNumber to add.
-        `old` stays registered (unassigned). Returns the templates changed.
+        `old` stays registered (unassigned). Returns the templates changed. Refused
+        when `new` is already in one of those templates: that pool would shrink.
         """
         old = normalize_e164(old)
         with self._transaction() as db:
@@ -344,6 +346,12 @@ class NumberRegistry:
             if new_e164 == old:
                 raise RegistryError(f"cannot rotate {old} into itself")
             templates = self._templates_of(db, old)
+            shared = sorted(set(templates) & set(self._templates_of(db, new_e164)))
+            if shared:  # the swap would merge two members into one: the pool shrinks
+                raise RegistryError(
+                    f"cannot rotate {old} into {new_e164}: {new_e164} is already in "
+                    f"template(s) {', '.join(shared)}, which would lose a number"
+                )
             db.execute("DELETE FROM assignments WHERE e164 = ?", (old,))
             self._assign(db, new_e164, templates)
             return templates
@@ -612,6 +620,34 @@ class NumberRegistry:
         )
         db.execute("INSERT INTO changes (e164) VALUES (?)", (e164,))
 
+    # -- pages ---------------------------------------------------------------------
+
+    def page(
+        self, search: str = "", *, template: str | None = None, offset: int = 0, limit: int = 50
+    ) -> tuple[list[dict[str, object]], int]:
+        """One page of rows (as `rows()` gives them, in E.164 order) whose number,
+        provider, account, label or a template contains `search` (any case), within
+        `template`'s pool if given; and how many match in all. Paged in SQL, so a page
+        of a large registry reads only its own rows (a search scans, once)."""
+        offset = whole("offset", offset)
+        limit = whole("limit", limit, minimum=1, maximum=10_000)
+        where, params = _matching(search.strip())
+        if template is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM assignments p WHERE p.e164 = n.e164 AND p.template = ?)"
+            )
+            params.append(template)
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
+        query = (
+            f"SELECT {_select('n.')}, {_TEMPLATES} "
+            f"FROM numbers n {condition}ORDER BY n.e164 LIMIT ? OFFSET ?"
+        )
+        with self._reading():
+            total = self._db.execute(f"SELECT count(*) FROM numbers n {condition}", params)
+            count: int = total.fetchone()[0]
+            rows = [_row(row) for row in self._db.execute(query, [*params, limit, offset])]
+        return rows, count
+
 
 def _change_count(db: sqlite3.Connection) -> int:
     found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
@@ -624,6 +660,27 @@ def _trim_change_log(db: sqlite3.Connection) -> None:
     oldest = db.execute("SELECT min(id) FROM changes").fetchone()[0]
     if oldest is not None and count - oldest >= 2 * LOG_KEPT:
         db.execute("DELETE FROM changes WHERE id <= ?", (count - LOG_KEPT,))
+
+
+def _matching(search: str) -> tuple[list[str], list[object]]:
+    """The WHERE terms of a search: the text anywhere in the number (also as typed with
+    spaces or dashes), provider, account, label or a template's id."""
+    if not search:
+        return [], []
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    digits = "".join(c for c in search if c.isdigit())
+    columns = ["n.e164", "n.provider", "n.account", "n.label"]
+    terms = [f"{column} LIKE ? ESCAPE '\\'" for column in columns]
+    params: list[object] = [pattern] * len(columns)
+    terms.append(
+        "EXISTS (SELECT 1 FROM assignments t WHERE t.e164 = n.e164 "
+        "AND t.template LIKE ? ESCAPE '\\')"
+    )
+    params.append(pattern)
+    if digits and digits != search and all(c in "+()- ." or c.isdigit() for c in search):
+        terms.append("n.e164 LIKE ?")
+        params.append(f"%{digits}%")
+    return [f"({' OR '.join(terms)})"], params
 
 
 def _select(prefix: str = "") -> str:

@@ -481,7 +481,8 @@ class Allocator:
 
     def counters(self) -> dict[str, int]:
         """Counters since the start: acquisitions, releases, expiries, refusals by
-        reason ("refused:<reason>") and by template ("refused_in:<template>:<reason>")."""
+        reason ("refused:<reason>") and by template ("refused_in:<template>:<reason>"),
+        without reading every number: cheap to sample often."""
         counters = Counter(self._backend.stats())
         with self._count_lock:
             counters.update(self._counts)
@@ -546,6 +547,11 @@ class Allocator:
     @property
     def backend(self) -> Backend:
         return self._backend
+
+    @property
+    def compliance(self) -> dict[str, str]:
+        """Destination country -> the compliance tag a number needs to call it."""
+        return dict(self._compliance)
 
     @property
     def clock(self) -> Callable[[], float]:

@@ -14,8 +14,9 @@ from ..validation import finite, whole
 HOUR = 3600.0
 DAY = 86400.0
 
-# Destination country -> the flag a number needs to call it (regional compliance).
-DEFAULT_COMPLIANCE: Mapping[str, str] = {"IN": "trai", "US": "stir_shaken"}
+# Destination country -> the flag a number needs to call it (regional compliance):
+# TRAI for India; STIR/SHAKEN for the US (FCC) and Canada (CRTC), which share +1.
+DEFAULT_COMPLIANCE: Mapping[str, str] = {"IN": "trai", "US": "stir_shaken", "CA": "stir_shaken"}
 COMPLIANCE_TAGS = {"trai": "trai_registered", "stir_shaken": "stir_shaken_attested"}
 
 
@@ -107,7 +108,7 @@ def calling_hours_map(value: Mapping[str, object] | None) -> dict[str, CallingHo
 
 
 def compliance_map(value: bool | Mapping[str, str]) -> dict[str, str]:
-    """True: India needs TRAI, the US STIR/SHAKEN; False: no checks; or a mapping."""
+    """True: India needs TRAI, the US and Canada STIR/SHAKEN; False: no checks; or a mapping."""
     if value is True:
         return dict(DEFAULT_COMPLIANCE)
     if value is False or value is None:

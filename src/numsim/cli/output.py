@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from ..numbers import OutboundNumber, Provider
-
-TWILIO_RULE = "a Twilio number carries one call at a time, whatever its channels"
+from ..numbers import OutboundNumber, channels_warning
 
 
 def warn(message: str) -> None:
@@ -15,6 +13,6 @@ def warn(message: str) -> None:
 
 def warn_twilio_channels(number: OutboundNumber) -> None:
     """Say so when a Twilio number is given channels it will never use."""
-    if number.provider is Provider.TWILIO and number.max_concurrent_calls > 1:
-        channels = number.max_concurrent_calls
-        warn(f"{TWILIO_RULE}: {channels} channels are stored but count as 1")
+    message = channels_warning(number)
+    if message:
+        warn(message)

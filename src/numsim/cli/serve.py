@@ -12,16 +12,18 @@ from ..errors import RegistryError
 from ..extras import missing_extra
 from ..providers.base import is_url
 from ..validation import finite, whole
-from .numbers import DEFAULT_DB, _db
+from .numbers import DEFAULT_DB, _db, pairs
 
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
         "serve",
         help="run the HTTP service (Numbers API, allocation, webhooks, metrics)",
-        description="Every route but /callbacks/*, /healthz and /readyz needs "
-        "'Authorization: Bearer <token>' ($NUMSIM_API_TOKEN or --token-file). "
-        "Serve it behind a TLS-terminating reverse proxy.",
+        description="Every route but /callbacks/*, /healthz, /readyz, the API docs "
+        "(/docs, /openapi.json) and the dashboard needs 'Authorization: Bearer <token>' "
+        "($NUMSIM_API_TOKEN or --token-file). The dashboard (/) is signed into with the "
+        "token, or --dashboard-password-file. Serve it behind a TLS-terminating reverse "
+        "proxy.",
     )
     parser.add_argument("--db", help=f"registry file (default: $NUMSIM_DB or {DEFAULT_DB})")
     parser.add_argument(
@@ -54,6 +56,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     parser.add_argument("--token-file", help="file holding the API token")
+    parser.add_argument(
+        "--dashboard-password-file",
+        metavar="FILE",
+        help="sign into the dashboard with the password in FILE (at least 16 characters) "
+        "instead of the API token",
+    )
+    parser.add_argument(
+        "--no-dashboard",
+        dest="dashboard",
+        action="store_false",
+        help="serve the API only, without the dashboard at /",
+    )
     parser.add_argument(
         "--public-url",
         help="the URL providers call this service at, e.g. https://numsim.example.com "
@@ -135,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ..service import create_app
-        from ..service.auth import TokenError, load_token
+        from ..service.auth import TokenError, load_secret, load_token
         from ..service.protocol import timed_protocol
     except ModuleNotFoundError as missing:
         raise missing_extra("service", "numsim serve", missing) from None
@@ -143,6 +157,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         token = load_token(args.token_file)
+        password = None
+        if args.dashboard_password_file is not None:
+            password = load_secret(args.dashboard_password_file, "dashboard password file")
     except TokenError as error:
         raise ValueError(str(error)) from None
     whole("--port", args.port, minimum=1, maximum=65535)
@@ -165,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
     if args.when_busy != "reject" and not is_url(args.when_busy):
         raise ValueError(f"--when-busy must be 'reject' or an http(s) URL, got {args.when_busy!r}")
     defaults = [url for url in args.inbound_url if is_url(url)]
-    per_template = _pairs(
+    per_template = pairs(
         "--inbound-url", "URL or TEMPLATE=URL", [u for u in args.inbound_url if not is_url(u)]
     )
     protocol = timed_protocol(args.read_timeout)
@@ -178,11 +195,13 @@ def run(args: argparse.Namespace) -> int:
         inbound_url=defaults[-1] if defaults else None,
         inbound_urls=per_template,
         busy_url=None if args.when_busy == "reject" else args.when_busy,
-        provider_urls=_pairs("--provider-url", "PROVIDER=URL", args.provider_url),
-        twilio_shared_keys=_pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
+        provider_urls=pairs("--provider-url", "PROVIDER=URL", args.provider_url),
+        twilio_shared_keys=pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
         per_number_metrics=args.per_number_metrics,
+        dashboard=args.dashboard,
+        dashboard_password=password,
         **options,
     )
     try:
@@ -202,17 +221,6 @@ def run(args: argparse.Namespace) -> int:
         if backend is not None:  # the app's allocator closed it too; closing is idempotent
             backend.close()
     return 0
-
-
-def _pairs(option: str, form: str, given: list[str]) -> dict[str, str]:
-    """NAME=VALUE options as a dict; create_app names a bad name or value."""
-    pairs = {}
-    for item in given:
-        name, sep, value = item.partition("=")
-        if not sep or not name or not value:
-            raise ValueError(f"{option} must be {form}, got {item.partition('=')[0]!r}=...")
-        pairs[name] = value
-    return pairs
 
 
 def _destination_limit(text: str) -> DestinationLimit:

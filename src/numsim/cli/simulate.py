@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..extras import missing_extra
-from ..numbers import CAPS, Provider
+from ..numbers import CAPS, TWILIO_RULE, Provider
 from .numbers import format_table
-from .output import TWILIO_RULE, warn
+from .output import warn
 
 JSON_FIGURES = (
     "attempts",

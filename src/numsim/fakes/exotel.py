@@ -7,7 +7,8 @@
 
 Exotel signs nothing: the callback goes to the URL the call gave (numsim's carries its
 MAC), in the format the call asked for (`StatusCallbackContentType`: JSON, else a
-multipart form, Exotel's default). Numbers are listed 50 a page, by `next_page_uri`.
+multipart form, Exotel's default). Numbers are listed 50 a page, by `next_page_uri`
+(`without_voice` ones are owned but not voice-enabled).
 """
 
 from __future__ import annotations
@@ -53,10 +54,16 @@ class FakeExotel(FakeServer):
     """An Exotel account's API on a free 127.0.0.1 port; `url` is its base URL."""
 
     def __init__(
-        self, account: str, api_key: str, api_token: str, numbers: Iterable[str] = ()
+        self,
+        account: str,
+        api_key: str,
+        api_token: str,
+        numbers: Iterable[str] = (),
+        without_voice: Iterable[str] = (),
     ) -> None:
         super().__init__(account, api_token, user=api_key)
-        self.numbers = list(numbers)
+        self.without_voice = list(without_voice)
+        self.numbers = [*numbers, *self.without_voice]
         self.calls: dict[str, FakeExotelCall] = {}
 
     def fail_next(
@@ -124,7 +131,8 @@ class FakeExotel(FakeServer):
         path = f"/v2_beta/Accounts/{self.account}/IncomingPhoneNumbers?Page={page + 1}"
         return {
             "incoming_phone_numbers": [
-                {"phone_number": n, "capabilities": {"voice": True}} for n in rows
+                {"phone_number": n, "capabilities": {"voice": n not in self.without_voice}}
+                for n in rows
             ],
             "next_page_uri": path if more else None,
         }

@@ -7,7 +7,8 @@
 
 It answers call creation (a RequestUUID; the call gets its own CallUUID), cancel and
 hang up, the call's record once ended, live calls (one, or listed by number), ended
-calls listed by number, and the account's numbers, paged by `meta.next`. Faults as
+calls listed by number, and the account's numbers, paged by `meta.next` or one by one
+(`without_voice` ones are owned but not voice-enabled). Faults as
 FakeTwilio's: an error status, a call made but answered with an error, a dropped
 connection. Numbers are digits without '+', as Plivo writes them.
 """
@@ -49,9 +50,16 @@ class FakePlivoCall:
 class FakePlivo(FakeServer):
     """A Plivo account's voice API on a free 127.0.0.1 port; `url` is its base URL."""
 
-    def __init__(self, account: str, token: str, numbers: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        account: str,
+        token: str,
+        numbers: Iterable[str] = (),
+        without_voice: Iterable[str] = (),
+    ) -> None:
         super().__init__(account, token)
-        self.numbers = [n.lstrip("+") for n in numbers]
+        self.without_voice = [n.lstrip("+") for n in without_voice]
+        self.numbers = [*(n.lstrip("+") for n in numbers), *self.without_voice]
         self.calls: dict[str, FakePlivoCall] = {}  # by RequestUUID
 
     # -- scripting -------------------------------------------------------------------
@@ -109,6 +117,10 @@ class FakePlivo(FakeServer):
         kind, id_ = route["kind"], route["id"]
         if kind is None:
             return 200, {"auth_id": self.account, "account_type": "standard"}, {}
+        if kind == "Number" and id_ is not None:
+            if id_ not in self.numbers:
+                return _missing("number")
+            return 200, self._number(id_), {}
         if kind == "Number":
             return 200, self._numbers(int(seen.query.get("offset", 0))), {}
         if kind == "Request" and seen.method == "DELETE":
@@ -181,12 +193,15 @@ class FakePlivo(FakeServer):
         return {"api_id": uuid.uuid4().hex, "meta": meta, "objects": [c.cdr() for c in found]}
 
     def _numbers(self, offset: int) -> dict[str, Any]:
-        rows = [{"number": n, "voice_enabled": True} for n in self.numbers[offset : offset + PAGE]]
+        rows = [self._number(n) for n in self.numbers[offset : offset + PAGE]]
         following = offset + PAGE
         more = following < len(self.numbers)
         path = f"/v1/Account/{self.account}/Number/?limit={PAGE}&offset={following}"
         meta = {"limit": PAGE, "offset": offset, "next": path if more else None}
         return {"api_id": uuid.uuid4().hex, "meta": meta, "objects": rows}
+
+    def _number(self, number: str) -> dict[str, Any]:
+        return {"number": number, "voice_enabled": number not in self.without_voice}
 
 
 def _missing(what: str) -> Answer:

@@ -5,7 +5,8 @@
         ...                                    # place calls: the real SDK, real HTTP
         twilio.finish(call_sid, "completed")   # the status callback, signed as Twilio does
 
-It answers create, fetch, update and list calls, and the account's numbers. Faults:
+It answers create, fetch, update and list calls, and the account's numbers (listed, or
+filtered by `PhoneNumber`; `without_voice` ones are owned but not voice-enabled). Faults:
 an error status (with headers, e.g. Retry-After; Twilio's body or the RFC 9457 one),
 a call created but answered with an error, or a connection dropped without an answer.
 """
@@ -56,9 +57,16 @@ class FakeCall:
 class FakeTwilio(FakeServer):
     """A Twilio account's calls API on a free 127.0.0.1 port; `url` is its base URL."""
 
-    def __init__(self, account: str, token: str, numbers: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        account: str,
+        token: str,
+        numbers: Iterable[str] = (),
+        without_voice: Iterable[str] = (),
+    ) -> None:
         super().__init__(account, token)
-        self.numbers = list(numbers)
+        self.without_voice = list(without_voice)
+        self.numbers = [*numbers, *self.without_voice]
         self.calls: dict[str, FakeCall] = {}
 
     # -- scripting -------------------------------------------------------------------
@@ -145,7 +153,12 @@ class FakeTwilio(FakeServer):
         if kind is None:
             return 200, {"sid": self.account, "status": "active"}, {}
         if kind == "IncomingPhoneNumbers":
-            rows = [{"phone_number": n, "capabilities": {"voice": True}} for n in self.numbers]
+            part = seen.query.get("PhoneNumber", "")
+            rows = [
+                {"phone_number": n, "capabilities": {"voice": n not in self.without_voice}}
+                for n in self.numbers
+                if part in n
+            ]
             return 200, _page("incoming_phone_numbers", rows), {}
         if sid is None and seen.method == "POST":
             return 201, self._create(seen.body).to_json(self.account), {}

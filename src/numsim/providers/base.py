@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -29,6 +29,9 @@ from .events import CallEvent, InboundCall
 from .pacing import PROCESS_PACER, Pacer
 
 T = TypeVar("T")
+# Numbers of one account asked about one by one (a small request each) where the
+# provider can; more, and the account's list is read once instead (pages of 20-1000).
+ONE_BY_ONE = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,19 @@ class ProviderAdapter(ABC):
     @abstractmethod
     def owned_numbers(self) -> list[OwnedNumber]:
         """Every number this account owns."""
+
+    def lookup_number(self, e164: str) -> OwnedNumber | None:
+        """The number as this account owns it (with its voice capability); None if the
+        account does not own it. ProviderError if the provider cannot be asked."""
+        number = normalize_e164(e164)
+        return self.look_up([number])[number]
+
+    def look_up(self, numbers: Iterable[str]) -> dict[str, OwnedNumber | None]:
+        """lookup_number for each of `numbers` (E.164), the cheapest way: here from the
+        account's list, read once; an adapter whose provider answers about one number
+        asks about a few (up to ONE_BY_ONE) one by one."""
+        owned = {n.e164: n for n in self.owned_numbers()}
+        return {e164: owned.get(e164) for e164 in numbers}
 
     @abstractmethod
     def verify_credentials(self) -> None:

@@ -12,7 +12,7 @@ creation a response hook stops that at the first 5xx, whose outcome is unknown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, ClassVar
@@ -27,6 +27,7 @@ from plivo.utils.signature_v3 import validate_v3_signature
 
 from ..numbers import Provider
 from .base import (
+    ONE_BY_ONE,
     OwnedNumber,
     ProviderAdapter,
     base_url_of,
@@ -223,6 +224,23 @@ class PlivoAdapter(ProviderAdapter):
             if following is None or not added:
                 return list(owned.values())
             params = following
+
+    def look_up(self, numbers: Iterable[str]) -> dict[str, OwnedNumber | None]:
+        """A few numbers: `GET /Number/{number}/` each (404: not the account's); else
+        the list."""
+        wanted = list(numbers)
+        if len(wanted) > ONE_BY_ONE:
+            return super().look_up(wanted)
+        return {number: self._owned(number) for number in wanted}
+
+    def _owned(self, number: str) -> OwnedNumber | None:
+        try:
+            found = self._run(lambda client: client.numbers.get(number.lstrip("+")))
+        except ProviderError as error:
+            if error.status == 404:
+                return None
+            raise
+        return OwnedNumber(e164(found.number), bool(found.voice_enabled))
 
     def find_calls(self, from_: str, to: str, since: float) -> list[CallEvent]:
         """Live calls from `from_` to `to` (`GET /Call/?status=live`), and the ones

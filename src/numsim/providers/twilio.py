@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -35,6 +35,7 @@ from twilio.rest import Client
 from ..credentials import CredentialRef
 from ..numbers import Provider
 from .base import (
+    ONE_BY_ONE,
     OwnedNumber,
     ProviderAdapter,
     base_url_of,
@@ -199,6 +200,22 @@ class TwilioAdapter(ProviderAdapter):
             OwnedNumber(e164(n.phone_number), bool((n.capabilities or {}).get("voice", False)))
             for n in found
         ]
+
+    def look_up(self, numbers: Iterable[str]) -> dict[str, OwnedNumber | None]:
+        """A few numbers: `IncomingPhoneNumbers.json?PhoneNumber=` each; else the list."""
+        wanted = list(numbers)
+        if len(wanted) > ONE_BY_ONE:
+            return super().look_up(wanted)
+        return {number: self._owned(number) for number in wanted}
+
+    def _owned(self, number: str) -> OwnedNumber | None:
+        found = self._send(
+            lambda: self._client().incoming_phone_numbers.list(phone_number=number, limit=20)
+        )
+        for row in found:  # the filter matches parts of numbers too: keep the exact one
+            if e164(row.phone_number) == number:
+                return OwnedNumber(number, bool((row.capabilities or {}).get("voice", False)))
+        return None
 
     def verify_credentials(self) -> None:
         self._send(lambda: self._client().api.v2010.accounts(self.account).fetch())

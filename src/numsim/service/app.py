@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
@@ -17,10 +18,14 @@ from ..credentials import CredentialRef
 from ..numbers import Provider
 from ..providers.base import ProviderAdapter, base_url_of, is_url
 from ..registry import NumberRegistry
-from . import errors
+from . import errors, openapi
 from .auth import BearerAuth, check_token
+from .dashboard import PREFIX as DASHBOARD
+from .dashboard import Dashboard
+from .dashboard.state import SAMPLE_EVERY
 from .limits import DEFAULT_LIMIT, IMPORT_LIMIT, BodyLimit
-from .routes import allocations, callbacks, calls, numbers, ops
+from .query import known_fields_only
+from .routes import allocations, callbacks, calls, checks, numbers, ops, templates
 from .state import Service
 
 log = logging.getLogger("numsim.service")
@@ -44,6 +49,8 @@ def create_app(
     body_limit: int = DEFAULT_LIMIT,
     import_limit: int = IMPORT_LIMIT,
     per_number_metrics: bool = True,
+    dashboard: bool = True,
+    dashboard_password: str | None = None,
     **allocator_options: Any,
 ) -> FastAPI:
     """The service over `registry`.
@@ -65,8 +72,12 @@ def create_app(
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes).
     `per_number_metrics`: False leaves each number's series out of /metrics (for very
-    large pools; the per-template series stay)."""
+    large pools; the per-template series stay).
+    `dashboard`: serve the Numbers dashboard at /dashboard (/ leads there), signed into
+    with the API token, or with `dashboard_password` if given (then only with it)."""
     token = check_token(token)
+    if dashboard_password is not None:
+        dashboard_password = check_token(dashboard_password, "the dashboard password")
     for name, url in (("public URL", public_url), ("inbound URL", inbound_url)):
         if url is not None and not is_url(url):
             raise ValueError(f"the {name} must be an http(s) URL, got {url!r}")
@@ -94,19 +105,30 @@ def create_app(
         twilio_shared_keys,
         per_number_metrics=per_number_metrics,
     )
+    board = None
+    if dashboard:
+        board = Dashboard(
+            service, dashboard_password or token, password=dashboard_password is not None
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        syncing = None
+        tasks = []
         if sync_interval:
-            syncing = asyncio.create_task(_keep_in_sync(service, sync_interval))
+            tasks.append(
+                asyncio.create_task(_every(sync_interval, service.refresh, "registry sync"))
+            )
+        if board is not None:
+            tasks.append(
+                asyncio.create_task(_every(SAMPLE_EVERY, board.live.sample, "pool sample"))
+            )
         try:
             yield
         finally:
-            if syncing is not None:
-                syncing.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await syncing
+                    await task
             # The allocator this app made is its to close (its threads, and the backend
             # it was given for it); the registry and a given allocator are the caller's.
             if owned:
@@ -116,14 +138,21 @@ def create_app(
         title="numsim",
         summary="Outbound number pools: the Numbers API, allocation, provider webhooks.",
         lifespan=lifespan,
+        docs_url=None,  # openapi.install serves /docs from the package, not a CDN
+        redoc_url=None,
+        dependencies=[Depends(known_fields_only)],
     )
     app.state.numsim = service
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))
     errors.install(app)
-    for module in (numbers, allocations, calls, callbacks, ops):
+    openapi.install(app)
+    for module in (checks, numbers, templates, allocations, calls, callbacks, ops):
         app.include_router(module.router)
+    if board is not None:
+        app.mount(DASHBOARD, board.app)
+        app.add_api_route("/", _to_dashboard, include_in_schema=False)
     app.add_middleware(BodyLimit, limit=body_limit, import_limit=import_limit)
     app.add_middleware(BearerAuth, token=token)  # added last: runs first
     return app
@@ -137,10 +166,16 @@ def _provider_urls(given: Mapping[str, str]) -> dict[Provider, str]:
     return urls
 
 
-async def _keep_in_sync(service: Service, interval: float) -> None:
+async def _every(interval: float, work: Callable[[], object], what: str) -> None:
+    """Run `work` off the event loop every `interval` seconds, until cancelled."""
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(service.refresh)
+            await run_in_threadpool(work)
         except Exception as error:  # keep serving; the next round tries again
-            log.warning("registry sync failed: %s", error)
+            log.warning("%s failed: %s", what, error)
+
+
+def _to_dashboard(request: Request) -> RedirectResponse:
+    root: str = request.scope.get("root_path", "")
+    return RedirectResponse(f"{root}{DASHBOARD}/", status_code=303)

@@ -1,8 +1,8 @@
 """Bearer-token auth for every route but the public ones, as ASGI middleware.
 
-Middleware rather than a per-route dependency: a route added later (or the OpenAPI
-docs) is protected without anyone remembering to. The token is compared in constant
-time and never echoed.
+Middleware rather than a per-route dependency: a route added later is protected
+without anyone remembering to (the OpenAPI document declares the scheme from the same
+`is_public`). The token is compared in constant time and never echoed.
 """
 
 from __future__ import annotations
@@ -18,9 +18,12 @@ from .asgi import send_error
 
 TOKEN_VARIABLE = "NUMSIM_API_TOKEN"
 MIN_TOKEN_LENGTH = 16
-# Providers cannot send our token: their webhooks prove themselves by signature.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
-PUBLIC_PREFIXES = ("/callbacks/",)
+# Providers cannot send our token: their webhooks prove themselves by signature. A
+# browser cannot send it either: the dashboard's pages check their own session cookie;
+# the API's docs page, its files and the OpenAPI document are public (they describe the
+# API; every call from them still needs the token).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/openapi.json", "/", "/dashboard"})
+PUBLIC_PREFIXES = ("/callbacks/", "/docs/assets/", "/dashboard/")
 
 
 class TokenError(NumsimError, ValueError):
@@ -30,17 +33,20 @@ class TokenError(NumsimError, ValueError):
 def load_token(token_file: str | None = None) -> str:
     """The API token: from `token_file` if given, else $NUMSIM_API_TOKEN."""
     if token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except OSError as error:
-            raise TokenError(f"cannot read token file {token_file}: {error.strerror}") from None
-        where = f"token file {token_file}"
-    else:
-        token = os.environ.get(TOKEN_VARIABLE, "").strip()
-        where = f"${TOKEN_VARIABLE}"
-        if not token:
-            raise TokenError(f"set ${TOKEN_VARIABLE} or give --token-file: the API needs a token")
-    return check_token(token, where)
+        return load_secret(token_file, "token file")
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if not token:
+        raise TokenError(f"set ${TOKEN_VARIABLE} or give --token-file: the API needs a token")
+    return check_token(token, f"${TOKEN_VARIABLE}")
+
+
+def load_secret(path: str, what: str) -> str:
+    """A secret read from a file (the API token, the dashboard password), checked as a token."""
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise TokenError(f"cannot read {what} {path}: {error.strerror}") from None
+    return check_token(secret, f"{what} {path}")
 
 
 def check_token(token: object, where: str = "the API token") -> str:

@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..allocator import NoNumberAvailable
 from ..credentials import CredentialError
@@ -112,4 +114,19 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     response = error(exc.status_code, str(exc.detail))
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:  # Starlette names the first route's methods only
+        response.headers["Allow"] = ", ".join(_allowed(request))
     return response
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of the resource at this path: of the routes matching it, those of
+    the most specific path (`/numbers/check` over `/numbers/{e164}`), as the document
+    lists them."""
+    served: dict[str, set[str]] = {}
+    for route in iter_route_contexts(request.app.routes):
+        if route.matches(request.scope)[0] is not Match.NONE and route.methods:
+            served.setdefault(route.path_format or "", set()).update(route.methods)
+    if not served:
+        return []
+    return sorted(served[min(served, key=lambda path: path.count("{"))])

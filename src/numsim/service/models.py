@@ -62,6 +62,34 @@ else:
     )
 
 
+class ErrorOut(BaseModel):
+    """Every error answer: the message the CLI would print, and for some errors more
+    fields (a refusal's `reason`, `reasons`, `retry_after`; a provider's `code`...)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str = Field(description="what is wrong, in the CLI's words")
+
+
+# What each error status means, wherever a route answers it (with an ErrorOut body).
+ERRORS = {
+    400: "the body cannot be read (a malformed form, or a CSV file numsim refuses whole)",
+    403: "the webhook's signature does not verify, or it is a replay: nothing changed",
+    404: "no such number, template, lease or call",
+    409: "conflicts with the registry (present already, in use), or refused until a release",
+    413: "the body is over the size limit",
+    415: "the body is neither CSV (text/csv) nor a JSON list (application/json)",
+    422: "bad input: a parameter or the body, with what is wrong",
+    429: "refused until time lifts it: Retry-After says when",
+    502: "the provider failed, or a call's outcome is unknown (settle it with its token)",
+    503: "Redis or the provider is unavailable: try again",
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A route's error answers for its OpenAPI `responses=`: each an ErrorOut body."""
+    return {status: {"model": ErrorOut, "description": ERRORS[status]} for status in statuses}
+
+
 class Rotation(_Body):
     new: str | NumberIn = Field(description="a registered number, or a new number to add")
 
@@ -102,6 +130,47 @@ class AttachIn(_Body):
 
 class RenewIn(_Body):
     ttl: float | None = Field(None, gt=0, le=MAX_LEASE_TTL)
+
+
+class RowErrorOut(BaseModel):
+    line: int = Field(description="the CSV line (header = 1), or the JSON list position")
+    column: str | None
+    reason: str
+
+
+class ImportReportOut(BaseModel):
+    """What `numsim numbers import` prints, as fields and as its text."""
+
+    ok: bool
+    added: int
+    updated: int
+    skipped: int
+    rejected: int
+    errors: list[RowErrorOut] = Field(description="the first 1,000 bad rows, by line")
+    warnings: list[str]
+    report: str
+
+
+class InboundOut(BaseModel):
+    """An inbound call taken, for a client that asked for JSON."""
+
+    number: str
+    call_id: str | None
+
+
+class FindingOut(BaseModel):
+    number: str
+    check: str = Field(description="credentials, provider or compliance")
+    problem: str
+
+
+class CheckOut(BaseModel):
+    """The pre-launch check: `ok` when nothing was found."""
+
+    ok: bool
+    numbers: int = Field(description="numbers checked")
+    regions: dict[str, list[str]] = Field(description="template -> the regions checked")
+    findings: list[FindingOut]
 
 
 class LeaseOut(BaseModel):

@@ -23,7 +23,9 @@ from typing import Any
 from ..allocator import Allocator
 from ..credentials import CredentialError
 from ..dialer import Dialer
+from ..errors import RegistryError
 from ..numbers import NUMBER_FIELDS, OutboundNumber, Provider, plain
+from ..phone import normalize_e164
 from ..providers import catalog
 from ..providers.base import ProviderAdapter
 from ..registry import NumberRegistry
@@ -110,6 +112,18 @@ class Service:
         """sync(), for the periodic round: True if another process changed the registry
         since (this process's own changes are synced as they are made)."""
         return self.sync()
+
+    def remove(self, e164: str, *, force: bool = False) -> str:
+        """Remove a number from the registry and the pool; refused while a call holds it
+        or a template uses it, unless `force` (calls in progress then keep their leases
+        until released). Returns the number, normalized."""
+        number = normalize_e164(e164)
+        busy = self.allocator.in_use(number) if number in self.allocator.numbers else 0
+        if busy and not force:
+            raise RegistryError(f"{number} carries {busy} call(s) now; remove with force")
+        self.registry.remove(number, force=force)
+        self.sync()
+        return number
 
 
 def _apply(

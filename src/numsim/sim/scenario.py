@@ -64,7 +64,7 @@ class NumberGroup:
     channels: int = 1  # max concurrent calls per number (a Twilio number carries 1)
     country: str = "US"  # ISO country the numbers are from
     trai_registered: bool = True  # may call India
-    stir_shaken_attested: bool = True  # may call the US
+    stir_shaken_attested: bool = True  # may call the US and Canada
     templates: tuple[str, ...] = (DEFAULT_TEMPLATE,)  # templates these numbers serve
 
     if TYPE_CHECKING:  # the settings added by _number_settings (max_calls_per_hour, ...)
@@ -220,7 +220,7 @@ class Scenario:
     )
     destination_limit: DestinationLimit | None = None  # {max_calls, per_seconds}
     calling_hours: Any = None  # "default" (IN 09-21, US 08-21), {country = [start, end]}, or None
-    compliance: bool = True  # TRAI for India, STIR/SHAKEN for the US
+    compliance: bool = True  # TRAI for India, STIR/SHAKEN for the US and Canada
     strategy: str = "least_loaded"  # least_loaded | round_robin | random | local_presence | sticky
     lease_ttl_seconds: float = float(DEFAULT_LEASE_TTL)  # a lost status callback holds this long
     calls_per_second: Mapping[str, float] = field(default_factory=dict)  # per account or provider

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from ...allocator import Lease
 from ...errors import UnknownNumberError
-from ..models import AcquireIn, LeaseOut, RenewIn
+from ..models import AcquireIn, LeaseOut, RenewIn, answers
 from ..state import Service
 
 router = APIRouter(tags=["allocations"])
@@ -27,7 +27,7 @@ def _service(request: Request) -> Service:
 @router.post(
     "/allocations",
     status_code=201,
-    responses={409: {"description": "refused"}, 429: {"description": "refused; Retry-After"}},
+    responses=answers(404, 409, 429, 503),
 )
 async def acquire(request: Request, body: AcquireIn) -> LeaseOut:
     """A channel of the best available number of the template's pool, waiting up to
@@ -39,7 +39,7 @@ async def acquire(request: Request, body: AcquireIn) -> LeaseOut:
     return LeaseOut(**lease_out(lease))
 
 
-@router.delete("/allocations/{lease_id}")
+@router.delete("/allocations/{lease_id}", responses=answers(404, 503))
 async def release(request: Request, lease_id: str) -> dict[str, bool]:
     """Give the channel back. Idempotent: `released` is false if it already was (or
     the lease expired)."""
@@ -47,7 +47,7 @@ async def release(request: Request, lease_id: str) -> dict[str, bool]:
     return {"released": released}
 
 
-@router.post("/allocations/{lease_id}/renew")
+@router.post("/allocations/{lease_id}/renew", responses=answers(404, 503))
 async def renew(request: Request, lease_id: str, body: RenewIn | None = None) -> JSONResponse:
     """Extend a live call's lease to now + ttl (default: the allocator's lease_ttl)."""
     lease = lease_of(lease_id)

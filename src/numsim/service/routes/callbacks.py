@@ -27,6 +27,7 @@ from ...numbers import Provider
 from ...providers.errors import InvalidCallback
 from .. import markup
 from ..auth import own_path
+from ..models import InboundOut, answers
 from ..state import Service
 
 log = logging.getLogger("numsim.service")
@@ -37,8 +38,26 @@ FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 OWN_FIELDS = frozenset({"numsim_call", "numsim_sig"})
 
 
-@router.post("/{provider}/status", operation_id="status_callback")
-@router.get("/{provider}/status", operation_id="status_callback_get")
+STATUS_ANSWERS = answers(403, 503)
+# An inbound call is answered in its provider's format (TwiML, Plivo XML; Exotel's
+# Passthru reads the status: 200 goes on, 302 is busy), or JSON for a client asking so.
+MARKUP = {"schema": {"type": "string"}}
+INBOUND_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **answers(403, 409, 429, 503),
+    200: {
+        "description": "go on to the inbound URL (or to the busy URL), or reject as busy",
+        "content": {
+            markup.XML: MARKUP,
+            "text/plain": MARKUP,
+            "application/json": {"schema": {"$ref": "#/components/schemas/InboundOut"}},
+        },
+    },
+    302: {"description": "Exotel: the number is busy (Location: the busy URL, if any)"},
+}
+
+
+@router.post("/{provider}/status", operation_id="status_callback", responses=STATUS_ANSWERS)
+@router.get("/{provider}/status", operation_id="status_callback_get", responses=STATUS_ANSWERS)
 async def status_callback(request: Request, provider: Provider) -> dict[str, Any]:
     """A call's status callback: a terminal status frees its channel (once). Form,
     multipart or JSON bodies, or (GET) query fields."""
@@ -46,8 +65,18 @@ async def status_callback(request: Request, provider: Provider) -> dict[str, Any
     return {"call_id": event.call_id, "status": event.status.value, "terminal": event.terminal}
 
 
-@router.post("/{provider}/inbound", operation_id="inbound_call")
-@router.get("/{provider}/inbound", operation_id="inbound_call_get")
+@router.post(
+    "/{provider}/inbound",
+    operation_id="inbound_call",
+    response_model=InboundOut,
+    responses=INBOUND_ANSWERS,
+)
+@router.get(
+    "/{provider}/inbound",
+    operation_id="inbound_call_get",
+    response_model=InboundOut,
+    responses=INBOUND_ANSWERS,
+)
 async def inbound_call(request: Request, provider: Provider) -> Response:
     """An inbound call: it occupies a channel of the called number until its terminal
     status callback or its lease's expiry. Answered in the provider's format (TwiML,

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...errors import UnknownNumberError
 from ...numbers import Provider
-from ..models import AttachIn, CallIn
+from ..models import AttachIn, CallIn, answers
 from ..state import Service
 from .allocations import lease_of, lease_out
 from .callbacks import base_url
@@ -25,7 +25,7 @@ def _service(request: Request) -> Service:
     return service
 
 
-@router.post("/calls", status_code=201)
+@router.post("/calls", status_code=201, responses=answers(404, 409, 429, 502, 503))
 async def place_call(request: Request, body: CallIn) -> dict[str, Any]:
     """Lease a number of the template's pool and place the call from it. Its status
     callbacks come to this service (`/callbacks/{provider}/status`). A provider's
@@ -51,7 +51,7 @@ async def place_call(request: Request, body: CallIn) -> dict[str, Any]:
     return {**lease_out(placed.lease), "token": placed.token, "call_id": placed.call_id}
 
 
-@router.get("/calls/{token}")
+@router.get("/calls/{token}", responses=answers(503))
 async def settle_call(request: Request, token: str) -> dict[str, str]:
     """Whether the call was placed: `placed`, `not_placed` or `unknown` (ask again
     later). After an unknown outcome, redial only on `not_placed`."""
@@ -59,7 +59,7 @@ async def settle_call(request: Request, token: str) -> dict[str, str]:
     return {"token": token, "outcome": outcome}
 
 
-@router.put("/allocations/{lease_id}/call")
+@router.put("/allocations/{lease_id}/call", responses=answers(404, 503))
 async def attach_call(request: Request, lease_id: str, body: AttachIn) -> dict[str, Any]:
     """Attach the call you placed from this lease's number (the provider's call id), so
     its terminal status callback ends the lease. The lease is renewed (`ttl`, default

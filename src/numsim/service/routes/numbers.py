@@ -13,13 +13,42 @@ from starlette.concurrency import run_in_threadpool
 from ...bulk import COLUMNS, ImportReport
 from ...credentials import CredentialError, CredentialRef
 from ...errors import RegistryError
-from ...numbers import Provider
+from ...numbers import OutboundNumber, Provider, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
-from ..models import NumberIn, NumberSettings, Pool, Rotation, number_row
+from ..models import ImportReportOut, NumberIn, NumberSettings, Rotation, answers, number_row
 from ..state import Service, gc_held
 
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
+CSV = {"type": "string", "description": "the CSV columns (see the README), header first"}
+# The import's body is read by the route itself (CSV or JSON), so it is declared here.
+IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": CSV},
+            "application/json": {
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/NumberIn"}}
+            },
+        },
+    }
+}
+IMPORT_ANSWERS: dict[int | str, dict[str, Any]] = {
+    **answers(400, 409, 415, 503),
+    422: {
+        "description": "some rows were rejected (the good ones landed), or bad input",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/ImportReportOut"},
+                        {"$ref": "#/components/schemas/ErrorOut"},
+                    ]
+                }
+            }
+        },
+    },
+}
 
 
 def _service(request: Request) -> Service:
@@ -27,7 +56,7 @@ def _service(request: Request) -> Service:
     return service
 
 
-@router.get("/numbers")
+@router.get("/numbers", responses=answers(404))
 def list_numbers(
     request: Request, template: str | None = None, provider: str | None = None
 ) -> list[dict[str, Any]]:
@@ -37,17 +66,24 @@ def list_numbers(
     return [row for row in rows if wanted is None or row["provider"] == wanted]
 
 
-@router.post("/numbers", status_code=201)
-def add_number(request: Request, body: NumberIn) -> dict[str, Any]:
+@router.post("/numbers", status_code=201, responses=answers(409, 503))
+def add_number(request: Request, response: Response, body: NumberIn) -> dict[str, Any]:
+    """Add one number; a Twilio number given more than one channel is added with a
+    `Warning` header saying it carries one call (as the CLI warns)."""
     service = _service(request)
     number = body.number()
     resolvable(number.credentials)
     service.registry.add(number, templates=body.templates)
     service.sync()
+    warn(response, channels_warning(number))
     return number_row(number, service.registry.templates_of(number.e164))
 
 
-@router.get("/numbers/export")
+@router.get(
+    "/numbers/export",
+    response_class=Response,
+    responses={200: {"description": "the CSV file", "content": {"text/csv": {"schema": CSV}}}},
+)
 def export_numbers(request: Request) -> Response:
     """Every number as the CSV `numsim numbers export` writes (no secrets)."""
     out = io.StringIO()
@@ -59,7 +95,12 @@ def export_numbers(request: Request) -> Response:
     )
 
 
-@router.post("/numbers/import")
+@router.post(
+    "/numbers/import",
+    response_model=ImportReportOut,
+    responses=IMPORT_ANSWERS,
+    openapi_extra=IMPORT_BODY,
+)
 async def import_numbers(request: Request, on_existing: OnExisting = "error") -> JSONResponse:
     """A CSV file (Content-Type text/csv) or a JSON list of numbers. Good rows land;
     each bad one is reported by line (CSV) or position (JSON). 422 if any was bad."""
@@ -83,18 +124,22 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
         return report, _report(report)
 
     report, shown = await run_in_threadpool(work)
-    return JSONResponse(shown, status_code=200 if report.ok else 422)
+    response = JSONResponse(shown, status_code=200 if report.ok else 422)
+    warn(response, *shown["warnings"])
+    return response
 
 
-@router.get("/numbers/{e164}")
+@router.get("/numbers/{e164}", responses=answers(404))
 def get_number(request: Request, e164: str) -> dict[str, Any]:
     registry = _service(request).registry
     number = registry.get(e164)
     return number_row(number, registry.templates_of(number.e164))
 
 
-@router.patch("/numbers/{e164}")
-def update_number(request: Request, e164: str, body: NumberSettings) -> dict[str, Any]:
+@router.patch("/numbers/{e164}", responses=answers(404, 409, 503))
+def update_number(
+    request: Request, response: Response, e164: str, body: NumberSettings
+) -> dict[str, Any]:
     """Change the settings given (limits, flags, account...); live leases are kept."""
     changes = body.model_dump(exclude_unset=True)
     if not changes:
@@ -104,50 +149,31 @@ def update_number(request: Request, e164: str, body: NumberSettings) -> dict[str
     service = _service(request)
     number = service.registry.update(e164, **changes)
     service.sync()
+    warn(response, channels_warning(number))
     return number_row(number, service.registry.templates_of(number.e164))
 
 
-@router.delete("/numbers/{e164}")
+@router.delete("/numbers/{e164}", responses=answers(404, 409, 503))
 def remove_number(request: Request, e164: str, force: bool = False) -> dict[str, Any]:
     """Refused while a template uses the number or a call holds it, unless `force`
     (calls in progress then keep their leases until released)."""
-    service = _service(request)
-    number = normalize_e164(e164)
-    busy = service.allocator.in_use(number) if number in service.allocator.numbers else 0
-    if busy and not force:
-        raise RegistryError(f"{number} carries {busy} call(s) now; remove with force")
-    service.registry.remove(number, force=force)
-    service.sync()
-    return {"removed": number}
+    return {"removed": _service(request).remove(e164, force=force)}
 
 
-@router.post("/numbers/{e164}/rotate")
-def rotate_number(request: Request, e164: str, body: Rotation) -> dict[str, Any]:
-    """Swap the number for `new` in every template (one transaction)."""
+@router.post("/numbers/{e164}/rotate", responses=answers(404, 409, 503))
+def rotate_number(
+    request: Request, response: Response, e164: str, body: Rotation
+) -> dict[str, Any]:
+    """Swap the number for `new` in every template (one transaction). Refused (409)
+    when `new` is already in one of those templates: that pool would shrink."""
     service = _service(request)
     new = body.new if isinstance(body.new, str) else body.new.number()
     templates = service.registry.rotate(e164, new)
     service.sync()
+    if isinstance(new, OutboundNumber):
+        warn(response, channels_warning(new))
     new_e164 = new if isinstance(new, str) else new.e164
     return {"old": normalize_e164(e164), "new": normalize_e164(new_e164), "templates": templates}
-
-
-@router.put("/templates/{template}/numbers", tags=["templates"])
-def set_pool(request: Request, template: str, body: Pool) -> dict[str, Any]:
-    """Make the template's pool exactly these numbers (assigning and unassigning)."""
-    service = _service(request)
-    registry = service.registry
-    wanted = list(dict.fromkeys(normalize_e164(n) for n in body.numbers))
-    current = registry.templates().get(template)
-    have = set(current.numbers) if current else set()
-    joining = [n for n in wanted if n not in have]
-    if joining:
-        registry.assign(template, joining)
-    leaving = sorted(have - set(wanted))
-    if leaving:
-        registry.unassign(template, leaving)
-    service.sync()
-    return {"template": template, "numbers": sorted(wanted)}
 
 
 def resolvable(reference: CredentialRef | None) -> None:
@@ -201,5 +227,15 @@ def _report(report: ImportReport) -> dict[str, Any]:
         "skipped": report.skipped,
         "rejected": report.rejected,
         "errors": [{"line": e.line, "column": e.column, "reason": e.reason} for e in report.errors],
+        "warnings": [w for w in (imported_channels_warning(report.twilio_channels),) if w],
         "report": str(report),
     }
+
+
+def warn(response: Response, *messages: str | None) -> None:
+    """Each warning as a standard header, `Warning: 299 - "<message>"` (RFC 7234's
+    persistent miscellaneous warning), in the words the CLI prints."""
+    for message in messages:
+        if message:
+            quoted = message.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.append("Warning", f'299 - "{quoted}"')

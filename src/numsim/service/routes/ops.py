@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from ..models import answers
 from ..state import Service
 
 router = APIRouter(tags=["operations"])
@@ -18,13 +19,23 @@ def _service(request: Request) -> Service:
     return service
 
 
-@router.get("/pool")
+@router.get("/pool", responses=answers(503))
 def pool(request: Request) -> dict[str, Any]:
     """Allocator.snapshot(): per number state, and counters."""
     return _service(request).allocator.snapshot().to_dict()
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        **answers(503),
+    },
+)
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of AllocatorCollector."""
     return Response(_service(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -36,7 +47,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "not ready: which check failed"}})
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the registry and the backend (Redis) answer (else 503). Accounts whose
     credentials this process cannot read are listed under `credentials`, and make the

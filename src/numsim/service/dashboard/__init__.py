@@ -1,0 +1,56 @@
+"""The Numbers dashboard: server-rendered pages over one service's registry and
+allocator, mounted by `create_app` at /dashboard (and / leads there).
+
+Its pages call the registry and the allocator in Python, not the HTTP API; the API's
+bearer token is not accepted here and the dashboard's cookie is not accepted there.
+Everything a page loads ships in this package (pages/, static/): no CDN.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from ...errors import NumsimError
+from ..state import Service
+from . import live, numbers, pools, signin
+from .session import Sessions, Throttle
+from .state import Live
+from .web import SecurityHeaders, error_page
+
+HERE = Path(__file__).parent
+PREFIX = "/dashboard"
+
+
+class Dashboard:
+    """The dashboard of `service`, signed into with `secret` (the API token, or the
+    dashboard password if `password`)."""
+
+    def __init__(self, service: Service, secret: str, *, password: bool = False) -> None:
+        self.service = service
+        self.sessions = Sessions(secret)
+        self.throttle = Throttle()
+        self.live = Live(service.allocator)
+        self.secret_name = "Password" if password else "API token"
+        self.pages = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "pages"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        routes = [
+            *signin.ROUTES,
+            *numbers.ROUTES,
+            *pools.ROUTES,
+            *live.ROUTES,
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ]
+        self.app = Starlette(routes=routes, exception_handlers={NumsimError: error_page})
+        self.app.state.dashboard = self
+        self.app.add_middleware(SecurityHeaders)
+
+
+__all__ = ["PREFIX", "Dashboard"]

@@ -1,0 +1,308 @@
+"""The Numbers pages: the table (paged, searchable), add, edit, remove, rotate, and CSV
+import and export. Each change goes to the registry and then the allocator, as the
+Numbers API does it, with the same checks and the same messages."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...bulk import ImportReport
+from ...errors import NumsimError
+from ...numbers import OutboundNumber, channels_warning, imported_channels_warning
+from ...phone import normalize_e164
+from ...registry import OnExisting
+from ..routes.numbers import resolvable
+from . import forms
+from .session import Session
+from .state import status_words
+from .web import dashboard, guarded, redirect, render
+
+PAGE_SIZE = 50
+NOTICES = {
+    "added": "Added {number}.",
+    "saved": "Saved {number}.",
+    "removed": "Removed {number}.",
+    "rotated": "Rotated {number} out: its templates now use {new}.",
+}
+ON_EXISTING: dict[OnExisting, str] = {  # what to do with a number already registered
+    "error": "report it as an error",
+    "update": "update it",
+    "skip": "skip it",
+}
+
+
+def live_row(row: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
+    """A registry row with its live state from the snapshot (None: not loaded yet)."""
+    state = state or {}
+    return {
+        **row,
+        "in_use": state.get("in_use"),
+        "capacity": state.get("capacity"),
+        "calls_last_hour": state.get("calls_last_hour"),
+        "calls_last_day": state.get("calls_last_day"),
+        "status": status_words(state.get("status")),
+    }
+
+
+def page_number(request: Request) -> int:
+    text = request.query_params.get("page", "1")
+    return int(text) if text.isascii() and text.isdigit() and 0 < int(text) < 10**9 else 1
+
+
+@guarded
+async def table(request: Request, session: Session, form: FormData | None) -> Response:
+    board = dashboard(request)
+    search = request.query_params.get("q", "")[:200]
+    page = page_number(request)
+
+    def read() -> tuple[list[dict[str, Any]], int]:
+        rows, total = board.service.registry.page(
+            search, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        states = board.live.snapshot().numbers
+        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total
+
+    rows, total = await run_in_threadpool(read)
+    notice = request.query_params.get("notice", "")
+    context = {
+        "rows": rows,
+        "total": total,
+        "search": search,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "first": (page - 1) * PAGE_SIZE + 1,
+        "notice": _notice(request, notice),
+    }
+    return render(request, session, "numbers.html", context)
+
+
+def _notice(request: Request, key: str) -> str | None:
+    if key not in NOTICES:
+        return None
+    query = request.query_params
+    return NOTICES[key].format(number=query.get("number", ""), new=query.get("new", ""))
+
+
+@guarded
+async def new(request: Request, session: Session, form: FormData | None) -> Response:
+    if form is None:
+        return _number_form(request, session, None, {"max_concurrent_calls": "1"}, {})
+    parsed = forms.Parsed(form)
+    service = dashboard(request).service
+
+    def save() -> OutboundNumber | None:
+        if parsed.errors:
+            return None
+        try:
+            number = parsed.number()
+            resolvable(number.credentials)
+            service.registry.add(number, templates=parsed.templates)
+        except (NumsimError, ValueError) as error:
+            parsed.blame(error)
+            return None
+        service.sync()
+        return number
+
+    number = await run_in_threadpool(save)
+    if number is None:
+        return _number_form(request, session, None, parsed.shown, parsed.errors, status=422)
+    return redirect(request, f"/numbers/{number.e164}", notice="added", number=number.e164)
+
+
+def _number_form(
+    request: Request,
+    session: Session,
+    e164: str | None,
+    shown: dict[str, str],
+    errors: dict[str, str],
+    *,
+    status: int = 200,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    context = {
+        "e164": e164,
+        "fields": forms.fields(editing=e164 is not None),
+        "shown": shown,
+        "errors": errors,
+        "notice": None,
+        "warning": None,
+        "state": None,
+        "rotate_error": None,
+        "remove_error": None,
+        **(extra or {}),
+    }
+    page = "number.html" if e164 is not None else "add_number.html"
+    return render(request, session, page, context, status=status)
+
+
+@guarded
+async def edit(request: Request, session: Session, form: FormData | None) -> Response:
+    service = dashboard(request).service
+    e164 = await _current(request)
+    if e164 is None:
+        return _missing(request, session)
+    current = await run_in_threadpool(service.registry.get, e164)
+    if form is None:
+        templates = await run_in_threadpool(service.registry.templates_of, e164)
+        shown = forms.values_of(current, templates)
+        notice = _notice(request, request.query_params.get("notice", ""))
+        return await _number_page(request, session, current, shown, {}, notice=notice)
+    parsed = forms.Parsed(form, e164=e164)
+
+    def save() -> OutboundNumber | None:
+        if parsed.errors:
+            return None
+        changes = {k: v for k, v in parsed.settings.items() if k != "e164"}
+        try:
+            resolvable(changes.get("credentials"))
+            number = service.registry.update(e164, **changes)
+            have = set(service.registry.templates_of(e164))
+            joining = [t for t in parsed.templates if t not in have]
+            for template in joining:
+                service.registry.assign(template, [e164])
+            for template in sorted(have - set(parsed.templates)):
+                service.registry.unassign(template, [e164])
+        except (NumsimError, ValueError) as error:
+            parsed.blame(error)
+            return None
+        finally:
+            service.sync()
+        return number
+
+    number = await run_in_threadpool(save)
+    if number is None:
+        return await _number_page(request, session, current, parsed.shown, parsed.errors, 422)
+    return redirect(request, f"/numbers/{e164}", notice="saved", number=e164)
+
+
+async def _number_page(
+    request: Request,
+    session: Session,
+    number: OutboundNumber,
+    shown: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
+    **extra: Any,
+) -> Response:
+    board = dashboard(request)
+    snapshot = await run_in_threadpool(board.live.snapshot)
+    state = live_row({}, snapshot.numbers.get(number.e164))
+    context = {"state": state, "warning": channels_warning(number), "number": number, **extra}
+    return _number_form(request, session, number.e164, shown, errors, status=status, extra=context)
+
+
+@guarded
+async def remove(request: Request, session: Session, form: FormData | None) -> Response:
+    assert form is not None
+    service = dashboard(request).service
+    e164 = await _current(request)
+    if e164 is None:
+        return _missing(request, session)
+    try:
+        await run_in_threadpool(service.remove, e164, force=form.get("force") == "on")
+    except NumsimError as error:
+        return await _again(request, session, e164, remove_error=str(error))
+    return redirect(request, "/numbers", notice="removed", number=e164)
+
+
+@guarded
+async def rotate(request: Request, session: Session, form: FormData | None) -> Response:
+    assert form is not None
+    service = dashboard(request).service
+    e164 = await _current(request)
+    if e164 is None:
+        return _missing(request, session)
+    new = str(form.get("new", "")).strip()
+
+    def swap() -> str:
+        service.registry.rotate(e164, new)
+        service.sync()
+        return normalize_e164(new)
+
+    try:
+        new_e164 = await run_in_threadpool(swap)
+    except (NumsimError, ValueError) as error:
+        return await _again(request, session, e164, rotate_error=str(error), new=new)
+    return redirect(request, "/numbers", notice="rotated", number=e164, new=new_e164)
+
+
+async def _current(request: Request) -> str | None:
+    """The registered number the path names, or None."""
+    registry = dashboard(request).service.registry
+    try:
+        e164 = normalize_e164(request.path_params["e164"])
+    except ValueError:
+        return None
+    return e164 if await run_in_threadpool(registry.__contains__, e164) else None
+
+
+def _missing(request: Request, session: Session) -> Response:
+    message = f"{request.path_params['e164']} is not in the registry"
+    return render(request, session, "error.html", {"message": message}, status=404)
+
+
+async def _again(request: Request, session: Session, e164: str, **extra: Any) -> Response:
+    """The number's page again, with an error beside the form that failed."""
+    service = dashboard(request).service
+    number = await run_in_threadpool(service.registry.get, e164)
+    templates = await run_in_threadpool(service.registry.templates_of, e164)
+    shown = forms.values_of(number, templates)
+    return await _number_page(request, session, number, shown, {}, 409, **extra)
+
+
+@guarded
+async def import_csv(request: Request, session: Session, form: FormData | None) -> Response:
+    context: dict[str, Any] = {"choices": ON_EXISTING, "report": None, "error": None}
+    if form is None:
+        return render(request, session, "import.html", context)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        context["error"] = "choose a CSV file to import"
+        return render(request, session, "import.html", context, status=422)
+    chosen = form.get("on_existing")
+    on_existing: OnExisting = next((c for c in ON_EXISTING if c == chosen), "error")
+    data = await upload.read()
+    service = dashboard(request).service
+
+    def work() -> ImportReport:  # parsing too: off the event loop
+        report = service.registry.import_csv(io.BytesIO(data), on_existing=on_existing)
+        service.sync()
+        return report
+
+    try:
+        report = await run_in_threadpool(work)
+    except NumsimError as error:  # not our CSV at all: nothing was imported
+        context["error"] = str(error)
+        return render(request, session, "import.html", context, status=400)
+    context["report"] = report
+    context["twilio"] = imported_channels_warning(report.twilio_channels)
+    return render(request, session, "import.html", context, status=200 if report.ok else 422)
+
+
+@guarded
+async def export_csv(request: Request, session: Session, form: FormData | None) -> Response:
+    out = io.StringIO()
+    await run_in_threadpool(dashboard(request).service.registry.export_csv, out)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="numbers.csv"'},
+    )
+
+
+ROUTES = [
+    Route("/numbers", table, methods=["GET"]),
+    Route("/numbers/new", new, methods=["GET", "POST"]),
+    Route("/numbers/import", import_csv, methods=["GET", "POST"]),
+    Route("/numbers/export.csv", export_csv, methods=["GET"]),
+    Route("/numbers/{e164}", edit, methods=["GET", "POST"]),
+    Route("/numbers/{e164}/remove", remove, methods=["POST"]),
+    Route("/numbers/{e164}/rotate", rotate, methods=["POST"]),
+]

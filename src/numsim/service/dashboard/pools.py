@@ -1,0 +1,138 @@
+"""The Templates pages: every template with its pool's live use; one template's pool,
+with numbers added and removed (a template exists while it has numbers)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...errors import NumsimError
+from ...numbers import check_template_id
+from ...phone import normalize_e164
+from .numbers import PAGE_SIZE, live_row, page_number
+from .session import Session
+from .state import pool_use
+from .web import dashboard, guarded, redirect, render
+
+
+@guarded
+async def templates(request: Request, session: Session, form: FormData | None) -> Response:
+    board = dashboard(request)
+    notice = None
+    if request.query_params.get("notice") == "emptied":
+        notice = f"Template {request.query_params.get('id', '')} has no numbers left."
+    context: dict[str, Any] = {"errors": {}, "shown": {}, "notice": notice}
+    if form is not None:  # a new template, with its first numbers
+        template = str(form.get("template", "")).strip()
+        text = str(form.get("numbers", ""))
+        error = await _assign(request, template, text)
+        if error is None:
+            return redirect(request, "/template", id=template, notice="added")
+        context["errors"] = {error[0]: error[1]}
+        context["shown"] = {"template": template, "numbers": text}
+    snapshot = await run_in_threadpool(board.live.snapshot)
+    context["templates"] = pool_use(snapshot)  # the pools the allocator serves now
+    status = 422 if context["errors"] else 200
+    return render(request, session, "templates.html", context, status=status)
+
+
+async def _assign(request: Request, template: str, text: str) -> tuple[str, str] | None:
+    """Add the numbers in `text` (separated by spaces, commas or lines) to the template's
+    pool; the field and message of what is wrong, if anything is."""
+    service = dashboard(request).service
+    try:
+        check_template_id(template)
+    except ValueError as error:
+        return "template", str(error)
+    wanted = [part for part in re.split(r"[\s,;]+", text) if part]
+    if not wanted:
+        return "numbers", "give at least one registered number, in E.164"
+
+    def work() -> None:
+        service.registry.assign(template, wanted)
+        service.sync()
+
+    try:
+        await run_in_threadpool(work)
+    except (NumsimError, ValueError) as error:
+        return "numbers", str(error)
+    return None
+
+
+@guarded
+async def pool(request: Request, session: Session, form: FormData | None) -> Response:
+    board = dashboard(request)
+    template = request.query_params.get("id", "")
+    errors: dict[str, str] = {}
+    shown = ""
+    if form is not None:
+        template = str(form.get("template", ""))
+        if "remove" in form:
+            error = await _unassign(request, template, str(form.get("remove")))
+        else:
+            shown = str(form.get("numbers", ""))
+            error = await _assign(request, template, shown)
+        if error is None:
+            done = "removed" if "remove" in form else "added"
+            _, left = await run_in_threadpool(
+                lambda: board.service.registry.page(template=template, limit=1)
+            )
+            if not left:
+                return redirect(request, "/templates", notice="emptied", id=template)
+            return redirect(request, "/template", id=template, notice=done)
+        errors[error[0]] = error[1]
+    page = page_number(request)
+
+    def read() -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+        rows, total = board.service.registry.page(
+            template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
+        )
+        snapshot = board.live.snapshot()
+        states = snapshot.numbers
+        use = pool_use(snapshot).get(template)
+        return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, use
+
+    rows, total, use = await run_in_threadpool(read)
+    if not total and form is None:
+        message = f"template {template!r} has no numbers in the registry"
+        return render(request, session, "error.html", {"message": message}, status=404)
+    notices = {"added": "Numbers added.", "removed": "Number removed."}
+    notice = notices.get(request.query_params.get("notice", ""))
+    context = {
+        "template": template,
+        "rows": rows,
+        "total": total,
+        "use": use,
+        "page": page,
+        "pages": max(1, -(-total // PAGE_SIZE)),
+        "errors": errors,
+        "shown": shown,
+        "notice": notice,
+    }
+    return render(request, session, "template.html", context, status=422 if errors else 200)
+
+
+async def _unassign(request: Request, template: str, e164: str) -> tuple[str, str] | None:
+    service = dashboard(request).service
+
+    def work() -> None:
+        service.registry.unassign(template, [normalize_e164(e164)])
+        service.sync()
+
+    try:
+        await run_in_threadpool(work)
+    except (NumsimError, ValueError) as error:
+        return "remove", str(error)
+    return None
+
+
+ROUTES = [
+    Route("/templates", templates, methods=["GET", "POST"]),
+    Route("/template", pool, methods=["GET", "POST"]),
+]
