@@ -28,7 +28,6 @@ from ..allocator.rules import DAY, HOUR
 from ..numbers import CAPS, OutboundNumber
 
 PREFIX = "numsim"
-REFUSED = REFUSALS  # the counters' prefix of refusals by reason (kept for importers)
 
 # Per number gauges of its state now: metric name -> (help, value of a NumberState).
 _STATE_GAUGES: dict[str, tuple[str, Callable[[NumberState], int | None]]] = {
