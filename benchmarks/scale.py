@@ -118,13 +118,14 @@ def _scrapes(server: _Server, times: int) -> Runner:
 def cases() -> Iterator[Case]:
     folder = Path(tempfile.mkdtemp(prefix="numsim-bench-scale-"))
     servers: list[_Server] = []
+    registries: list[numsim.NumberRegistry] = []
     try:
         big_csv = write_rows(folder / f"{ROWS}.csv", ROWS)
         small_csv = write_rows(folder / f"{SMALL}.csv", SMALL)
         big_db, small_db = _registry(folder, ROWS, big_csv), _registry(folder, SMALL, small_csv)
-        big = numsim.NumberRegistry(big_db)
-        small = numsim.NumberRegistry(small_db)
-        servers += [_Server(big), _Server(small)]
+        registries += [numsim.NumberRegistry(path) for path in (big_db, small_db)]
+        registries.append(numsim.NumberRegistry(folder / "direct.db"))
+        servers += [_Server(registries[0]), _Server(registries[1])]
         (ours, theirs) = servers
         e164 = next(iter(ours.app.state.numsim.allocator.numbers))
         yield Case(
@@ -157,7 +158,7 @@ def cases() -> Iterator[Case]:
             "numbers vs during the same import straight into the registry from a thread "
             "(the runners return the stall, not the time; stalls_s: each import's, warm-up first)",
             _stall(ours, big_csv, stalls),
-            _stall(ours, big_csv, {}, direct=numsim.NumberRegistry(folder / "direct.db")),
+            _stall(ours, big_csv, {}, direct=registries[2]),
             ops=1,
             rounds=1,
             info=stalls,
@@ -165,6 +166,8 @@ def cases() -> Iterator[Case]:
     finally:
         for server in servers:
             server.close()
+        for registry in registries:
+            registry.close()
         shutil.rmtree(folder, ignore_errors=True)
 
 
