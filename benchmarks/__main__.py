@@ -18,7 +18,7 @@ from pathlib import Path
 from .harness import machine, run_cases
 
 HERE = Path(__file__).parent
-GROUPS = ("allocator", "simulator", "planning", "redis_backend", "registry", "service")
+GROUPS = ("allocator", "simulator", "planning", "redis_backend", "registry", "service", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:

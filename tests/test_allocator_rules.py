@@ -396,3 +396,64 @@ def test_every_refusal_reason_is_declared_once_with_its_kind():
     assert {KINDS[r] for r in ("not_compliant", "destination_limit", "calling_hours")} == {
         Kind.RULE
     }
+
+
+def test_refusals_are_counted_by_template_and_reason_as_well_as_by_reason(make_allocator, clock):
+    capped, busy = plivo(0, channels=2, max_calls_per_hour=1), twilio(0)
+    allocator = make_allocator(
+        [capped, busy],
+        {"india:sales": pool(capped), "us": pool(busy), "empty": []},
+        destination_limit=DestinationLimit(max_calls=1, per_seconds=60),
+        calling_hours=numsim.DEFAULT_CALLING_HOURS,
+    )
+    clock.advance(2 * 3600)  # 09:00 in New York, 19:30 in India: both open
+    allocator.acquire("india:sales", india(1))
+    allocator.acquire("us", US)
+    refusals = [
+        ("india:sales", india(2), "hourly_cap"),
+        ("india:sales", us(5), "not_compliant"),
+        ("us", us(1), "busy"),
+        ("us", india(3), "not_compliant"),
+        ("us", US, "destination_limit"),
+        ("empty", us(6), "empty_pool"),
+    ]
+    for template, destination, reason in refusals:
+        with pytest.raises(NoNumberAvailable) as refused:
+            allocator.acquire(template, destination)
+        assert refused.value.reason == reason
+    clock.advance(12 * 3600)  # night in New York
+    with pytest.raises(NoNumberAvailable, match="calling_hours"):
+        allocator.acquire("us", us(2))
+    counters = allocator.snapshot().counters
+    by_template = {k: v for k, v in counters.items() if k.startswith("refused_in:")}
+    assert by_template == {
+        "refused_in:india:sales:hourly_cap": 1,
+        "refused_in:india:sales:not_compliant": 1,
+        "refused_in:us:busy": 1,
+        "refused_in:us:not_compliant": 1,
+        "refused_in:us:destination_limit": 1,
+        "refused_in:empty:empty_pool": 1,
+        "refused_in:us:calling_hours": 1,
+    }
+    totals = {k: v for k, v in counters.items() if k.startswith("refused:")}
+    assert totals == {
+        "refused:hourly_cap": 1,
+        "refused:not_compliant": 2,
+        "refused:busy": 1,
+        "refused:destination_limit": 1,
+        "refused:empty_pool": 1,
+        "refused:calling_hours": 1,
+    }
+
+
+def test_find_templates_of_states_and_counters_read_one_number_or_the_state(make_allocator):
+    a, b = plivo(0), plivo(1)
+    allocator = make_allocator([a, b], {"t": pool(a, b), "u": pool(b)})
+    assert allocator.find(b.e164) == b and allocator.find("+91 22 4000 0001") == b
+    assert allocator.find("+912240099999") is None
+    assert allocator.templates_of(b.e164) == ["t", "u"] and allocator.templates_of(a.e164) == ["t"]
+    lease = allocator.acquire("u", IN)
+    _, states = allocator.states()
+    snapshot = allocator.snapshot()
+    assert states[lease.number].in_use == snapshot.numbers[lease.number]["in_use"] == 1
+    assert allocator.counters() == snapshot.counters and snapshot.counters["acquired"] == 1

@@ -56,12 +56,17 @@ class RowError:
 class ParsedRow(NamedTuple):
     """A good row: its number's fields as stored (NUMBER_FIELDS order: the provider's
     name, flags as bools, credentials as a reference string), checked once by the
-    same rules as OutboundNumber, without building one (a bulk import's hot path)."""
+    same rules as OutboundNumber, without building one (a bulk import's hot path).
+
+    `given` names the settings the row has a column (a JSON key) for, `cleared` those
+    of them it left empty (null): an update changes only the given settings, as PATCH."""
 
     line: int
     e164: str
     fields: tuple[object, ...]
     templates: tuple[str, ...]
+    given: frozenset[str] = frozenset(NUMBER_FIELDS)
+    cleared: frozenset[str] = frozenset()
 
 
 LISTED_ERRORS = 1000  # the errors an ImportReport lists: the first, by line
@@ -189,11 +194,14 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
         return None
     values: list[Any] = []
     errors: list[RowError] = []
+    cleared = []
     for spec, parse in _PARSERS:
         raw = row.get(spec.name) or ""
         if not raw.strip():
             if spec.required:
                 errors.append(RowError(line, spec.name, "is empty"))
+            elif spec.name in row:
+                cleared.append(spec.name)
             values.append(spec.default)
             continue
         try:
@@ -217,7 +225,13 @@ def _parse_row(line: int, row: Mapping[str, str], report: ImportReport) -> Parse
     if values[_CHANNELS] > 1 and provider.one_call_per_number:
         report.twilio_channels += 1
     values[_PROVIDER] = provider.value
-    return ParsedRow(line, values[_E164], tuple(values), templates)
+    given = _given(frozenset(row))
+    return ParsedRow(line, values[_E164], tuple(values), templates, given, frozenset(cleared))
+
+
+@lru_cache(maxsize=64)  # a file's rows name the same columns (a JSON list's, a few sets)
+def _given(columns: frozenset[str]) -> frozenset[str]:
+    return frozenset(name for name in NUMBER_FIELDS if name in columns)
 
 
 def _e164(raw: str) -> str:

@@ -7,7 +7,8 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Literal
+from pathlib import Path
+from typing import IO, Literal, NamedTuple
 
 from .bulk import (
     COLUMNS,
@@ -37,7 +38,24 @@ OnExisting = Literal["error", "update", "skip"]
 
 _NUMBER_COLUMNS = NUMBER_FIELDS
 _FLAGS = tuple(s.name for s in SETTINGS if s.kind == "flag")
+# Settings an empty cell cannot clear in an update (they have no "none": channels).
+_NEEDS_VALUE = frozenset(s.name for s in SETTINGS if s.kind == "whole" and not s.optional)
+_KEEPS_VALUE = "is empty: this setting cannot be cleared; give a value or leave the column out"
 _IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
+LOG_KEPT = 200_000  # changes the change log keeps (trimmed when twice as long)
+# A number's templates, as one text cell (a column of a SELECT over numbers n).
+_TEMPLATES = (
+    f"(SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
+    "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template))"
+)
+
+
+class Changes(NamedTuple):
+    """What changed in a registry since a change count (see changes_since)."""
+
+    change_count: int  # the change count they bring the reader to
+    rows: list[dict[str, object]]  # the changed numbers, as NumberRegistry.rows gives them
+    removed: list[str]  # numbers no longer registered
 
 
 def _schema_v1(db: sqlite3.Connection) -> None:
@@ -74,8 +92,28 @@ def _run_script(db: sqlite3.Connection, script: str) -> None:
             db.execute(statement)
 
 
+def _change_log_v2(db: sqlite3.Connection) -> None:
+    """The change log: one row per change to a number or its templates, removals
+    included, numbered in commit order (AUTOINCREMENT: never reused). A reader that
+    remembers the last id it has seen reads only what changed since (changes_since).
+    Triggers write it, so no write path can forget it; but for a number joining a
+    template, which NumberRegistry._assign logs (a trigger on that insert doubled the
+    cost of a 1,000,000-row import, whose numbers the triggers log already)."""
+    db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY AUTOINCREMENT, e164 TEXT NOT NULL)")
+    for table, event, row in (
+        ("numbers", "INSERT", "NEW"),
+        ("numbers", "UPDATE", "NEW"),
+        ("numbers", "DELETE", "OLD"),
+        ("assignments", "DELETE", "OLD"),
+    ):
+        db.execute(  # one statement: _run_script would split the trigger's body
+            f"CREATE TRIGGER {table}_{event.lower()}_logged AFTER {event} ON {table} "
+            f"BEGIN INSERT INTO changes (e164) VALUES ({row}.e164); END"
+        )
+
+
 # Index i migrates a database from schema version i to i + 1. Append; never edit.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_schema_v1, _change_log_v2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -122,6 +160,7 @@ class NumberRegistry:
         self.path = os.fspath(path)
         self._timeout = timeout
         self._lock = threading.RLock()
+        self._closed = False
         if not self.path.strip():
             raise RegistryError("the registry path is empty; name a file, or ':memory:'")
         if not create and self.path != ":memory:" and not os.path.exists(self.path):
@@ -140,12 +179,32 @@ class NumberRegistry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._closed = True
 
     def __enter__(self) -> NumberRegistry:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def ping(self) -> None:
+        """RegistryError unless the registry can be read now, without waiting for this
+        object's own writes: a file is read on a connection of its own (in WAL mode a
+        reader never waits for the writer), so a readiness probe answers during a long
+        import. (":memory:" has no other connection: it waits.)"""
+        if self._closed:
+            raise RegistryError(f"registry {self.path} is closed")
+        if self.path == ":memory:":
+            with self._reading():
+                self._db.execute("SELECT 1 FROM numbers LIMIT 1").fetchall()
+            return
+        with self._sqlite_errors():
+            uri = Path(self.path).absolute().as_uri() + "?mode=ro"
+            probe = sqlite3.connect(uri, uri=True, timeout=self._timeout)
+            try:
+                probe.execute("SELECT 1 FROM numbers LIMIT 1").fetchall()
+            finally:
+                probe.close()
 
     @property
     def schema_version(self) -> int:
@@ -309,7 +368,9 @@ class NumberRegistry:
 
         Every good row lands; each bad row is reported with its line and reason.
         A number already registered is reported (``on_existing="error"``), or
-        updated, or skipped, as asked.
+        updated, or skipped, as asked. An update is a PATCH: it changes the settings
+        the file has columns for (an empty cell clears its setting), keeps the others,
+        and adds the row's templates.
         """
         return self._import(read_csv_rows(source), on_existing)
 
@@ -331,16 +392,45 @@ class NumberRegistry:
                 return write_csv(self.rows(), handle)
         return write_csv(self.rows(), target)
 
+    def change_count(self) -> int:
+        """The change log's position: it grows with every change, by any process."""
+        with self._reading():
+            return _change_count(self._db)
+
+    def changes_since(self, seen: int) -> Changes | None:
+        """What changed after change count `seen` (by any process), read in one snapshot:
+        the changed numbers' rows (as rows() gives them) and the numbers removed. Costs
+        what changed, not the registry's size. None if the log no longer reaches back
+        to `seen` (it keeps the last LOG_KEPT changes), or `seen` is ahead of it (the
+        file was replaced, say restored from a backup): read everything instead."""
+        changed = "(SELECT DISTINCT e164 FROM changes WHERE id > ?) c"
+        query = (  # CROSS JOIN: from the few changed to the numbers, never a scan of these
+            f"SELECT {_select('n.')}, {_TEMPLATES} FROM {changed} "
+            "CROSS JOIN numbers n ON n.e164 = c.e164"
+        )
+        removed = (
+            f"SELECT c.e164 FROM {changed} "
+            "WHERE NOT EXISTS (SELECT 1 FROM numbers n WHERE n.e164 = c.e164)"
+        )
+        with self._reading():
+            self._db.execute("BEGIN")  # one snapshot: the count and the rows agree
+            try:
+                count = _change_count(self._db)
+                oldest = self._db.execute("SELECT min(id) FROM changes").fetchone()[0]
+                if not (count if oldest is None else oldest - 1) <= seen <= count:
+                    return None  # trimmed away, or a count of another file (a restore)
+                rows = [_row(row) for row in self._db.execute(query, (seen,))]
+                gone = [e164 for (e164,) in self._db.execute(removed, (seen,))]
+            finally:
+                self._db.execute("COMMIT")
+        return Changes(count, rows, gone)
+
     def rows(self, template: str | None = None) -> Iterator[dict[str, object]]:
         """Every number (or a template's pool) as a dict of the CSV columns, typed
         (templates a list), in E.164 order. Streamed: the registry stays locked for
         this thread until the iteration ends."""
         pool = "JOIN assignments p ON p.e164 = n.e164 AND p.template = ? " if template else ""
-        query = (
-            f"SELECT {_select('n.')}, (SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
-            "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template)) "
-            f"FROM numbers n {pool}ORDER BY n.e164"
-        )
+        query = f"SELECT {_select('n.')}, {_TEMPLATES} FROM numbers n {pool}ORDER BY n.e164"
         with self._reading():
             if template is not None:
                 self._require_template(self._db, template)
@@ -401,7 +491,8 @@ class NumberRegistry:
         if not empty:
             found = db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
             registered = {e164 for (e164,) in found}
-        added, updated, assigned = [], [], []
+        added, assigned = [], []
+        updated: dict[frozenset[str], list[tuple[object, ...]]] = {}
         for e164, row in fresh.items():
             if e164 in earlier:
                 report.reject(_duplicate(row, earlier[e164]))
@@ -409,7 +500,11 @@ class NumberRegistry:
             if e164 not in registered:
                 added.append(row.fields)
             elif on_existing == "update":
-                updated.append(row.fields)
+                kept = sorted(row.cleared & _NEEDS_VALUE)
+                if kept:
+                    report.reject(*(RowError(row.line, name, _KEEPS_VALUE) for name in kept))
+                    continue
+                updated.setdefault(row.given, []).append(row.fields)
             elif on_existing == "skip":
                 report.skipped += 1
                 continue
@@ -422,10 +517,12 @@ class NumberRegistry:
             [(e164, row.line) for e164, row in fresh.items() if e164 not in earlier],
         )
         self._insert(db, added)
-        self._update(db, updated)
+        for given, rows in updated.items():  # the settings the row gives, as PATCH
+            self._update(db, rows, given)
+            report.updated += len(rows)
+        # (Logged: every number here was just inserted or updated, which the triggers log.)
         db.executemany("INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)", assigned)
         report.added += len(added)
-        report.updated += len(updated)
 
     # -- internals -----------------------------------------------------------------
 
@@ -448,6 +545,7 @@ class NumberRegistry:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                _trim_change_log(self._db)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -497,21 +595,30 @@ class NumberRegistry:
         db.executemany(f"INSERT INTO numbers ({_select()}) VALUES ({marks})", rows)
 
     @staticmethod
-    def _update(db: sqlite3.Connection, rows: Iterable[tuple[object, ...]]) -> None:
-        """Overwrite numbers' settings, given as their stored fields (see numbers.plain)."""
-        assignments = ", ".join(f"{column} = ?" for column in _NUMBER_COLUMNS[1:])
+    def _update(
+        db: sqlite3.Connection,
+        rows: Iterable[tuple[object, ...]],
+        given: Iterable[str] = _NUMBER_COLUMNS,
+    ) -> None:
+        """Overwrite numbers' settings, given as their stored fields (see numbers.plain):
+        the `given` ones, the others left as they are."""
+        wanted = {column for column in given if column != "e164"}
+        indexes = [i for i, column in enumerate(_NUMBER_COLUMNS) if column in wanted]
+        assignments = ", ".join(f"{_NUMBER_COLUMNS[i]} = ?" for i in indexes)
         db.executemany(
             f"UPDATE numbers SET {assignments}, "
             "updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE e164 = ?",
-            [(*settings, e164) for e164, *settings in rows],
+            [(*(row[i] for i in indexes), row[0]) for row in rows],
         )
 
     @staticmethod
     def _assign(db: sqlite3.Connection, e164: str, templates: Iterable[str]) -> None:
+        """Put a number in templates' pools, and log it (see _change_log_v2)."""
         db.executemany(
             "INSERT OR IGNORE INTO assignments (template, e164) VALUES (?, ?)",
             [(t, e164) for t in templates],
         )
+        db.execute("INSERT INTO changes (e164) VALUES (?)", (e164,))
 
     # -- pages ---------------------------------------------------------------------
 
@@ -532,8 +639,7 @@ class NumberRegistry:
             params.append(template)
         condition = f"WHERE {' AND '.join(where)} " if where else ""
         query = (
-            f"SELECT {_select('n.')}, (SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
-            "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template)) "
+            f"SELECT {_select('n.')}, {_TEMPLATES} "
             f"FROM numbers n {condition}ORDER BY n.e164 LIMIT ? OFFSET ?"
         )
         with self._reading():
@@ -541,6 +647,19 @@ class NumberRegistry:
             count: int = total.fetchone()[0]
             rows = [_row(row) for row in self._db.execute(query, [*params, limit, offset])]
         return rows, count
+
+
+def _change_count(db: sqlite3.Connection) -> int:
+    found = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return 0 if found is None else found[0]
+
+
+def _trim_change_log(db: sqlite3.Connection) -> None:
+    """Keep the last LOG_KEPT changes (a reader further behind reads everything)."""
+    count = _change_count(db)
+    oldest = db.execute("SELECT min(id) FROM changes").fetchone()[0]
+    if oldest is not None and count - oldest >= 2 * LOG_KEPT:
+        db.execute("DELETE FROM changes WHERE id <= ?", (count - LOG_KEPT,))
 
 
 def _matching(search: str) -> tuple[list[str], list[object]]:

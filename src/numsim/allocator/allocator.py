@@ -30,13 +30,21 @@ from .backend import (
     Finding,
     Grant,
     NumberSpec,
+    NumberState,
     Policy,
     Refusal,
     lease_of,
 )
 from .lease import Lease
 from .memory import MemoryBackend
-from .refusal import CALLING_HOURS, NOT_COMPLIANT, SHORTAGE_REASONS, NoNumberAvailable
+from .refusal import (
+    CALLING_HOURS,
+    NOT_COMPLIANT,
+    REFUSALS,
+    SHORTAGE_REASONS,
+    TEMPLATE_REFUSALS,
+    NoNumberAvailable,
+)
 from .rules import (
     DAY,
     HOUR,
@@ -66,6 +74,7 @@ WAIT_GRACE = 1.0
 # kept: ~0.8 KB each, so at most ~13 MB for a dialer calling many people.
 DESTINATION_CACHE = 1 << 14
 _T = TypeVar("_T")
+_CAP_NAMES = tuple(cap.name for cap in CAPS)
 _INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
@@ -463,39 +472,48 @@ class Allocator:
         self.poll()
         return findings
 
+    def states(self) -> tuple[float, dict[str, NumberState]]:
+        """The clock's time and each number's state then, as the backend sees it (a
+        number removed while a call still holds it included): what snapshot() reads,
+        without building its rows (a metrics scrape of 100,000 numbers)."""
+        now = self._now()
+        return now, self._backend.numbers(now)
+
+    def counters(self) -> dict[str, int]:
+        """Counters since the start: acquisitions, releases, expiries, refusals by
+        reason ("refused:<reason>") and by template ("refused_in:<template>:<reason>"),
+        without reading every number: cheap to sample often."""
+        counters = Counter(self._backend.stats())
+        with self._count_lock:
+            counters.update(self._counts)
+        return dict(sorted(counters.items()))
+
     def snapshot(self) -> Snapshot:
         """Per number: channels in use, capacity, calls in the rolling hour and day,
         status; plus counters of acquisitions and refusals by reason."""
-        now = self._now()
-        states = self._backend.numbers(now)
+        now, states = self.states()
         with self._config_lock:
             templates_of: dict[str, list[str]] = {}
             for template, pool in self._pools.items():
                 for e164 in pool:
                     templates_of.setdefault(e164, []).append(template)
             rows: dict[str, dict[str, Any]] = {}
-            for e164, state in states.items():
-                number = self._numbers.get(e164)
-                rows[e164] = {
-                    "provider": number.provider.value if number else None,
-                    "capacity": number.capacity if number else None,
+            known = self._numbers
+            for e164, state in states.items():  # one pass, 100,000 numbers a scrape: lean
+                number = known.get(e164)
+                row = rows[e164] = {
+                    "provider": None if number is None else number.provider.value,
+                    "capacity": None if number is None else number.capacity,
                     "in_use": state.in_use,
                     "inbound": state.inbound,
                     "calls_last_hour": state.calls[HOUR],
                     "calls_last_day": state.calls.get(DAY),
-                    **{cap.name: getattr(number, cap.name, None) for cap in CAPS},
-                    "status": state.status,
-                    "templates": templates_of.get(e164, []),
                 }
+                for name in _CAP_NAMES:
+                    row[name] = getattr(number, name, None)
+                row["status"] = state.status
+                row["templates"] = templates_of.get(e164) or []
         return Snapshot(now, rows, self.counters())
-
-    def counters(self) -> dict[str, int]:
-        """The snapshot's counters alone (acquisitions, releases, expiries, refusals by
-        reason, since the start), without reading every number: cheap to sample often."""
-        counters = Counter(self._backend.stats())
-        with self._count_lock:
-            counters.update(self._counts)
-        return dict(sorted(counters.items()))
 
     @property
     def numbers(self) -> dict[str, OutboundNumber]:
@@ -506,6 +524,20 @@ class Allocator:
     def templates(self) -> dict[str, tuple[str, ...]]:
         with self._config_lock:
             return {t: tuple(pool) for t, pool in self._pools.items()}
+
+    def find(self, e164: str) -> OutboundNumber | None:
+        """The allocator's number `e164`, or None: one look-up, where `numbers` copies
+        them all."""
+        number = e164 if e164 in self._numbers else normalize_e164(e164)  # a key: as given
+        with self._config_lock:
+            return self._numbers.get(number)
+
+    def templates_of(self, e164: str) -> list[str]:
+        """The templates whose pools hold `e164` (none for a number not in any pool):
+        a look-up per template, without copying every pool as `templates` does."""
+        number = e164 if e164 in self._numbers else normalize_e164(e164)  # a key: as given
+        with self._config_lock:
+            return self._templates_of(number)
 
     @property
     def waiting(self) -> int:
@@ -718,7 +750,8 @@ class Allocator:
         wait = hours.seconds_until_open(now, target.info.time_zones)
         if wait == 0.0:
             return None
-        self._count("refused:" + CALLING_HOURS)
+        self._count(REFUSALS + CALLING_HOURS)
+        self._count(f"{TEMPLATE_REFUSALS}{template}:{CALLING_HOURS}")
         return NoNumberAvailable(
             CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
         )

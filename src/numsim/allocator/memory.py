@@ -32,7 +32,7 @@ from .backend import (
 )
 from .callmap import CallMap, CallMapSupport, MemoryCallMap
 from .lease import Lease, LeaseId
-from .refusal import BUSY, DESTINATION_LIMIT, EMPTY_POOL, NOT_COMPLIANT
+from .refusal import BUSY, DESTINATION_LIMIT, EMPTY_POOL, NOT_COMPLIANT, REFUSALS, TEMPLATE_REFUSALS
 from .rules import HOUR, DestinationLimit
 
 READY = "ready"
@@ -345,7 +345,9 @@ class MemoryBackend(Backend, CallMapSupport):
                 window = self._destinations.get(destination)
                 if window is not None and len(window) >= limit.max_calls:
                     retry_at = window[-limit.max_calls] + limit.per_seconds
-                    outcome: Grant | Refusal = self._refuse(DESTINATION_LIMIT, retry_at, now, None)
+                    outcome: Grant | Refusal = self._refuse(
+                        DESTINATION_LIMIT, retry_at, now, None, template
+                    )
                     return outcome
             indexes = self._indexes.get(template)
             number = None
@@ -742,7 +744,7 @@ class MemoryBackend(Backend, CallMapSupport):
     ) -> Refusal:
         """Why no number fits, and the earliest time a capped one frees."""
         if indexes is None:
-            return self._refuse(EMPTY_POOL, None, now, {} if explain else None)
+            return self._refuse(EMPTY_POOL, None, now, {} if explain else None, template)
         retry_at, blocker, eligible = None, None, False
         for name in groups:
             index = indexes.get(name)
@@ -775,12 +777,20 @@ class MemoryBackend(Backend, CallMapSupport):
             for e164, number in self._pools[template].items():
                 number.trim(now)
                 statuses[e164] = number.status()
-        return self._refuse(reason, retry_at, now, statuses)
+        return self._refuse(reason, retry_at, now, statuses, template)
 
     def _refuse(
-        self, reason: str, retry_at: float | None, now: float, statuses: dict[str, str] | None
+        self,
+        reason: str,
+        retry_at: float | None,
+        now: float,
+        statuses: dict[str, str] | None,
+        template: str | None = None,
     ) -> Refusal:
-        self._stats["refused:" + reason] += 1
+        """Count the refusal by reason (and by template and reason, for a template's call)."""
+        self._stats[REFUSALS + reason] += 1
+        if template is not None:
+            self._stats[f"{TEMPLATE_REFUSALS}{template}:{reason}"] += 1
         return Refusal(reason, retry_at, now, statuses)
 
     def _notify(self) -> None:

@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from ..numbers import CAPS
-from .refusal import KINDS
+from .refusal import KINDS, REFUSALS, TEMPLATE_REFUSALS
 
 
 class Arguments:
@@ -104,7 +104,7 @@ ARGUMENTS: Mapping[str, Arguments] = {
 def lua_shapes() -> str:
     """Every reply shape's constants, for the top of the library (1-based), and each
     refusal reason the functions name (`REASON_BUSY = "busy"`: refusal.KINDS declares
-    them; a cap's reason comes with the cap's row)."""
+    them; a cap's reason comes with the cap's row), and the refusal counters' prefixes."""
     reasons = [r for r in KINDS if r not in {c.cap.reason for c in CAPS if c.cap}]
     names = ", ".join(f"REASON_{r.upper()}" for r in reasons)
     values = ", ".join(f'"{r}"' for r in reasons)
@@ -112,6 +112,7 @@ def lua_shapes() -> str:
         [
             *(_lua_constants(type(shape).__name__, shape._fields, width=True) for shape in SHAPES),
             f"local {names} = {values}",
+            f'local COUNT_REFUSALS, COUNT_TEMPLATE_REFUSALS = "{REFUSALS}", "{TEMPLATE_REFUSALS}"',
         ]
     )
 

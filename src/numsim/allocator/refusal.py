@@ -55,6 +55,11 @@ KINDS: Mapping[str, Kind] = {
     EMPTY_POOL: Kind.POOL,
 }
 REASONS = tuple(KINDS)
+# Counter keys of Backend.stats() for refusals: "refused:<reason>" counts every refusal,
+# "refused_in:<template>:<reason>" those of a template's call (an inbound call has none).
+# A reason holds no ":", a template id may: the reason is what follows the last ":".
+REFUSALS = "refused:"
+TEMPLATE_REFUSALS = "refused_in:"
 SHORTAGE_REASONS = frozenset(r for r, kind in KINDS.items() if kind is Kind.SHORTAGE)
 RULE_REASONS = tuple(r for r, kind in KINDS.items() if kind is Kind.RULE)
 

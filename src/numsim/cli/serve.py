@@ -135,6 +135,13 @@ def register(commands: Any) -> None:
         default=2.0,
         help="seconds between re-reads of the registry for changes by other processes",
     )
+    parser.add_argument(
+        "--no-per-number-metrics",
+        dest="per_number_metrics",
+        action="store_false",
+        help="leave each number's series out of /metrics (for very large pools; the "
+        "per-template series stay)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -193,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
         twilio_shared_keys=pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
+        per_number_metrics=args.per_number_metrics,
         dashboard=args.dashboard,
         dashboard_password=password,
         **options,

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse
-from prometheus_client import CollectorRegistry
 from starlette.concurrency import run_in_threadpool
 
 from ..allocator import Allocator
@@ -49,6 +48,7 @@ def create_app(
     sync_interval: float | None = DEFAULT_SYNC_INTERVAL,
     body_limit: int = DEFAULT_LIMIT,
     import_limit: int = IMPORT_LIMIT,
+    per_number_metrics: bool = True,
     dashboard: bool = True,
     dashboard_password: str | None = None,
     **allocator_options: Any,
@@ -72,6 +72,8 @@ def create_app(
     inbound calls are rejected.
     `sync_interval`: seconds between re-reads of the registry, for changes made by
     other processes (None: only this app's own changes).
+    `per_number_metrics`: False leaves each number's series out of /metrics (for very
+    large pools; the per-template series stay).
     `dashboard`: serve the Numbers dashboard at /dashboard (/ leads there), signed into
     with the API token, or with `dashboard_password` if given (then only with it)."""
     token = check_token(token)
@@ -97,10 +99,13 @@ def create_app(
     for reference in (twilio_shared_keys or {}).values():
         CredentialRef.parse(reference)  # a reference, never a pasted secret
     service = Service(
-        registry, allocator, adapters, _provider_urls(provider_urls or {}), twilio_shared_keys
+        registry,
+        allocator,
+        adapters,
+        _provider_urls(provider_urls or {}),
+        twilio_shared_keys,
+        per_number_metrics=per_number_metrics,
     )
-    prometheus = CollectorRegistry(auto_describe=False)
-    prometheus.register(service.metrics)
     board = None
     if dashboard:
         board = Dashboard(
@@ -142,7 +147,6 @@ def create_app(
         dependencies=[Depends(known_fields_only)],
     )
     app.state.numsim = service
-    app.state.prometheus = prometheus
     app.state.public_url = public_url
     app.state.trust_proxy = trust_proxy
     app.state.inbound = callbacks.Inbound(inbound_url, busy_url, dict(inbound_urls or {}))

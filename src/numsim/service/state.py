@@ -1,18 +1,23 @@
 """What one service process holds: the registry, the allocator fed from it, the dialer
 for webhooks, and the metrics collector.
 
-The registry is the system of record; the allocator follows it. A change made through
-this process reaches its allocator at once (`sync()` after the change); a change made
-by another process (another `serve`, the CLI) is picked up by the periodic `refresh()`,
-which costs one PRAGMA while nothing changed.
-Syncing only adds, updates, assigns, unassigns and removes: live leases are kept.
+The registry is the system of record; the allocator follows it. `sync()` applies what
+changed since the last one, by this process or another (the registry's change log):
+a change made through this process reaches the allocator at once (routes call sync()
+after it), one made by another process (another `serve`, the CLI) at the periodic
+`refresh()`. Either costs what changed, not the registry's size: one PATCH touches one
+number. Syncing only adds, updates, assigns, unassigns and removes: live leases are kept.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from ..allocator import Allocator
@@ -29,6 +34,9 @@ from .metrics import AllocatorCollector
 log = logging.getLogger(__name__)
 
 AccountKey = tuple[Provider, str, str]  # provider, account, credentials reference
+# Rows applied between pauses: a big import is applied in steps that let the event loop
+# (and every other thread) run in between, not in one stretch holding the GIL.
+CHUNK = 500
 
 
 class Service:
@@ -41,31 +49,53 @@ class Service:
         adapters: Iterable[ProviderAdapter] | None = None,
         provider_urls: Mapping[Provider, str] | None = None,
         shared_keys: Mapping[str, str] | None = None,
+        *,
+        per_number_metrics: bool = True,
     ) -> None:
         self.registry = registry
         self.allocator = allocator
         self.provider_urls = dict(provider_urls or {})
         self.shared_keys = dict(shared_keys or {})  # Twilio account -> SharedKey reference
-        self.metrics = AllocatorCollector(allocator)
+        self.metrics = AllocatorCollector(allocator, per_number=per_number_metrics)
         self._fixed_adapters = None if adapters is None else list(adapters)
-        self._accounts: set[AccountKey] | None = None
-        self._version = -1
+        self._accounts: Counter[AccountKey] = Counter()  # account -> numbers naming it
+        self._seen: int | None = None  # the registry's change count the allocator reflects
         self._lock = threading.Lock()
+        for number in allocator.numbers.values():
+            _count(self._accounts, number, +1)
         self.dialer = Dialer(allocator, self._fixed_adapters or [])
         self.sync()
 
-    def sync(self) -> None:
-        """Bring the allocator (and the dialer's accounts) in line with the registry."""
+    def sync(self) -> bool:
+        """Bring the allocator (and the dialer's accounts) in line with the registry:
+        what changed since the last sync, or everything the first time (and when the
+        change log no longer reaches back that far). Returns whether anything changed."""
         with self._lock:
-            self._version = self.registry.data_version()  # before reading: never too new
-            numbers = _follow(self.allocator, self.registry.rows())
-            if self._fixed_adapters is None:
-                accounts = _accounts(numbers)
-                if accounts != self._accounts:
-                    self.dialer = Dialer(
-                        self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
-                    )
-                    self._accounts = accounts
+            registry = self.registry
+            changes = None if self._seen is None else registry.changes_since(self._seen)
+            if changes is None:
+                count = registry.change_count()  # before reading: never too new
+                rows = list(registry.rows())
+                listed = {str(row["e164"]) for row in rows}
+                removed = [e164 for e164 in self.allocator.numbers if e164 not in listed]
+            else:
+                count, rows, removed = changes
+            if self._seen is not None and not rows and not removed:
+                self._seen = count
+                return False
+            before = None if self._seen is None else set(self._accounts)
+            many = len(rows) > CHUNK
+            with gc_held() if many else contextlib.nullcontext():
+                _apply(self.allocator, rows, removed, self._accounts)
+            if many:  # the pool's objects, kept for long: out of later full collections
+                gc.freeze()
+            self._seen = count
+            accounts = set(self._accounts)
+            if self._fixed_adapters is None and accounts != before:
+                self.dialer = Dialer(
+                    self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
+                )
+            return True
 
     def unresolved(self) -> list[str]:
         """The accounts whose credentials this process cannot read ("provider account
@@ -79,11 +109,9 @@ class Service:
         return sorted(found)
 
     def refresh(self) -> bool:
-        """sync() if another process changed the registry since the last one."""
-        if self.registry.data_version() == self._version:
-            return False
-        self.sync()
-        return True
+        """sync(), for the periodic round: True if another process changed the registry
+        since (this process's own changes are synced as they are made)."""
+        return self.sync()
 
     def remove(self, e164: str, *, force: bool = False) -> str:
         """Remove a number from the registry and the pool; refused while a call holds it
@@ -98,42 +126,68 @@ class Service:
         return number
 
 
-def _follow(allocator: Allocator, rows: Iterable[dict[str, object]]) -> list[OutboundNumber]:
-    """Make the allocator's numbers and pools those of the registry's rows; returns
-    the numbers. Rows are compared as stored: only a new or changed number
-    is built (and validated) again."""
-    current = allocator.numbers
-    numbers: list[OutboundNumber] = []
-    pools: dict[str, set[str]] = {}
-    for row in rows:
-        e164 = str(row["e164"])
-        number = current.get(e164)
-        if number is None or plain(number) != tuple(row[f] for f in NUMBER_FIELDS):
-            number = OutboundNumber(**{f: row[f] for f in NUMBER_FIELDS})  # type: ignore[arg-type]
-            allocator.add_number(number)
-        numbers.append(number)
-        for template in row["templates"]:  # type: ignore[attr-defined]
-            pools.setdefault(template, set()).add(e164)
-    for template, pool in allocator.templates.items():
-        leaving = [e164 for e164 in pool if e164 not in pools.get(template, ())]
-        if leaving:
-            allocator.unassign(template, leaving)
-    have = allocator.templates
-    for template, members in pools.items():
-        joining = sorted(members - set(have.get(template, ())))
-        if joining:
-            allocator.assign(template, joining)
-    for e164 in current.keys() - {n.e164 for n in numbers}:
-        allocator.remove_number(e164)
-    return numbers
+def _apply(
+    allocator: Allocator,
+    rows: list[dict[str, object]],
+    removed: Iterable[str],
+    accounts: Counter[AccountKey],
+) -> None:
+    """Make the allocator's numbers and pools those of the changed registry `rows`, and
+    drop the `removed` numbers, keeping `accounts` (numbers per account) counted. Rows
+    are compared as stored: only a new or changed number is built (and validated)
+    again. Applied CHUNK rows at a time, pausing in between (see CHUNK)."""
+    joining: defaultdict[str, list[str]] = defaultdict(list)
+    leaving: defaultdict[str, list[str]] = defaultdict(list)
+    for start in range(0, len(rows), CHUNK):
+        if start:
+            time.sleep(0)  # let the GIL go: the event loop runs between chunks
+        for row in rows[start : start + CHUNK]:
+            e164 = str(row["e164"])
+            old = allocator.find(e164)
+            wanted = set(row["templates"])  # type: ignore[call-overload]
+            have = set(allocator.templates_of(e164)) if old is not None else set()
+            if old is None or plain(old) != tuple(row[f] for f in NUMBER_FIELDS):
+                number = OutboundNumber(**{f: row[f] for f in NUMBER_FIELDS})  # type: ignore[arg-type]
+                allocator.add_number(number)
+                _count(accounts, old, -1)
+                _count(accounts, number, +1)
+            for template in wanted - have:
+                joining[template].append(e164)
+            for template in have - wanted:
+                leaving[template].append(e164)
+    for template, numbers in leaving.items():
+        allocator.unassign(template, numbers)
+    for template, numbers in joining.items():
+        allocator.assign(template, numbers)
+    for e164 in removed:
+        old = allocator.find(e164)
+        if old is not None:
+            allocator.remove_number(e164)
+            _count(accounts, old, -1)
 
 
-def _accounts(numbers: Iterable[OutboundNumber]) -> set[AccountKey]:
-    return {
-        (n.provider, n.account, str(n.credentials))
-        for n in numbers
-        if n.account is not None and n.credentials is not None
-    }
+@contextlib.contextmanager
+def gc_held() -> Iterator[None]:
+    """Python's cyclic GC held off around a big change (an import, a sync of many
+    numbers), whose garbage reference counting frees: a full collection of a
+    100,000-number heap holds the GIL ~0.7 s, and every thread, the event loop
+    included, stalls."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _count(accounts: Counter[AccountKey], number: OutboundNumber | None, step: int) -> None:
+    if number is None or number.account is None or number.credentials is None:
+        return
+    key = (number.provider, number.account, str(number.credentials))
+    accounts[key] += step
+    if accounts[key] <= 0:
+        del accounts[key]
 
 
 def _adapters(

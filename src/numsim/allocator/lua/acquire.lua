@@ -22,7 +22,8 @@ end
 
 -- `statuses`: {number, status} pairs, one STATUS row each.
 local function refuse(reason, retry_at, statuses)
-  count("refused:" .. reason)
+  count(COUNT_REFUSALS .. reason)
+  count(COUNT_TEMPLATE_REFUSALS .. template .. ":" .. reason)
   local result = refused(reason, retry_at or -1, now)
   for i = 1, #(statuses or {}), 2 do
     local at = #result

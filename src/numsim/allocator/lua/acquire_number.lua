@@ -11,7 +11,7 @@ end
 local ttl = ARGV[ARG_TTL] ~= "" and tonumber(ARGV[ARG_TTL]) or POLICY.ttl
 local n = state(e)
 if not n.active or n.used >= n.capacity then
-  count("refused:busy")
+  count(COUNT_REFUSALS .. REASON_BUSY)
   local why = redis.call("EXISTS", key("n", e)) == 1 and status(e, now) or "retired"
   local result = refused(REASON_BUSY, -1, now)
   result[REFUSED_WIDTH + STATUS_NUMBER], result[REFUSED_WIDTH + STATUS_STATUS] = e, why

@@ -15,9 +15,8 @@ from typing import Any
 
 from ...allocator import Allocator
 from ...allocator.allocator import Snapshot
-from ...allocator.refusal import REASONS
+from ...allocator.refusal import REASONS, REFUSALS
 
-REFUSED = "refused:"  # the counters' prefix for refusals by reason
 HOUR = 3600.0
 SAMPLE_EVERY = 30.0  # seconds between samples of the counters
 SNAPSHOT_AGE = 1.0  # seconds a snapshot is shown before it is read again
@@ -80,7 +79,7 @@ class Live:
             since, earlier = self._samples[0] if self._samples else (now, counters)
         by_reason = {}
         for reason in _reasons(counters):
-            count = counters.get(REFUSED + reason, 0) - earlier.get(REFUSED + reason, 0)
+            count = counters.get(REFUSALS + reason, 0) - earlier.get(REFUSALS + reason, 0)
             by_reason[reason] = max(count, 0)  # a restarted backend starts again from 0
         return Refusals(min(now - since, HOUR), by_reason)
 
@@ -95,7 +94,7 @@ class Live:
 
 
 def _reasons(counters: Iterable[str]) -> list[str]:
-    seen = [key.removeprefix(REFUSED) for key in counters if key.startswith(REFUSED)]
+    seen = [key.removeprefix(REFUSALS) for key in counters if key.startswith(REFUSALS)]
     return [*REASONS, *sorted(set(seen) - set(REASONS))]
 
 

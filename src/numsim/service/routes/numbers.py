@@ -16,7 +16,7 @@ from ...errors import RegistryError
 from ...numbers import OutboundNumber, Provider, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
 from ..models import ImportReportOut, NumberIn, NumberSettings, Rotation, answers, number_row
-from ..state import Service
+from ..state import Service, gc_held
 
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
@@ -115,11 +115,12 @@ async def import_numbers(request: Request, on_existing: OnExisting = "error") ->
 
     def work() -> tuple[ImportReport, dict[str, Any]]:  # parsing too: off the event loop
         registry = service.registry
-        if kind == "application/json":
-            report = registry.import_rows(_json_rows(body), on_existing=on_existing)
-        else:
-            report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
-        service.sync()
+        with gc_held():
+            if kind == "application/json":
+                report = registry.import_rows(_json_rows(body), on_existing=on_existing)
+            else:
+                report = registry.import_csv(io.BytesIO(body), on_existing=on_existing)
+            service.sync()
         return report, _report(report)
 
     report, shown = await run_in_threadpool(work)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from ..models import answers
 from ..state import Service
@@ -38,7 +38,7 @@ def pool(request: Request) -> dict[str, Any]:
 )
 def metrics(request: Request) -> Response:
     """Prometheus text exposition of AllocatorCollector."""
-    return Response(generate_latest(request.app.state.prometheus), media_type=CONTENT_TYPE_LATEST)
+    return Response(_service(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/healthz")
@@ -55,7 +55,7 @@ def readyz(request: Request) -> JSONResponse:
     service = _service(request)
     checks: dict[str, Any] = {}
     for name, probe in (
-        ("registry", lambda: len(service.registry)),
+        ("registry", service.registry.ping),
         ("backend", lambda: service.allocator.backend.stats()),
     ):
         try:
