@@ -20,7 +20,7 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from ..allocator import Allocator, NoNumberAvailable, Request
+from ..allocator import Allocator, MemoryBackend, NoNumberAvailable, Request
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..allocator.backend import Grant, lease_of
 from ..allocator.refusal import HOURLY_CAP
@@ -85,6 +85,7 @@ class Engine:
         self.allocator = Allocator(
             numbers,
             templates,
+            backend=MemoryBackend(threads=False),  # one thread: no lock per attempt
             clock=self.clock,
             destination_limit=scenario.destination_limit,
             lease_ttl=scenario.lease_ttl_seconds,
