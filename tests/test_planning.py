@@ -252,6 +252,33 @@ def test_a_campaign_is_refused_only_by_its_floor_not_by_its_estimate():
         fast(scenario, FinishBy(hours=0.4))
 
 
+def test_a_campaign_search_halves_its_way_down_from_a_far_estimate():
+    """A daily cap spread over the day puts a one-day campaign's estimate at twice its
+    answer: below the estimate and the size under it, the search halves toward the
+    floor instead of galloping one, two, four... numbers at a time."""
+    from numsim.planning.sizing import _Search
+
+    scenario = Scenario(
+        numbers=(NumberGroup(count=1),),
+        campaigns=(Campaign(contacts=10, country="US", max_in_flight=2),),
+    )
+
+    def run(tasks):  # completion by pool size alone: 21 numbers or more finish in 8 h
+        return [
+            {"campaign_completion_hours": 8.0 if v.numbers[0].count >= 21 else 25.0, "attempts": 1}
+            for v, _ in tasks
+        ]
+
+    def search():
+        options = dict(seed=0, replications=3, max_replications=6, confidence=0.95)
+        return _Search(scenario, FinishBy(24.0), run, tolerance=0.5, **options)
+
+    halving, galloping = search(), search()
+    assert halving.fewest(11, 42, 1000, halving=True) == 21 == galloping.fewest(11, 42, 1000)
+    assert sorted(halving.points) == [18, 20, 21, 22, 26, 41, 42]
+    assert len(galloping.points) == 10
+
+
 def test_campaign_completion_with_interval_and_estimate():
     scenario = Scenario(
         numbers=(NumberGroup(count=5),),

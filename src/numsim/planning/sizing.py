@@ -469,7 +469,7 @@ def _settled_fewest(search: _Search, floor: int, guess: int | None, most: int, r
     is not monotone in the pool size: one lucky size must not mislead the bisection)."""
     confirmed: set[int] = set()
     while True:
-        answer = search.fewest(floor, guess, most)
+        answer = search.fewest(floor, guess, most, halving=True)
         sizes = [n for n in (answer - 1, answer) if n >= floor and n not in confirmed]
         if not sizes:
             return answer
@@ -637,8 +637,10 @@ class _Search:
         inflation = math.sqrt((runs - 1) / (runs - 2)) if controlled else 1.0
         return t_quantile(self.confidence, df) * inflation / math.sqrt(runs)
 
-    def fewest(self, floor: int, guess: int | None, most: int) -> int:
-        """The fewest numbers met: gallop from the guess, then bisect."""
+    def fewest(self, floor: int, guess: int | None, most: int, *, halving: bool = False) -> int:
+        """The fewest numbers met: gallop from the guess, then bisect. `halving`: below
+        a guess met, and the size under it met too, halve the way down to the floor
+        rather than gallop (a campaign's estimate may sit far above its answer)."""
         known_unmet = floor - 1  # below a floor no run meets the target
         start = min(max(guess or floor, floor), most)
         if self.met(start):
@@ -647,7 +649,8 @@ class _Search:
                 if not self.met(met - step):
                     known_unmet = met - step
                     break
-                met, step = met - step, step * 2
+                met = met - step
+                step = max((met - known_unmet) // 2, 1) if halving else step * 2
         else:
             known_unmet, step = start, 1
             while True:
