@@ -1,5 +1,7 @@
 """Memory-backend specifics: what it keeps in memory, and what it shares."""
 
+import threading
+
 import pytest
 
 import numsim
@@ -112,3 +114,50 @@ def test_a_daily_window_stays_trimmed_once_its_cap_is_lifted(clock):
     assert (len(windows[86400.0]), len(windows[3600.0])) == (144, 6)
     row = allocator.snapshot().numbers[capped.e164]
     assert (row["calls_last_day"], row["calls_last_hour"]) == (143, 5)
+
+
+class _CountingLock:
+    """A lock that counts how often it is taken."""
+
+    def __init__(self):
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        self.taken += 1
+        return self._lock.acquire()
+
+    def release(self):
+        self._lock.release()
+
+    def __enter__(self):
+        self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def test_a_backend_for_one_thread_grants_as_the_default_without_taking_its_lock():
+    """The simulator's backend (threads=False): the same leases and refusals, and its
+    hottest operations, grant and release, take no lock."""
+    outcomes, locks = {}, {}
+    for threads in (True, False):
+        numbers = [plivo(i, channels=2, max_calls_per_hour=3) for i in range(3)]
+        backend = numsim.MemoryBackend(threads=threads)
+        allocator = numsim.Allocator(
+            numbers, {"t": pool(*numbers)}, backend=backend, clock=numsim.ManualClock(0.0)
+        )
+        locks[threads] = backend._lock = _CountingLock()
+        seen = []
+        for i in range(12):
+            outcome = allocator.try_acquire("t", india(i), ttl=50.0)
+            if isinstance(outcome, numsim.NoNumberAvailable):
+                seen.append((outcome.reason, outcome.retry_after))
+            else:
+                seen.append(outcome.number)
+                if i % 3 == 0:
+                    allocator.release(outcome)
+            allocator.clock.advance(20.0)
+        outcomes[threads] = seen
+    assert outcomes[False] == outcomes[True] and "hourly_cap" in str(outcomes[True])
+    assert locks[True].taken >= 12 and locks[False].taken == 0

@@ -24,6 +24,10 @@ assert sizing.binding_constraint == "concurrency"
 assert capped_sizing.binding_constraint == "hourly_cap"
 assert capped_sizing.numbers >= capped_sizing.floors["hourly_cap"] > sizing.numbers
 assert capped_sizing.achieved >= 0.9 - capped_sizing.tolerance
+levels = options.table["service_level"]
+assert list(options.table.index) == [sizing.numbers - 2, sizing.numbers, sizing.numbers + 2]
+assert levels.is_monotonic_increasing and levels.iloc[0] < 0.9 <= levels.iloc[2]
+assert options.table.loc[sizing.numbers, "service_level_high"] >= 0.9
 """,
     "2-compare-providers": """
 twilio, plivo, exotel = (sizings[p] for p in ("twilio", "plivo", "exotel"))
@@ -58,9 +62,12 @@ assert by_hour.loc[late, "hourly_cap"].sum() == 0 and by_hour.loc[late, "calling
 assert list(hourly.index) == list(range(9, 21))
 assert hourly["numbers"].idxmax() == 11
 assert hourly["numbers"].max() > hourly.loc[13:17, "numbers"].max()  # the peak needs more
+assert sizing.numbers == hourly["numbers"].max() > sizing.day_average_numbers  # every hour
+assert sizing.achieved >= 0.9 - sizing.tolerance
 afternoon, peak = served.columns
 assert served.loc[11, afternoon] < 0.9 <= served.loc[11, peak]  # the fixed pool misses the peak
 assert (served.loc[13:17, afternoon] >= 0.9).all() and (served[peak] >= 0.9).all()
+assert day.table.loc[pools["afternoon"], "service_level_low"] >= 0.9  # the day hides the peak
 """,
     "5-live-allocator": """
 assert sorted(lease.number for lease in leases) == ["+12125550142", "+14155550100", "+14155550101"]

@@ -223,10 +223,60 @@ def test_campaign_deadline():
         call=CallModel(talk_seconds=Distribution("exponential", mean=HOLD)),
     )
     sizing = fast(scenario, FinishBy(hours=2.0), replications=3)
-    assert sizing.achieved <= 2.0 < sizing.table.loc[sizing.numbers - 1, "mean"]
+    assert sizing.achieved <= 2.0
+    below = sizing.numbers - 1  # misses the deadline, or is below the floor no run beats
+    assert sizing.table["mean"].get(below, 99) > 2.0 or below < max(sizing.floors.values())
     assert sizing.erlang_numbers is not None and sizing.binding_constraint == "concurrency"
     with pytest.raises(PlanningError, match="campaign_pacing"):
         fast(scenario, FinishBy(hours=0.1))  # 200 calls at 20 in flight take longer
+
+
+def test_a_campaign_is_refused_only_by_its_floor_not_by_its_estimate():
+    """Calling hours stretch the estimate over the day (open 12 h of 24: 0.5 h of
+    dialling reads 1 h), but a campaign that starts as they open dials straight
+    through: only a limit's floor past the deadline proves that no pool helps."""
+    scenario = Scenario(
+        start="2026-01-05T09:00",
+        timezone="Asia/Kolkata",
+        calling_hours="default",
+        numbers=(NumberGroup(provider="plivo", country="IN", count=1, channels=5),),
+        campaigns=(Campaign(contacts=300, country="IN", max_in_flight=10, max_attempts=1),),
+        call=CallModel(talk_seconds=Distribution("constant", mean=60.0)),
+    )
+    estimate = campaign_estimate(scenario, numbers=100)
+    assert estimate.binding_constraint == "campaign_pacing" and estimate.hours == 1.0
+    assert estimate.floor_hours == 0.5  # 300 calls of 60 s, 10 at a time
+    sizing = fast(scenario, FinishBy(hours=0.8))
+    assert sizing.achieved <= 0.8 and sizing.numbers == sizing.floors["concurrency"] == 2
+    with pytest.raises(PlanningError, match="campaign_pacing: even 10000 numbers need at least"):
+        fast(scenario, FinishBy(hours=0.4))
+
+
+def test_a_campaign_search_halves_its_way_down_from_a_far_estimate():
+    """A daily cap spread over the day puts a one-day campaign's estimate at twice its
+    answer: below the estimate and the size under it, the search halves toward the
+    floor instead of galloping one, two, four... numbers at a time."""
+    from numsim.planning.sizing import _Search
+
+    scenario = Scenario(
+        numbers=(NumberGroup(count=1),),
+        campaigns=(Campaign(contacts=10, country="US", max_in_flight=2),),
+    )
+
+    def run(tasks):  # completion by pool size alone: 21 numbers or more finish in 8 h
+        return [
+            {"campaign_completion_hours": 8.0 if v.numbers[0].count >= 21 else 25.0, "attempts": 1}
+            for v, _ in tasks
+        ]
+
+    def search():
+        options = dict(seed=0, replications=3, max_replications=6, confidence=0.95)
+        return _Search(scenario, FinishBy(24.0), run, tolerance=0.5, **options)
+
+    halving, galloping = search(), search()
+    assert halving.fewest(11, 42, 1000, halving=True) == 21 == galloping.fewest(11, 42, 1000)
+    assert sorted(halving.points) == [18, 20, 21, 22, 26, 41, 42]
+    assert len(galloping.points) == 10
 
 
 def test_campaign_completion_with_interval_and_estimate():

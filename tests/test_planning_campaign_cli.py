@@ -1,8 +1,12 @@
-"""Campaigns sized from the command line, explained beside their closed form."""
+"""Campaigns sized from the command line, explained beside their closed form: an
+estimate, and a floor no run beats."""
 
 import json
 
 import pytest
+
+from numsim.planning import campaign_estimate
+from numsim.sim import Scenario, simulate
 
 CAMPAIGN = """
 name = "600 contacts"
@@ -12,8 +16,8 @@ timezone = "Asia/Kolkata"
 provider = "plivo"
 country = "IN"
 count = 10
-channels = 4
-max_calls_per_hour = 40
+channels = {channels}
+{cap}
 [[campaigns]]
 contacts = 600
 country = "IN"
@@ -22,17 +26,23 @@ max_attempts = 3
 redial_gap_seconds = 600
 [call]
 answer_probability = 0.35
-ring_seconds = { kind = "constant", mean = 20 }
-talk_seconds = { kind = "lognormal", mean = 150, sigma = 0.8 }
-no_answer_seconds = { kind = "constant", mean = 30 }
+ring_seconds = {{ kind = "constant", mean = 20 }}
+talk_seconds = {{ kind = "lognormal", mean = 150, sigma = 0.8 }}
+no_answer_seconds = {{ kind = "constant", mean = 30 }}
 """
+CAPPED = CAMPAIGN.format(channels=4, cap="max_calls_per_hour = 40")
+UNCAPPED = CAMPAIGN.format(channels=2, cap="")
+
+
+def _file(tmp_path, text):
+    path = tmp_path / "campaign.toml"
+    path.write_text(text)
+    return str(path)
 
 
 @pytest.fixture
 def campaign(tmp_path):
-    path = tmp_path / "campaign.toml"
-    path.write_text(CAMPAIGN)
-    return str(path)
+    return _file(tmp_path, CAPPED)
 
 
 def test_cli_sizes_a_campaign_by_its_deadline(capsys, campaign):
@@ -41,19 +51,48 @@ def test_cli_sizes_a_campaign_by_its_deadline(capsys, campaign):
     assert main(["size", campaign, "--finish-by", "8", "--workers", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["figure"] == "campaign_completion_hours"
-    assert data["erlang_numbers"] == 4  # 1,243.5 attempts / 8 h / 40 an hour
-    assert data["numbers"] >= data["erlang_numbers"]
+    assert data["erlang_numbers"] == 4  # the estimate: 1,243.5 attempts / 8 h / 40 an hour
+    assert data["floors"] == {"concurrency": 1, "hourly_cap": 4}  # / (8 + 1) h: 3.45
+    assert data["numbers"] >= max(data["floors"].values())
     assert data["achieved"] <= 8
     assert data["service_level"] is None  # a service level means nothing for a campaign
     evidence = data["campaign"]
     assert evidence["binding_constraint"] == "hourly_cap"
+    assert evidence["floor_hours"] == pytest.approx(evidence["estimate_hours"] - 1)
     assert evidence["dialler"][0]["redial_gap_seconds"] == 600
-    # The answer and the size below were confirmed with more runs than the start.
-    assert data["numbers"] - 1 in data["sizes_tried"]
     assert main(["size", campaign, "--finish-by", "8", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "closed form: 4 numbers" in out and "limited by hourly cap" in out
+    assert "closed form: 4 numbers, an estimate" in out and "limited by hourly cap" in out
+    assert "floor:       4 numbers at least" in out and "never the floor" in out
     assert "600 s apart" in out and "service" not in out
+
+
+def test_a_campaign_answer_is_at_least_its_closed_form_where_that_is_a_floor(capsys, tmp_path):
+    """Limited by its channels, a campaign's closed form is a floor (calls cannot hold
+    more channel-hours than the pool has): the answer is at least it, and the answer
+    and the size below it were confirmed with more runs than the probes."""
+    from numsim.cli import main
+
+    path = _file(tmp_path, UNCAPPED)
+    assert main(["size", path, "--finish-by", "1", "--workers", "1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["campaign"]["binding_constraint"] == "concurrency"
+    assert data["erlang_numbers"] == data["floors"]["concurrency"] == 14
+    assert data["numbers"] >= data["erlang_numbers"]
+    assert data["numbers"] - 1 in data["sizes_tried"]
+
+
+def test_against_a_rolling_cap_a_run_beats_the_estimate_but_never_the_floor(tmp_path):
+    """Each number spends its first hour's 40 calls at once: 8 numbers place 1,243.5
+    expected attempts in four windows, done in about 3.4 h where attempts over 8 x 40
+    an hour say 3.89 h. The floor counts each window starting full: 2.89 h."""
+    scenario = Scenario.from_toml(_file(tmp_path, CAPPED.replace("count = 10", "count = 8")))
+    estimate = campaign_estimate(scenario)
+    assert estimate.hours == pytest.approx(1243.5 / 320)
+    assert estimate.floor_hours == pytest.approx(1243.5 / 320 - 1)
+    for seed in range(3):
+        done = simulate(scenario, seed=seed).summary()["campaign_completion_hours"]
+        assert estimate.floor_hours <= done < estimate.hours - 0.25
 
 
 def test_cli_campaign_without_a_deadline_says_how(capsys, campaign):

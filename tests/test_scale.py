@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import numsim
-from conftest import US, pool, twilio
+from conftest import START, US, pool, twilio
 from numsim.cli import main
 from numsim.sim.pool import fake_destinations
 
@@ -173,3 +173,37 @@ def test_any_accepted_question_in_short_runs_gets_an_answer_or_one_line(
         ["--max-calls-per-hour", str(cap)] if cap else []
     )
     test_numsim_size_answers_or_says_why_in_one_line(question)
+
+
+class _WakeLog(numsim.ManualClock):
+    """A manual clock that notes every time the allocator asks to be woken at."""
+
+    def __init__(self, start):
+        super().__init__(start)
+        self.asked = []
+
+    def call_at(self, when, callback):
+        self.asked.append(when - START)
+        super().call_at(when, callback)
+
+
+def test_a_refusal_that_stands_wakes_its_class_at_its_own_retry_time_not_later():
+    # A class refused by an hourly cap, polled while nothing frees, kept its refusal
+    # with the retry_after of when it was made: each poll asked for a wake-up that much
+    # later than its own time, and each such wake-up asked for another (a campaign's
+    # waiting calls then woke millions of times for thousands of attempts).
+    clock = _WakeLog(START)
+    number = twilio(0, max_calls_per_hour=1)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, clock=clock)
+    allocator.acquire("t", US, ttl=0.5)
+    clock.advance(10.0)
+    done = []
+    for _ in range(2):
+        allocator.request("t", US, timeout=3 * 3600.0, ttl=0.5, callback=done.append)
+    for _ in range(5):
+        clock.advance(1.0)
+        allocator.poll()  # nothing freed: the refusal stands, retrying at 3,600 s
+    clock.advance(3 * 3600.0)
+    assert [request.lease is not None for request in done] == [True, True]
+    cap_frees, leases_end, deadlines = {3600.0, 7200.0}, {0.5, 3600.5, 7200.5}, {10 + 3 * 3600.0}
+    assert set(clock.asked) <= cap_frees | leases_end | deadlines, sorted(clock.asked)

@@ -745,3 +745,28 @@ def test_a_scaled_replay_calls_other_people_not_the_logged_one_again():
     assert len(calls) == 9 and (calls["outcome"] != "refused").all()  # no artificial limit
     assert calls["destination"].nunique() == 9
     assert calls["destination"].str.startswith("+91").all()  # the same country
+
+
+@pytest.mark.parametrize("load", ["open", "campaign"])
+def test_a_summary_gives_the_same_figures_without_itemizing_refusals(load, monkeypatch):
+    """Replications and sizing read summaries only: their runs skip the pass over the
+    pool each refusal costs to count the numbers at their hourly cap."""
+    from numsim.allocator.allocator import Allocator
+    from numsim.sim.run import summarize
+
+    capped = (NumberGroup(count=3, max_calls_per_hour=20),)
+    if load == "open":
+        scenario = small(numbers=capped, hours=2.0, max_wait_seconds=30.0)
+    else:
+        campaign = Campaign(contacts=200, country="US", max_in_flight=50, redial_gap_seconds=300)
+        scenario = small(numbers=capped, arrivals=(), campaigns=(campaign,))
+    itemized = []
+    reasons = Allocator._reasons
+    monkeypatch.setattr(Allocator, "_reasons", lambda *args: itemized.append(1) or reasons(*args))
+    whole = simulate(scenario, seed=3)
+    assert itemized and whole.numbers["hourly_cap_refusals"].sum() > 0
+    itemized.clear()
+    summary = summarize(scenario, 3)
+    assert not itemized
+    figures = {k: v for k, v in whole.summary().items() if k != "wall_seconds"}
+    assert {k: v for k, v in summary.items() if k != "wall_seconds"} == figures

@@ -185,7 +185,8 @@ class Allocator:
         # Only where every free reaches this process (a backend without wake_interval).
         self._generations = itertools.count()
         self._generation = next(self._generations)
-        self._futile: dict[Hashable, tuple[int, float, NoNumberAvailable]] = {}
+        # Each: (generation, stands until, the refusal, its retry time or None).
+        self._futile: dict[Hashable, tuple[int, float, NoNumberAvailable, float | None]] = {}
         self._load(numbers, templates)
         self._backend.subscribe(self._on_free)  # last: a refused constructor starts no thread
 
@@ -666,8 +667,10 @@ class Allocator:
         target = cast(_Destination, request.destination)  # what request() put there
         if not final:
             futile = self._futile.get(request.key)
-            if futile is not None and futile[0] == self._generation and self._now() < futile[1]:
-                return futile[2]
+            if futile is not None and futile[0] == self._generation:
+                now = self._now()
+                if now < futile[1]:
+                    return _standing(futile[2], futile[3], now)
         explain = final and request.explain
         outcome = self._attempt(request.template, target, request.call_id, request.ttl, explain)
         if (
@@ -676,11 +679,12 @@ class Allocator:
             and self._backend.wake_interval is None
         ):
             generation, now = self._generation, self._now()
-            until = _INFINITY if outcome.retry_after is None else now + outcome.retry_after
+            retry_at = None if outcome.retry_after is None else now + outcome.retry_after
+            until = _INFINITY if retry_at is None else retry_at
             expiry = self._backend.next_expiry(now)
             if expiry is not None:
                 until = min(until, expiry)
-            self._futile[request.key] = (generation, until, outcome)
+            self._futile[request.key] = (generation, until, outcome, retry_at)
         return outcome
 
     def _attempt(
@@ -1040,6 +1044,21 @@ def _lease(
     if isinstance(outcome, NoNumberAvailable):
         return outcome
     return lease_of(outcome, template, call_id)
+
+
+def _standing(refusal: NoNumberAvailable, retry_at: float | None, now: float) -> NoNumberAvailable:
+    """A refusal that still stands, its retry_after counted from `now`: the one it was
+    made with would ask for a wake-up that much later than its own time, and that
+    wake-up for another."""
+    if retry_at is None:
+        return refusal
+    return NoNumberAvailable(
+        refusal.reason,
+        reasons=refusal.reasons,
+        retry_after=max(retry_at - now, 0.0),
+        template=refusal.template,
+        destination=refusal.destination,
+    )
 
 
 def _reader(clock: Callable[[], float]) -> Callable[[], float]:

@@ -227,10 +227,14 @@ class _Random(_Index):
 
 
 class MemoryBackend(Backend, CallMapSupport):
-    """State in this process: for one service, the simulator, and users' own tests."""
+    """State in this process: for one service, the simulator, and users' own tests.
 
-    def __init__(self) -> None:
+    `threads=False`: one thread alone calls it (the simulator's): its two hottest
+    operations, grant and release, take no lock (~2% of a simulated attempt)."""
+
+    def __init__(self, *, threads: bool = True) -> None:
         self._lock = threading.Lock()
+        self._threads = threads
         self._policy: Policy | None = None
         self._by_load = True
         self._levelled = True  # indexes are _Levels (not _Random): updated inline
@@ -333,7 +337,9 @@ class MemoryBackend(Backend, CallMapSupport):
     ) -> Grant | Refusal:
         # acquire/release rather than `with`: 70 ns less a call (Python 3.11), on the two
         # hottest operations (one per simulated attempt)
-        self._lock.acquire()
+        threads = self._threads
+        if threads:
+            self._lock.acquire()
         try:
             if now > self._now:  # _advance, inline: the hottest caller
                 self._now = now
@@ -381,7 +387,8 @@ class MemoryBackend(Backend, CallMapSupport):
                     self._sticky_queue.append((now, destination))
                     self._due = min(self._due, now + self._sticky_ttl)
         finally:
-            self._lock.release()
+            if threads:
+                self._lock.release()
         if self._freed:
             self._notify()
         return outcome
@@ -402,7 +409,9 @@ class MemoryBackend(Backend, CallMapSupport):
         return outcome
 
     def release(self, lease_id: LeaseId, number: str, now: float) -> bool:
-        self._lock.acquire()  # not `with`: see grant
+        threads = self._threads
+        if threads:
+            self._lock.acquire()  # not `with`: see grant
         try:
             self._advance(now)
             record = self._leases.get(lease_id)
@@ -416,7 +425,8 @@ class MemoryBackend(Backend, CallMapSupport):
                 if len(self._lease_heap) > 2 * len(self._leases) + _COMPACT_SLACK:
                     self._compact_lease_heap()
         finally:
-            self._lock.release()
+            if threads:
+                self._lock.release()
         if self._freed:
             self._notify()
         return record is not None

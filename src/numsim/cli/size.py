@@ -205,10 +205,20 @@ def _campaign_report(name: str, sizing: Any) -> str:
         f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
         f"target:      {sizing.target.describe()}",
         f"simulated:   done in {sizing.achieved:.2f} h, {sizing.confidence:.0%} CI "
-        f"{sizing.low:.2f}-{sizing.high:.2f} h ({len(sizing.answer_summaries)} runs)",
-        f"closed form: {_dash(sizing.erlang_numbers)} numbers; at {sizing.numbers}, "
-        f"{evidence['estimate_hours']:.2f} h, limited by "
-        f"{evidence['binding_constraint'].replace('_', ' ')}",
+        f"{sizing.low:.2f}-{sizing.high:.2f} h ({len(sizing.answer_summaries)} runs"
+        + ("; not settled: the mean decides)" if not sizing.settled else ")"),
+        f"closed form: {_dash(sizing.erlang_numbers)} numbers, an estimate (attempts over "
+        f"the tightest limit); at {sizing.numbers}, {evidence['estimate_hours']:.2f} h, "
+        f"limited by {evidence['binding_constraint'].replace('_', ' ')}",
+        f"floor:       {_dash(max(sizing.floors.values(), default=None))} numbers at least "
+        f"({_floors(sizing.floors)}); at {sizing.numbers}, {evidence['floor_hours']:.2f} h "
+        "at least"
+        + (
+            " (a rolling cap's window may start full: a run can beat the estimate by up to "
+            "a window, never the floor)"
+            if {"hourly_cap", "daily_cap"} & set(evidence["limits"])
+            else ""
+        ),
         f"limits:      attempts an hour each allows at the answer: {limits}; "
         f"{evidence['attempts']:,.0f} attempts expected, calling hours open "
         f"{evidence['open_share']:.0%} of the day, redial gaps alone "
@@ -257,7 +267,7 @@ def _report(name: str, sizing: Any) -> str:
         "tolerance": " (interval within the tolerance: as good as on target)",
         "max_replications": " (not settled: more replications needed)",
     }[sizing.decided_by]
-    floors = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sizing.floors.items()) or "-"
+    floors = _floors(sizing.floors)
     lines = [
         f"{name}: {sizing.numbers} {sizing.provider} numbers{cost}",
         f"target:      {sizing.target.describe()} ({sizing.target.figure})",
@@ -350,6 +360,10 @@ def _steady(warmup_hours: float) -> str:
     if warmup_hours <= 0:
         return "no warm-up: runs start with an idle pool"
     return f"each run's first {warmup_hours:.2f} h left out (warm-up: steady state)"
+
+
+def _floors(floors: dict[str, int]) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in floors.items()) or "-"
 
 
 def _dash(value: object) -> str:

@@ -1,11 +1,18 @@
-"""How long a campaign takes, in closed form: its attempts over the tightest rate.
+"""How long a campaign takes, in closed form: an estimate, and a floor no run beats.
 
 attempts = contacts x expected attempts per contact; each limit allows so many
 attempts an hour (the pool's channels, its hourly and daily caps, the provider
 account's pacing, the campaign's own pacing); the smallest one dominates, and
-calling hours stretch the dialling hours over the day. An estimate to read beside
-the simulation (which also sees redial gaps, waiting and randomness), and to tell
-which limit more numbers would lift and which they would not.
+calling hours stretch the dialling hours over the day. That is the estimate: what a
+planner reckons, to read beside the simulation (which also sees redial gaps,
+waiting and randomness) and to tell which limit more numbers would lift.
+
+It is not a floor: a rolling window's cap lets each number spend a whole window's
+calls at once, so a campaign against an hourly cap can finish up to an hour sooner
+than its attempts over N x cap (a daily cap: up to a day), and calling hours stretch
+only the hours after the first window closes. The floor counts that: each window
+starting full, no stretch by calling hours, the redials' gaps of the contacts that
+need every attempt. No pool below the floor's size can meet a deadline on average.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ class CampaignEstimate:
     attempts: float  # expected dial attempts over all contacts
     limits: dict[str, float] = field(default_factory=dict)  # attempts an hour each allows
     open_share: float = 1.0  # share of the day calling hours let the campaigns dial
-    redial_hours: float = 0.0  # the least time the redial gaps take alone
+    redial_hours: float = 0.0  # the time the redial gaps take alone (mean holds)
+    redial_floor_hours: float = 0.0  # ... at least, on average (see floors())
 
     @property
     def dialling_hours(self) -> float:
@@ -40,8 +48,9 @@ class CampaignEstimate:
 
     @property
     def hours(self) -> float:
-        """Hours from the start until the last attempt is placed (roughly)."""
-        return max(self.dialling_hours, self.redial_hours)
+        """Hours from the start until the last attempt is placed (roughly; never below
+        the floor)."""
+        return max(self.dialling_hours, self.redial_hours, self.floor_hours)
 
     @property
     def binding_constraint(self) -> str:
@@ -49,6 +58,26 @@ class CampaignEstimate:
         if self.redial_hours > self.dialling_hours:
             return "redial_gap"
         return min(self.limits, key=lambda name: self.limits[name])
+
+    @property
+    def floor_hours(self) -> float:
+        """Hours no run can beat on average: the largest of floors()."""
+        return max(self.floors().values())
+
+    def floors(self) -> dict[str, float]:
+        """Per limit, the hours it takes at least (averaged over runs: each is convex
+        in the attempts, so its value at the mean attempts bounds the mean): a rate
+        (channels, pacing) its attempts over the rate; a rolling cap one window less
+        than its attempts over the cap (each window may start full); the redial gaps
+        those of the contacts that need every attempt."""
+        windows = {"hourly_cap": 1.0, "daily_cap": 24.0}
+        floors = {}
+        for name, per_hour in self.limits.items():
+            hours = self.attempts / per_hour
+            window = windows.get(name)
+            floors[name] = hours if window is None else max(hours - window, 0.0)
+        floors["redial_gap"] = self.redial_floor_hours
+        return floors
 
 
 def campaign_estimate(scenario: Scenario, numbers: int | None = None) -> CampaignEstimate:
@@ -69,11 +98,13 @@ def campaign_estimate(scenario: Scenario, numbers: int | None = None) -> Campaig
         limits["hourly_cap"] = float(sum(g.count * (g.max_calls_per_hour or 0) for g in groups))
     if all(g.max_calls_per_day for g in groups):
         limits["daily_cap"] = sum(g.count * (g.max_calls_per_day or 0) for g in groups) / 24.0
-    if scenario.calls_per_second:
-        limits["account_pacing"] = sum(scenario.calls_per_second.values()) * 3600.0
+    paced = scenario.calls_per_second
+    if paced and all((g.account or g.provider) in paced or g.provider in paced for g in groups):
+        limits["account_pacing"] = sum(paced.values()) * 3600.0  # every number paced
     attempts = 0.0
     pacing = 0.0
-    redial_hours = 0.0
+    redial_hours = redial_floor = 0.0
+    unanswered = call.no_answer_seconds.expected
     for campaign in scenario.campaigns:
         k = campaign.max_attempts
         per_contact = float(k) if p == 0 else (1.0 - (1.0 - p) ** k) / p
@@ -85,9 +116,14 @@ def campaign_estimate(scenario: Scenario, numbers: int | None = None) -> Campaig
             rates.append(campaign.max_in_flight * 3600.0 / hold)
         pacing += min(rates)
         if p < 1.0:
-            redial_hours = max(redial_hours, (k - 1) * (campaign.redial_gap_seconds + hold) / 3600)
+            gap = campaign.redial_gap_seconds
+            redial_hours = max(redial_hours, (k - 1) * (gap + hold) / 3600)
+            # a contact that needs every attempt waits k - 1 gaps after unanswered calls;
+            # the chance that some contact does weighs it
+            some = 1.0 - (1.0 - (1.0 - p) ** (k - 1)) ** campaign.contacts
+            redial_floor = max(redial_floor, some * (k - 1) * (gap + unanswered) / 3600)
     limits["campaign_pacing"] = pacing
-    return CampaignEstimate(attempts, limits, _open_share(scenario), redial_hours)
+    return CampaignEstimate(attempts, limits, _open_share(scenario), redial_hours, redial_floor)
 
 
 def _open_share(scenario: Scenario) -> float:

@@ -58,6 +58,14 @@ POOL_REASONS = {r: "concurrency" if r == BUSY else r for r in REASONS if r in SH
 # confidence of the intervals the formula must fall in (a few short runs of a skewed
 # figure: a disagreement must be clear before it overrules an exact formula).
 CONFIRM_RUNS, CONFIRM_ATTEMPTS, CONFIRM_CONFIDENCE = 4, 3000, 0.99
+# Runs per size searched, to start with and at most. A campaign's runs are long and its
+# completion a step function of the pool (a rolling cap's last window is taken or not):
+# its probes start with 3 runs and stop at half its most, the rest confirms the answer
+# and the size below it.
+SEARCH_RUNS, CAMPAIGN_RUNS = (5, 50), (3, 12)
+# A campaign run stops at this many times its deadline, counted as lasting that long:
+# a pool far too small is known short without dialling its whole list.
+CAMPAIGN_HORIZON = 3.0
 
 
 class PlanningError(NumsimError, ValueError):
@@ -200,8 +208,8 @@ def size_pool(
     scenario: Scenario,
     *,
     target: Target,
-    replications: int = 5,
-    max_replications: int = 50,
+    replications: int | None = None,
+    max_replications: int | None = None,
     confidence: float = 0.95,
     tolerance: float | None = None,
     seed: int = 0,
@@ -222,7 +230,9 @@ def size_pool(
     (`day_average_numbers`) and each interval's formula answer in `intervals`;
     `interval_minutes` None sizes the whole run's average only.
 
-    `replications` runs per size to start with, more (up to `max_replications`) while
+    `replications` runs per size to start with (default 5; 3 for a deadline), more (up
+    to `max_replications`, default 50; 12 for a deadline, whose probes stop at half of
+    it and the answer and the size below it are confirmed with up to all of it) while
     the interval straddles the target, until its half-width is at most `tolerance`
     (default: Target.tolerance(), a tenth of the failures the target allows): a size
     that close is as good as on target, and then its mean decides. With
@@ -271,8 +281,8 @@ def _size_pool(
     scenario: Scenario,
     *,
     target: Target,
-    replications: int,
-    max_replications: int,
+    replications: int | None,
+    max_replications: int | None,
     confidence: float,
     tolerance: float | None,
     seed: int,
@@ -285,8 +295,10 @@ def _size_pool(
     steady_state: bool,
 ) -> Sizing:
     """size_pool() over the whole run: its figure as one average."""
-    replications = whole("replications", replications, minimum=2)
-    max_replications = whole("max_replications", max_replications, minimum=replications)
+    deadline = isinstance(target, FinishBy)
+    first, most = CAMPAIGN_RUNS if deadline else SEARCH_RUNS
+    replications = whole("replications", replications or first, minimum=2)
+    max_replications = whole("max_replications", max_replications or most, minimum=replications)
     max_numbers = whole("max_numbers", max_numbers, minimum=1)
     if tolerance is not None:
         tolerance = finite("tolerance", tolerance)
@@ -296,6 +308,7 @@ def _size_pool(
     scenario = target.prepare(scenario)
     load = offered_load(scenario)
     if isinstance(target, FinishBy):
+        scenario = _within_horizon(scenario, target)
         _check_campaign_feasible(scenario, target, max_numbers)
     elif load is None:
         if scenario.campaigns:
@@ -313,9 +326,10 @@ def _size_pool(
         _check_pacing(scenario, load)
         if steady_state:
             scenario = _steady(scenario, load)
-    floors = _floors(scenario, target, load)
+    floors = _floors(scenario, target, load, max_numbers)
     floor = max(floors.values(), default=1)
-    if _proven(floors, scenario) > max_numbers:
+    proven = floor if deadline else _proven(floors, scenario)
+    if proven > max_numbers:
         name = max(floors, key=lambda key: floors[key])
         raise PlanningError(
             f"binding constraint {name}: at least {floors[name]:,} numbers are needed, over "
@@ -360,14 +374,13 @@ def _size_pool(
                 found_by, answer = "formula", guess
             simulated = search.attempts
         if answer is None:
-            search = search_of(
-                scenario, replications, max_replications, True, confidence, tolerance
-            )
+            probes = max(replications, max_replications // 2) if deadline else max_replications
+            search = search_of(scenario, replications, probes, True, confidence, tolerance)
             search.attempts += simulated
-            if isinstance(target, FinishBy):
-                answer = _settled_fewest(search, 1, guess, max_numbers)
+            if deadline:
+                answer = _settled_fewest(search, proven, guess, max_numbers, max_replications)
             else:
-                answer = search.fewest(_proven(floors, scenario), guess, max_numbers)
+                answer = search.fewest(proven, guess, max_numbers)
     point = search.points[answer]
     mean, low, high = search.estimate(answer)
     group = scenario.numbers[0]
@@ -411,12 +424,24 @@ def _confirming(scenario: Scenario, load: OfferedLoad) -> Scenario:
     return scenario.replace(hours=hours, warmup_hours=warmup)
 
 
+def _within_horizon(scenario: Scenario, target: FinishBy) -> Scenario:
+    """`scenario`'s runs stopped at CAMPAIGN_HORIZON times the deadline (sooner if the
+    scenario says so)."""
+    horizon = CAMPAIGN_HORIZON * target.hours
+    if scenario.hours is not None and scenario.hours <= horizon:
+        return scenario
+    return scenario.replace(hours=horizon)
+
+
 def _campaign_evidence(scenario: Scenario, answer: int) -> dict[str, Any]:
-    """The closed form at the answer (its hours, the limit that dominates, each limit's
-    attempts an hour) and the dialler settings that move a campaign's completion."""
+    """The closed form at the answer (its estimate's hours, the limit that dominates,
+    each limit's attempts an hour; the floor's hours, by limit) and the dialler
+    settings that move a campaign's completion."""
     estimate = campaign_estimate(scenario, answer)
     return {
         "estimate_hours": estimate.hours,
+        "floor_hours": estimate.floor_hours,
+        "floors_hours": estimate.floors(),
         "binding_constraint": estimate.binding_constraint,
         "limits": dict(estimate.limits),
         "redial_hours": estimate.redial_hours,
@@ -437,21 +462,21 @@ def _campaign_evidence(scenario: Scenario, answer: int) -> dict[str, Any]:
     }
 
 
-def _settled_fewest(search: _Search, floor: int, guess: int | None, most: int) -> int:
-    """A campaign's fewest numbers, bracketed from the closed form (`guess`); the
-    answer and the size below it confirmed with twice the runs, and searched again if
-    one turns (a completion time is not monotone in the pool size: one lucky size must
-    not mislead the bisection)."""
+def _settled_fewest(search: _Search, floor: int, guess: int | None, most: int, runs: int) -> int:
+    """A campaign's fewest numbers, bracketed by the closed form (from its estimate,
+    `guess`, never below its floor); the answer and the size below it confirmed with
+    twice the runs (up to `runs`), and searched again if one turns (a completion time
+    is not monotone in the pool size: one lucky size must not mislead the bisection)."""
     confirmed: set[int] = set()
     while True:
-        answer = search.fewest(floor, guess, most)
+        answer = search.fewest(floor, guess, most, halving=True)
         sizes = [n for n in (answer - 1, answer) if n >= floor and n not in confirmed]
         if not sizes:
             return answer
         turned = False
         for numbers in sizes:
             confirmed.add(numbers)
-            turned |= search.confirm(numbers)
+            turned |= search.confirm(numbers, runs)
         if not turned:
             return answer
 
@@ -556,12 +581,12 @@ class _Search:
         point.met = self.target.met(mean)
         return point.met
 
-    def confirm(self, numbers: int) -> bool:
-        """`numbers` decided again with twice its runs (at most max): whether the
+    def confirm(self, numbers: int, most: int) -> bool:
+        """`numbers` decided again with twice its runs (at most `most`): whether the
         decision turned."""
         point = self.points[numbers]
         have = len(point.summaries)
-        want = min(2 * have, max(self.most, have))
+        want = min(2 * have, most)
         if want > have:
             variant = with_numbers(self.scenario, numbers)
             new = self.run([(variant, self.seed + index) for index in range(have, want)])
@@ -612,8 +637,10 @@ class _Search:
         inflation = math.sqrt((runs - 1) / (runs - 2)) if controlled else 1.0
         return t_quantile(self.confidence, df) * inflation / math.sqrt(runs)
 
-    def fewest(self, floor: int, guess: int | None, most: int) -> int:
-        """The fewest numbers met: gallop from the guess, then bisect."""
+    def fewest(self, floor: int, guess: int | None, most: int, *, halving: bool = False) -> int:
+        """The fewest numbers met: gallop from the guess, then bisect. `halving`: below
+        a guess met, and the size under it met too, halve the way down to the floor
+        rather than gallop (a campaign's estimate may sit far above its answer)."""
         known_unmet = floor - 1  # below a floor no run meets the target
         start = min(max(guess or floor, floor), most)
         if self.met(start):
@@ -622,7 +649,8 @@ class _Search:
                 if not self.met(met - step):
                     known_unmet = met - step
                     break
-                met, step = met - step, step * 2
+                met = met - step
+                step = max((met - known_unmet) // 2, 1) if halving else step * 2
         else:
             known_unmet, step = start, 1
             while True:
@@ -689,9 +717,13 @@ def _proven(floors: dict[str, int], scenario: Scenario) -> int:
     return max((f for name, f in floors.items() if hours >= windows[name]), default=1)
 
 
-def _floors(scenario: Scenario, target: Target, load: OfferedLoad | None) -> dict[str, int]:
+def _floors(
+    scenario: Scenario, target: Target, load: OfferedLoad | None, most: int
+) -> dict[str, int]:
     """Numbers of the sized group below which the target cannot be met on average."""
     floors: dict[str, int] = {}
+    if isinstance(target, FinishBy):
+        return _campaign_floors(scenario, target, most)
     if load is None:
         return floors
     group = scenario.numbers[0]
@@ -817,13 +849,41 @@ def _check_pacing(scenario: Scenario, load: OfferedLoad) -> None:
         )
 
 
+def _campaign_floors(scenario: Scenario, target: FinishBy, most: int) -> dict[str, int]:
+    """Per limit more numbers lift, the fewest numbers whose floor (CampaignEstimate.
+    floors) meets the deadline (most + 1: none up to `most` does)."""
+    floors = {}
+    for name in POOL_LIMITS:
+        if name not in campaign_estimate(scenario, most).limits:
+            continue
+
+        def meets(numbers: int, name: str = name) -> bool:
+            return campaign_estimate(scenario, numbers).floors()[name] <= target.hours
+
+        floors[name] = _fewest(meets, most)
+    return floors
+
+
+def _fewest(meets: Callable[[int], bool], most: int) -> int:
+    """The fewest numbers from 1 to `most` that `meets` (monotone), else most + 1."""
+    if not meets(most):
+        return most + 1
+    low, high = 0, most
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if meets(middle) else (middle, high)
+    return high
+
+
 def _check_campaign_feasible(scenario: Scenario, target: FinishBy, most: int) -> None:
+    """A limit more numbers do not lift whose floor misses the deadline: no pool helps."""
     estimate = campaign_estimate(scenario, most)
-    if estimate.hours > target.hours and estimate.binding_constraint not in POOL_LIMITS:
+    floors = {k: v for k, v in estimate.floors().items() if k not in POOL_LIMITS}
+    name = max(floors, key=lambda key: floors[key])
+    if floors[name] > target.hours:
         raise PlanningError(
-            f"binding constraint {estimate.binding_constraint}: even {most} numbers need about "
-            f"{estimate.hours:.1f} h (calling hours open {estimate.open_share:.0%} of the day), "
-            f"more than the {target.hours:g} h deadline"
+            f"binding constraint {name}: even {most} numbers need at least "
+            f"{floors[name]:.1f} h, more than the {target.hours:g} h deadline"
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from ..allocator import Allocator, NoNumberAvailable, Request
+from ..allocator import Allocator, MemoryBackend, NoNumberAvailable, Request
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..allocator.backend import Grant, lease_of
 from ..allocator.refusal import HOURLY_CAP
@@ -71,7 +71,10 @@ class SimClock:
 class Engine:
     """One run of a scenario with one seed."""
 
-    def __init__(self, scenario: Scenario, seed: int | None) -> None:
+    def __init__(self, scenario: Scenario, seed: int | None, *, itemize: bool = True) -> None:
+        """`itemize`: count each number's refusals at its hourly cap (the numbers table
+        reads them; each refusal then passes over the pool, and a summary never reads
+        them)."""
         self.scenario = scenario
         self.env = simpy.Environment()
         self.clock = SimClock(self.env, scenario.start_epoch)
@@ -82,6 +85,7 @@ class Engine:
         self.allocator = Allocator(
             numbers,
             templates,
+            backend=MemoryBackend(threads=False),  # one thread: no lock per attempt
             clock=self.clock,
             destination_limit=scenario.destination_limit,
             lease_ttl=scenario.lease_ttl_seconds,
@@ -97,7 +101,7 @@ class Engine:
         self._append = self.records.extend
         self._try_grant = self.allocator.try_grant  # try_acquire without a Lease object
         self.cap_refusals = [0] * len(numbers)  # refusals while each number was at its hourly cap
-        self._explain = any(n.max_calls_per_hour for n in numbers)
+        self._explain = itemize and any(n.max_calls_per_hour for n in numbers)
         call = scenario.call
         self._p_answer = call.answer_probability
         self._p_lost = call.lost_callback_probability

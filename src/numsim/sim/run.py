@@ -41,8 +41,9 @@ def simulate(
 
 
 def summarize(scenario: Scenario, seed: int) -> Summary:
-    """One run's summary figures: what a worker process sends back."""
-    return simulate(scenario, seed=seed).summary()
+    """One run's summary figures: what a worker process sends back (refusals are not
+    itemized by number: no summary figure reads them)."""
+    return _run(scenario, seed, None, itemize=False).summary()
 
 
 def replicate(
@@ -77,9 +78,11 @@ def replicate(
     return Replications(scenario, seeds, summaries)
 
 
-def _run(scenario: Scenario, seed: int | None, progress: Progress | None) -> SimulationResult:
+def _run(
+    scenario: Scenario, seed: int | None, progress: Progress | None, *, itemize: bool = True
+) -> SimulationResult:
     started = time.perf_counter()
-    engine = Engine(scenario, seed)
+    engine = Engine(scenario, seed, itemize=itemize)
     env = engine.env
     horizon = scenario.duration_seconds
     all_done = env.event()
