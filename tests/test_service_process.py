@@ -1,58 +1,18 @@
 """`numsim serve` as real processes on loopback: driven over the network, two of them
 sharing one pool through a real redis-server, and the README's curl session."""
 
-import contextlib
 import os
 import re
 import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
-from numsim.testing import free_port
+from served import AUTH, ROOT, SAMPLE, TOKEN, serve
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "numbers.csv"
-TOKEN = "process-token-" + uuid.uuid4().hex
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 US = "+12125550143"
-
-
-@contextlib.contextmanager
-def serve(db, *options, env=None):
-    """A `numsim serve` process on a free 127.0.0.1 port, until the block ends."""
-    port = free_port()
-    command = [sys.executable, "-m", "numsim", "serve", "--db", str(db), "--port", str(port)]
-    environment = {**os.environ, "NUMSIM_API_TOKEN": TOKEN, **(env or {})}
-    process = subprocess.Popen(
-        [*command, "--sync-interval", "0.2", *options],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, process.stdout.read().decode()
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "numsim serve did not start in 30 s"
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            output = process.communicate(timeout=15)[0].decode()
-        except subprocess.TimeoutExpired:
-            process.kill()
-            output = process.communicate()[0].decode()
-    assert TOKEN not in output  # no credential in the logs
 
 
 def test_serve_over_the_network(tmp_path):
