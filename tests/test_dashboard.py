@@ -161,7 +161,7 @@ POSTS = [
     (f"/dashboard/numbers/{A}/remove", {"force": "on"}),
     (f"/dashboard/numbers/{A}/rotate", {"new": C}),
     ("/dashboard/templates", {"template": "new", "numbers": A}),
-    ("/dashboard/template?id=sales", {"template": "sales", "remove": A}),
+    ("/dashboard/template?id=sales", {"remove": A}),
     ("/dashboard/sign-out", {}),
 ]
 
@@ -447,6 +447,21 @@ def test_edit_a_number_and_its_templates(client, registry):
     assert registry.get(C).max_concurrent_calls == 5
 
 
+def test_an_edit_that_fails_saves_nothing(client, registry, monkeypatch):
+    """Settings and templates are one change: the page's "Nothing was saved" is true."""
+
+    def broken(*args):
+        raise numsim.RegistryError("the disk is full")
+
+    monkeypatch.setattr(numsim.NumberRegistry, "_assign", staticmethod(broken))
+    form = {"csrf": client.csrf, "provider": "plivo", "max_concurrent_calls": "5"}
+    response = client.post(f"/dashboard/numbers/{C}", data={**form, "templates": "other"})
+    assert response.status_code == 422
+    assert "the disk is full" in response.text and "Nothing was saved" in response.text
+    assert registry.get(C).max_concurrent_calls == 3
+    assert registry.templates_of(C) == ["sales", "support"]
+
+
 def test_an_unknown_number_is_a_404_page(client):
     for path in ("/dashboard/numbers/+14155559999", "/dashboard/numbers/nonsense"):
         response = client.get(path)
@@ -479,6 +494,10 @@ def test_rotate_into_a_registered_number(client, registry):
     assert registry.templates_of(B) == ["sales"] and registry.templates_of(A) == []
     assert f"Rotated {A} out: its templates now use {B}." in text(
         client.get(response.headers["location"])
+    )
+    again = client.post(f"/dashboard/numbers/{A}/rotate", data={"csrf": client.csrf, "new": B})
+    assert f"{A} was in no template: nothing to rotate into {B}." in text(
+        client.get(again.headers["location"])
     )
 
 
@@ -524,19 +543,29 @@ def test_templates_list_their_pools_live_use(client, app, clock):
 
 def test_add_and_remove_numbers_of_a_template(client, registry):
     registry.add(numsim.OutboundNumber(B, "twilio"))
-    data = {"csrf": client.csrf, "template": "support", "numbers": f"{A}, {B}"}
+    data = {"csrf": client.csrf, "numbers": f"{A}, {B}"}
     response = client.post("/dashboard/template?id=support", data=data)
     assert response.headers["location"] == "/dashboard/template?id=support&notice=added"
     assert registry.templates_of(B) == ["support"]
-    bad = client.post("/dashboard/template", data={**data, "numbers": "+14155559999"})
+    bad = client.post("/dashboard/template?id=support", data={**data, "numbers": "+14155559999"})
     assert bad.status_code == 422
     assert error_beside(bad, "numbers") == "+14155559999 is not in the registry"
     for number in (A, B, C):
-        removed = {"csrf": client.csrf, "template": "support", "remove": number}
-        response = client.post("/dashboard/template", data=removed)
+        removed = {"csrf": client.csrf, "remove": number}
+        response = client.post("/dashboard/template?id=support", data=removed)
     assert response.headers["location"] == "/dashboard/templates?notice=emptied&id=support"
     assert "support" not in registry.templates()
     assert not client.app.state.numsim.allocator.templates.get("support")
+
+
+def test_a_template_pages_forms_change_the_template_its_address_names(client, registry):
+    """Not one a form field names: what the operator sees is what changes."""
+    registry.add(numsim.OutboundNumber(B, "twilio"))
+    data = {"csrf": client.csrf, "template": "other", "numbers": B}
+    response = client.post("/dashboard/template?id=sales", data=data)
+    assert response.headers["location"] == "/dashboard/template?id=sales&notice=added"
+    assert registry.templates_of(B) == ["sales"]
+    assert "other" not in registry.templates()
 
 
 def test_a_pool_of_5000_numbers_pasted_into_a_form(client, registry):
@@ -546,7 +575,7 @@ def test_a_pool_of_5000_numbers_pasted_into_a_form(client, registry):
     assert registry.import_csv(io.StringIO(f"e164,provider\n{rows}")).ok
     pasted = "\n".join(numbers)
     for path in ("/dashboard/templates", "/dashboard/template?id=big"):
-        data = {"csrf": client.csrf, "template": "big", "numbers": pasted}
+        data = {"csrf": client.csrf, "template": "big", "numbers": pasted}  # the list's form
         response = client.post(path, data=data)
         assert response.status_code == 303, (path, response.text[:200])
     assert len(registry.templates()["big"].numbers) == 5000

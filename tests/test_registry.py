@@ -64,6 +64,22 @@ def test_update_changes_limits_and_flags_with_validation(registry):
     assert registry.get(EXOTEL.e164) == updated  # a refused update changes nothing
 
 
+def test_update_with_templates_makes_them_the_numbers_pools_all_or_nothing(registry, monkeypatch):
+    registry.add(EXOTEL, templates=["a", "b"])
+    updated = registry.update(EXOTEL.e164, templates=["b", "c"], max_calls_per_hour=30)
+    assert registry.templates_of(EXOTEL.e164) == ["b", "c"]
+    assert registry.get(EXOTEL.e164) == updated
+
+    def broken(*args):
+        raise RegistryError("the disk is full")
+
+    monkeypatch.setattr(registry_module.NumberRegistry, "_assign", staticmethod(broken))
+    with pytest.raises(RegistryError, match="the disk is full"):
+        registry.update(EXOTEL.e164, templates=["d"], max_calls_per_hour=40)
+    assert registry.get(EXOTEL.e164) == updated  # the settings were not saved either
+    assert registry.templates_of(EXOTEL.e164) == ["b", "c"]
+
+
 def test_remove_is_refused_while_a_template_uses_the_number(registry):
     registry.add(TWILIO, templates=["us"])
     with pytest.raises(RegistryError, match="used by template"):

@@ -228,10 +228,15 @@ class NumberRegistry:
             self._insert(db, [plain(number)])
             self._assign(db, number.e164, template_ids)
 
-    def update(self, e164: str, **changes: object) -> OutboundNumber:
-        """Change a number's settings (limits, flags, account...); returns the new number."""
+    def update(
+        self, e164: str, *, templates: Iterable[str] | None = None, **changes: object
+    ) -> OutboundNumber:
+        """Change a number's settings (limits, flags, account...); returns the new number.
+        With `templates`, the number's pools become exactly those, in the same
+        transaction: a form that edits both saves all of it or nothing."""
         if "e164" in changes:
             raise RegistryError("the e164 of a number cannot change; use rotate")
+        wanted = None if templates is None else [check_template_id(t) for t in templates]
         with self._transaction() as db:
             current = self._get(db, normalize_e164(e164))
             values = {name: getattr(current, name) for name in _NUMBER_COLUMNS}
@@ -241,6 +246,13 @@ class NumberRegistry:
             values.update(changes)
             updated = OutboundNumber(**values)
             self._update(db, [plain(updated)])
+            if wanted is not None:
+                have = self._templates_of(db, updated.e164)
+                db.executemany(
+                    "DELETE FROM assignments WHERE template = ? AND e164 = ?",
+                    [(t, updated.e164) for t in have if t not in wanted],
+                )
+                self._assign(db, updated.e164, [t for t in wanted if t not in have])
             return updated
 
     def remove(self, e164: str, *, force: bool = False) -> None:

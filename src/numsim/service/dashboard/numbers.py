@@ -30,6 +30,7 @@ NOTICES = {
     "saved": "Saved {number}.",
     "removed": "Removed {number}.",
     "rotated": "Rotated {number} out: its templates now use {new}.",
+    "rotated_unused": "{number} was in no template: nothing to rotate into {new}.",
 }
 ON_EXISTING: dict[OnExisting, str] = {  # what to do with a number already registered
     "error": "report it as an error",
@@ -184,13 +185,7 @@ async def edit(request: Request, session: Session, form: FormData | None) -> Res
         changes = {k: v for k, v in parsed.settings.items() if k != "e164"}
         try:
             resolvable(changes.get("credentials"))
-            number = service.registry.update(e164, **changes)
-            have = set(service.registry.templates_of(e164))
-            joining = [t for t in parsed.templates if t not in have]
-            for template in joining:
-                service.registry.assign(template, [e164])
-            for template in sorted(have - set(parsed.templates)):
-                service.registry.unassign(template, [e164])
+            number = service.registry.update(e164, templates=parsed.templates, **changes)
         except (NumsimError, ValueError) as error:
             parsed.blame(error)
             return None
@@ -243,16 +238,17 @@ async def rotate(request: Request, session: Session, form: FormData | None) -> R
         return _missing(request, session)
     new = str(form.get("new", "")).strip()
 
-    def swap() -> str:
-        service.registry.rotate(e164, new)
+    def swap() -> tuple[str, list[str]]:
+        templates = service.registry.rotate(e164, new)
         service.sync()
-        return normalize_e164(new)
+        return normalize_e164(new), templates
 
     try:
-        new_e164 = await run_in_threadpool(swap)
+        new_e164, templates = await run_in_threadpool(swap)
     except (NumsimError, ValueError) as error:
         return await _again(request, session, e164, rotate_error=str(error), new=new)
-    return redirect(request, "/numbers", notice="rotated", number=e164, new=new_e164)
+    notice = "rotated" if templates else "rotated_unused"
+    return redirect(request, "/numbers", notice=notice, number=e164, new=new_e164)
 
 
 async def _current(request: Request) -> str | None:

@@ -79,8 +79,7 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
     template = request.query_params.get("id", "")
     errors: dict[str, str] = {}
     shown = ""
-    if form is not None:
-        template = str(form.get("template", ""))
+    if form is not None:  # the template is the one the page's address names
         if "remove" in form:
             error = await _unassign(request, template, str(form.get("remove")))
         else:
