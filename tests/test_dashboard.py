@@ -134,7 +134,7 @@ def test_a_wrong_token_is_refused_and_never_echoed(app):
         wrong = "wrong-" + TOKEN
         response = sign_in(client, wrong)
         assert response.status_code == 401
-        assert "That is not the api token." in text(response)
+        assert "That is not the API token." in text(response)
         assert wrong not in response.text and TOKEN not in response.text
         assert client.get("/dashboard/numbers").status_code == 303
 
@@ -447,6 +447,40 @@ def test_edit_a_number_and_its_templates(client, registry):
     assert registry.get(C).max_concurrent_calls == 5
 
 
+def test_an_edit_keeps_credentials_this_host_cannot_read_unless_they_change(
+    client, registry, monkeypatch
+):
+    """As PATCH: only a new reference must resolve here; lowering a cap in an incident
+    must not need the number's secret on this host."""
+    monkeypatch.setenv("DASH_PLIVO", "x" * 32)
+    registry.update(C, account="MA" + "0" * 18, credentials="env:DASH_PLIVO")
+    monkeypatch.delenv("DASH_PLIVO")
+    form = {
+        "csrf": client.csrf,
+        "provider": "plivo",
+        "max_concurrent_calls": "3",
+        "max_calls_per_hour": "40",
+        "account": "MA" + "0" * 18,
+        "credentials": "env:DASH_PLIVO",
+        "templates": "sales, support",
+    }
+    assert client.post(f"/dashboard/numbers/{C}", data=form).status_code == 303
+    assert registry.get(C).max_calls_per_hour == 40
+    changed = client.post(f"/dashboard/numbers/{C}", data={**form, "credentials": "env:NOPE_X"})
+    assert changed.status_code == 422
+    assert "env:NOPE_X cannot be read here" in error_beside(changed, "credentials")
+
+
+def test_emptying_channels_on_an_edit_is_refused_not_reset_to_one(client, registry):
+    form = {"csrf": client.csrf, "provider": "plivo", "max_concurrent_calls": " "}
+    response = client.post(f"/dashboard/numbers/{C}", data={**form, "templates": "sales"})
+    assert response.status_code == 422
+    assert error_beside(response, "max_concurrent_calls") == (
+        "max_concurrent_calls is empty: this setting cannot be cleared; give a value"
+    )
+    assert registry.get(C).max_concurrent_calls == 3
+
+
 def test_an_edit_that_fails_saves_nothing(client, registry, monkeypatch):
     """Settings and templates are one change: the page's "Nothing was saved" is true."""
 
@@ -543,7 +577,7 @@ def test_templates_list_their_pools_live_use(client, app, clock):
 
 def test_add_and_remove_numbers_of_a_template(client, registry):
     registry.add(numsim.OutboundNumber(B, "twilio"))
-    data = {"csrf": client.csrf, "numbers": f"{A}, {B}"}
+    data = {"csrf": client.csrf, "numbers": f"{A}, +1 415 555 0101"}  # typed with spaces
     response = client.post("/dashboard/template?id=support", data=data)
     assert response.headers["location"] == "/dashboard/template?id=support&notice=added"
     assert registry.templates_of(B) == ["support"]

@@ -39,7 +39,8 @@ class Dashboard:
         self.sessions = Sessions(secret)
         self.throttle = Throttle()
         self.live = Live(service.allocator)
-        self.secret_name = "Password" if password else "API token"
+        self.secret_name = "Password" if password else "API token"  # the field's label
+        self.secret_words = "the dashboard password" if password else "the API token"
         self.pages = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "pages"),
             autoescape=True,

@@ -15,6 +15,7 @@ from ...bulk import TEMPLATE_SEPARATOR
 from ...numbers import SETTINGS, OutboundNumber, Provider, Setting, check_template_id, plain
 from ...phone import phone_info
 
+CANNOT_CLEAR = "is empty: this setting cannot be cleared; give a value"
 TEMPLATES = "templates"  # the form's field for a number's templates, after its settings
 _INPUTS = {
     "e164": "tel",
@@ -89,8 +90,13 @@ class Parsed:
         except ValueError as error:
             self.errors["e164"] = str(error)
         self.settings: dict[str, Any] = {"e164": number}
+        editing = e164 is not None
         for spec in SETTINGS:
             if spec.kind == "e164":
+                continue
+            if editing and _cleared(spec, self.shown.get(spec.name)):
+                # A new number takes the default; an edit must not reset it silently.
+                self.errors[spec.name] = f"{spec.name} {CANNOT_CLEAR}"
                 continue
             value = _value(spec, self.shown.get(spec.name))
             try:
@@ -123,6 +129,11 @@ class Parsed:
             self.errors[TEMPLATES] = message
             return
         self.errors["e164"] = message
+
+
+def _cleared(spec: Setting, text: str | None) -> bool:
+    """Whether a field that must keep a value (channels: it has no "none") was emptied."""
+    return spec.kind == "whole" and not spec.optional and not (text or "").strip()
 
 
 def _value(spec: Setting, text: str | None) -> object:

@@ -184,7 +184,8 @@ async def edit(request: Request, session: Session, form: FormData | None) -> Res
             return None
         changes = {k: v for k, v in parsed.settings.items() if k != "e164"}
         try:
-            resolvable(changes.get("credentials"))
+            if changes.get("credentials") != current.credentials:  # as the API: a new one
+                resolvable(changes.get("credentials"))
             number = service.registry.update(e164, templates=parsed.templates, **changes)
         except (NumsimError, ValueError) as error:
             parsed.blame(error)

@@ -51,14 +51,15 @@ def _is_template_id(text: str) -> bool:
 
 
 async def _assign(request: Request, template: str, text: str) -> tuple[str, str] | None:
-    """Add the numbers in `text` (separated by spaces, commas or lines) to the template's
-    pool; the field and message of what is wrong, if anything is."""
+    """Add the numbers in `text` to the template's pool: one a line, or separated by
+    commas or semicolons (a number may hold spaces, "+1 415 555 0100", as search takes
+    it). Returns the field and message of what is wrong, if anything is."""
     service = dashboard(request).service
     try:
         check_template_id(template)
     except ValueError as error:
         return "template", str(error)
-    wanted = [part for part in re.split(r"[\s,;]+", text) if part]
+    wanted = [part.strip() for part in re.split(r"[,;\n]", text) if part.strip()]
     if not wanted:
         return "numbers", "give at least one registered number, in E.164"
 

@@ -79,7 +79,7 @@ async def sign_in(request: Request) -> Response:
     given = form.get("secret")
     if not isinstance(given, str) or not board.sessions.matches(given.strip()):
         board.throttle.failed(address)
-        error = f"That is not the {board.secret_name.lower()}."
+        error = f"That is not {board.secret_words}."
         return _sign_in_form(request, session, None, error, status=401)
     _, cookie = board.sessions.start(signed_in=True)  # a new id: the visitor's is not reused
     board.sessions.end(session)
