@@ -27,7 +27,6 @@ from ..allocator.refusal import REFUSALS, TEMPLATE_REFUSALS
 from ..allocator.rules import DAY, HOUR
 from ..numbers import CAPS, OutboundNumber
 from . import live
-from .live import Reading
 
 PREFIX = "numsim"
 
@@ -69,7 +68,7 @@ _NUMBER_LABELS = ("number", "provider")
 class _Pool(NamedTuple):
     """What one scrape reads of the allocator."""
 
-    reading: Reading
+    reading: live.Reading
     templates: dict[str, tuple[str, ...]]
     counters: dict[str, int]
 

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...allocator import Allocator
-from ..live import Reading, number_live, pool_use, pools_use
+from .. import live
 from .session import Session
 from .state import Refusals, in_words
 from .web import dashboard, guarded, render
@@ -34,9 +34,9 @@ def _context(request: Request) -> dict[str, Any]:
         key=lambda e164: (-states[e164].in_use, e164),
     )
     numbers = [_row(allocator, reading, e164) for e164 in busy[:BUSIEST]]
-    whole = pool_use(states, reading)  # every number the backend holds, in a pool or not
+    whole = live.pool_use(states, reading)  # every number the backend holds, in a pool or not
     return {
-        "pools": pools_use(allocator.templates, reading),
+        "pools": live.pools_use(allocator.templates, reading),
         "numbers": numbers,
         "busy_numbers": len(busy),
         "in_use": whole.in_use,
@@ -50,7 +50,7 @@ def _context(request: Request) -> dict[str, Any]:
     }
 
 
-def _row(allocator: Allocator, reading: Reading, e164: str) -> dict[str, Any]:
+def _row(allocator: Allocator, reading: live.Reading, e164: str) -> dict[str, Any]:
     """A busy number's row: who it is and its live state (a number removed while a call
     still holds it has no provider or templates any more)."""
     number = reading.numbers.get(e164)
@@ -59,7 +59,7 @@ def _row(allocator: Allocator, reading: Reading, e164: str) -> dict[str, Any]:
             "e164": e164,
             "provider": None if number is None else number.provider.value,
             "templates": allocator.templates_of(e164),
-            **number_live(reading, e164),
+            **live.number_live(reading, e164),
         }
     )
 

@@ -16,7 +16,6 @@ from ...errors import NumsimError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
 from .. import live
-from ..live import PoolUse, pools_use
 from .numbers import PAGE_SIZE, live_rows, read_page
 from .session import Session
 from .web import dashboard, guarded, redirect, render
@@ -40,7 +39,7 @@ async def templates(request: Request, session: Session, form: FormData | None) -
         context["shown"] = {"template": template, "numbers": text}
     allocator = board.service.allocator
     reading = await run_in_threadpool(board.live.reading)
-    context["templates"] = pools_use(allocator.templates, reading)  # the pools served now
+    context["templates"] = live.pools_use(allocator.templates, reading)  # the pools served now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
 
@@ -118,7 +117,7 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
 
 def _read_pool(
     request: Request, template: str
-) -> tuple[list[dict[str, Any]], int, int, PoolUse | None]:
+) -> tuple[list[dict[str, Any]], int, int, live.PoolUse | None]:
     """The page of the template's numbers with their live state, and the pool's live use
     (None: the allocator serves no such pool), reading only the pool's numbers."""
     allocator = dashboard(request).service.allocator
