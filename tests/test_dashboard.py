@@ -705,14 +705,25 @@ def vm_steps(registry, work):
     return steps, result
 
 
+def states_read(monkeypatch, allocator):
+    """The numbers each read of the backend's states covers: a count, or "all"."""
+    reads = []
+    backend = allocator.backend
+    real = backend.numbers
+
+    def numbers(now, e164s=None):
+        reads.append("all" if e164s is None else len(e164s))
+        return real(now, e164s)
+
+    monkeypatch.setattr(backend, "numbers", numbers)
+    return reads
+
+
 @pytest.mark.slow
 def test_a_page_of_100000_numbers_reads_its_own_rows(large, monkeypatch):
     client, registry, clock = large
     full, _ = vm_steps(registry, lambda: sum(1 for _ in registry.rows()))
-    allocator = client.app.state.numsim.allocator
-    snapshots = []
-    real = allocator.snapshot
-    monkeypatch.setattr(allocator, "snapshot", lambda: snapshots.append(1) or real())
+    reads = states_read(monkeypatch, client.app.state.numsim.allocator)
     clock.advance(2)
     # The first page reads 50 rows; the last skips 99,950 index entries to its 50.
     for path, share in (("/dashboard/numbers", 100), ("/dashboard/numbers?page=2000", 10)):
@@ -720,12 +731,21 @@ def test_a_page_of_100000_numbers_reads_its_own_rows(large, monkeypatch):
         assert page.status_code == 200 and page.text.count("<tr>") == 51  # 50 and a header
         assert steps < full / share, (path, steps, full)
     assert "Showing 99,951–100,000 of 100,000 numbers." in text(page)
-    assert len(snapshots) == 1  # read once, shown to every view within a second
+    assert reads == [50, 50]  # each page's own numbers' states, not 100,000
     steps, found = vm_steps(registry, lambda: client.get("/dashboard/numbers?q=row 42424"))
     assert "Showing 1–1 of 1 number matching “row 42424”." in text(found)
     assert steps < full * 1.5  # one scan, in SQL: no row reaches Python unless it matches
     steps, pool = vm_steps(registry, lambda: client.get("/dashboard/template?id=t7"))
     assert "2,000 numbers" in text(pool) and steps < full / 2
+    assert reads[2:] == [1, 2_000]  # the match; the template's pool, for its use
+    e164 = str(registry.page(limit=1)[0][0]["e164"])
+    assert client.get(f"/dashboard/numbers/{e164}").status_code == 200
+    assert client.get("/templates/t7", headers=AUTH).json()["capacity"] == 5 * 2_000
+    assert reads[4:] == [1, 2_000]  # a number's page; GET /templates/{t}
+    del reads[:]
+    for path in ("/dashboard/live/fragment", "/dashboard/templates", "/dashboard/live/fragment"):
+        assert client.get(path).status_code == 200
+    assert reads == ["all"]  # every number, read once a second at most whatever the views
 
 
 def test_without_chromium_the_browser_tests_fail_where_required(monkeypatch):

@@ -134,6 +134,32 @@ def test_metrics_give_caps_statuses_and_refusals_by_template(clock):
     assert value(text, "numsim_callback_verification_failures_total", provider="twilio") == 1
 
 
+def test_a_pools_use_is_the_same_in_metrics_and_the_template_api(clock):
+    """One definition (service/live.py): /metrics, GET /templates and GET /templates/{t}
+    agree, a call in progress included; an emptied pool is left out of both."""
+    registry, app = busy_pool(clock=clock)
+    with registry, TestClient(app, headers=AUTH) as client:
+        exercised(client)
+        lease = take(client, "us", US)
+        assert client.delete(f"/templates/spare/numbers/{IDLE}").json()["changed"] is True
+        text = client.get("/metrics").text
+        listed = client.get("/templates").json()
+        assert [pool["template"] for pool in listed] == ["india", "us"]
+        for pool in listed:
+            template = pool["template"]
+            shown = client.get(f"/templates/{template}").json()
+            in_use = value(text, "numsim_template_channels_in_use", template=template)
+            capacity = value(text, "numsim_template_channels_capacity", template=template)
+            assert pool["in_use"] == shown["in_use"] == in_use
+            assert pool["capacity"] == shown["capacity"] == capacity
+            assert pool["numbers"] == len(shown["numbers"])
+        assert [p["in_use"] for p in listed] == [1, 1]  # india's call from exercised(), us's
+        assert not [
+            s for s in samples(text) if s.labels.get("template") == "spare" and "channels" in s.name
+        ]
+        client.delete(f"/allocations/{lease['lease_id']}")
+
+
 def test_the_switch_drops_per_number_series_and_keeps_per_template_ones(clock):
     registry, app = busy_pool(per_number_metrics=False, clock=clock)
     with registry, TestClient(app, headers=AUTH) as client:

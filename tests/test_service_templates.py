@@ -80,6 +80,34 @@ def test_one_template_shows_its_numbers_with_their_live_state(client):
     assert missing.status_code == 404 and "'nope'" in missing.json()["error"]
 
 
+def test_one_template_reads_only_its_own_numbers_states(client, monkeypatch):
+    """GET /templates/{t} reads the states of its pool, not of every number;
+    GET /templates reads every number's, once."""
+    add(client, A, templates=["sales"])
+    add(client, B, templates=["support"])
+    add(client, C, "plivo", templates=["support"])
+    backend = client.app.state.numsim.allocator.backend
+    reads, real = [], backend.numbers
+    monkeypatch.setattr(
+        backend, "numbers", lambda now, e164s=None: reads.append(e164s) or real(now, e164s)
+    )
+    assert [row["e164"] for row in client.get("/templates/support").json()["numbers"]] == [B, C]
+    assert reads == [(B, C)]
+    assert len(client.get("/templates").json()) == 2 and reads[1:] == [None]
+
+
+def test_a_number_the_allocator_does_not_hold_yet_shows_its_registered_settings(client, registry):
+    """Registered by another process, before this one syncs: no live state, status
+    "unknown", and the row's settings are the registry's."""
+    add(client, A, templates=["sales"])
+    registry.add(numsim.OutboundNumber(B, "twilio", max_calls_per_hour=7), templates=["sales"])
+    shown = client.get("/templates/sales").json()
+    row = next(row for row in shown["numbers"] if row["e164"] == B)
+    assert (row["in_use"], row["calls_last_hour"], row["status"]) == (0, 0, "unknown")
+    assert row["capacity"] is None and row["max_calls_per_hour"] == 7
+    assert (shown["in_use"], shown["capacity"]) == (0, 1)
+
+
 def test_numbers_join_and_leave_a_pool_one_at_a_time_idempotently(client, registry):
     add(client, A)
     add(client, B, templates=["sales"])

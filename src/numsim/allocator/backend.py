@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -183,8 +183,10 @@ class Backend(ABC):
         its new expiry, or None if it is gone."""
 
     @abstractmethod
-    def numbers(self, now: float) -> dict[str, NumberState]:
-        """Every number's state now."""
+    def numbers(self, now: float, e164s: Collection[str] | None = None) -> dict[str, NumberState]:
+        """Every number's state now; given `e164s`, only theirs, reading no other number
+        (a page of 50 of 100,000). A number the backend holds no state for (never
+        added, or removed and idle) is absent, as it is from the full read."""
 
     @abstractmethod
     def in_use(self, e164: str, now: float) -> int:

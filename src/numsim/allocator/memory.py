@@ -17,7 +17,7 @@ import threading
 import uuid
 from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from .backend import (
     Backend,
@@ -448,13 +448,17 @@ class MemoryBackend(Backend, CallMapSupport):
 
     # -- reading ------------------------------------------------------------------------
 
-    def numbers(self, now: float) -> dict[str, NumberState]:
+    def numbers(self, now: float, e164s: Collection[str] | None = None) -> dict[str, NumberState]:
         with self._lock:
             now = self._advance(now)
+            known = self._numbers
+            chosen: Iterable[_Number] = known.values()
+            if e164s is not None:  # only these: a page's numbers, not the whole pool
+                chosen = [n for e164 in e164s if (n := known.get(e164)) is not None]
             states = {}
-            for e164, number in self._numbers.items():
+            for number in chosen:
                 number.trim(now)
-                states[e164] = NumberState(
+                states[number.e164] = NumberState(
                     number.in_use,
                     number.inbound,
                     {window: len(calls) for window, calls in number.windows},

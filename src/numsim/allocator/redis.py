@@ -52,7 +52,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -541,8 +541,12 @@ class RedisBackend(AsyncBackend, CallMapSupport):
 
     # -- reading ------------------------------------------------------------------------
 
-    def numbers(self, now: float) -> dict[str, NumberState]:
-        reply = self._call("numbers", *ARGUMENTS["numbers"].pack(now=self._now(now)))
+    def numbers(self, now: float, e164s: Collection[str] | None = None) -> dict[str, NumberState]:
+        """One round trip, for every number or for `e164s` (reading only their keys)."""
+        wanted = () if e164s is None else tuple(e164s)
+        subset = "0" if e164s is None else "1"
+        args = ARGUMENTS["numbers"].pack(wanted, now=self._now(now), subset=subset)
+        reply = self._call("numbers", *args)
         states = {}
         for row in sorted(_rows(reply, NUMBERS, NUMBERS_ROW), key=lambda r: _text(r.e164)):
             pairs = _text(row.calls).split()
@@ -553,7 +557,7 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         return states
 
     def in_use(self, e164: str, now: float) -> int:
-        state = self.numbers(now).get(e164)
+        state = self.numbers(now, (e164,)).get(e164)
         return 0 if state is None else state.in_use
 
     def next_expiry(self, now: float) -> float | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -26,6 +26,7 @@ from ..allocator import Allocator, NumberState
 from ..allocator.refusal import REFUSALS, TEMPLATE_REFUSALS
 from ..allocator.rules import DAY, HOUR
 from ..numbers import CAPS, OutboundNumber
+from . import live
 
 PREFIX = "numsim"
 
@@ -67,15 +68,21 @@ _NUMBER_LABELS = ("number", "provider")
 class _Pool(NamedTuple):
     """What one scrape reads of the allocator."""
 
-    states: dict[str, NumberState]
-    numbers: dict[str, OutboundNumber]
+    reading: live.Reading
     templates: dict[str, tuple[str, ...]]
     counters: dict[str, int]
 
     @classmethod
     def read(cls, allocator: Allocator) -> _Pool:
-        _, states = allocator.states()
-        return cls(states, allocator.numbers, allocator.templates, allocator.counters())
+        return cls(live.read(allocator), allocator.templates, allocator.counters())
+
+    @property
+    def states(self) -> Mapping[str, NumberState]:
+        return self.reading.states
+
+    @property
+    def numbers(self) -> Mapping[str, OutboundNumber]:
+        return self.reading.numbers
 
     def provider(self, e164: str) -> str:
         number = self.numbers.get(e164)
@@ -99,7 +106,7 @@ class AllocatorCollector(Collector):
         self._lock = threading.Lock()
         # The settings gauges' text, and the numbers it was written for: reused while
         # the numbers are the same (compared by identity first: a few ms at 100,000).
-        self._settings_text: tuple[dict[str, OutboundNumber], str] = ({}, "")
+        self._settings_text: tuple[Mapping[str, OutboundNumber], str] = ({}, "")
 
     def callback_failure(self, provider: str) -> None:
         with self._lock:
@@ -199,20 +206,10 @@ class AllocatorCollector(Collector):
             "Numbers of the pool by status (ready, busy, retired, a cap).",
             labels=["template", "status"],
         )
-        states, known = pool.states, pool.numbers
-        for template in sorted(pool.templates):
-            in_use = capacity = 0
-            statuses: Counter[str] = Counter()
-            for e164 in pool.templates[template]:
-                state, number = states.get(e164), known.get(e164)
-                if state is not None:
-                    in_use += state.in_use
-                    statuses[state.status] += 1
-                if number is not None:
-                    capacity += number.capacity
-            busy.add_metric([template], in_use)
-            total.add_metric([template], capacity)
-            for status, count in sorted(statuses.items()):
+        for template, use in live.pools_use(pool.templates, pool.reading).items():
+            busy.add_metric([template], use.in_use)
+            total.add_metric([template], use.capacity)
+            for status, count in sorted(use.statuses.items()):
                 counted.add_metric([template, status], count)
         yield busy
         yield total
@@ -253,7 +250,7 @@ def _state_text(prefix: str, pool: _Pool) -> str:
     return "".join(out)
 
 
-def _settings_text(prefix: str, numbers: dict[str, OutboundNumber]) -> str:
+def _settings_text(prefix: str, numbers: Mapping[str, OutboundNumber]) -> str:
     """The per-number settings families of collect() in the text format."""
     labels = [f'{{number="{e164}",provider="{n.provider.value}"}} ' for e164, n in numbers.items()]
     out: list[str] = []

@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...allocator import Allocator
+from .. import live
 from .session import Session
-from .state import Refusals, pool_use, status_words
+from .state import Refusals, in_words
 from .web import dashboard, guarded, render
 
 BUSIEST = 50  # numbers listed, the busiest first
@@ -23,29 +25,43 @@ CHART_WIDTH = 320  # px of the longest bar
 
 def _context(request: Request) -> dict[str, Any]:
     board = dashboard(request)
-    snapshot = board.live.snapshot()
+    allocator = board.service.allocator
+    reading = board.live.reading()
     refusals = board.live.refusals()
+    states = reading.states
     busy = sorted(
-        ((e164, row) for e164, row in snapshot.numbers.items() if row["in_use"]),
-        key=lambda item: (-item[1]["in_use"], item[0]),
+        (e164 for e164, state in states.items() if state.in_use),
+        key=lambda e164: (-states[e164].in_use, e164),
     )
-    numbers = [
-        {"e164": e164, **row, "status": status_words(row["status"])} for e164, row in busy[:BUSIEST]
-    ]
-    rows = snapshot.numbers.values()
+    numbers = [_row(allocator, reading, e164) for e164 in busy[:BUSIEST]]
+    whole = live.pool_use(states, reading)  # every number the backend holds, in a pool or not
     return {
-        "pools": pool_use(snapshot),
+        "pools": live.pools_use(allocator.templates, reading),
         "numbers": numbers,
         "busy_numbers": len(busy),
-        "in_use": sum(row["in_use"] for row in rows),
-        "capacity": sum(row["capacity"] or 0 for row in rows),
-        "count": len(snapshot.numbers),
-        "waiting": board.service.allocator.waiting,
+        "in_use": whole.in_use,
+        "capacity": whole.capacity,
+        "count": whole.numbers,
+        "waiting": allocator.waiting,
         "refusals": refusals,
         "bars": bars(refusals),
         "window": _window(refusals),
         "refresh": REFRESH_SECONDS,
     }
+
+
+def _row(allocator: Allocator, reading: live.Reading, e164: str) -> dict[str, Any]:
+    """A busy number's row: who it is and its live state (a number removed while a call
+    still holds it has no provider or templates any more)."""
+    number = reading.numbers.get(e164)
+    return in_words(
+        {
+            "e164": e164,
+            "provider": None if number is None else number.provider.value,
+            "templates": allocator.templates_of(e164),
+            **live.number_live(reading, e164),
+        }
+    )
 
 
 def bars(refusals: Refusals) -> list[dict[str, Any]]:

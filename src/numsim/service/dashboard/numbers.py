@@ -18,10 +18,11 @@ from ...errors import NumsimError
 from ...numbers import OutboundNumber, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
 from ...registry import OnExisting
+from .. import live
 from ..routes.numbers import resolvable
 from . import forms
 from .session import Session
-from .state import status_words
+from .state import in_words
 from .web import dashboard, guarded, redirect, render
 
 PAGE_SIZE = 50
@@ -39,17 +40,9 @@ ON_EXISTING: dict[OnExisting, str] = {  # what to do with a number already regis
 }
 
 
-def live_row(row: dict[str, Any], state: dict[str, Any] | None) -> dict[str, Any]:
-    """A registry row with its live state from the snapshot (None: not loaded yet)."""
-    state = state or {}
-    return {
-        **row,
-        "in_use": state.get("in_use"),
-        "capacity": state.get("capacity"),
-        "calls_last_hour": state.get("calls_last_hour"),
-        "calls_last_day": state.get("calls_last_day"),
-        "status": status_words(state.get("status")),
-    }
+def live_rows(rows: list[dict[str, Any]], reading: live.Reading) -> list[dict[str, Any]]:
+    """Registry rows with their numbers' live state, the status in the pages' words."""
+    return [in_words(live.with_live(row, reading)) for row in rows]
 
 
 def page_number(request: Request) -> int:
@@ -60,9 +53,9 @@ def page_number(request: Request) -> int:
 def read_page(
     request: Request, search: str = "", *, template: str | None = None
 ) -> tuple[list[dict[str, Any]], int, int]:
-    """The page the query asks for of the matching rows, with their live state, how many
-    match in all, and the page's number: past the end (an old link after removals, a
-    typed number), the last page. It reads the registry: call it off the event loop."""
+    """The page the query asks for of the matching registry rows, how many match in
+    all, and the page's number: past the end (an old link after removals, a typed
+    number), the last page. It reads the registry: call it off the event loop."""
     board = dashboard(request)
     page = page_number(request)
     rows, total = board.service.registry.page(
@@ -73,14 +66,20 @@ def read_page(
         rows, total = board.service.registry.page(
             search, template=template, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE
         )
-    states = board.live.snapshot().numbers
-    return [live_row(row, states.get(str(row["e164"]))) for row in rows], total, page
+    return rows, total, page
 
 
 @guarded
 async def table(request: Request, session: Session, form: FormData | None) -> Response:
     search = request.query_params.get("q", "")[:200]
-    rows, total, page = await run_in_threadpool(read_page, request, search)
+    allocator = dashboard(request).service.allocator
+
+    def work() -> tuple[list[dict[str, Any]], int, int]:
+        rows, total, page = read_page(request, search)
+        reading = live.read(allocator, [str(row["e164"]) for row in rows])  # the page's only
+        return live_rows(rows, reading), total, page
+
+    rows, total, page = await run_in_threadpool(work)
     notice = request.query_params.get("notice", "")
     context = {
         "rows": rows,
@@ -209,9 +208,9 @@ async def _number_page(
     status: int = 200,
     **extra: Any,
 ) -> Response:
-    board = dashboard(request)
-    snapshot = await run_in_threadpool(board.live.snapshot)
-    state = live_row({}, snapshot.numbers.get(number.e164))
+    allocator = dashboard(request).service.allocator
+    reading = await run_in_threadpool(live.read, allocator, [number.e164])
+    state = in_words(live.number_live(reading, number.e164))
     context = {"state": state, "warning": channels_warning(number), "number": number, **extra}
     return _number_form(request, session, number.e164, shown, errors, status=status, extra=context)
 

@@ -15,9 +15,9 @@ from starlette.routing import Route
 from ...errors import NumsimError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
-from .numbers import PAGE_SIZE, read_page
+from .. import live
+from .numbers import PAGE_SIZE, live_rows, read_page
 from .session import Session
-from .state import pool_use
 from .web import dashboard, guarded, redirect, render
 
 
@@ -37,8 +37,9 @@ async def templates(request: Request, session: Session, form: FormData | None) -
             return redirect(request, "/template", id=template, notice="added")
         context["errors"] = {error[0]: error[1]}
         context["shown"] = {"template": template, "numbers": text}
-    snapshot = await run_in_threadpool(board.live.snapshot)
-    context["templates"] = pool_use(snapshot)  # the pools the allocator serves now
+    allocator = board.service.allocator
+    reading = await run_in_threadpool(board.live.reading)
+    context["templates"] = live.pools_use(allocator.templates, reading)  # the pools served now
     status = 422 if context["errors"] else 200
     return render(request, session, "templates.html", context, status=status)
 
@@ -95,8 +96,7 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
                 return redirect(request, "/templates", notice="emptied", id=template)
             return redirect(request, "/template", id=template, notice=done)
         errors[error[0]] = error[1]
-    rows, total, page = await run_in_threadpool(read_page, request, template=template)
-    use = pool_use(await run_in_threadpool(board.live.snapshot)).get(template)
+    rows, total, page, use = await run_in_threadpool(_read_pool, request, template)
     if not total and form is None:
         message = f"template {template!r} has no numbers in the registry"
         return render(request, session, "error.html", {"message": message}, status=404)
@@ -114,6 +114,19 @@ async def pool(request: Request, session: Session, form: FormData | None) -> Res
         "notice": notice,
     }
     return render(request, session, "template.html", context, status=422 if errors else 200)
+
+
+def _read_pool(
+    request: Request, template: str
+) -> tuple[list[dict[str, Any]], int, int, live.PoolUse | None]:
+    """The page of the template's numbers with their live state, and the pool's live use
+    (None: the allocator serves no such pool), reading only the pool's numbers."""
+    allocator = dashboard(request).service.allocator
+    rows, total, page = read_page(request, template=template)
+    pool = allocator.templates.get(template, ())
+    reading = live.read(allocator, dict.fromkeys([*pool, *(str(row["e164"]) for row in rows)]))
+    use = live.pool_use(pool, reading) if pool else None
+    return live_rows(rows, reading), total, page, use
 
 
 async def _unassign(request: Request, template: str, e164: str) -> tuple[str, str] | None:

@@ -12,11 +12,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.convertors import Convertor, register_url_convertor
 
-from ...allocator.backend import NumberState
-from ...allocator.rules import DAY, HOUR
 from ...errors import UnknownTemplateError
 from ...numbers import check_template_id
 from ...phone import normalize_e164
+from .. import live
 from ..models import Pool, answers
 from ..state import Service
 
@@ -44,58 +43,31 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _states(service: Service) -> dict[str, NumberState]:
-    """Every number's live state, in one backend call (one round trip on Redis)."""
-    allocator = service.allocator
-    return allocator.backend.numbers(allocator.clock())
-
-
 @router.get("/templates", responses=answers(503))
 def list_templates(request: Request) -> list[dict[str, Any]]:
     """Every template with its pool's size and live use: channels in use of capacity."""
-    service = _service(request)
-    numbers = service.allocator.numbers
-    states = _states(service)
-    listed = []
-    for template in service.registry.templates().values():
-        pool = template.numbers
-        listed.append(
-            {
-                "template": template.id,
-                "numbers": len(pool),
-                "in_use": sum(states[e].in_use for e in pool if e in states),
-                "capacity": sum(numbers[e].capacity for e in pool if e in numbers),
-            }
-        )
-    return listed
+    allocator = _service(request).allocator
+    pools = live.pools_use(allocator.templates, live.read(allocator))
+    return [
+        {"template": t, "numbers": use.numbers, "in_use": use.in_use, "capacity": use.capacity}
+        for t, use in pools.items()
+    ]
 
 
 @router.get("/templates/{template:template}", responses=answers(404, 503))
 def get_template(request: Request, template: str) -> dict[str, Any]:
     """The template's numbers (the CSV's columns) with their live state: channels in
-    use of capacity, calls in the rolling hour and day, status."""
+    use of capacity, calls in the rolling hour and day, status. Reads only its numbers."""
     service = _service(request)
-    numbers = service.allocator.numbers
-    states = _states(service)
-    rows = []
-    for row in service.registry.rows(template):  # UnknownTemplateError: 404
-        e164 = str(row["e164"])
-        state, number = states.get(e164), numbers.get(e164)
-        rows.append(
-            {
-                **row,
-                "capacity": number.capacity if number else None,
-                "in_use": state.in_use if state else 0,
-                "calls_last_hour": state.calls.get(HOUR, 0) if state else 0,
-                "calls_last_day": state.calls.get(DAY) if state else None,
-                "status": state.status if state else "unknown",
-            }
-        )
+    rows = list(service.registry.rows(template))  # UnknownTemplateError: 404
+    pool = [str(row["e164"]) for row in rows]
+    reading = live.read(service.allocator, pool)
+    use = live.pool_use(pool, reading)
     return {
         "template": template,
-        "in_use": sum(row["in_use"] for row in rows),
-        "capacity": sum(row["capacity"] or 0 for row in rows),
-        "numbers": rows,
+        "in_use": use.in_use,
+        "capacity": use.capacity,
+        "numbers": [live.with_live(row, reading) for row in rows],
     }
 
 
