@@ -257,12 +257,14 @@ local function cap_free_at(e, caps, calls)
   return at, why
 end
 
-local function status(e, now)
-  local n = state(e)
+-- A caller that has read the number's state and trimmed its windows passes both (n,
+-- calls): one read per number.
+local function status(e, now, n, calls)
+  n = n or state(e)
   if not n.active then
     return "retired"
   end
-  local _, why = cap_free_at(e, n.caps, trim(e, now, n.caps))
+  local _, why = cap_free_at(e, n.caps, calls or trim(e, now, n.caps))
   if why then
     return why
   end

@@ -29,7 +29,7 @@ for _, e in ipairs(wanted) do
     result[at + NUMBERS_ROW_E164] = e
     result[at + NUMBERS_ROW_IN_USE] = n.used
     result[at + NUMBERS_ROW_INBOUND] = inbound
-    result[at + NUMBERS_ROW_STATUS] = status(e, now)
+    result[at + NUMBERS_ROW_STATUS] = status(e, now, n, calls)
     result[at + NUMBERS_ROW_CALLS] = table.concat(counts, " ")
   end
 end
