@@ -496,6 +496,13 @@ def test_an_edit_that_fails_saves_nothing(client, registry, monkeypatch):
     assert registry.templates_of(C) == ["sales", "support"]
 
 
+def test_an_address_with_no_page_is_the_dashboards_own_404_page(client):
+    response = client.get("/dashboard/nonexistent")
+    assert response.status_code == 404
+    assert "The dashboard has no page at this address." in text(response)
+    assert response.headers["content-security-policy"]  # the dashboard's headers too
+
+
 def test_an_unknown_number_is_a_404_page(client):
     for path in ("/dashboard/numbers/+14155559999", "/dashboard/numbers/nonsense"):
         response = client.get(path)

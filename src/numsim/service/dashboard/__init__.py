@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
@@ -20,7 +21,7 @@ from ..state import Service
 from . import live, numbers, pools, signin
 from .session import Sessions, Throttle
 from .state import Live
-from .web import SecurityHeaders, error_page
+from .web import SecurityHeaders, error_page, missing_page
 
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
@@ -53,7 +54,8 @@ class Dashboard:
             *live.ROUTES,
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        self.app = Starlette(routes=routes, exception_handlers={NumsimError: error_page})
+        handlers = {NumsimError: error_page, HTTPException: missing_page}
+        self.app = Starlette(routes=routes, exception_handlers=handlers)
         self.app.state.dashboard = self
         self.app.add_middleware(SecurityHeaders)
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -135,6 +136,16 @@ async def error_page(request: Request, exc: Exception) -> Response:
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
     session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
     return render(request, session, "error.html", {"message": str(exc)}, status=status)
+
+
+async def missing_page(request: Request, exc: Exception) -> Response:
+    """An address the dashboard has no page at (404), or a method it does not take
+    (405): the dashboard's own page, not a bare "Not Found"."""
+    status, message = 404, "The dashboard has no page at this address."
+    if isinstance(exc, HTTPException) and exc.status_code != 404:
+        status, message = exc.status_code, exc.detail
+    session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
+    return render(request, session, "error.html", {"message": message}, status=status)
 
 
 def forbidden(request: Request, session: Session | None) -> HTMLResponse:
