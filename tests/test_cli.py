@@ -263,16 +263,29 @@ def test_usage_errors_exit_1(capsys):
     assert code == 1 and "invalid choice" in err
 
 
-def test_simulate_without_the_sim_extra_says_what_to_install(capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("argv", "module", "extra"),
+    [
+        (["simulate", "--hours", "1"], "simpy", "sim"),
+        (["size", "--hours", "1"], "simpy", "sim"),
+        (["evaluate", "--numbers", "5"], "simpy", "sim"),
+        (["size", "--hours", "1", "--dask-scheduler", "tcp://127.0.0.1:1"], "distributed", "dask"),
+        (["serve", "--port", "1"], "uvicorn", "service"),
+        (["check", "--redis", "redis://127.0.0.1:1"], "redis", "redis"),
+    ],
+)
+def test_a_command_without_its_extra_says_what_to_install(capsys, monkeypatch, argv, module, extra):
     import sys
 
-    monkeypatch.setitem(sys.modules, "simpy", None)  # as if numsim[sim] were not installed
-    for name in [m for m in sys.modules if m.startswith("numsim.sim")]:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    for name in [m for m in sys.modules if m.startswith(("numsim.sim", "numsim.allocator.redis"))]:
         monkeypatch.delitem(sys.modules, name)
-    code, _, err = run(capsys, "simulate", "--hours", "1")
-    assert code == 1 and "Traceback" not in err
+    code, out, err = run(capsys, *argv)
     checkout = Path(__file__).resolve().parent.parent
-    assert f"pip install -e '{checkout}[sim]'" in err  # what works in this source checkout
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("numsim: error: ") and f"needs the {extra} extra ({module} " in err
+    assert f"pip install -e '{checkout}[{extra}]'" in err  # what works in this source checkout
 
 
 def test_redis_backend_without_the_redis_extra_says_what_to_install(monkeypatch):

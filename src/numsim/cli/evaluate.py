@@ -7,8 +7,9 @@ import json
 import math
 from typing import Any
 
+from ..extras import needs_extra
 from .numbers import format_table
-from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
+from .simulate import add_scenario_flags, apply_scenario_flags, clean_json
 
 
 def register(commands: Any) -> None:
@@ -44,7 +45,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("evaluate"):
+    with needs_extra("sim", "numsim evaluate"):
         from ..planning import evaluate
         from ..sim import Scenario
 

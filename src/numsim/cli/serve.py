@@ -9,7 +9,7 @@ from typing import Any
 
 from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
-from ..extras import missing_extra
+from ..extras import needs_extra
 from ..providers.base import is_url
 from ..validation import finite, whole
 from .numbers import DEFAULT_DB, _db, pairs
@@ -146,14 +146,12 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    with needs_extra("service", "numsim serve"):
         import uvicorn
 
         from ..service import create_app
         from ..service.auth import TokenError, load_secret, load_token
         from ..service.protocol import timed_protocol
-    except ModuleNotFoundError as missing:
-        raise missing_extra("service", "numsim serve", missing) from None
     from ..registry import NumberRegistry
 
     try:

@@ -7,11 +7,9 @@ import dataclasses
 import json
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ..extras import missing_extra
+from ..extras import needs_extra
 from ..numbers import CAPS, TWILIO_RULE, Provider
 from .numbers import format_table
 from .output import warn
@@ -83,17 +81,8 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@contextmanager
-def needs_sim(command: str) -> Iterator[None]:
-    """Imports inside fail with a line saying what to install, not a traceback."""
-    try:
-        yield
-    except ModuleNotFoundError as missing:
-        raise ValueError(str(missing_extra("sim", f"numsim {command}", missing))) from None
-
-
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("simulate"):
+    with needs_extra("sim", "numsim simulate"):
         from ..formulas.analytic import erlang_figures
         from ..sim import Scenario, replicate, simulate
 

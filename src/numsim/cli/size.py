@@ -10,13 +10,13 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
+from ..extras import needs_extra
 from ..validation import share
 from .numbers import format_table
 from .simulate import (
     add_scenario_flags,
     apply_scenario_flags,
     clean_json,
-    needs_sim,
     warn_twilio_scenario,
 )
 
@@ -79,7 +79,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("size"):
+    with needs_extra("sim", "numsim size"):
         from ..planning import size_pool
         from ..sim import Scenario
 
@@ -312,12 +312,8 @@ def _executor(address: str | None) -> Iterator[Executor | None]:
     if address is None:
         yield None
         return
-    try:
+    with needs_extra("dask", "--dask-scheduler"):
         from distributed import Client
-    except ModuleNotFoundError:
-        raise ValueError(
-            "--dask-scheduler needs dask.distributed: pip install distributed"
-        ) from None
     with Client(address) as client:
         yield client.get_executor()
 
