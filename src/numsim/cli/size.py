@@ -54,7 +54,6 @@ def register(commands: Any) -> None:
         "--interval",
         type=int,
         choices=(15, 30, 60),
-        default=60,
         help="with a rate profile: minutes per interval, each sized and the busiest met "
         "(default 60)",
     )
@@ -86,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
     warn_twilio_scenario(scenario)
+    _check_interval_flags(scenario, args)
     target = _target(scenario, args)
     prices = None
     if args.price_per_month is not None and scenario.numbers:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=not args.json,
             prices=prices,
-            interval_minutes=None if args.day_average else args.interval,
+            interval_minutes=None if args.day_average else args.interval or 60,
         )
     spare = _spare_numbers(args.spare, sizing.numbers)
     if args.json:
@@ -171,6 +171,22 @@ def _groups_note(scenario: Any) -> list[str]:
         f"sized group: the first of {len(groups)} number groups ({groups[0].provider}); "
         f"the others stay as the scenario has them ({others})"
     ]
+
+
+def _check_interval_flags(scenario: Any, args: argparse.Namespace) -> None:
+    """--interval and --day-average say how to size a rate profile: without one they
+    would change nothing, so they are refused rather than ignored."""
+    from ..planning.intervals import has_profile
+
+    flag = "--interval" if args.interval is not None else "--day-average"
+    if args.interval is not None and args.day_average:
+        raise ValueError("--day-average sizes the whole run, not its intervals: drop --interval")
+    if (args.interval is not None or args.day_average) and not has_profile(scenario):
+        raise ValueError(
+            f"{flag} sizes a rate profile, and this load has a constant rate (or none): "
+            f"drop {flag}, or use a scenario whose arrivals have a profile, such as "
+            "data/scenarios/peak-hour.toml"
+        )
 
 
 def _target(scenario: Any, args: argparse.Namespace) -> Any:
