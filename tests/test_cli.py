@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -353,3 +354,20 @@ def test_mean_duration_changes_a_files_talk_time_not_its_load(tmp_path, capsys):
         runs.append(json.loads(capsys.readouterr().out))
     assert runs[0]["attempts"] == runs[1]["attempts"]  # 300 connected an hour either way
     assert runs[1]["utilization"] < runs[0]["utilization"]  # shorter calls
+
+
+def test_the_readmes_sizing_sample_is_what_the_command_prints(capsys):
+    """The README's `numsim size` sample is a real run's output (its timing aside)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Sizing a pool") :]
+    command, sample = section.split("```")[1], section.split("```")[3]
+    first = command.removeprefix("sh\n").split("\nnumsim size data/")[0]
+    argv = first.replace("\\\n", " ").split()[1:]
+    assert argv[0] == "size" and "--service-level" in argv
+    assert main([*argv, "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+
+    def untimed(text: str) -> list[str]:
+        return [re.sub(r" in [\d.]+ s$", " in (time)", line) for line in text.strip().splitlines()]
+
+    assert untimed(out) == untimed(sample)
