@@ -312,8 +312,8 @@ def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
     [
         (["--hours", "1e9"], "over max_attempts = 5,000,000"),
         (["--calls-per-hour", "1e15"], "over max_attempts"),
-        (["--numbers", "100000000"], "count must be a whole number between 1 and 100,000"),
-        (["--numbers", "0"], "count must be a whole number between 1 and 100,000"),
+        (["--numbers", "100000000"], "--numbers must be a whole number between 1 and 100,000"),
+        (["--numbers", "0"], "--numbers must be a whole number between 1 and 100,000"),
         (["--hours", "nan"], "hours must be a finite number > 0"),
         (["--max-attempts", "10", "--hours", "1"], "over max_attempts = 10"),
     ],
@@ -371,3 +371,63 @@ def test_the_readmes_sizing_sample_is_what_the_command_prints(capsys):
         return [re.sub(r" in [\d.]+ s$", " in (time)", line) for line in text.strip().splitlines()]
 
     assert untimed(out) == untimed(sample)
+
+
+SCENARIOS = Path(__file__).parent.parent / "data" / "scenarios"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["size", str(SCENARIOS / "twilio-600-per-hour.toml"), "--finish-by", "8"],
+            "--finish-by sizes a campaign scenario (one with [[campaigns]]), and this one has "
+            "none: drop --finish-by, and size it with --service-level",
+        ),
+        (
+            ["size", str(SCENARIOS / "india-campaign.toml")],
+            "this scenario's load is campaigns (contact lists): size it against a deadline "
+            "with --finish-by HOURS",
+        ),
+        (
+            ["evaluate", "--numbers", "5,10000000"],
+            "--numbers must be a whole number between 1 and 100,000, got 10000000",
+        ),
+        (
+            ["simulate", "--numbers", "10000000"],
+            "--numbers must be a whole number between 1 and 100,000, got 10000000",
+        ),
+        (
+            ["simulate", "--mean-duration", "0"],
+            "--mean-duration must be a finite number > 0, got 0.0",
+        ),
+        (
+            ["size", "--mean-duration", "-5"],
+            "--mean-duration must be a finite number > 0, got -5.0",
+        ),
+    ],
+)
+def test_planning_errors_name_the_option_typed(capsys, argv, message):
+    """No Python names (FinishBy, count, an exponential distribution's mean)."""
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err == f"numsim: error: {message}\n"
+
+
+def test_export_to_a_missing_directory_says_it_cannot_write(capsys, db, tmp_path):
+    assert run(capsys, "numbers", "--db", db, "import", SAMPLE)[0] == 0
+    target = tmp_path / "missing" / "numbers.csv"
+    code, _, err = run(capsys, "numbers", "--db", db, "export", str(target))
+    assert code == 1
+    assert err == f"numsim: error: cannot write {target}: No such file or directory\n"
+
+
+def test_simulate_prints_campaigns_and_refusals_as_text_not_python(capsys):
+    scenario = str(SCENARIOS / "india-campaign.toml")
+    code, out, _ = run(capsys, "simulate", scenario, "--hours", "1", "--seed", "1")
+    assert code == 0
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[2:]}
+    assert lines["campaigns"].startswith("template default, contacts 10000, answered ")
+    assert lines["campaigns"].endswith(", completed hours -")
+    assert lines["campaign_completion_hours"] == "-"
+    assert not any(c in out for c in "{}[]'") and "None" not in out

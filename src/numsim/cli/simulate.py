@@ -11,6 +11,7 @@ from typing import Any
 
 from ..extras import needs_extra
 from ..numbers import CAPS, TWILIO_RULE, Provider
+from ..validation import finite, whole
 from .numbers import format_table
 from .output import warn
 
@@ -122,6 +123,12 @@ def apply_scenario_flags(
 ) -> Any:
     """`scenario` (or the default one, called `name`) with the flags' changes."""
     from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
+    from ..sim.scenario import MAX_POOL
+
+    if getattr(args, "numbers", None) is not None:  # `evaluate` checks its own --numbers
+        whole("--numbers", args.numbers, minimum=1, maximum=MAX_POOL)
+    if args.mean_duration is not None:
+        finite("--mean-duration", args.mean_duration, inclusive=False)
 
     from_file = scenario is not None
     if scenario is None:
@@ -185,6 +192,14 @@ def clean_json(value: Any) -> Any:
 
 
 def _fmt(value: Any) -> str:
+    """A figure as text: refusals by reason and each campaign's counts as `name value`
+    pairs, not Python's reprs."""
     if isinstance(value, float):
         return f"{value:.4g}"
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return "; ".join(_fmt(item) for item in value) or "-"
     return str(value)

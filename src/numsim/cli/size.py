@@ -191,12 +191,23 @@ def _check_interval_flags(scenario: Any, args: argparse.Namespace) -> None:
 
 def _target(scenario: Any, args: argparse.Namespace) -> Any:
     """The target the flags ask for: a campaign's deadline, or a service level."""
+    from ..formulas.analytic import offered_load
     from ..planning import FinishBy, ServiceLevel
 
     if args.finish_by is not None:
         if args.service_level is not None:
             raise ValueError("--finish-by sizes a campaign's deadline: drop --service-level")
+        if not scenario.campaigns:
+            raise ValueError(
+                "--finish-by sizes a campaign scenario (one with [[campaigns]]), and this one "
+                "has none: drop --finish-by, and size it with --service-level"
+            )
         return FinishBy(args.finish_by)
+    if scenario.campaigns and offered_load(scenario) is None:
+        raise ValueError(
+            "this scenario's load is campaigns (contact lists): size it against a deadline "
+            "with --finish-by HOURS"
+        )
     level = args.service_level
     if level is None:
         level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
