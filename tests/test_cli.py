@@ -431,3 +431,30 @@ def test_simulate_prints_campaigns_and_refusals_as_text_not_python(capsys):
     assert lines["campaigns"].endswith(", completed hours -")
     assert lines["campaign_completion_hours"] == "-"
     assert not any(c in out for c in "{}[]'") and "None" not in out
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        (
+            "127.0.0.1",
+            "cannot listen on 127.0.0.1 port {port} (--host, --port): Address already in use",
+        ),
+        ("192.0.2.1", "cannot listen on 192.0.2.1 port {port} (--host, --port): Cannot assign"),
+        ("no-such-host.invalid", "--host no-such-host.invalid: "),
+    ],
+)
+def test_serve_that_cannot_listen_is_one_line(capsys, monkeypatch, db, host, message):
+    """A port in use, or a host not this machine's: one numsim line and exit 1, not
+    uvicorn's log and its exit 3."""
+    import socket
+
+    pytest.importorskip("uvicorn")
+    monkeypatch.setenv("NUMSIM_API_TOKEN", "a-test-token-of-enough-length-0123")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--db", db, "--host", host, "--port", str(port))
+    assert code == 1 and out == ""
+    assert err.startswith(f"numsim: error: {message.format(port=port)}") and err.count("\n") == 1
