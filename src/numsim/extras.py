@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import NumsimError
+
 _CHECKOUT = Path(__file__).resolve().parents[2]  # src/numsim/ -> the source checkout, if any
 
 
-class MissingExtra(ModuleNotFoundError):
+class MissingExtra(NumsimError, ModuleNotFoundError):
     """Something needs an extra that is not installed; the message says what to install.
 
     Still a ModuleNotFoundError for library callers; the CLI prints it as one line."""
