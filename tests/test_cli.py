@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -263,16 +264,29 @@ def test_usage_errors_exit_1(capsys):
     assert code == 1 and "invalid choice" in err
 
 
-def test_simulate_without_the_sim_extra_says_what_to_install(capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("argv", "module", "extra"),
+    [
+        (["simulate", "--hours", "1"], "simpy", "sim"),
+        (["size", "--hours", "1"], "simpy", "sim"),
+        (["evaluate", "--numbers", "5"], "simpy", "sim"),
+        (["size", "--hours", "1", "--dask-scheduler", "tcp://127.0.0.1:1"], "distributed", "dask"),
+        (["serve", "--port", "1"], "uvicorn", "service"),
+        (["check", "--redis", "redis://127.0.0.1:1"], "redis", "redis"),
+    ],
+)
+def test_a_command_without_its_extra_says_what_to_install(capsys, monkeypatch, argv, module, extra):
     import sys
 
-    monkeypatch.setitem(sys.modules, "simpy", None)  # as if numsim[sim] were not installed
-    for name in [m for m in sys.modules if m.startswith("numsim.sim")]:
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+    for name in [m for m in sys.modules if m.startswith(("numsim.sim", "numsim.allocator.redis"))]:
         monkeypatch.delitem(sys.modules, name)
-    code, _, err = run(capsys, "simulate", "--hours", "1")
-    assert code == 1 and "Traceback" not in err
+    code, out, err = run(capsys, *argv)
     checkout = Path(__file__).resolve().parent.parent
-    assert f"pip install -e '{checkout}[sim]'" in err  # what works in this source checkout
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("numsim: error: ") and f"needs the {extra} extra ({module} " in err
+    assert f"pip install -e '{checkout}[{extra}]'" in err  # what works in this source checkout
 
 
 def test_redis_backend_without_the_redis_extra_says_what_to_install(monkeypatch):
@@ -298,8 +312,8 @@ def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
     [
         (["--hours", "1e9"], "over max_attempts = 5,000,000"),
         (["--calls-per-hour", "1e15"], "over max_attempts"),
-        (["--numbers", "100000000"], "count must be a whole number between 1 and 100,000"),
-        (["--numbers", "0"], "count must be a whole number between 1 and 100,000"),
+        (["--numbers", "100000000"], "--numbers must be a whole number between 1 and 100,000"),
+        (["--numbers", "0"], "--numbers must be a whole number between 1 and 100,000"),
         (["--hours", "nan"], "hours must be a finite number > 0"),
         (["--max-attempts", "10", "--hours", "1"], "over max_attempts = 10"),
     ],
@@ -340,3 +354,107 @@ def test_mean_duration_changes_a_files_talk_time_not_its_load(tmp_path, capsys):
         runs.append(json.loads(capsys.readouterr().out))
     assert runs[0]["attempts"] == runs[1]["attempts"]  # 300 connected an hour either way
     assert runs[1]["utilization"] < runs[0]["utilization"]  # shorter calls
+
+
+def test_the_readmes_sizing_sample_is_what_the_command_prints(capsys):
+    """The README's `numsim size` sample is a real run's output (its timing aside)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Sizing a pool") :]
+    command, sample = section.split("```")[1], section.split("```")[3]
+    first = command.removeprefix("sh\n").split("\nnumsim size data/")[0]
+    argv = first.replace("\\\n", " ").split()[1:]
+    assert argv[0] == "size" and "--service-level" in argv
+    assert main([*argv, "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+
+    def untimed(text: str) -> list[str]:
+        return [re.sub(r" in [\d.]+ s$", " in (time)", line) for line in text.strip().splitlines()]
+
+    assert untimed(out) == untimed(sample)
+
+
+SCENARIOS = Path(__file__).parent.parent / "data" / "scenarios"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["size", str(SCENARIOS / "twilio-600-per-hour.toml"), "--finish-by", "8"],
+            "--finish-by sizes a campaign scenario (one with [[campaigns]]), and this one has "
+            "none: drop --finish-by, and size it with --service-level",
+        ),
+        (
+            ["size", str(SCENARIOS / "india-campaign.toml")],
+            "this scenario's load is campaigns (contact lists): size it against a deadline "
+            "with --finish-by HOURS",
+        ),
+        (
+            ["evaluate", "--numbers", "5,10000000"],
+            "--numbers must be a whole number between 1 and 100,000, got 10000000",
+        ),
+        (
+            ["simulate", "--numbers", "10000000"],
+            "--numbers must be a whole number between 1 and 100,000, got 10000000",
+        ),
+        (
+            ["simulate", "--mean-duration", "0"],
+            "--mean-duration must be a finite number > 0, got 0.0",
+        ),
+        (
+            ["size", "--mean-duration", "-5"],
+            "--mean-duration must be a finite number > 0, got -5.0",
+        ),
+    ],
+)
+def test_planning_errors_name_the_option_typed(capsys, argv, message):
+    """No Python names (FinishBy, count, an exponential distribution's mean)."""
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == ""
+    assert err == f"numsim: error: {message}\n"
+
+
+def test_export_to_a_missing_directory_says_it_cannot_write(capsys, db, tmp_path):
+    assert run(capsys, "numbers", "--db", db, "import", SAMPLE)[0] == 0
+    target = tmp_path / "missing" / "numbers.csv"
+    code, _, err = run(capsys, "numbers", "--db", db, "export", str(target))
+    assert code == 1
+    assert err == f"numsim: error: cannot write {target}: No such file or directory\n"
+
+
+def test_simulate_prints_campaigns_and_refusals_as_text_not_python(capsys):
+    scenario = str(SCENARIOS / "india-campaign.toml")
+    code, out, _ = run(capsys, "simulate", scenario, "--hours", "1", "--seed", "1")
+    assert code == 0
+    lines = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[2:]}
+    assert lines["campaigns"].startswith("template default, contacts 10000, answered ")
+    assert lines["campaigns"].endswith(", completed hours -")
+    assert lines["campaign_completion_hours"] == "-"
+    assert not any(c in out for c in "{}[]'") and "None" not in out
+
+
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        (
+            "127.0.0.1",
+            "cannot listen on 127.0.0.1 port {port} (--host, --port): Address already in use",
+        ),
+        ("192.0.2.1", "cannot listen on 192.0.2.1 port {port} (--host, --port): Cannot assign"),
+        ("no-such-host.invalid", "--host no-such-host.invalid: "),
+    ],
+)
+def test_serve_that_cannot_listen_is_one_line(capsys, monkeypatch, db, host, message):
+    """A port in use, or a host not this machine's: one numsim line and exit 1, not
+    uvicorn's log and its exit 3."""
+    import socket
+
+    pytest.importorskip("uvicorn")
+    monkeypatch.setenv("NUMSIM_API_TOKEN", "a-test-token-of-enough-length-0123")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--db", db, "--host", host, "--port", str(port))
+    assert code == 1 and out == ""
+    assert err.startswith(f"numsim: error: {message.format(port=port)}") and err.count("\n") == 1

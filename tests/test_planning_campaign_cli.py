@@ -103,3 +103,29 @@ def test_cli_campaign_without_a_deadline_says_how(capsys, campaign):
     assert "--finish-by HOURS" in err and "Traceback" not in err
     assert main(["size", campaign, "--finish-by", "8", "--service-level", "0.9"]) == 1
     assert "drop --service-level" in capsys.readouterr().err
+
+
+def test_evaluate_reports_a_campaigns_completion_per_pool_size(capsys, campaign):
+    """Not a service level "within 0 s": the hours until the contacts are done, the
+    figures campaign_completion() gives for each size."""
+    from numsim.cli import main
+    from numsim.planning import campaign_completion
+    from numsim.sim.run import with_numbers
+
+    argv = ["evaluate", campaign, "--numbers", "4,10", "--replications", "3", "--workers", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "served within" not in out and "hours until every contact" in out
+    assert "--finish-by HOURS" in out  # where to go for the fewest numbers for a deadline
+    assert main([*argv, "--json"]) == 0
+    rows = {row["numbers"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    scenario = Scenario.from_toml(campaign)
+    for n in (4, 10):
+        done = campaign_completion(
+            with_numbers(scenario, n), replications=3, workers=1, progress=False
+        )
+        assert rows[n]["hours"] == pytest.approx(done.hours)
+        assert (rows[n]["hours_low"], rows[n]["hours_high"]) == pytest.approx((done.low, done.high))
+        assert rows[n]["estimate_hours"] == pytest.approx(done.estimate.hours)
+    assert rows[4]["hours"] > rows[10]["hours"]  # fewer numbers, later done
+    assert "service_level" not in rows[4]

@@ -1,6 +1,7 @@
 """Peaks, not day averages: a profile is sized interval by interval."""
 
 import json
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -68,19 +69,12 @@ def test_profile_answer_meets_the_target_in_its_peak_hour():
     assert short / attempts < 0.85
 
 
-def test_day_average_on_request_and_cli(capsys, tmp_path):
+def test_day_average_on_request_and_cli(capsys):
     average = size_pool(peak_day(), target=TARGET, workers=1, progress=False, interval_minutes=None)
     assert average.intervals is None and average.numbers < 27
     from numsim.cli import main
 
-    path = tmp_path / "peak.toml"
-    path.write_text(
-        'name = "peak"\nstart = "2026-01-05T09:00"\nhours = 12\nmax_wait_seconds = 30\n'
-        '[[numbers]]\nprovider = "twilio"\ncount = 20\n'
-        '[[arrivals]]\ncountry = "US"\nprofile = [["09:00", "13:00", 100], '
-        '["13:00", "14:00", 600], ["14:00", "21:00", 100]]\n'
-        '[call]\nanswer_probability = 1.0\ntalk_seconds = { kind = "exponential", mean = 180 }\n'
-    )
+    path = Path(__file__).parent.parent / "data" / "scenarios" / "peak-hour.toml"  # peak_day()
     assert main(["size", str(path), "--workers", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["numbers"] == 29 and data["day_average_numbers"] < 27
@@ -88,3 +82,30 @@ def test_day_average_on_request_and_cli(capsys, tmp_path):
     assert main(["size", str(path), "--workers", "1", "--interval", "15"]) == 0
     out = capsys.readouterr().out
     assert "sized for:   the busiest 15 minutes, 13:00-13:15" in out and "13:45-14:00" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--interval", "15"], "--interval sizes a rate profile, and this load has a constant"),
+        (["--day-average"], "--day-average sizes a rate profile"),
+        (["--calls-per-hour", "300", "--interval", "30"], "drop --interval, or use a scenario"),
+    ],
+)
+def test_interval_flags_without_a_profile_are_refused(capsys, argv, message):
+    """Not ignored: the answer would be the constant rate's, as if the flag meant nothing."""
+    from numsim.cli import main
+
+    scenario = Path(__file__).parent.parent / "data" / "scenarios" / "twilio-600-per-hour.toml"
+    assert main(["size", str(scenario), *argv]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+    assert "data/scenarios/peak-hour.toml" in err
+
+
+def test_interval_and_day_average_together_are_refused(capsys):
+    from numsim.cli import main
+
+    scenario = Path(__file__).parent.parent / "data" / "scenarios" / "peak-hour.toml"
+    assert main(["size", str(scenario), "--interval", "15", "--day-average"]) == 1
+    assert "--day-average sizes the whole run" in capsys.readouterr().err

@@ -684,7 +684,7 @@ def test_cli_simulate_bad_input(capsys):
     assert main(["simulate", "--numbers", "0"]) == 1
     assert main(["simulate", "no-such-file.toml"]) == 1
     err = capsys.readouterr().err
-    assert "count must be" in err and "cannot read" in err and "Traceback" not in err
+    assert "--numbers must be" in err and "cannot read" in err and "Traceback" not in err
 
 
 def test_outbound_numbers_of_other_countries_are_generated_valid():

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import NumsimError
+
 _CHECKOUT = Path(__file__).resolve().parents[2]  # src/numsim/ -> the source checkout, if any
+
+
+class MissingExtra(NumsimError, ModuleNotFoundError):
+    """Something needs an extra that is not installed; the message says what to install.
+
+    Still a ModuleNotFoundError for library callers; the CLI prints it as one line."""
 
 
 def install_command(extra: str) -> str:
@@ -15,10 +25,21 @@ def install_command(extra: str) -> str:
     return f"pip install 'numsim[{extra}]'"
 
 
-def missing_extra(extra: str, what: str, missing: ModuleNotFoundError) -> ModuleNotFoundError:
+def missing_extra(extra: str, what: str, missing: ModuleNotFoundError) -> MissingExtra:
     """The error to raise when `what` needs `extra` and its module is not installed."""
-    return ModuleNotFoundError(
+    return MissingExtra(
         f"{what} needs the {extra} extra ({missing.name} is not installed): "
         f"{install_command(extra)}",
         name=missing.name,
     )
+
+
+@contextmanager
+def needs_extra(extra: str, what: str) -> Iterator[None]:
+    """Imports inside that fail raise MissingExtra, naming `extra` and how to install it."""
+    try:
+        yield
+    except MissingExtra:
+        raise
+    except ModuleNotFoundError as missing:
+        raise missing_extra(extra, what, missing) from None

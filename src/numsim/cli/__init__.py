@@ -18,6 +18,7 @@ from ..errors import (
     UnknownNumberError,
     UnknownTemplateError,
 )
+from ..extras import MissingExtra
 from . import check, demo, evaluate, numbers, serve, simulate, size
 
 # Bad input a user can fix: printed as one line, exit code 1, no traceback.
@@ -30,6 +31,7 @@ USER_ERRORS = (
     UnknownNumberError,
     UnknownTemplateError,
     CredentialError,
+    MissingExtra,  # a command needs an extra that is not installed
     ValueError,
     OSError,
 )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..extras import needs_extra
+
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -30,10 +32,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    with needs_extra("redis", "numsim check"):
         from ..allocator.redis import RedisBackend
-    except ModuleNotFoundError:
-        raise ValueError("numsim check needs redis-py: pip install redis") from None
     backend = RedisBackend(args.redis, namespace=args.namespace)
     findings = backend.check(0.0, args.repair)
     for finding in findings:

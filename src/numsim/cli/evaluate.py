@@ -7,8 +7,12 @@ import json
 import math
 from typing import Any
 
+from ..extras import needs_extra
+from ..validation import whole
 from .numbers import format_table
-from .simulate import add_scenario_flags, apply_scenario_flags, clean_json, needs_sim
+from .simulate import add_scenario_flags, apply_scenario_flags, clean_json
+
+CONFIDENCE = 0.95  # a campaign's completion interval
 
 
 def register(commands: Any) -> None:
@@ -19,7 +23,9 @@ def register(commands: Any) -> None:
         "mean wait (ASA), the share who give up, occupancy, refusals by reason (shares of "
         "attempts), calls per number per hour against the cap and the monthly cost; the "
         "M/M/c+D figures beside them where that formula is exact. Runs in steady state "
-        "(a warm-up left out) like numsim size. Flags override the scenario file.",
+        "(a warm-up left out) like numsim size. For a campaign scenario: the hours until its "
+        "contacts are done, with their interval, beside the closed form's. Flags override the "
+        "scenario file.",
     )
     parser.add_argument("scenario", nargs="?", help="scenario TOML file")
     parser.add_argument(
@@ -44,16 +50,22 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("evaluate"):
+    with needs_extra("sim", "numsim evaluate"):
+        from ..formulas.analytic import offered_load
         from ..planning import evaluate
         from ..sim import Scenario
+        from ..sim.scenario import MAX_POOL
 
+    for n in args.sizes:
+        whole("--numbers", n, minimum=1, maximum=MAX_POOL)
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim evaluate")
     prices = None
     if args.price_per_month is not None and scenario.numbers:
         prices = {scenario.numbers[0].provider: args.price_per_month}
     quiet = args.json or args.csv
+    if scenario.campaigns and offered_load(scenario) is None:
+        return _run_campaign(scenario, args, prices, quiet)
     evaluation = evaluate(
         scenario,
         args.sizes,
@@ -70,6 +82,81 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_report(evaluation))
     return 0
+
+
+def _run_campaign(scenario: Any, args: argparse.Namespace, prices: Any, quiet: bool) -> int:
+    """A contact list has no service level to speak of: what a planner compares is when
+    it is done, so each size gets its completion time with its interval, beside the
+    closed form's hours and the limit that dominates."""
+    import pandas as pd
+
+    from ..planning import campaign_completion, cost_per_month
+    from ..sim.run import with_numbers
+
+    provider = scenario.numbers[0].provider
+    rows = {}
+    for n in args.sizes:
+        done = campaign_completion(
+            with_numbers(scenario, n),
+            replications=args.replications,
+            seed=args.seed,
+            confidence=CONFIDENCE,
+            workers=args.workers,
+            progress=not quiet,
+        )
+        rows[n] = {
+            "hours": done.hours,
+            "hours_low": done.low,
+            "hours_high": done.high,
+            "finished": done.finished,
+            "estimate_hours": done.estimate.hours,
+            "binding_constraint": done.binding_constraint,
+            "cost_per_month": cost_per_month(provider, n, prices),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("numbers")
+    if args.json:
+        records = table.reset_index().to_dict(orient="records")
+        answer = {
+            "scenario": scenario.name,
+            "provider": provider,
+            "replications": args.replications,
+            "confidence": CONFIDENCE,
+            "rows": records,
+        }
+        print(json.dumps(clean_json(answer)))
+    elif args.csv:
+        print(table.to_csv(), end="")
+    else:
+        print(_campaign_report(scenario.name, provider, args.replications, table))
+    return 0
+
+
+def _campaign_report(name: str, provider: str, replications: int, table: Any) -> str:
+    rows = [
+        [
+            str(n),
+            f"{row['hours']:.2f}",
+            f"{row['hours_low']:.2f}-{row['hours_high']:.2f}",
+            f"{row['finished']:.0%}",
+            f"{row['estimate_hours']:.2f}",
+            row["binding_constraint"].replace("_", " "),
+            "-" if row["cost_per_month"] is None else f"{row['cost_per_month']:,.2f}",
+        ]
+        for n, row in table.iterrows()
+    ]
+    headers = [
+        "numbers",
+        "done in h",
+        f"{CONFIDENCE:.0%} CI",
+        "finished",
+        "estimate h",
+        "limited by",
+    ]
+    return (
+        f"{name}: {provider} numbers, campaigns: hours until every contact is answered or "
+        f"out of attempts; {replications} runs a size (numsim size SCENARIO --finish-by "
+        "HOURS: the fewest numbers for a deadline)\n" + format_table([*headers, "cost/month"], rows)
+    )
 
 
 def _sizes(text: str) -> list[int]:

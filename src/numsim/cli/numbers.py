@@ -178,7 +178,12 @@ def _export(args: argparse.Namespace) -> int:
         if args.file == "-":
             registry.export_csv(sys.stdout)
         else:
-            count = registry.export_csv(args.file)
+            try:
+                handle = open(args.file, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            except OSError as error:
+                raise ValueError(f"cannot write {args.file}: {error.strerror}") from None
+            with handle:
+                count = registry.export_csv(handle)
             print(f"exported {count} number(s) to {args.file}", file=sys.stderr)
     return 0
 

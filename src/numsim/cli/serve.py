@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import socket
 from typing import Any
 
 from ..allocator import DEFAULT_CALLING_HOURS, DestinationLimit
 from ..errors import RegistryError
-from ..extras import missing_extra
+from ..extras import needs_extra
 from ..providers.base import is_url
 from ..validation import finite, whole
 from .numbers import DEFAULT_DB, _db, pairs
@@ -146,14 +147,12 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
+    with needs_extra("service", "numsim serve"):
         import uvicorn
 
         from ..service import create_app
         from ..service.auth import TokenError, load_secret, load_token
         from ..service.protocol import timed_protocol
-    except ModuleNotFoundError as missing:
-        raise missing_extra("service", "numsim serve", missing) from None
     from ..registry import NumberRegistry
 
     try:
@@ -187,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
         "--inbound-url", "URL or TEMPLATE=URL", [u for u in args.inbound_url if not is_url(u)]
     )
     protocol = timed_protocol(args.read_timeout)
+    _check_address(args.host, args.port)
     path = _db(args)
     registry = NumberRegistry(path, create=True)
     app = create_app(
@@ -222,6 +222,27 @@ def run(args: argparse.Namespace) -> int:
         if backend is not None:  # the app's allocator closed it too; closing is idempotent
             backend.close()
     return 0
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind where uvicorn will, and let go: a port in use or a host that is not this
+    machine's is one line here, where uvicorn would log its own error and exit 3. (A
+    process that takes the port in between still gets uvicorn's error.)"""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ValueError(f"--host {host}: {error.strerror}") from None
+    for family, kind, proto, _, address in addresses:  # asyncio listens on each, like this
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                raise ValueError(
+                    f"cannot listen on {host} port {port} (--host, --port): {error.strerror}"
+                ) from None
 
 
 def _destination_limit(text: str) -> DestinationLimit:

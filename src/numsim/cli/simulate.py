@@ -7,12 +7,11 @@ import dataclasses
 import json
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ..extras import missing_extra
+from ..extras import needs_extra
 from ..numbers import CAPS, TWILIO_RULE, Provider
+from ..validation import finite, whole
 from .numbers import format_table
 from .output import warn
 
@@ -83,17 +82,8 @@ def add_scenario_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@contextmanager
-def needs_sim(command: str) -> Iterator[None]:
-    """Imports inside fail with a line saying what to install, not a traceback."""
-    try:
-        yield
-    except ModuleNotFoundError as missing:
-        raise ValueError(str(missing_extra("sim", f"numsim {command}", missing))) from None
-
-
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("simulate"):
+    with needs_extra("sim", "numsim simulate"):
         from ..formulas.analytic import erlang_figures
         from ..sim import Scenario, replicate, simulate
 
@@ -133,6 +123,12 @@ def apply_scenario_flags(
 ) -> Any:
     """`scenario` (or the default one, called `name`) with the flags' changes."""
     from ..sim import Arrivals, CallModel, Distribution, NumberGroup, Scenario
+    from ..sim.scenario import MAX_POOL
+
+    if getattr(args, "numbers", None) is not None:  # `evaluate` checks its own --numbers
+        whole("--numbers", args.numbers, minimum=1, maximum=MAX_POOL)
+    if args.mean_duration is not None:
+        finite("--mean-duration", args.mean_duration, inclusive=False)
 
     from_file = scenario is not None
     if scenario is None:
@@ -196,6 +192,14 @@ def clean_json(value: Any) -> Any:
 
 
 def _fmt(value: Any) -> str:
+    """A figure as text: refusals by reason and each campaign's counts as `name value`
+    pairs, not Python's reprs."""
     if isinstance(value, float):
         return f"{value:.4g}"
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_fmt(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return "; ".join(_fmt(item) for item in value) or "-"
     return str(value)

@@ -10,13 +10,13 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
+from ..extras import needs_extra
 from ..validation import share
 from .numbers import format_table
 from .simulate import (
     add_scenario_flags,
     apply_scenario_flags,
     clean_json,
-    needs_sim,
     warn_twilio_scenario,
 )
 
@@ -54,7 +54,6 @@ def register(commands: Any) -> None:
         "--interval",
         type=int,
         choices=(15, 30, 60),
-        default=60,
         help="with a rate profile: minutes per interval, each sized and the busiest met "
         "(default 60)",
     )
@@ -79,13 +78,14 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with needs_sim("size"):
+    with needs_extra("sim", "numsim size"):
         from ..planning import size_pool
         from ..sim import Scenario
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
     warn_twilio_scenario(scenario)
+    _check_interval_flags(scenario, args)
     target = _target(scenario, args)
     prices = None
     if args.price_per_month is not None and scenario.numbers:
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=not args.json,
             prices=prices,
-            interval_minutes=None if args.day_average else args.interval,
+            interval_minutes=None if args.day_average else args.interval or 60,
         )
     spare = _spare_numbers(args.spare, sizing.numbers)
     if args.json:
@@ -173,14 +173,41 @@ def _groups_note(scenario: Any) -> list[str]:
     ]
 
 
+def _check_interval_flags(scenario: Any, args: argparse.Namespace) -> None:
+    """--interval and --day-average say how to size a rate profile: without one they
+    would change nothing, so they are refused rather than ignored."""
+    from ..planning.intervals import has_profile
+
+    flag = "--interval" if args.interval is not None else "--day-average"
+    if args.interval is not None and args.day_average:
+        raise ValueError("--day-average sizes the whole run, not its intervals: drop --interval")
+    if (args.interval is not None or args.day_average) and not has_profile(scenario):
+        raise ValueError(
+            f"{flag} sizes a rate profile, and this load has a constant rate (or none): "
+            f"drop {flag}, or use a scenario whose arrivals have a profile, such as "
+            "data/scenarios/peak-hour.toml"
+        )
+
+
 def _target(scenario: Any, args: argparse.Namespace) -> Any:
     """The target the flags ask for: a campaign's deadline, or a service level."""
+    from ..formulas.analytic import offered_load
     from ..planning import FinishBy, ServiceLevel
 
     if args.finish_by is not None:
         if args.service_level is not None:
             raise ValueError("--finish-by sizes a campaign's deadline: drop --service-level")
+        if not scenario.campaigns:
+            raise ValueError(
+                "--finish-by sizes a campaign scenario (one with [[campaigns]]), and this one "
+                "has none: drop --finish-by, and size it with --service-level"
+            )
         return FinishBy(args.finish_by)
+    if scenario.campaigns and offered_load(scenario) is None:
+        raise ValueError(
+            "this scenario's load is campaigns (contact lists): size it against a deadline "
+            "with --finish-by HOURS"
+        )
     level = args.service_level
     if level is None:
         level = DEFAULT_LEVEL_LOSS if scenario.max_wait_seconds == 0 else DEFAULT_LEVEL_WAITING
@@ -312,12 +339,8 @@ def _executor(address: str | None) -> Iterator[Executor | None]:
     if address is None:
         yield None
         return
-    try:
+    with needs_extra("dask", "--dask-scheduler"):
         from distributed import Client
-    except ModuleNotFoundError:
-        raise ValueError(
-            "--dask-scheduler needs dask.distributed: pip install distributed"
-        ) from None
     with Client(address) as client:
         yield client.get_executor()
 
