@@ -21,7 +21,7 @@ from .bulk import (
     read_csv_rows,
     write_csv,
 )
-from .errors import RegistryError, UnknownNumberError, UnknownTemplateError
+from .errors import InvalidRequestError, RegistryError, UnknownNumberError, UnknownTemplateError
 from .numbers import (
     NUMBER_FIELDS,
     SETTINGS,
@@ -235,14 +235,14 @@ class NumberRegistry:
         With `templates`, the number's pools become exactly those, in the same
         transaction: a form that edits both saves all of it or nothing."""
         if "e164" in changes:
-            raise RegistryError("the e164 of a number cannot change; use rotate")
+            raise InvalidRequestError("the e164 of a number cannot change; use rotate")
         wanted = None if templates is None else [check_template_id(t) for t in templates]
         with self._transaction() as db:
             current = self._get(db, normalize_e164(e164))
             values = {name: getattr(current, name) for name in _NUMBER_COLUMNS}
             unknown = set(changes) - set(values)
             if unknown:
-                raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+                raise InvalidRequestError(f"unknown setting(s) {', '.join(sorted(unknown))}")
             values.update(changes)
             updated = OutboundNumber(**values)
             self._update(db, [plain(updated)])
@@ -356,7 +356,7 @@ class NumberRegistry:
             else:
                 new_e164 = self._get(db, normalize_e164(new)).e164
             if new_e164 == old:
-                raise RegistryError(f"cannot rotate {old} into itself")
+                raise InvalidRequestError(f"cannot rotate {old} into itself")
             templates = self._templates_of(db, old)
             shared = sorted(set(templates) & set(self._templates_of(db, new_e164)))
             if shared:  # the swap would merge two members into one: the pool shrinks

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..bulk import COLUMNS
-from ..errors import RegistryError
+from ..errors import InvalidRequestError, RegistryError
 from ..numbers import MAX_LIMIT, SETTINGS, OutboundNumber, Provider, imported_channels_warning
 from ..prelaunch import check_numbers
 from ..providers.base import base_url_of
@@ -209,7 +209,7 @@ def _add(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     changes = {spec.name: getattr(args, spec.name) for spec in _FLAGGED if spec.name in args}
     if not changes:
-        raise RegistryError("nothing to update: give a setting, e.g. --channels 2")
+        raise InvalidRequestError("nothing to update: give a setting, e.g. --channels 2")
     with _open(args) as registry:
         number = registry.update(args.e164, **changes)
     print(f"updated {number.e164}")

@@ -20,18 +20,21 @@ from ..errors import (
     BackendMisconfigured,
     BackendUnavailable,
     ImportFileError,
+    InvalidRequestError,
     RegistryError,
     UnknownNumberError,
     UnknownTemplateError,
 )
 from ..providers.errors import InvalidCallback, ProviderError
 
-# Most specific first: RegistryError and ImportFileError are ValueErrors too.
+# Most specific first: InvalidRequestError is a RegistryError; RegistryError and
+# ImportFileError are ValueErrors too.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownNumberError, 404),
     (UnknownTemplateError, 404),
     (InvalidCallback, 403),
     (ImportFileError, 400),
+    (InvalidRequestError, 422),
     (RegistryError, 409),
     (CredentialError, 422),
     (ValueError, 422),

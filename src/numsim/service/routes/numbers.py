@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...bulk import COLUMNS, ImportReport
 from ...credentials import CredentialError, CredentialRef
-from ...errors import RegistryError
+from ...errors import InvalidRequestError
 from ...numbers import OutboundNumber, Provider, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
 from ..models import ImportReportOut, NumberIn, NumberSettings, Rotation, answers, number_row
@@ -143,7 +143,7 @@ def update_number(
     """Change the settings given (limits, flags, account...); live leases are kept."""
     changes = body.model_dump(exclude_unset=True)
     if not changes:
-        raise RegistryError("nothing to update: give a setting, e.g. max_concurrent_calls")
+        raise InvalidRequestError("nothing to update: give a setting, e.g. max_concurrent_calls")
     if changes.get("credentials") is not None:
         resolvable(CredentialRef.parse(changes["credentials"]))
     service = _service(request)
@@ -192,9 +192,11 @@ def _json_rows(body: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         items = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise RegistryError("the body is not valid JSON; send a JSON list of numbers") from None
+        raise InvalidRequestError(
+            "the body is not valid JSON; send a JSON list of numbers"
+        ) from None
     if not isinstance(items, list):
-        raise RegistryError("send a JSON list of numbers (objects with the CSV's columns)")
+        raise InvalidRequestError("send a JSON list of numbers (objects with the CSV's columns)")
     return [(position, _cells(item)) for position, item in enumerate(items, start=1)]
 
 
