@@ -217,6 +217,8 @@ BAD = [
     ("POST", "/numbers", {"e164": A, "provider": "twilio", "chanels": 2}, 422, "chanels"),
     ("POST", "/numbers", {"e164": A, "provider": "twilio"}, 409, "already in the registry"),
     ("POST", "/numbers", [1], 422, "body"),
+    ("POST", "/numbers", {"e164": B, "provider": "twilio", "trai_registered": 0}, 422, "trai"),
+    ("POST", "/numbers", {"e164": B, "provider": "twilio", "max_calls_per_hour": "5"}, 422, "max"),
     (
         "POST",
         "/numbers",
@@ -252,6 +254,7 @@ BAD = [
     ("POST", "/allocations", {"template": "sales", "destination": "999"}, 422, "'999'"),
     ("POST", "/allocations", {"template": "sales"}, 422, "destination: Field required"),
     ("POST", "/allocations", {"template": "sales", "destination": UK, "wait": 3600}, 422, "wait"),
+    ("POST", "/allocations", {"template": "sales", "destination": UK, "wait": False}, 422, "wait"),
     ("POST", "/allocations", {"template": "sales", "destination": UK, "ttl": 0}, 422, "ttl"),
     ("DELETE", "/allocations/garbage", None, 404, "not a lease id"),
     ("POST", "/allocations/x-y/renew", None, 404, "not a lease id"),

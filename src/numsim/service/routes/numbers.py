@@ -21,12 +21,13 @@ from ..state import Service, gc_held
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
 CSV = {"type": "string", "description": "the CSV columns (see the README), header first"}
+SAMPLE_CSV = "e164,provider,stir_shaken_attested,label\n+14155550104,twilio,true,SF fourth line\n"
 # The import's body is read by the route itself (CSV or JSON), so it is declared here.
 IMPORT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {"schema": CSV},
+            "text/csv": {"schema": {**CSV, "examples": [SAMPLE_CSV]}},
             "application/json": {
                 "schema": {"type": "array", "items": {"$ref": "#/components/schemas/NumberIn"}}
             },
