@@ -284,6 +284,26 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
     ) == before
 
 
+def test_errors_name_what_was_sent_in_the_api_s_words(client):
+    add(client)
+    for method, path, body, status, message in [
+        (
+            "POST",
+            f"/numbers/{A}/rotate",
+            {"new": 5},
+            422,
+            "new: give a registered number's E.164 (a string) "
+            "or a new number (an object with the CSV's columns)",
+        ),
+        ("GET", "/numbers/check?offline=maybe", None, 422, "offline=maybe: Input should be"),
+        ("DELETE", f"/numbers/{A}?force=perhaps", None, 422, "force=perhaps: Input should be"),
+        ("GET", "/calls/x", None, 404, "no call has the token 'x': a token is the 32 hex"),
+    ]:
+        response = client.request(method, path, json=body)
+        assert response.status_code == status, response.text
+        assert response.json()["error"].startswith(message), response.text
+
+
 def test_bodies_have_size_limits(registry, clock):
     app = create_app(registry, token=TOKEN, clock=clock, sync_interval=None, body_limit=1000)
     with TestClient(app, headers=AUTH) as client:
@@ -495,7 +515,11 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
     [
         (["--provider-url", "skype=http://127.0.0.1:1"], "unknown provider 'skype'"),
         (["--provider-url", "twilio=ftp://x"], "base_url must be an http(s) URL"),
-        (["--inbound-url", "answer.xml"], "--inbound-url must be URL or TEMPLATE=URL"),
+        (
+            ["--inbound-url", "notaurl"],
+            "--inbound-url must be an http(s) URL or TEMPLATE=URL, got 'notaurl'",
+        ),
+        (["--twilio-shared-key", "the-secret-itself"], "got a value without '='"),
         (["--inbound-url", "sales=ftp://x"], "template sales's inbound URL must be an http(s)"),
         (["--inbound-url", "sales=https://a.example/x"], "need a default inbound URL as well"),
         (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),

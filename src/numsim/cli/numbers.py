@@ -270,13 +270,16 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def pairs(option: str, form: str, given: list[str]) -> dict[str, str]:
-    """NAME=VALUE options as a dict; whoever uses them names a bad name or value."""
+def pairs(option: str, form: str, given: list[str], *, echo: bool = True) -> dict[str, str]:
+    """NAME=VALUE options as a dict; whoever uses them names a bad name or value. A bad
+    item is shown as given, unless not `echo` (a secret may be pasted there): then its
+    name only."""
     found = {}
     for item in given:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise ValueError(f"{option} must be {form}, got {item.partition('=')[0]!r}=...")
+            shown = repr(item) if echo else (f"{name!r}=..." if sep else "a value without '='")
+            raise ValueError(f"{option} must be {form}, got {shown}")
         found[name] = value
     return found
 

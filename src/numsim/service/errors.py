@@ -108,7 +108,10 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
         if item["type"] == "json_invalid":
             problems.append("the body is not valid JSON")
             continue
-        where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+        source, *path = item["loc"]
+        where = ".".join(str(part) for part in path) or "body"
+        if source != "body" and item["type"] != "missing":  # a parameter, as the URL gave it
+            where = f"{where}={item['input']}"
         problems.append(f"{where}: {item['msg']}")
     return error(422, "; ".join(problems))
 

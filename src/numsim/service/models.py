@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..bulk import COLUMNS
@@ -117,11 +117,26 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": ERRORS[status]} for status in statuses}
 
 
+def _rotation_kind(value: object) -> str | None:
+    """Which form `new` takes: a number's E.164, or a new number's object."""
+    if isinstance(value, str):
+        return "e164"
+    return "number" if isinstance(value, (dict, BaseModel)) else None
+
+
 class Rotation(_Body):
     model_config = _example(
         {"new": {**NEW_NUMBER, "e164": "+14155550103", "label": "SF second line (new)"}}
     )
-    new: str | NumberIn = Field(description="a registered number, or a new number to add")
+    new: Annotated[
+        Annotated[str, Tag("e164")] | Annotated[NumberIn, Tag("number")],
+        Discriminator(
+            _rotation_kind,
+            custom_error_type="new_number",
+            custom_error_message="give a registered number's E.164 (a string) "
+            "or a new number (an object with the CSV's columns)",
+        ),
+    ] = Field(description="a registered number, or a new number to add")
 
 
 class Pool(_Body):
