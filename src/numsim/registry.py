@@ -56,7 +56,7 @@ def _provider_move(
 ) -> str | None:
     """Why a change of provider is refused, or None: the number would keep the other
     provider's account and credentials (a Twilio SID and token under Plivo), so its
-    calls and webhooks would fail. The change gives them (or clears them) as well."""
+    calls and webhooks would fail. The change gives them (or, in a file, clears them)."""
     if new == old:
         return None
     kept = [name for name, value in held.items() if name not in given and value is not None]
@@ -65,7 +65,7 @@ def _provider_move(
     what = " and ".join(kept)
     return (
         f"moves from {old} to {new} but would keep the {old} {what}: "
-        f"give the {new} {what} in the same change (empty to clear)"
+        f"give the {new} {what} in the same change"
     )
 
 
