@@ -107,3 +107,52 @@ def test_the_cli_update_leaves_out_what_the_file_leaves_out(tmp_path, capsys):
     assert "updated 1" in capsys.readouterr().out
     with NumberRegistry(db) as registry:
         assert settings(registry) == SET_UP | {"label": "Mumbai 2"}
+
+
+MOVE = "moves from plivo to exotel but would keep the plivo account and credentials"
+
+
+def test_an_update_that_changes_the_provider_must_give_its_account_and_credentials(registry):
+    lone = f"e164,provider,label\n{E164},exotel,moved\n"
+    report = registry.import_csv(io.StringIO(lone), on_existing="update")
+    assert (report.updated, report.rejected) == (0, 1)
+    (error,) = report.errors
+    assert (error.line, error.column) == (2, "provider") and MOVE in error.reason
+    assert registry.get(E164).provider.value == "plivo" and settings(registry) == SET_UP
+    text = f"e164,provider,account,credentials\n{E164},exotel,acme1,env:EXOTEL_KEYS\n"
+    report = registry.import_csv(io.StringIO(text), on_existing="update")
+    assert report.ok and report.updated == 1
+    number = registry.get(E164)
+    assert (number.provider.value, number.account, str(number.credentials)) == (
+        "exotel",
+        "acme1",
+        "env:EXOTEL_KEYS",
+    )
+
+
+def test_patch_and_the_cli_refuse_a_provider_change_the_same_way(
+    registry, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("EXOTEL_KEYS", "key:token")
+    app = create_app(registry, token=TOKEN, sync_interval=None)
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        response = client.patch(f"/numbers/{E164}", json={"provider": "exotel"})
+        assert response.status_code == 422 and MOVE in response.json()["error"]
+        response = client.patch(f"/numbers/{E164}", json={"provider": "exotel", "account": "acme1"})
+        assert response.status_code == 422
+        assert "would keep the plivo credentials:" in response.json()["error"]
+        assert settings(registry) == SET_UP
+        body = [{"e164": E164, "provider": "exotel"}]
+        response = client.post("/numbers/import?on_existing=update", json=body)
+        assert response.status_code == 422 and MOVE in response.json()["errors"][0]["reason"]
+        given = {"provider": "exotel", "account": "acme1", "credentials": "env:EXOTEL_KEYS"}
+        response = client.patch(f"/numbers/{E164}", json=given)
+        assert response.status_code == 200 and response.json()["provider"] == "exotel"
+    db = str(tmp_path / "numbers.db")
+    with NumberRegistry(db) as on_disk:
+        on_disk.add(OutboundNumber(E164, "plivo", **SET_UP))
+    path = tmp_path / "moved.csv"
+    path.write_text(f"e164,provider,label\n{E164},exotel,moved\n")
+    assert main(["numbers", "--db", db, "import", str(path), "--on-existing", "update"]) == 1
+    out = capsys.readouterr().out
+    assert f"line 2, column provider: {E164} {MOVE}: give the exotel account" in out

@@ -87,6 +87,12 @@ def test_a_pasted_secret_is_never_echoed(pasted):
     assert "SEKRET" not in str(caught.value)
 
 
+def test_the_refusal_names_the_forms_the_readme_documents():
+    with pytest.raises(CredentialError) as caught:
+        CredentialRef.parse("SEKRET-pasted-alone")
+    assert "a reference like 'env:NAME' or 'file:NAME'" in str(caught.value)
+
+
 def test_env_names_are_identifiers(monkeypatch):
     monkeypatch.setenv("NUMSIM_TOKEN_1", SECRET)
     assert CredentialRef.parse("env:NUMSIM_TOKEN_1").resolve() == SECRET

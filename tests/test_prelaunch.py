@@ -3,6 +3,7 @@
 numsim.testing on loopback, asked through the real adapters; nothing leaves the host."""
 
 import json
+import re
 import socket
 
 import pytest
@@ -123,8 +124,14 @@ def test_regions_named_replace_the_pools_own_countries(fakes, registry):
         (UNATTESTED, "may not call US (needs STIR/SHAKEN attestation), which template(s) us call"),
         (UNATTESTED, "may not call CA (needs STIR/SHAKEN attestation), which template(s) us call"),
     }
-    with pytest.raises(ValueError, match="ISO 3166 country code such as IN or US, got 'USA'"):
-        check_numbers(registry, regions=["USA"], provider=False)
+    for code, message in [
+        ("U", "ISO 3166 country code such as IN or US, got 'U'"),
+        ("USA", "region 'USA' is not an ISO 3166 country code; use US"),
+        ("uk", "region 'uk' is not an ISO 3166 country code; use GB"),
+        ("XX", "unknown region 'XX': no country has that ISO 3166 country code"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            check_numbers(registry, regions=[code], provider=False)
     with pytest.raises(numsim.UnknownTemplateError, match="'nope'"):
         check_numbers(registry, template="nope", provider=False)
 
@@ -192,6 +199,8 @@ def test_the_cli_exits_0_when_all_is_well_and_bad_input_is_one_line(fakes, tmp_p
     assert (code, out) == (0, "numsim numbers check: 1 number(s), all well (regions: us US)\n")
     for argv, message in [
         (["--region", "USA"], "ISO 3166 country code"),
+        (["--region", "UK"], "region 'UK' is not an ISO 3166 country code; use GB"),
+        (["--region", "XX"], "unknown region 'XX'"),
         (["--template", "nope"], "'nope'"),
         (["--provider-url", "twilio"], "--provider-url must be PROVIDER=URL"),
     ]:
@@ -213,8 +222,9 @@ def test_http_answers_the_same_findings_with_an_ok_flag(fakes, registry):
         indian = client.get("/numbers/check?template=india&region=IN").json()
         assert [f["number"] for f in indian["findings"]] == [NOT_TRAI, PLIVO_FOREIGN, EXOPHONE]
         assert client.get("/numbers/check?template=nope").status_code == 404
-        bad = client.get("/numbers/check?region=USA")
-        assert bad.status_code == 422 and "ISO 3166" in bad.json()["error"]
+        for code, message in [("USA", "use US"), ("UK", "use GB"), ("XX", "unknown region")]:
+            bad = client.get(f"/numbers/check?region={code}")
+            assert bad.status_code == 422 and message in bad.json()["error"], code
         assert client.get("/numbers/check", headers={"Authorization": ""}).status_code == 401
 
 

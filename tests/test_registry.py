@@ -15,6 +15,7 @@ from numsim import (
     UnknownTemplateError,
 )
 from numsim import registry as registry_module
+from numsim.errors import InvalidRequestError
 from numsim.numbers import SETTINGS, Setting
 from numsim.registry import SCHEMA_VERSION
 
@@ -59,8 +60,9 @@ def test_update_changes_limits_and_flags_with_validation(registry):
     assert (updated.max_calls_per_hour, updated.trai_registered) == (30, True)
     with pytest.raises(ValueError, match="max_concurrent_calls"):
         registry.update(EXOTEL.e164, max_concurrent_calls=0)
-    with pytest.raises(RegistryError, match="unknown setting"):
+    with pytest.raises(RegistryError, match="unknown setting") as refused:
         registry.update(EXOTEL.e164, colour="red")
+    assert isinstance(refused.value, InvalidRequestError)  # bad input (HTTP 422), no conflict
     assert registry.get(EXOTEL.e164) == updated  # a refused update changes nothing
 
 

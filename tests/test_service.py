@@ -217,6 +217,8 @@ BAD = [
     ("POST", "/numbers", {"e164": A, "provider": "twilio", "chanels": 2}, 422, "chanels"),
     ("POST", "/numbers", {"e164": A, "provider": "twilio"}, 409, "already in the registry"),
     ("POST", "/numbers", [1], 422, "body"),
+    ("POST", "/numbers", {"e164": B, "provider": "twilio", "trai_registered": 0}, 422, "trai"),
+    ("POST", "/numbers", {"e164": B, "provider": "twilio", "max_calls_per_hour": "5"}, 422, "max"),
     (
         "POST",
         "/numbers",
@@ -237,20 +239,22 @@ BAD = [
     ("GET", "/numbers?provider=skype", None, 422, "unknown provider 'skype'"),
     ("GET", "/numbers?tempalte=sales", None, 422, "unknown query field(s) 'tempalte'"),
     ("DELETE", f"/numbers/{A}?forse=true", None, 422, "this route takes force"),
-    ("PATCH", f"/numbers/{A}", {}, 409, "nothing to update"),
+    ("PATCH", f"/numbers/{A}", {}, 422, "nothing to update"),
     ("PATCH", f"/numbers/{A}", {"max_concurrent_calls": -1}, 422, "max_concurrent_calls"),
     ("PATCH", f"/numbers/{A}", {"e164": B}, 422, "e164"),
     ("DELETE", f"/numbers/{B}", None, 404, B),
     ("POST", f"/numbers/{A}/rotate", {"new": B}, 404, B),
-    ("POST", f"/numbers/{A}/rotate", {"new": A}, 409, "into itself"),
+    ("POST", f"/numbers/{A}/rotate", {"new": A}, 422, "into itself"),
     ("PUT", "/templates/sales/numbers", {"numbers": [B]}, 404, B),
     ("PUT", "/templates/sales/numbers", {"numbers": "x"}, 422, "numbers"),
     ("POST", "/numbers/import", "e164;provider\n", 400, "separated by ';'"),
-    ("POST", "/numbers/import", {"e164": A}, 409, "JSON list"),
+    ("POST", "/numbers/import", {"e164": A}, 422, "JSON list"),
+    ("POST", "/numbers/import", {"a": 1}, 422, "JSON list"),
     ("POST", "/allocations", {"template": "nope", "destination": UK}, 404, "unknown template"),
     ("POST", "/allocations", {"template": "sales", "destination": "999"}, 422, "'999'"),
     ("POST", "/allocations", {"template": "sales"}, 422, "destination: Field required"),
     ("POST", "/allocations", {"template": "sales", "destination": UK, "wait": 3600}, 422, "wait"),
+    ("POST", "/allocations", {"template": "sales", "destination": UK, "wait": False}, 422, "wait"),
     ("POST", "/allocations", {"template": "sales", "destination": UK, "ttl": 0}, 422, "ttl"),
     ("DELETE", "/allocations/garbage", None, 404, "not a lease id"),
     ("POST", "/allocations/x-y/renew", None, 404, "not a lease id"),
@@ -278,6 +282,26 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(
         registry.templates(),
         client.get("/pool").json()["numbers"],
     ) == before
+
+
+def test_errors_name_what_was_sent_in_the_api_s_words(client):
+    add(client)
+    for method, path, body, status, message in [
+        (
+            "POST",
+            f"/numbers/{A}/rotate",
+            {"new": 5},
+            422,
+            "new: give a registered number's E.164 (a string) "
+            "or a new number (an object with the CSV's columns)",
+        ),
+        ("GET", "/numbers/check?offline=maybe", None, 422, "offline=maybe: Input should be"),
+        ("DELETE", f"/numbers/{A}?force=perhaps", None, 422, "force=perhaps: Input should be"),
+        ("GET", "/calls/x", None, 404, "no call has the token 'x': a token is the 32 hex"),
+    ]:
+        response = client.request(method, path, json=body)
+        assert response.status_code == status, response.text
+        assert response.json()["error"].startswith(message), response.text
 
 
 def test_bodies_have_size_limits(registry, clock):
@@ -491,7 +515,11 @@ def test_deeply_nested_json_is_a_clear_4xx_not_a_500(client, registry):
     [
         (["--provider-url", "skype=http://127.0.0.1:1"], "unknown provider 'skype'"),
         (["--provider-url", "twilio=ftp://x"], "base_url must be an http(s) URL"),
-        (["--inbound-url", "answer.xml"], "--inbound-url must be URL or TEMPLATE=URL"),
+        (
+            ["--inbound-url", "notaurl"],
+            "--inbound-url must be an http(s) URL or TEMPLATE=URL, got 'notaurl'",
+        ),
+        (["--twilio-shared-key", "the-secret-itself"], "got a value without '='"),
         (["--inbound-url", "sales=ftp://x"], "template sales's inbound URL must be an http(s)"),
         (["--inbound-url", "sales=https://a.example/x"], "need a default inbound URL as well"),
         (["--when-busy", "hangup"], "--when-busy must be 'reject' or an http(s) URL"),

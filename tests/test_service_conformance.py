@@ -42,7 +42,7 @@ def test_every_operation_answers_as_documented(case):
     # Excluded, and only this: "a request the schema allows is accepted". What it finds
     # refused are values no JSON Schema can judge: a phone number (valid by
     # libphonenumber's rules per country), a destination, a CSV file, a country code, a
-    # call token; each is rightly a 422 (or 400) with the reason. Webhooks are checked
+    # call token; each is rightly a 422 (400; 404 for a token) with the reason. Webhooks are checked
     # too: an unsigned one is a documented 403.
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},

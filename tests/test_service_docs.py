@@ -2,6 +2,7 @@
 stays protected, and the OpenAPI document declares the bearer scheme."""
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,3 +72,57 @@ def test_only_the_docs_page_and_its_files_are_public(app):
         assert client.get("/docs/assets/../../numbers").status_code in (401, 404)
         assert client.get("/docs/assets/nope.js").status_code == 404
         assert client.get("/redoc").status_code == 401  # not served: it needs a CDN
+
+
+SAMPLE_SID, SAMPLE_TOKEN = "AC00000000000000000000000000000001", "sample-auth-token"
+SAMPLE = Path(__file__).parent.parent / "data" / "numbers.csv"
+AFTERNOON = 1_796_839_200.0  # 2026-12-09 18:00 UTC: 13:00 in New York, within calling hours
+
+
+def example_of(document, path, method, kind="application/json"):
+    """What /docs' "Try it out" pre-fills: the first example of the body's schema."""
+    schema = document["paths"][path][method]["requestBody"]["content"][kind]["schema"]
+    schema = schema.get("anyOf", [schema])[0]  # an optional body: the body, or none
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema["examples"][0]
+
+
+def test_try_it_out_works_with_each_bodys_example_on_the_sample_data(monkeypatch):
+    from numsim.testing import FakeTwilio
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", SAMPLE_TOKEN)
+    us_numbers = ["+14155550100", "+14155550101", "+12125550142", "+13125550199"]
+    with (
+        numsim.NumberRegistry() as registry,
+        FakeTwilio.started(SAMPLE_SID, SAMPLE_TOKEN, numbers=us_numbers) as twilio,
+    ):
+        registry.import_csv(SAMPLE)
+        app = create_app(
+            registry,
+            token=TOKEN,
+            sync_interval=None,
+            clock=numsim.ManualClock(AFTERNOON),
+            provider_urls={"twilio": twilio.url},
+            public_url="https://numsim.example.com",
+        )
+        with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            document = client.get("/openapi.json").json()
+
+            def send(method, path, template=None, **kwargs):
+                if "content" not in kwargs:
+                    kwargs["json"] = example_of(document, template or path, method)
+                answer = client.request(method.upper(), path, **kwargs)
+                assert answer.status_code in (200, 201), (method, path, answer.text)
+                return answer.json()
+
+            csv = example_of(document, "/numbers/import", "post", "text/csv")
+            send("post", "/numbers/import", content=csv, headers={"content-type": "text/csv"})
+            send("post", "/numbers")
+            send("patch", "/numbers/+14155550100", "/numbers/{e164}")
+            send("post", "/numbers/+14155550101/rotate", "/numbers/{e164}/rotate")
+            send("put", "/templates/us-appointments/numbers", "/templates/{template}/numbers")
+            lease = send("post", "/allocations")["lease_id"]
+            send("put", f"/allocations/{lease}/call", "/allocations/{lease_id}/call")
+            send("post", f"/allocations/{lease}/renew", "/allocations/{lease_id}/renew")
+            assert send("post", "/calls")["call_id"]

@@ -311,9 +311,10 @@ def test_an_unknown_outcome_is_502_with_the_token_to_settle(registry):
         assert settled["outcome"] == "not_placed" and in_use(client, TW) == 0
 
 
-def test_settling_a_malformed_token_is_422(client):
+def test_settling_a_token_no_call_has_is_404_naming_it(client):
     response = client.get("/calls/not-a-token", headers=AUTH)
-    assert response.status_code == 422 and "not a call token" in response.json()["error"]
+    assert response.status_code == 404
+    assert response.json()["error"].startswith("no call has the token 'not-a-token': a token")
 
 
 def test_a_webhook_for_a_number_another_process_just_added_is_answered(monkeypatch, tmp_path):

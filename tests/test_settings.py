@@ -178,7 +178,9 @@ def test_the_cli_round_trips_every_setting(tmp_path, capsys):
     assert main(["numbers", "--db", db, "add", E164, *_cli_flags(SAMPLE)]) == 0
     with numsim.NumberRegistry(db) as registry:
         assert registry.get(E164) == SAMPLE
-    plain = OutboundNumber(E164, "twilio")
+    # A provider change gives the new provider's account and credentials with it.
+    twilio = {"account": "AC" + "0" * 32, "credentials": "env:NUMSIM_TEST_CREDENTIALS"}
+    plain = OutboundNumber(E164, "twilio", **twilio)
     assert main(["numbers", "--db", db, "update", E164, *_cli_flags(plain)]) == 0
     nones = [
         arg

@@ -4,8 +4,8 @@ Public names (provider adapters resolve credentials through them): `CredentialRe
 (`parse`, `resolve`), `CredentialError`, `CREDENTIALS_DIR_ENV`.
 
 - ``env:NAME`` reads the environment variable NAME.
-- ``file:PATH`` reads a file inside the credentials directory (the `directory`
-  argument of `resolve`, else ``$NUMSIM_CREDENTIALS_DIR``); PATH is relative to it.
+- ``file:NAME`` reads a file inside the credentials directory (the `directory`
+  argument of `resolve`, else ``$NUMSIM_CREDENTIALS_DIR``); NAME is relative to it.
   A path that leads out of it (``..``, an absolute path elsewhere, a symlink
   pointing out) is refused: whoever writes a registry row must not choose which
   file of the machine is sent to a provider as a token.
@@ -37,7 +37,7 @@ class CredentialError(NumsimError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class CredentialRef:
-    """A pointer to a secret: ``env:NAME`` (environment variable) or ``file:PATH``.
+    """A pointer to a secret: ``env:NAME`` (environment variable) or ``file:NAME``.
 
     Only `resolve()` reads the secret, and only an adapter placing a call
     should call it. The reference itself is safe to show, store and export.
@@ -48,7 +48,7 @@ class CredentialRef:
 
     @classmethod
     def parse(cls, value: object) -> CredentialRef:
-        """A reference from ``"env:NAME"`` / ``"file:PATH"``; CredentialError otherwise."""
+        """A reference from ``"env:NAME"`` / ``"file:NAME"``; CredentialError otherwise."""
         if isinstance(value, CredentialRef):
             return value
         if not isinstance(value, str):
@@ -60,7 +60,7 @@ class CredentialRef:
         if not sep or scheme not in _SCHEMES or not target:
             # Never echo the value: it may be a secret pasted by mistake.
             raise CredentialError(
-                "credentials must be a reference like 'env:NAME' or 'file:PATH', "
+                "credentials must be a reference like 'env:NAME' or 'file:NAME', "
                 "not the secret itself (value hidden)"
             )
         if scheme == "env" and not _ENV_NAME.fullmatch(target):

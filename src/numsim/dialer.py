@@ -181,7 +181,7 @@ class Dialer:
         "unknown" (the provider cannot tell yet). How a campaign decides whether it may
         dial that destination again after an unknown outcome; asks the provider when
         needed (`find_calls`), and frees the channel of a call that never started."""
-        if not isinstance(token, str) or len(token) != 32 or not _HEX.issuperset(token):
+        if not is_call_token(token):
             raise ValueError(f"{token!r} is not a call token dial() handed out")
         now = self._clock()
         record = self._calls.get(token, now)
@@ -516,6 +516,11 @@ class Dialer:
     def _record_of(self, provider: Provider, call_id: str) -> Record | None:
         token = self._token_of(provider, call_id)
         return None if token is None else self._calls.get(token, self._clock())
+
+
+def is_call_token(text: object) -> bool:
+    """Whether `text` has the form of a token dial() hands out (32 hex digits)."""
+    return isinstance(text, str) and len(text) == 32 and _HEX.issuperset(text)
 
 
 def _alias_key(provider: Provider, call_id: str) -> str:

@@ -32,6 +32,12 @@ class RegistryError(NumsimError, ValueError):
     """A registry operation that would break the registry's rules."""
 
 
+class InvalidRequestError(RegistryError):
+    """A registry request malformed in itself (nothing to change, an unknown setting, a
+    body of the wrong shape): bad input (HTTP 422), not a conflict with what the registry
+    holds (409). A RegistryError still, so callers catching that keep working."""
+
+
 class ImportFileError(NumsimError, ValueError):
     """A bulk-import file refused as a whole (not CSV, missing columns, ...)."""
 

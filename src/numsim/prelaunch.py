@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import phonenumbers
+
 from .allocator.rules import COMPLIANCE_TAGS, compliance_map
 from .credentials import CredentialError
 from .numbers import NUMBER_FIELDS, OutboundNumber, Provider
@@ -31,6 +33,8 @@ from .providers.errors import ProviderError
 from .registry import NumberRegistry
 
 CREDENTIALS, PROVIDER, COMPLIANCE = "credentials", "provider", "compliance"
+# Codes people use that ISO 3166 spells otherwise.
+_NOT_ISO = {"UK": "GB", "EL": "GR", "USA": "US", "IND": "IN", "CAN": "CA", "GBR": "GB"}
 RULE_NAMES = {"trai": "TRAI registration", "stir_shaken": "STIR/SHAKEN attestation"}
 
 
@@ -111,9 +115,15 @@ def check_numbers(
 
 
 def _region(code: str) -> str:
+    """An ISO 3166 code phonenumbers knows: a code it does not know would match no
+    compliance rule, and the check would pass in silence."""
     region = code.strip().upper() if isinstance(code, str) else ""
+    if region in _NOT_ISO:
+        raise ValueError(f"region {code!r} is not an ISO 3166 country code; use {_NOT_ISO[region]}")
     if len(region) != 2 or not region.isascii() or not region.isalpha():
         raise ValueError(f"a region is an ISO 3166 country code such as IN or US, got {code!r}")
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown region {code!r}: no country has that ISO 3166 country code")
     return region
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal, NamedTuple
@@ -21,7 +21,7 @@ from .bulk import (
     read_csv_rows,
     write_csv,
 )
-from .errors import RegistryError, UnknownNumberError, UnknownTemplateError
+from .errors import InvalidRequestError, RegistryError, UnknownNumberError, UnknownTemplateError
 from .numbers import (
     NUMBER_FIELDS,
     SETTINGS,
@@ -41,6 +41,7 @@ _FLAGS = tuple(s.name for s in SETTINGS if s.kind == "flag")
 # Settings an empty cell cannot clear in an update (they have no "none": channels).
 _NEEDS_VALUE = frozenset(s.name for s in SETTINGS if s.kind == "whole" and not s.optional)
 _KEEPS_VALUE = "is empty: this setting cannot be cleared; give a value or leave the column out"
+_PROVIDER = NUMBER_FIELDS.index("provider")
 _IMPORT_BATCH = 500  # rows written per statement; also the IN (...) list of a batch
 LOG_KEPT = 200_000  # changes the change log keeps (trimmed when twice as long)
 # A number's templates, as one text cell (a column of a SELECT over numbers n).
@@ -48,6 +49,24 @@ _TEMPLATES = (
     f"(SELECT group_concat(template, '{TEMPLATE_SEPARATOR}') "
     "FROM (SELECT template FROM assignments a WHERE a.e164 = n.e164 ORDER BY template))"
 )
+
+
+def _provider_move(
+    old: str, new: object, held: Mapping[str, object], given: Collection[str]
+) -> str | None:
+    """Why a change of provider is refused, or None: the number would keep the other
+    provider's account and credentials (a Twilio SID and token under Plivo), so its
+    calls and webhooks would fail. The change gives them (or, in a file, clears them)."""
+    if new == old:
+        return None
+    kept = [name for name, value in held.items() if name not in given and value is not None]
+    if not kept:
+        return None
+    what = " and ".join(kept)
+    return (
+        f"moves from {old} to {new} but would keep the {old} {what}: "
+        f"give the {new} {what} in the same change"
+    )
 
 
 class Changes(NamedTuple):
@@ -235,16 +254,20 @@ class NumberRegistry:
         With `templates`, the number's pools become exactly those, in the same
         transaction: a form that edits both saves all of it or nothing."""
         if "e164" in changes:
-            raise RegistryError("the e164 of a number cannot change; use rotate")
+            raise InvalidRequestError("the e164 of a number cannot change; use rotate")
         wanted = None if templates is None else [check_template_id(t) for t in templates]
         with self._transaction() as db:
             current = self._get(db, normalize_e164(e164))
             values = {name: getattr(current, name) for name in _NUMBER_COLUMNS}
             unknown = set(changes) - set(values)
             if unknown:
-                raise RegistryError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+                raise InvalidRequestError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+            held = {"account": current.account, "credentials": current.credentials}
             values.update(changes)
             updated = OutboundNumber(**values)
+            moved = _provider_move(current.provider.value, updated.provider.value, held, changes)
+            if moved:
+                raise InvalidRequestError(f"{updated.e164} {moved}")
             self._update(db, [plain(updated)])
             if wanted is not None:
                 have = self._templates_of(db, updated.e164)
@@ -356,7 +379,7 @@ class NumberRegistry:
             else:
                 new_e164 = self._get(db, normalize_e164(new)).e164
             if new_e164 == old:
-                raise RegistryError(f"cannot rotate {old} into itself")
+                raise InvalidRequestError(f"cannot rotate {old} into itself")
             templates = self._templates_of(db, old)
             shared = sorted(set(templates) & set(self._templates_of(db, new_e164)))
             if shared:  # the swap would merge two members into one: the pool shrinks
@@ -499,10 +522,13 @@ class NumberRegistry:
         earlier = dict(
             db.execute(f"SELECT e164, line FROM temp.imported WHERE e164 IN ({marks})", [*fresh])
         )
-        registered = set()
+        registered: dict[str, tuple[str, str | None, str | None]] = {}
         if not empty:
-            found = db.execute(f"SELECT e164 FROM numbers WHERE e164 IN ({marks})", [*fresh])
-            registered = {e164 for (e164,) in found}
+            found = db.execute(
+                f"SELECT e164, provider, account, credentials FROM numbers WHERE e164 IN ({marks})",
+                [*fresh],
+            )
+            registered = {e164: tuple(held) for (e164, *held) in found}
         added, assigned = [], []
         updated: dict[frozenset[str], list[tuple[object, ...]]] = {}
         for e164, row in fresh.items():
@@ -515,6 +541,12 @@ class NumberRegistry:
                 kept = sorted(row.cleared & _NEEDS_VALUE)
                 if kept:
                     report.reject(*(RowError(row.line, name, _KEEPS_VALUE) for name in kept))
+                    continue
+                provider, account, credentials = registered[e164]
+                held = {"account": account, "credentials": credentials}
+                moved = _provider_move(provider, row.fields[_PROVIDER], held, row.given)
+                if moved:
+                    report.reject(RowError(row.line, "provider", f"{e164} {moved}"))
                     continue
                 updated.setdefault(row.given, []).append(row.fields)
             elif on_existing == "skip":

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..bulk import COLUMNS
-from ..errors import RegistryError
+from ..errors import InvalidRequestError, RegistryError
 from ..numbers import MAX_LIMIT, SETTINGS, OutboundNumber, Provider, imported_channels_warning
 from ..prelaunch import check_numbers
 from ..providers.base import base_url_of
@@ -214,7 +214,7 @@ def _add(args: argparse.Namespace) -> int:
 def _update(args: argparse.Namespace) -> int:
     changes = {spec.name: getattr(args, spec.name) for spec in _FLAGGED if spec.name in args}
     if not changes:
-        raise RegistryError("nothing to update: give a setting, e.g. --channels 2")
+        raise InvalidRequestError("nothing to update: give a setting, e.g. --channels 2")
     with _open(args) as registry:
         number = registry.update(args.e164, **changes)
     print(f"updated {number.e164}")
@@ -275,13 +275,16 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def pairs(option: str, form: str, given: list[str]) -> dict[str, str]:
-    """NAME=VALUE options as a dict; whoever uses them names a bad name or value."""
+def pairs(option: str, form: str, given: list[str], *, echo: bool = True) -> dict[str, str]:
+    """NAME=VALUE options as a dict; whoever uses them names a bad name or value. A bad
+    item is shown as given, unless not `echo` (a secret may be pasted there): then its
+    name only."""
     found = {}
     for item in given:
         name, sep, value = item.partition("=")
         if not sep or not name or not value:
-            raise ValueError(f"{option} must be {form}, got {item.partition('=')[0]!r}=...")
+            shown = repr(item) if echo else (f"{name!r}=..." if sep else "a value without '='")
+            raise ValueError(f"{option} must be {form}, got {shown}")
         found[name] = value
     return found
 

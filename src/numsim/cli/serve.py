@@ -183,7 +183,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--when-busy must be 'reject' or an http(s) URL, got {args.when_busy!r}")
     defaults = [url for url in args.inbound_url if is_url(url)]
     per_template = pairs(
-        "--inbound-url", "URL or TEMPLATE=URL", [u for u in args.inbound_url if not is_url(u)]
+        "--inbound-url",
+        "an http(s) URL or TEMPLATE=URL",
+        [u for u in args.inbound_url if not is_url(u)],
     )
     protocol = timed_protocol(args.read_timeout)
     _check_address(args.host, args.port)
@@ -197,7 +199,9 @@ def run(args: argparse.Namespace) -> int:
         inbound_urls=per_template,
         busy_url=None if args.when_busy == "reject" else args.when_busy,
         provider_urls=pairs("--provider-url", "PROVIDER=URL", args.provider_url),
-        twilio_shared_keys=pairs("--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key),
+        twilio_shared_keys=pairs(
+            "--twilio-shared-key", "ACCOUNT=REF", args.twilio_shared_key, echo=False
+        ),
         trust_proxy=args.trust_proxy,
         sync_interval=args.sync_interval,
         per_number_metrics=args.per_number_metrics,

@@ -1,7 +1,7 @@
 """ProviderAdapter: the operations numsim needs from one provider account.
 
 One adapter serves one account. Its credentials are a reference (`env:NAME`,
-`file:PATH`) resolved when a request needs them, so a rotated secret is picked up
+`file:NAME`) resolved when a request needs them, so a rotated secret is picked up
 and no secret lives in the adapter. Every request goes through `_send`, which
 paces it, turns the SDK's failures into `ProviderError` once, and retries only
 what is safe to retry: a 429 (after its Retry-After), never a call creation whose

@@ -20,18 +20,21 @@ from ..errors import (
     BackendMisconfigured,
     BackendUnavailable,
     ImportFileError,
+    InvalidRequestError,
     RegistryError,
     UnknownNumberError,
     UnknownTemplateError,
 )
 from ..providers.errors import InvalidCallback, ProviderError
 
-# Most specific first: RegistryError and ImportFileError are ValueErrors too.
+# Most specific first: InvalidRequestError is a RegistryError; RegistryError and
+# ImportFileError are ValueErrors too.
 STATUS: tuple[tuple[type[Exception], int], ...] = (
     (UnknownNumberError, 404),
     (UnknownTemplateError, 404),
     (InvalidCallback, 403),
     (ImportFileError, 400),
+    (InvalidRequestError, 422),
     (RegistryError, 409),
     (CredentialError, 422),
     (ValueError, 422),
@@ -105,7 +108,10 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
         if item["type"] == "json_invalid":
             problems.append("the body is not valid JSON")
             continue
-        where = ".".join(str(part) for part in item["loc"] if part != "body") or "body"
+        source, *path = item["loc"]
+        where = ".".join(str(part) for part in path) or "body"
+        if source != "body" and item["type"] != "missing":  # a parameter, as the URL gave it
+            where = f"{where}={item['input']}"
         problems.append(f"{where}: {item['msg']}")
     return error(422, "; ".join(problems))
 

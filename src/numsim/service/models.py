@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model
 
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..bulk import COLUMNS
@@ -14,14 +14,41 @@ MAX_WAIT = 30.0  # seconds an acquire may wait for a number over HTTP
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt field is an error, not ignored
+    # A misspelt field is an error, not ignored; a value is of the type the document
+    # says (`false` is not a wait of 0 s, nor "5" a count).
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Each body's example works on the sample data (data/numbers.csv): /docs' "Try it out"
+# pre-fills it, so it must be a request the service accepts as it stands. A new number
+# joins no template: schemathesis replays the examples, and a pool it could fill would
+# make its allocations wait (up to 30 s) for a busy number.
+NEW_NUMBER = {
+    "e164": "+14155550102",
+    "provider": "twilio",
+    "max_calls_per_hour": 30,
+    "max_calls_per_day": 150,
+    "stir_shaken_attested": True,
+    "account": "AC00000000000000000000000000000001",
+    "label": "SF third line",
+}
+SAMPLE_CALL = {"template": "us-appointments", "destination": "+12125550143"}
+
+
+def _example(body: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [body]})
 
 
 class _NumberIn(_Body):
+    model_config = _example(NEW_NUMBER)  # in no template: (re)assign it with PUT
     templates: list[str] = []
 
     def number(self) -> OutboundNumber:
         return OutboundNumber(**self.model_dump(exclude={"templates"}))
+
+
+class _Settings(_Body):
+    model_config = _example({"max_calls_per_hour": 40, "label": "SF main line (capped)"})
 
 
 # A number's HTTP fields are its settings (numbers.SETTINGS), typed by their kind.
@@ -56,7 +83,7 @@ else:
     )
     NumberSettings = create_model(
         "NumberSettings",
-        __base__=_Body,
+        __base__=_Settings,
         __doc__="The settings of a number that PATCH may change (only those given).",
         **{s.name: _field(s, patch=True) for s in SETTINGS if s.kind != "e164"},
     )
@@ -90,15 +117,35 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": ERRORS[status]} for status in statuses}
 
 
+def _rotation_kind(value: object) -> str | None:
+    """Which form `new` takes: a number's E.164, or a new number's object."""
+    if isinstance(value, str):
+        return "e164"
+    return "number" if isinstance(value, (dict, BaseModel)) else None
+
+
 class Rotation(_Body):
-    new: str | NumberIn = Field(description="a registered number, or a new number to add")
+    model_config = _example(
+        {"new": {**NEW_NUMBER, "e164": "+14155550103", "label": "SF second line (new)"}}
+    )
+    new: Annotated[
+        Annotated[str, Tag("e164")] | Annotated[NumberIn, Tag("number")],
+        Discriminator(
+            _rotation_kind,
+            custom_error_type="new_number",
+            custom_error_message="give a registered number's E.164 (a string) "
+            "or a new number (an object with the CSV's columns)",
+        ),
+    ] = Field(description="a registered number, or a new number to add")
 
 
 class Pool(_Body):
+    model_config = _example({"numbers": ["+14155550100", "+14155550101", "+12125550142"]})
     numbers: list[str]
 
 
 class AcquireIn(_Body):
+    model_config = _example(SAMPLE_CALL)
     template: str
     destination: str
     call_id: str | None = None
@@ -109,6 +156,7 @@ class AcquireIn(_Body):
 
 
 class CallIn(_Body):
+    model_config = _example({**SAMPLE_CALL, "answer": "https://example.com/answer.xml"})
     template: str
     destination: str
     answer: str = Field(
@@ -124,11 +172,13 @@ class CallIn(_Body):
 
 
 class AttachIn(_Body):
+    model_config = _example({"call_id": "CA00000000000000000000000000000001", "ttl": 600})
     call_id: str = Field(min_length=1, max_length=128, description="the provider's call id")
     ttl: float | None = Field(None, gt=0, description="the lease's lifetime from now")
 
 
 class RenewIn(_Body):
+    model_config = _example({"ttl": 600})
     ttl: float | None = Field(None, gt=0, le=MAX_LEASE_TTL)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from ...dialer import is_call_token
 from ...errors import UnknownNumberError
 from ...numbers import Provider
 from ..models import AttachIn, CallIn, answers
@@ -51,10 +52,14 @@ async def place_call(request: Request, body: CallIn) -> dict[str, Any]:
     return {**lease_out(placed.lease), "token": placed.token, "call_id": placed.call_id}
 
 
-@router.get("/calls/{token}", responses=answers(503))
+@router.get("/calls/{token}", responses=answers(404, 503))
 async def settle_call(request: Request, token: str) -> dict[str, str]:
     """Whether the call was placed: `placed`, `not_placed` or `unknown` (ask again
     later). After an unknown outcome, redial only on `not_placed`."""
+    if not is_call_token(token):
+        raise UnknownNumberError(
+            f"no call has the token {token!r}: a token is the 32 hex digits POST /calls answered"
+        )
     outcome = await run_in_threadpool(_service(request).dialer.settle, token)
     return {"token": token, "outcome": outcome}
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ...bulk import COLUMNS, ImportReport
 from ...credentials import CredentialError, CredentialRef
-from ...errors import RegistryError
+from ...errors import InvalidRequestError
 from ...numbers import OutboundNumber, Provider, channels_warning, imported_channels_warning
 from ...phone import normalize_e164
 from ..models import ImportReportOut, NumberIn, NumberSettings, Rotation, answers, number_row
@@ -21,12 +21,13 @@ from ..state import Service, gc_held
 router = APIRouter(tags=["numbers"])
 OnExisting = Literal["error", "update", "skip"]
 CSV = {"type": "string", "description": "the CSV columns (see the README), header first"}
+SAMPLE_CSV = "e164,provider,stir_shaken_attested,label\n+14155550104,twilio,true,SF fourth line\n"
 # The import's body is read by the route itself (CSV or JSON), so it is declared here.
 IMPORT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {"schema": CSV},
+            "text/csv": {"schema": {**CSV, "examples": [SAMPLE_CSV]}},
             "application/json": {
                 "schema": {"type": "array", "items": {"$ref": "#/components/schemas/NumberIn"}}
             },
@@ -143,7 +144,7 @@ def update_number(
     """Change the settings given (limits, flags, account...); live leases are kept."""
     changes = body.model_dump(exclude_unset=True)
     if not changes:
-        raise RegistryError("nothing to update: give a setting, e.g. max_concurrent_calls")
+        raise InvalidRequestError("nothing to update: give a setting, e.g. max_concurrent_calls")
     if changes.get("credentials") is not None:
         resolvable(CredentialRef.parse(changes["credentials"]))
     service = _service(request)
@@ -192,9 +193,11 @@ def _json_rows(body: bytes) -> list[tuple[int, dict[str, str]]]:
     try:
         items = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        raise RegistryError("the body is not valid JSON; send a JSON list of numbers") from None
+        raise InvalidRequestError(
+            "the body is not valid JSON; send a JSON list of numbers"
+        ) from None
     if not isinstance(items, list):
-        raise RegistryError("send a JSON list of numbers (objects with the CSV's columns)")
+        raise InvalidRequestError("send a JSON list of numbers (objects with the CSV's columns)")
     return [(position, _cells(item)) for position, item in enumerate(items, start=1)]
 
 
