@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -231,16 +231,7 @@ def _state_text(prefix: str, pool: _Pool) -> str:
     need no escaping: E.164 numbers, provider names and statuses are plain words."""
     states = pool.states
     labels = [f'{{number="{e164}",provider="{pool.provider(e164)}"' for e164 in states]
-    out: list[str] = []
-    for metric, (text, value) in _STATE_GAUGES.items():
-        name = f"{prefix}_{metric}"
-        out.append(f"# HELP {name} {text}\n# TYPE {name} gauge\n")
-        found = map(value, states.values())
-        out += [
-            f"{name}{label}}} {float(v)!r}\n"
-            for label, v in zip(labels, found, strict=True)
-            if v is not None
-        ]
+    out = _gauges_text(prefix, _STATE_GAUGES, labels, states.values())
     name = f"{prefix}_{_STATUS[0]}"
     out.append(f"# HELP {name} {_STATUS[1]}\n# TYPE {name} gauge\n")
     out += [
@@ -252,15 +243,26 @@ def _state_text(prefix: str, pool: _Pool) -> str:
 
 def _settings_text(prefix: str, numbers: Mapping[str, OutboundNumber]) -> str:
     """The per-number settings families of collect() in the text format."""
-    labels = [f'{{number="{e164}",provider="{n.provider.value}"}} ' for e164, n in numbers.items()]
+    labels = [f'{{number="{e164}",provider="{n.provider.value}"' for e164, n in numbers.items()]
+    return "".join(_gauges_text(prefix, _SETTING_GAUGES, labels, numbers.values()))
+
+
+def _gauges_text(
+    prefix: str,
+    families: Mapping[str, tuple[str, Callable[[Any], float | None]]],
+    labels: list[str],
+    rows: Iterable[Any],
+) -> list[str]:
+    """Gauge families, one sample per row with a value: `families` maps a metric to
+    its help and the row's value; `labels` are each row's, their brace left open."""
     out: list[str] = []
-    for metric, (text, value) in _SETTING_GAUGES.items():
+    rows = list(rows)
+    for metric, (text, value) in families.items():
         name = f"{prefix}_{metric}"
         out.append(f"# HELP {name} {text}\n# TYPE {name} gauge\n")
-        found = map(value, numbers.values())
         out += [
-            f"{name}{label}{float(v)!r}\n"
-            for label, v in zip(labels, found, strict=True)
+            f"{name}{label}}} {float(v)!r}\n"
+            for label, v in zip(labels, map(value, rows), strict=True)
             if v is not None
         ]
-    return "".join(out)
+    return out
