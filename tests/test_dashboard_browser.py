@@ -61,7 +61,7 @@ def test_sign_in_refuses_a_wrong_token_then_signs_in(server, page):
     assert page.url.endswith("/dashboard/sign-in")
     page.get_by_label("API token").fill("not-the-token-at-all")
     page.get_by_role("button", name="Sign in").click()
-    expect()(page.locator("#secret-error")).to_contain_text("not the api token")
+    expect()(page.locator("#secret-error")).to_contain_text("not the API token")
     page.get_by_label("API token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
     expect()(page.get_by_role("heading", name="Numbers")).to_be_visible()
