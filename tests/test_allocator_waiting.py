@@ -440,3 +440,38 @@ def test_closing_the_allocator_ends_an_aacquire_still_waiting(make_allocator):
             await asyncio.wait_for(waiting, 5)
 
     asyncio.run(main())
+
+
+def test_closing_while_a_round_tries_a_waiting_call_ends_that_call_too():
+    """close() while another thread's round is trying a waiting call (out of its queue for
+    the try): the call ends as closed, not put back in a queue nothing serves."""
+
+    class Gated(numsim.MemoryBackend):
+        def __init__(self):
+            super().__init__()
+            self.armed = False
+            self.reached, self.go = threading.Event(), threading.Event()
+
+        def grant(self, *args, **options):
+            if self.armed:
+                self.reached.set()
+                self.go.wait(10)
+            return super().grant(*args, **options)
+
+    number, other = twilio(0), twilio(1)
+    backend = Gated()
+    templates = {"t": pool(number), "u": pool(other)}
+    allocator = numsim.Allocator([number, other], templates, backend=backend)
+    allocator.acquire("t", us(0))
+    waiter = start_waiting(allocator, "t", us(1), 60)
+    elsewhere = allocator.acquire("u", us(2))
+    backend.armed = True  # a channel frees (not one of t's): a round tries the waiter
+    round_ = threading.Thread(target=allocator.release, args=(elsewhere,), daemon=True)
+    round_.start()
+    assert backend.reached.wait(10)
+    allocator.close()
+    backend.go.set()
+    round_.join(5)
+    waiter.join(5)
+    assert not waiter.is_alive()
+    assert str(waiter.error) == "the allocator was closed while the request waited"

@@ -128,6 +128,7 @@ class WaitQueue:
         self._rounds_started = 0
         self._rounds_done = 0
         self.waiting = 0
+        self._closed = False
 
     def submit(self, request: Request) -> None:
         """Try the request now; if it must wait, queue it behind its class. A failure of
@@ -182,13 +183,13 @@ class WaitQueue:
 
     def close(self) -> None:
         """End every waiting request (its caller gets RuntimeError): nothing will serve
-        them once the allocator is closed."""
+        them once the allocator is closed. That includes one out of its queue while a
+        round tries it (every waiting request has a deadline entry), and one whose first
+        try is under way (it is ended when it would queue)."""
         with self._lock:
-            for queue in self._classes.values():
-                for request in queue:
-                    if not request.done:
-                        request.closed = True
-                        self._complete(request, None, None)
+            self._closed = True
+            for _, _, request in self._deadlines:
+                self._end_closed(request)
             self._classes.clear()
             self._deadlines.clear()
             self._wakeups.clear()
@@ -337,9 +338,17 @@ class WaitQueue:
         if lost is not None:
             self._give_back(lost)
 
+    def _end_closed(self, request: Request) -> None:
+        if not request.done:
+            request.closed = True
+            self._complete(request, None, None)
+
     def _enqueue(self, request: Request) -> None:
         """Queue a request in its place: by arrival, though others may have queued while
         its first try ran."""
+        if self._closed:
+            self._end_closed(request)
+            return
         queue = self._classes.setdefault(request.key, deque())
         place = len(queue)
         while place and queue[place - 1].seq > request.seq:
