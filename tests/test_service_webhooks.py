@@ -338,3 +338,34 @@ def test_a_webhook_for_a_number_another_process_just_added_is_answered(monkeypat
             assert response.status_code == 200 and in_use(client, new) == 1
             forged = twilio_post(client, "inbound", {"CallSid": "CA5", "To": new}, tamper=True)
             assert forged.status_code == 403 and in_use(client, new) == 1
+
+
+def test_a_webhook_racing_the_periodic_refresh_is_answered(monkeypatch, tmp_path):
+    """The periodic refresh brings the new number's account in while the webhook is
+    being checked against the old accounts: the webhook's own re-read then finds nothing
+    new, yet the accounts it was checked against are gone; it is checked again."""
+    credentials(monkeypatch)
+    path = tmp_path / "numbers.db"
+    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
+        mine.add(
+            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
+        )
+        with make_client(mine, public_url=PUBLIC) as client:
+            service = client.app.state.numsim
+            new = "+14155550111"
+            theirs.add(
+                numsim.OutboundNumber(
+                    new, "twilio", account="AC" + "1" * 32, credentials="env:TWILIO_TOKEN"
+                )
+            )
+            old = service.dialer
+            checked = old.handle_inbound
+
+            def refreshed_meanwhile(*args, **kwargs):
+                service.refresh()  # the periodic round, on another thread
+                return checked(*args, **kwargs)
+
+            monkeypatch.setattr(old, "handle_inbound", refreshed_meanwhile)
+            response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
+            assert service.dialer is not old
+            assert response.status_code == 200 and in_use(client, new) == 1

@@ -123,24 +123,25 @@ async def _handle(
     request: Request, provider: Provider, handler: Callable[[Dialer], Callable[..., Any]]
 ) -> Any:
     """Hand a webhook to `handler(dialer)`. One this process cannot place (a number or an
-    account it has not read yet: another process added it since this one's last refresh)
-    is tried once more after re-reading the registry, if it changed."""
+    account it had not read yet: another process added it since this one's last refresh)
+    is tried once more after re-reading the registry, if that changed anything, or if the
+    periodic refresh changed the accounts while the webhook was being checked."""
     params = await webhook_fields(request)
     url = public_url(request)
     service: Service = request.app.state.numsim
 
-    def handle() -> Any:
-        return handler(service.dialer)(
-            provider, url, params, request.headers, method=request.method
-        )
+    def handle(dialer: Dialer) -> Any:
+        return handler(dialer)(provider, url, params, request.headers, method=request.method)
 
     try:
+        dialer = service.dialer
         try:
-            return await run_in_threadpool(handle)
+            return await run_in_threadpool(handle, dialer)
         except (InvalidCallback, UnknownNumberError):
-            if not await run_in_threadpool(service.refresh):
+            changed = await run_in_threadpool(service.refresh)
+            if not changed and service.dialer is dialer:
                 raise
-        return await run_in_threadpool(handle)
+        return await run_in_threadpool(handle, service.dialer)
     except InvalidCallback:
         service.metrics.callback_failure(provider.value)
         raise
