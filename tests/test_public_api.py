@@ -57,6 +57,7 @@ ALLOCATOR = {
     "CallingHours",
     "Cap",
     "DestinationLimit",
+    "Destination",
     "Finding",
     "Grant",
     "Lease",

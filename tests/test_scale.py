@@ -5,13 +5,14 @@ import contextlib
 import io
 import itertools
 import json
+import re
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import numsim
-from conftest import START, US, pool, twilio
+from conftest import START, US, pool, twilio, us
 from numsim.cli import main
 from numsim.sim.pool import fake_destinations
 
@@ -136,13 +137,13 @@ def test_runs_with_the_same_routing_resolve_each_destination_once_per_process():
         numbers=(NumberGroup(count=2),), arrivals=(Arrivals(calls_per_hour=60.0),), hours=1.0
     )
     first, second = Engine(scenario, 1), Engine(scenario, 2)
-    assert first.allocator._destination_of is second.allocator._destination_of
+    assert first.allocator._rules is second.allocator._rules
     for changed in (
         scenario.replace(strategy="local_presence"),  # other groups to try
         scenario.replace(calling_hours="default"),  # other hours to check
         scenario.replace(compliance=False),  # no tag required
     ):
-        assert Engine(changed, 1).allocator._destination_of is not first.allocator._destination_of
+        assert Engine(changed, 1).allocator._rules is not first.allocator._rules
 
 
 @settings(max_examples=10, deadline=None)
@@ -207,3 +208,40 @@ def test_a_refusal_that_stands_wakes_its_class_at_its_own_retry_time_not_later()
     assert [request.lease is not None for request in done] == [True, True]
     cap_frees, leases_end, deadlines = {3600.0, 7200.0}, {0.5, 3600.5, 7200.5}, {10 + 3 * 3600.0}
     assert set(clock.asked) <= cap_frees | leases_end | deadlines, sorted(clock.asked)
+
+
+def test_destinations_resolved_once_stand_in_for_their_numbers():
+    """What the simulator passes per call: the same leases and refusals as the E.164
+    would get, on every path; refused by an allocator with other rules; one tuple of
+    groups per route, not one per person."""
+    numbers = [twilio(0), twilio(1)]
+    templates = {"t": pool(*numbers)}
+    by_number = numsim.Allocator(numbers, templates, seed=7, clock=numsim.ManualClock(START))
+    resolved = numsim.Allocator(numbers, templates, seed=7, clock=numsim.ManualClock(START))
+    people = [us(i) for i in range(4)]
+    targets = resolved.resolve(people)
+    assert [t.e164 for t in targets] == people
+    assert targets[0].groups is targets[3].groups
+    first = by_number.try_grant("t", people[0], ttl=60.0)
+    mine = resolved.try_grant("t", targets[0], ttl=60.0)
+    assert mine[1:] == first[1:]  # all but the lease id
+    assert (
+        resolved.acquire("t", targets[1]).destination
+        == by_number.acquire("t", people[1]).destination
+    )
+    refused = resolved.try_acquire("t", targets[2], explain=True)
+    expected = by_number.try_acquire("t", people[2], explain=True)
+    assert (refused.reason, refused.reasons) == (expected.reason, expected.reasons)
+    done = []
+    resolved.request("t", targets[3], timeout=10.0, callback=done.append)
+    resolved.release(numsim.Lease(mine[0], mine[1], "t", mine[2], None, mine[3]))
+    assert done and done[0].lease.destination == people[3]
+
+    other_rules = numsim.Allocator(numbers, templates, compliance=False)
+    with pytest.raises(
+        ValueError,
+        match=rf"{re.escape(people[0])} was resolved by an allocator with other routing rules",
+    ):
+        other_rules.try_grant("t", targets[0])
+    with pytest.raises(ValueError, match="12345"):
+        resolved.resolve([people[0], "12345"])

@@ -3,7 +3,7 @@
 Backend, AsyncBackend, NumberSpec, Cap, NumberState, Policy, Grant, Refusal and Finding are
 what a new backend implements and returns; see docs/architecture.md."""
 
-from .allocator import DEFAULT_LEASE_TTL, Allocator, Snapshot
+from .allocator import DEFAULT_LEASE_TTL, Allocator, Destination, Snapshot
 from .backend import (
     AsyncBackend,
     Backend,
@@ -31,6 +31,7 @@ __all__ = [
     "Backend",
     "CallingHours",
     "Cap",
+    "Destination",
     "DestinationLimit",
     "Finding",
     "Grant",

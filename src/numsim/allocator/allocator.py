@@ -79,12 +79,17 @@ _INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
 
-class _Destination(NamedTuple):
+class Destination(NamedTuple):
+    """A destination parsed and given its region's routing rules by an allocator
+    (Allocator.resolve): passed in place of its E.164 to an allocator with the same
+    rules, it skips the lookup per call."""
+
     e164: str
     info: PhoneInfo
     required_tag: str | None
     groups: tuple[str, ...]
     hours: CallingHours | None
+    rules: _Rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +158,13 @@ class Allocator:
         self._config_lock = threading.RLock()
         # A destination by the caller's spelling, resolved once while it is in use, in one
         # cache per set of routing rules in the process (see _resolver).
-        self._destination_of = _resolver(
+        self._rules = _rules(
             tuple(sorted(self._compliance.items())),
             self._strategy,
             tuple(sorted(self._hours.items())),
         )
-        self._resolve = self._destination_of.__wrapped__
+        self._destination_of = self._rules.cached
+        self._resolve = self._rules.resolve
         self._counts: Counter[str] = Counter()
         self._count_lock = threading.Lock()
         self._scheduled: set[float] = set()
@@ -236,7 +242,7 @@ class Allocator:
     def acquire(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         *,
         call_id: str | None = None,
         timeout: float | None = None,
@@ -265,7 +271,7 @@ class Allocator:
     def try_acquire(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         *,
         call_id: str | None = None,
         ttl: float | None = None,
@@ -282,7 +288,7 @@ class Allocator:
     def try_grant(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         *,
         call_id: str | None = None,
         ttl: float | None = None,
@@ -294,10 +300,10 @@ class Allocator:
         it like any lease."""
         if ttl is not None and not (type(ttl) is float and 0.0 < ttl <= MAX_LEASE_TTL):
             _check_ttl("ttl", ttl)  # finite()'s fast path, without its two calls
-        try:
-            target = self._destination_of(destination)
-        except TypeError:  # not hashable: resolved, not kept
-            target = self._resolve(destination)
+        if type(destination) is Destination and destination.rules is self._rules:
+            target = destination
+        else:
+            target = self._destination(destination)
         if self._waits.waiting:
             self.poll()  # those already waiting go first
         return self._try(template, target, call_id, ttl, explain)
@@ -305,7 +311,7 @@ class Allocator:
     async def aacquire(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         *,
         call_id: str | None = None,
         timeout: float | None = None,
@@ -362,7 +368,7 @@ class Allocator:
     def request(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         *,
         call_id: str | None = None,
         timeout: float = 0.0,
@@ -667,14 +673,28 @@ class Allocator:
             raise UnknownNumberError(f"{e164} is not a number of this allocator")
         return e164
 
-    def _destination(self, value: object) -> _Destination:
+    def resolve(self, destinations: Iterable[str]) -> list[Destination]:
+        """The destinations parsed and given this allocator's routing rules once, to
+        pass in place of their E.164 (to acquire, try_grant, request...): a caller that
+        dials the same people again and again (the simulator) then skips the lookup
+        per call. Raises ValueError naming an invalid one."""
+        return [self._destination(value) for value in destinations]
+
+    def _destination(self, value: object) -> Destination:
+        if type(value) is Destination:
+            if value.rules is not self._rules:
+                raise ValueError(
+                    f"destination {value.e164} was resolved by an allocator with other "
+                    "routing rules (compliance, strategy, calling hours); pass its E.164"
+                )
+            return value
         try:
             return self._destination_of(value)
         except TypeError:  # not hashable: resolved, not kept
             return self._resolve(value)
 
     def _attempt_request(self, request: Request, final: bool) -> Lease | NoNumberAvailable:
-        target = cast(_Destination, request.destination)  # what request() put there
+        target = cast(Destination, request.destination)  # what request() put there
         if not final:
             futile = self._futile.get(request.key)
             if futile is not None and futile[0] == self._generation:
@@ -700,7 +720,7 @@ class Allocator:
     def _attempt(
         self,
         template: str,
-        target: _Destination,
+        target: Destination,
         call_id: str | None,
         ttl: float | None,
         explain: bool,
@@ -711,7 +731,7 @@ class Allocator:
     def _try(
         self,
         template: str,
-        target: _Destination,
+        target: Destination,
         call_id: str | None,
         ttl: float | None,
         explain: bool,
@@ -737,7 +757,7 @@ class Allocator:
         self,
         backend: AsyncBackend,
         template: str,
-        target: _Destination,
+        target: Destination,
         call_id: str | None,
         ttl: float | None,
         explain: bool,
@@ -758,7 +778,7 @@ class Allocator:
         return self._refused(outcome, template, target)
 
     def _closed(
-        self, template: str, target: _Destination, hours: CallingHours, now: float
+        self, template: str, target: Destination, hours: CallingHours, now: float
     ) -> NoNumberAvailable | None:
         """The refusal for a destination outside its calling hours, or None."""
         wait = hours.seconds_until_open(now, target.info.time_zones)
@@ -770,7 +790,7 @@ class Allocator:
             CALLING_HOURS, retry_after=wait, template=template, destination=target.e164
         )
 
-    def _refused(self, outcome: Refusal, template: str, target: _Destination) -> NoNumberAvailable:
+    def _refused(self, outcome: Refusal, template: str, target: Destination) -> NoNumberAvailable:
         reasons = None
         if outcome.statuses is not None:
             reasons = self._reasons(outcome.statuses, target.required_tag)
@@ -796,7 +816,7 @@ class Allocator:
     def _acquire_waiting(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         call_id: str | None,
         timeout: float,
         ttl: float | None,
@@ -832,7 +852,7 @@ class Allocator:
     async def _aacquire_waiting(
         self,
         template: str,
-        destination: str,
+        destination: str | Destination,
         call_id: str | None,
         timeout: float,
         ttl: float | None,
@@ -1020,31 +1040,39 @@ class Allocator:
 
 
 @functools.cache
-def _resolver(
+def _rules(
     compliance: tuple[tuple[str, str], ...],
     strategy: Strategy,
     hours: tuple[tuple[str, CallingHours], ...],
-) -> functools._lru_cache_wrapper[_Destination]:
-    """Destinations resolved under one set of routing rules (compliance, strategy,
-    calling hours: all a resolved destination depends on), the DESTINATION_CACHE most
-    recently used kept, shared by the process's allocators with those rules: the
-    simulator's runs, a new allocator each, resolve each destination once."""
-    resolve = functools.partial(_resolve_destination, dict(compliance), strategy, dict(hours))
-    return functools.lru_cache(DESTINATION_CACHE)(resolve)
+) -> _Rules:
+    """One _Rules per set of routing rules in the process, shared by the allocators
+    with those rules: the simulator's runs, a new allocator each, resolve each
+    destination once."""
+    return _Rules(dict(compliance), strategy, dict(hours))
 
 
-def _resolve_destination(
-    compliance: Mapping[str, str],
-    strategy: Strategy,
-    hours: Mapping[str, CallingHours],
-    value: object,
-) -> _Destination:
-    """A destination parsed, with its region's rules (kept by Allocator._destination_of)."""
-    info = phone_info(value, what="destination")
-    required = compliance.get(info.region)
-    return _Destination(
-        info.e164, info, required, strategy.preferences(info, required), hours.get(info.region)
-    )
+class _Rules:
+    """One set of routing rules (compliance, strategy, calling hours: all a resolved
+    destination depends on) and the destinations resolved under it, the
+    DESTINATION_CACHE most recently used kept (`cached`)."""
+
+    def __init__(
+        self, compliance: dict[str, str], strategy: Strategy, hours: dict[str, CallingHours]
+    ) -> None:
+        self.compliance = compliance
+        self.strategy = strategy
+        self.hours = hours
+        # One tuple per route, not per person: less memory for every call to touch.
+        self.routes: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.cached = functools.lru_cache(DESTINATION_CACHE)(self.resolve)
+
+    def resolve(self, value: object) -> Destination:
+        """A destination parsed, with its region's rules."""
+        info = phone_info(value, what="destination")
+        required = self.compliance.get(info.region)
+        groups = self.strategy.preferences(info, required)
+        groups = self.routes.setdefault(groups, groups)
+        return Destination(info.e164, info, required, groups, self.hours.get(info.region), self)
 
 
 def _lease(

@@ -20,7 +20,7 @@ from typing import Any
 import simpy
 from simpy.events import Timeout
 
-from ..allocator import Allocator, MemoryBackend, NoNumberAvailable, Request
+from ..allocator import Allocator, Destination, MemoryBackend, NoNumberAvailable, Request
 from ..allocator.allocator import MAX_LEASE_TTL
 from ..allocator.backend import Grant, lease_of
 from ..allocator.refusal import HOURLY_CAP
@@ -96,7 +96,8 @@ class Engine:
         )
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
-        self.destinations: list[str] = []
+        self.destinations: list[str] = []  # by code: the trace's labels
+        self._targets: list[Destination] = []  # by code: resolved once, passed per call
         self.records = bytearray()  # trace.pack()ed, one record per attempt
         self._append = self.records.extend
         self._try_grant = self.allocator.try_grant  # try_acquire without a Lease object
@@ -131,6 +132,7 @@ class Engine:
         """Register a source's destinations; returns the code of the first one."""
         first = len(self.destinations)
         self.destinations.extend(destinations)
+        self._targets.extend(self.allocator.resolve(destinations))
         return first
 
     # -- attempts -------------------------------------------------------------------------
@@ -162,7 +164,7 @@ class Engine:
         if max_wait == 0.0:
             outcome = self._try_grant(
                 template,
-                self.destinations[destination],
+                self._targets[destination],
                 ttl=None if lost else hold,
                 explain=self._explain,
             )
@@ -180,7 +182,7 @@ class Engine:
 
         self.allocator.request(
             template,
-            self.destinations[destination],
+            self._targets[destination],
             timeout=max_wait,
             ttl=None if lost else hold,
             callback=settle,
