@@ -369,3 +369,32 @@ def test_a_webhook_racing_the_periodic_refresh_is_answered(monkeypatch, tmp_path
             response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
             assert service.dialer is not old
             assert response.status_code == 200 and in_use(client, new) == 1
+
+
+def test_a_new_numbers_account_can_verify_before_the_number_is_in_the_pool(monkeypatch, tmp_path):
+    """A sync brings in the account before the number: no moment when a call can take
+    the number and its webhooks find no account to verify them."""
+    credentials(monkeypatch)
+    path = tmp_path / "numbers.db"
+    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
+        mine.add(
+            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
+        )
+        with make_client(mine, public_url=PUBLIC) as client:
+            service = client.app.state.numsim
+            new_account = "AC" + "1" * 32
+            theirs.add(
+                numsim.OutboundNumber(
+                    "+14155550111", "twilio", account=new_account, credentials="env:TWILIO_TOKEN"
+                )
+            )
+            accounts_when_added = []
+            add_number = service.allocator.add_number
+
+            def watched(number):
+                accounts_when_added.append({a.account for a in service.dialer.adapters})
+                return add_number(number)
+
+            monkeypatch.setattr(service.allocator, "add_number", watched)
+            assert service.refresh()
+            assert accounts_when_added == [{TWILIO_SID, new_account}]

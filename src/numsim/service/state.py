@@ -60,6 +60,7 @@ class Service:
         self._fixed_adapters = None if adapters is None else list(adapters)
         self._accounts: Counter[AccountKey] = Counter()  # account -> numbers naming it
         self._seen: int | None = None  # the registry's change count the allocator reflects
+        self._dialing: set[AccountKey] | None = None  # the accounts self.dialer has
         self._lock = threading.Lock()
         for number in allocator.numbers.values():
             _count(self._accounts, number, +1)
@@ -83,19 +84,25 @@ class Service:
             if self._seen is not None and not rows and not removed:
                 self._seen = count
                 return False
-            before = None if self._seen is None else set(self._accounts)
             many = len(rows) > CHUNK
+            # A new number's account first: its calls' webhooks verify from the moment
+            # the pool has it. Accounts no number names any more go after.
+            self._dial(set(self._accounts) | _accounts_named(rows))
             with gc_held() if many else contextlib.nullcontext():
                 _apply(self.allocator, rows, removed, self._accounts)
             if many:  # the pool's objects, kept for long: out of later full collections
                 gc.freeze()
             self._seen = count
-            accounts = set(self._accounts)
-            if self._fixed_adapters is None and accounts != before:
-                self.dialer = Dialer(
-                    self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
-                )
+            self._dial(set(self._accounts))
             return True
+
+    def _dial(self, accounts: set[AccountKey]) -> None:
+        """A Dialer with an adapter per account in `accounts`, unless it has them."""
+        if self._fixed_adapters is None and accounts != self._dialing:
+            self.dialer = Dialer(
+                self.allocator, _adapters(accounts, self.provider_urls, self.shared_keys)
+            )
+            self._dialing = accounts
 
     def unresolved(self) -> list[str]:
         """The accounts whose credentials this process cannot read ("provider account
@@ -188,6 +195,15 @@ def _count(accounts: Counter[AccountKey], number: OutboundNumber | None, step: i
     accounts[key] += step
     if accounts[key] <= 0:
         del accounts[key]
+
+
+def _accounts_named(rows: Iterable[Mapping[str, object]]) -> set[AccountKey]:
+    """The accounts registry rows name (as _count keys them)."""
+    return {
+        (Provider(str(row["provider"])), str(row["account"]), str(row["credentials"]))
+        for row in rows
+        if row["account"] is not None and row["credentials"] is not None
+    }
 
 
 def _adapters(
