@@ -129,3 +129,28 @@ def test_evaluate_reports_a_campaigns_completion_per_pool_size(capsys, campaign)
         assert rows[n]["estimate_hours"] == pytest.approx(done.estimate.hours)
     assert rows[4]["hours"] > rows[10]["hours"]  # fewer numbers, later done
     assert "service_level" not in rows[4]
+
+
+def test_evaluate_in_python_gives_a_campaign_the_clis_figures(capsys, campaign):
+    """numsim.planning.evaluate() on a campaign: hours until done per size, as the CLI
+    prints them (one definition), its plot, and bad input named."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from numsim.cli import main
+    from numsim.planning import CampaignEvaluation, evaluate, evaluate_campaign
+
+    scenario = Scenario.from_toml(campaign)
+    evaluation = evaluate(scenario, [10, 4], replications=3, workers=1, progress=False)
+    assert isinstance(evaluation, CampaignEvaluation)
+    assert list(evaluation.table.index) == [4, 10]
+    assert "service_level" not in evaluation.table
+    argv = ["evaluate", campaign, "--numbers", "4,10", "--replications", "3", "--workers", "1"]
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(evaluation.to_dict()))
+    ax = evaluation.plot(deadline=8)
+    assert ax.get_ylabel() == "hours until every contact is done"
+    with pytest.raises(ValueError, match="replications must be a whole number >= 2"):
+        evaluate_campaign(scenario, [4], replications=1)
+    with pytest.raises(ValueError, match="numbers must be whole numbers >= 1"):
+        evaluate_campaign(scenario, [0])

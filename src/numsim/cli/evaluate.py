@@ -12,8 +12,6 @@ from ..validation import whole
 from .numbers import format_table
 from .simulate import add_scenario_flags, apply_scenario_flags, clean_json
 
-CONFIDENCE = 0.95  # a campaign's completion interval
-
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
@@ -51,8 +49,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with needs_extra("sim", "numsim evaluate"):
-        from ..formulas.analytic import offered_load
-        from ..planning import evaluate
+        from ..planning import CampaignEvaluation, evaluate
         from ..sim import Scenario
         from ..sim.scenario import MAX_POOL
 
@@ -64,8 +61,6 @@ def run(args: argparse.Namespace) -> int:
     if args.price_per_month is not None and scenario.numbers:
         prices = {scenario.numbers[0].provider: args.price_per_month}
     quiet = args.json or args.csv
-    if scenario.campaigns and offered_load(scenario) is None:
-        return _run_campaign(scenario, args, prices, quiet)
     evaluation = evaluate(
         scenario,
         args.sizes,
@@ -79,59 +74,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(clean_json(evaluation.to_dict())))
     elif args.csv:
         print(evaluation.table.to_csv(), end="")
+    elif isinstance(evaluation, CampaignEvaluation):
+        print(_campaign_report(evaluation))
     else:
         print(_report(evaluation))
     return 0
 
 
-def _run_campaign(scenario: Any, args: argparse.Namespace, prices: Any, quiet: bool) -> int:
+def _campaign_report(evaluation: Any) -> str:
     """A contact list has no service level to speak of: what a planner compares is when
     it is done, so each size gets its completion time with its interval, beside the
     closed form's hours and the limit that dominates."""
-    import pandas as pd
-
-    from ..planning import campaign_completion, cost_per_month
-    from ..sim.run import with_numbers
-
-    provider = scenario.numbers[0].provider
-    rows = {}
-    for n in args.sizes:
-        done = campaign_completion(
-            with_numbers(scenario, n),
-            replications=args.replications,
-            seed=args.seed,
-            confidence=CONFIDENCE,
-            workers=args.workers,
-            progress=not quiet,
-        )
-        rows[n] = {
-            "hours": done.hours,
-            "hours_low": done.low,
-            "hours_high": done.high,
-            "finished": done.finished,
-            "estimate_hours": done.estimate.hours,
-            "binding_constraint": done.binding_constraint,
-            "cost_per_month": cost_per_month(provider, n, prices),
-        }
-    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("numbers")
-    if args.json:
-        records = table.reset_index().to_dict(orient="records")
-        answer = {
-            "scenario": scenario.name,
-            "provider": provider,
-            "replications": args.replications,
-            "confidence": CONFIDENCE,
-            "rows": records,
-        }
-        print(json.dumps(clean_json(answer)))
-    elif args.csv:
-        print(table.to_csv(), end="")
-    else:
-        print(_campaign_report(scenario.name, provider, args.replications, table))
-    return 0
-
-
-def _campaign_report(name: str, provider: str, replications: int, table: Any) -> str:
     rows = [
         [
             str(n),
@@ -142,19 +95,20 @@ def _campaign_report(name: str, provider: str, replications: int, table: Any) ->
             row["binding_constraint"].replace("_", " "),
             "-" if row["cost_per_month"] is None else f"{row['cost_per_month']:,.2f}",
         ]
-        for n, row in table.iterrows()
+        for n, row in evaluation.table.iterrows()
     ]
     headers = [
         "numbers",
         "done in h",
-        f"{CONFIDENCE:.0%} CI",
+        f"{evaluation.confidence:.0%} CI",
         "finished",
         "estimate h",
         "limited by",
     ]
     return (
-        f"{name}: {provider} numbers, campaigns: hours until every contact is answered or "
-        f"out of attempts; {replications} runs a size (numsim size SCENARIO --finish-by "
+        f"{evaluation.scenario}: {evaluation.provider} numbers, campaigns: hours until every "
+        f"contact is answered or out of attempts; {evaluation.replications} runs a size "
+        "(numsim size SCENARIO --finish-by "
         "HOURS: the fewest numbers for a deadline)\n" + format_table([*headers, "cost/month"], rows)
     )
 

@@ -24,7 +24,9 @@ from .targets import FinishBy, MaxBlocking, MaxMeanWait, ServiceLevel, Target
 
 _SIMULATED = {
     "CampaignCompletion": "completion",
+    "CampaignEvaluation": "evaluation",
     "campaign_completion": "completion",
+    "evaluate_campaign": "evaluation",
     "Evaluation": "evaluation",
     "evaluate": "evaluation",
     "IntervalSizing": "intervals",
@@ -38,6 +40,7 @@ __all__ = [
     "MONTHLY_PRICE_USD",
     "CampaignCompletion",
     "CampaignEstimate",
+    "CampaignEvaluation",
     "Evaluation",
     "FinishBy",
     "Impatient",
@@ -56,6 +59,7 @@ __all__ = [
     "erlang_c",
     "erlang_figures",
     "evaluate",
+    "evaluate_campaign",
     "mean_wait",
     "monthly_price",
     "offered_load",

@@ -3,7 +3,8 @@
 Planners compare options, not only minima: for each pool size, the service level with
 its interval, the mean wait (ASA), the share who give up, occupancy, refusals by
 reason, calls per number per hour against the cap, and the monthly cost; beside them
-the M/M/c+D figures where that formula is exact.
+the M/M/c+D figures where that formula is exact. For a campaign (a contact list, no open
+arrivals): the hours until it is done, from evaluate_campaign().
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from ..formulas.erlang import Impatient
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
 from ..sim.run import controlled_interval, figure_value, interval, summarize, with_numbers
 from ..sim.scenario import Scenario
+from .completion import campaign_completion
 from .cost import cost_per_month
 from .exact import formula_blind_spot
 from .steady import steady_state
@@ -101,16 +103,25 @@ def evaluate(
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
     steady_state_runs: bool = True,
-) -> Evaluation:
+) -> Evaluation | CampaignEvaluation:
     """The figures of `scenario` with each of `numbers` numbers in its first group,
     `replications` runs each with the same seeds (common random numbers: differences
-    between sizes are the sizes'), in steady state as size_pool() runs them."""
-    sizes = _check_sizes(numbers)
-    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
-        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
-    if not scenario.numbers:
-        raise ValueError("evaluate varies a number group: the scenario has none (a registry?)")
+    between sizes are the sizes'), in steady state as size_pool() runs them. A
+    campaign scenario gets a CampaignEvaluation: hours until done, not service levels."""
+    sizes = _checked(scenario, numbers, replications)
     load = offered_load(scenario)
+    if scenario.campaigns and load is None:
+        return evaluate_campaign(
+            scenario,
+            sizes,
+            replications=replications,
+            confidence=confidence,
+            seed=seed,
+            executor=executor,
+            workers=workers,
+            progress=progress,
+            prices=prices,
+        )
     if steady_state_runs and load is not None:
         scenario = steady_state(scenario, load)
     blind_spot = "no open arrivals" if load is None else formula_blind_spot(scenario)
@@ -149,6 +160,92 @@ def evaluate(
         warmup_hours=scenario.warmup_hours,
         formula_blind_spot=blind_spot,
     )
+
+
+@dataclass
+class CampaignEvaluation:
+    """evaluate()'s answer for a campaign: one row per pool size in `table`, the hours
+    until the contacts are done (a campaign has no service level to speak of)."""
+
+    scenario: str
+    provider: str
+    table: pd.DataFrame  # hours, hours_low, hours_high, finished, estimate_hours, ...
+    replications: int
+    confidence: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values: the settings and one record per pool size."""
+        rows = self.table.reset_index().to_dict(orient="records")
+        return {
+            "scenario": self.scenario,
+            "provider": self.provider,
+            "replications": self.replications,
+            "confidence": self.confidence,
+            "rows": [{k: _plain(v) for k, v in row.items()} for row in rows],
+        }
+
+    def plot(self, ax: Any = None, deadline: float | None = None) -> Any:
+        """Hours until done against pool size, its band, the closed-form estimate, and
+        `deadline` (hours) as a line."""
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        from matplotlib.ticker import MaxNLocator
+
+        table = self.table
+        sizes = table.index.to_numpy()
+        band = f"simulated {self.confidence:.0%} CI"
+        ax.fill_between(sizes, table["hours_low"], table["hours_high"], alpha=0.25, label=band)
+        ax.plot(sizes, table["hours"], "o-", label="simulated")
+        ax.plot(sizes, table["estimate_hours"], "--", label="closed-form estimate")
+        if deadline is not None:
+            ax.axhline(deadline, color="black", linestyle=":", label="deadline")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("numbers in the pool")
+        ax.set_ylabel("hours until every contact is done")
+        ax.legend(loc="best", fontsize="small")
+        return ax
+
+
+def evaluate_campaign(
+    scenario: Scenario,
+    sizes: Sequence[int],
+    *,
+    replications: int = 10,
+    confidence: float = 0.95,
+    seed: int = 0,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    prices: Mapping[str, float] | None = None,
+) -> CampaignEvaluation:
+    """campaign_completion() for each of `sizes` numbers in the first group, with the
+    same seeds (differences between sizes are the sizes'), and the monthly cost."""
+    checked = _checked(scenario, sizes, replications)
+    provider = scenario.numbers[0].provider
+    rows = {}
+    for n in checked:
+        done = campaign_completion(
+            with_numbers(scenario, n),
+            replications=replications,
+            seed=seed,
+            confidence=confidence,
+            executor=executor,
+            workers=workers,
+            progress=progress,
+        )
+        rows[n] = {
+            "hours": done.hours,
+            "hours_low": done.low,
+            "hours_high": done.high,
+            "finished": done.finished,
+            "estimate_hours": done.estimate.hours,
+            "binding_constraint": done.binding_constraint,
+            "cost_per_month": cost_per_month(provider, n, prices),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("numbers")
+    return CampaignEvaluation(scenario.name, provider, table, replications, confidence)
 
 
 def _row(
@@ -199,12 +296,17 @@ def _mean(values: list[float]) -> float:
     return sum(kept) / len(kept) if kept else math.nan
 
 
-def _check_sizes(numbers: Sequence[int]) -> list[int]:
+def _checked(scenario: Scenario, numbers: Sequence[int], replications: int) -> list[int]:
+    """The pool sizes to evaluate, sorted, once each; ValueError naming a bad argument."""
     sizes = list(numbers) if not isinstance(numbers, int | str) else [numbers]
     if not sizes or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
     ):
         raise ValueError(f"numbers must be whole numbers >= 1, got {numbers!r}")
+    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
+        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
+    if not scenario.numbers:
+        raise ValueError("evaluate varies a number group: the scenario has none (a registry?)")
     return sorted(set(sizes))
 
 
