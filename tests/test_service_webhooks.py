@@ -317,84 +317,71 @@ def test_settling_a_token_no_call_has_is_404_naming_it(client):
     assert response.json()["error"].startswith("no call has the token 'not-a-token': a token")
 
 
-def test_a_webhook_for_a_number_another_process_just_added_is_answered(monkeypatch, tmp_path):
-    """Another serve process (or the CLI) added the number, with a new account, and the
-    provider's webhook reaches this process before its periodic refresh: it re-reads the
-    registry once and verifies the webhook, instead of refusing it."""
+NEW, NEW_ACCOUNT = "+14155550111", "AC" + "1" * 32
+
+
+@pytest.fixture
+def added_elsewhere(monkeypatch, tmp_path):
+    """A client whose process has read the registry, and a number (NEW, with a new
+    account) another process (another serve, the CLI) then added: not yet read here
+    (no periodic refresh in these tests)."""
     credentials(monkeypatch)
     path = tmp_path / "numbers.db"
     with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
         mine.add(
             numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
         )
-        with make_client(mine, public_url=PUBLIC) as client:  # no periodic refresh
-            new = "+14155550111"
+        with make_client(mine, public_url=PUBLIC) as client:
             theirs.add(
                 numsim.OutboundNumber(
-                    new, "twilio", account="AC" + "1" * 32, credentials="env:TWILIO_TOKEN"
+                    NEW, "twilio", account=NEW_ACCOUNT, credentials="env:TWILIO_TOKEN"
                 )
             )
-            response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
-            assert response.status_code == 200 and in_use(client, new) == 1
-            forged = twilio_post(client, "inbound", {"CallSid": "CA5", "To": new}, tamper=True)
-            assert forged.status_code == 403 and in_use(client, new) == 1
+            yield client
 
 
-def test_a_webhook_racing_the_periodic_refresh_is_answered(monkeypatch, tmp_path):
+def test_a_webhook_for_a_number_another_process_just_added_is_answered(added_elsewhere):
+    """The provider's webhook reaches this process before its periodic refresh: it
+    re-reads the registry once and verifies the webhook, instead of refusing it."""
+    client = added_elsewhere
+    response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": NEW})
+    assert response.status_code == 200 and in_use(client, NEW) == 1
+    forged = twilio_post(client, "inbound", {"CallSid": "CA5", "To": NEW}, tamper=True)
+    assert forged.status_code == 403 and in_use(client, NEW) == 1
+
+
+def test_a_webhook_racing_the_periodic_refresh_is_answered(monkeypatch, added_elsewhere):
     """The periodic refresh brings the new number's account in while the webhook is
     being checked against the old accounts: the webhook's own re-read then finds nothing
     new, yet the accounts it was checked against are gone; it is checked again."""
-    credentials(monkeypatch)
-    path = tmp_path / "numbers.db"
-    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
-        mine.add(
-            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
-        )
-        with make_client(mine, public_url=PUBLIC) as client:
-            service = client.app.state.numsim
-            new = "+14155550111"
-            theirs.add(
-                numsim.OutboundNumber(
-                    new, "twilio", account="AC" + "1" * 32, credentials="env:TWILIO_TOKEN"
-                )
-            )
-            old = service.dialer
-            checked = old.handle_inbound
+    client = added_elsewhere
+    service = client.app.state.numsim
+    old = service.dialer
+    checked = old.handle_inbound
 
-            def refreshed_meanwhile(*args, **kwargs):
-                service.refresh()  # the periodic round, on another thread
-                return checked(*args, **kwargs)
+    def refreshed_meanwhile(*args, **kwargs):
+        service.refresh()  # the periodic round, on another thread
+        return checked(*args, **kwargs)
 
-            monkeypatch.setattr(old, "handle_inbound", refreshed_meanwhile)
-            response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": new})
-            assert service.dialer is not old
-            assert response.status_code == 200 and in_use(client, new) == 1
+    monkeypatch.setattr(old, "handle_inbound", refreshed_meanwhile)
+    response = twilio_post(client, "inbound", {"CallSid": "CA4", "To": NEW})
+    assert service.dialer is not old
+    assert response.status_code == 200 and in_use(client, NEW) == 1
 
 
-def test_a_new_numbers_account_can_verify_before_the_number_is_in_the_pool(monkeypatch, tmp_path):
+def test_a_new_numbers_account_can_verify_before_the_number_is_in_the_pool(
+    monkeypatch, added_elsewhere
+):
     """A sync brings in the account before the number: no moment when a call can take
     the number and its webhooks find no account to verify them."""
-    credentials(monkeypatch)
-    path = tmp_path / "numbers.db"
-    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
-        mine.add(
-            numsim.OutboundNumber(TW, "twilio", account=TWILIO_SID, credentials="env:TWILIO_TOKEN")
-        )
-        with make_client(mine, public_url=PUBLIC) as client:
-            service = client.app.state.numsim
-            new_account = "AC" + "1" * 32
-            theirs.add(
-                numsim.OutboundNumber(
-                    "+14155550111", "twilio", account=new_account, credentials="env:TWILIO_TOKEN"
-                )
-            )
-            accounts_when_added = []
-            add_number = service.allocator.add_number
+    service = added_elsewhere.app.state.numsim
+    accounts_when_added = []
+    add_number = service.allocator.add_number
 
-            def watched(number):
-                accounts_when_added.append({a.account for a in service.dialer.adapters})
-                return add_number(number)
+    def watched(number):
+        accounts_when_added.append({a.account for a in service.dialer.adapters})
+        return add_number(number)
 
-            monkeypatch.setattr(service.allocator, "add_number", watched)
-            assert service.refresh()
-            assert accounts_when_added == [{TWILIO_SID, new_account}]
+    monkeypatch.setattr(service.allocator, "add_number", watched)
+    assert service.refresh()
+    assert accounts_when_added == [{TWILIO_SID, NEW_ACCOUNT}]

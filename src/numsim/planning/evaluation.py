@@ -52,7 +52,6 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: the settings and one record per pool size."""
-        rows = self.table.reset_index().to_dict(orient="records")
         return {
             "scenario": self.scenario,
             "provider": self.provider,
@@ -61,34 +60,22 @@ class Evaluation:
             "confidence": self.confidence,
             "warmup_hours": self.warmup_hours,
             "formula_blind_spot": self.formula_blind_spot,
-            "rows": [{k: _plain(v) for k, v in row.items()} for row in rows],
+            "rows": _records(self.table),
         }
 
     def plot(self, ax: Any = None, target: float | None = None) -> Any:
         """Service level against pool size, its band, the formula's where exact, and
         `target` as a line."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots()
-        from matplotlib.ticker import MaxNLocator
-
-        table = self.table
-        sizes = table.index.to_numpy()
-        band = f"simulated {self.confidence:.0%} CI"
-        ax.fill_between(
-            sizes, table["service_level_low"], table["service_level_high"], alpha=0.25, label=band
+        formula = "formula_service_level" in self.table
+        return _plot_by_size(
+            ax,
+            self.table,
+            "service_level",
+            self.confidence,
+            ("formula_service_level", "M/M/c+D (exact here)") if formula else None,
+            (target, "target"),
+            f"served within {self.service_level_seconds:g} s",
         )
-        ax.plot(sizes, table["service_level"], "o-", label="simulated")
-        if "formula_service_level" in table:
-            ax.plot(sizes, table["formula_service_level"], "--", label="M/M/c+D (exact here)")
-        if target is not None:
-            ax.axhline(target, color="black", linestyle=":", label="target")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("numbers in the pool")
-        ax.set_ylabel(f"served within {self.service_level_seconds:g} s")
-        ax.legend(loc="best", fontsize="small")
-        return ax
 
 
 def evaluate(
@@ -175,42 +162,31 @@ class CampaignEvaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: the settings and one record per pool size."""
-        rows = self.table.reset_index().to_dict(orient="records")
         return {
             "scenario": self.scenario,
             "provider": self.provider,
             "replications": self.replications,
             "confidence": self.confidence,
-            "rows": [{k: _plain(v) for k, v in row.items()} for row in rows],
+            "rows": _records(self.table),
         }
 
     def plot(self, ax: Any = None, deadline: float | None = None) -> Any:
         """Hours until done against pool size, its band, the closed-form estimate, and
         `deadline` (hours) as a line."""
-        if ax is None:
-            import matplotlib.pyplot as plt
-
-            _, ax = plt.subplots()
-        from matplotlib.ticker import MaxNLocator
-
-        table = self.table
-        sizes = table.index.to_numpy()
-        band = f"simulated {self.confidence:.0%} CI"
-        ax.fill_between(sizes, table["hours_low"], table["hours_high"], alpha=0.25, label=band)
-        ax.plot(sizes, table["hours"], "o-", label="simulated")
-        ax.plot(sizes, table["estimate_hours"], "--", label="closed-form estimate")
-        if deadline is not None:
-            ax.axhline(deadline, color="black", linestyle=":", label="deadline")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("numbers in the pool")
-        ax.set_ylabel("hours until every contact is done")
-        ax.legend(loc="best", fontsize="small")
-        return ax
+        return _plot_by_size(
+            ax,
+            self.table,
+            "hours",
+            self.confidence,
+            ("estimate_hours", "closed-form estimate"),
+            (deadline, "deadline"),
+            "hours until every contact is done",
+        )
 
 
 def evaluate_campaign(
     scenario: Scenario,
-    sizes: Sequence[int],
+    numbers: Sequence[int],
     *,
     replications: int = 10,
     confidence: float = 0.95,
@@ -220,9 +196,9 @@ def evaluate_campaign(
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
 ) -> CampaignEvaluation:
-    """campaign_completion() for each of `sizes` numbers in the first group, with the
+    """campaign_completion() for each of `numbers` numbers in the first group, with the
     same seeds (differences between sizes are the sizes'), and the monthly cost."""
-    checked = _checked(scenario, sizes, replications)
+    checked = _checked(scenario, numbers, replications)
     provider = scenario.numbers[0].provider
     rows = {}
     for n in checked:
@@ -246,6 +222,39 @@ def evaluate_campaign(
         }
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("numbers")
     return CampaignEvaluation(scenario.name, provider, table, replications, confidence)
+
+
+def _plot_by_size(
+    ax: Any,
+    table: pd.DataFrame,
+    figure: str,
+    confidence: float,
+    beside: tuple[str, str] | None,
+    level: tuple[float | None, str],
+    ylabel: str,
+) -> Any:
+    """`figure` against pool size with its band (`figure`_low/_high), the column
+    `beside` names (dashed, with its label) and a `level` line, if any."""
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    from matplotlib.ticker import MaxNLocator
+
+    sizes = table.index.to_numpy()
+    band = f"simulated {confidence:.0%} CI"
+    ax.fill_between(sizes, table[f"{figure}_low"], table[f"{figure}_high"], alpha=0.25, label=band)
+    ax.plot(sizes, table[figure], "o-", label="simulated")
+    if beside is not None:
+        ax.plot(sizes, table[beside[0]], "--", label=beside[1])
+    value, label = level
+    if value is not None:
+        ax.axhline(value, color="black", linestyle=":", label=label)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("numbers in the pool")
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="best", fontsize="small")
+    return ax
 
 
 def _row(
@@ -308,6 +317,12 @@ def _checked(scenario: Scenario, numbers: Sequence[int], replications: int) -> l
     if not scenario.numbers:
         raise ValueError("evaluate varies a number group: the scenario has none (a registry?)")
     return sorted(set(sizes))
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """One record per pool size, in plain JSON values."""
+    rows = table.reset_index().to_dict(orient="records")
+    return [{str(k): _plain(v) for k, v in row.items()} for row in rows]
 
 
 def _plain(value: Any) -> Any:
