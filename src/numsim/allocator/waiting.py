@@ -184,10 +184,13 @@ class WaitQueue:
     def close(self) -> None:
         """End every waiting request (its caller gets RuntimeError): nothing will serve
         them once the allocator is closed. That includes one out of its queue while a
-        round tries it (every waiting request has a deadline entry), and one whose first
-        try is under way (it is ended when it would queue)."""
+        round tries it (it still has its deadline entry), and one whose first try is
+        under way (it is ended when it would queue)."""
         with self._lock:
             self._closed = True
+            for queue in self._classes.values():
+                for request in queue:
+                    self._end_closed(request)
             for _, _, request in self._deadlines:
                 self._end_closed(request)
             self._classes.clear()
