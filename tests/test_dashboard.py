@@ -5,6 +5,7 @@ import html
 import io
 import re
 import time
+import uuid
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,6 +200,63 @@ def test_sign_out_ends_the_session_even_for_a_kept_copy_of_the_cookie(client):
     assert client.get("/dashboard/numbers").status_code == 303
     client.cookies.set(COOKIE, kept, path="/dashboard")
     assert client.get("/dashboard/numbers").status_code == 303
+
+
+@pytest.mark.redis
+def test_signing_out_on_one_process_ends_the_session_on_every_process(registry, redis_server):
+    """Two serve processes on one Redis: a cookie signed in on one opens the other; once
+    signed out on either, a kept copy opens neither."""
+    from numsim.allocator.redis import RedisBackend
+
+    namespace = f"dash-{uuid.uuid4().hex}"
+    backends = [RedisBackend(redis_server.url, namespace=namespace) for _ in range(2)]
+    apps = [
+        create_app(
+            registry,
+            token=TOKEN,
+            allocator=numsim.Allocator.from_registry(registry, backend=backend),
+            sync_interval=None,
+        )
+        for backend in backends
+    ]
+    with (
+        TestClient(apps[0], follow_redirects=False) as one,
+        TestClient(apps[1], follow_redirects=False) as two,
+    ):
+        assert sign_in(one).status_code == 303
+        kept = one.cookies[COOKIE]
+        two.cookies.set(COOKIE, kept, path="/dashboard")
+        assert two.get("/dashboard/numbers").status_code == 200
+        csrf = csrf_of(two.get("/dashboard/numbers"))
+        assert two.post("/dashboard/sign-out", data={"csrf": csrf}).status_code == 303
+        for client in (one, two):
+            client.cookies.set(COOKIE, kept, path="/dashboard")
+            assert client.get("/dashboard/numbers").status_code == 303
+    for backend in backends:
+        backend.close()
+
+
+def test_a_sign_out_the_shared_store_cannot_keep_still_holds_here(caplog):
+    """Redis down: this process's sign-outs hold, others' cannot be read (logged), and
+    the dashboard stays usable rather than signing everyone out."""
+    from numsim.allocator.callmap import MemoryCallMap
+    from numsim.service.dashboard.session import SignOuts
+
+    class Unreachable(MemoryCallMap):
+        def put(self, *args):
+            raise ConnectionError("Redis is down")
+
+        def get(self, *args):
+            raise ConnectionError("Redis is down")
+
+    sessions = Sessions(TOKEN, signed_out=SignOuts(Unreachable()))
+    mine, mine_cookie = sessions.start(signed_in=True)
+    _, other_cookie = sessions.start(signed_in=True)
+    sessions.end(mine)
+    assert sessions.read(mine_cookie) is None
+    assert sessions.read(other_cookie) is not None
+    assert "a sign-out holds in this process only: Redis is down" in caplog.text
+    assert "other processes' sign-outs cannot be read: Redis is down" in caplog.text
 
 
 def test_a_forged_or_expired_cookie_is_no_session(app):

@@ -16,10 +16,11 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from ...allocator.callmap import CallMapSupport
 from ...errors import NumsimError
 from ..state import Service
 from . import live, numbers, pools, signin
-from .session import Sessions, Throttle
+from .session import Sessions, SignOuts, Throttle
 from .state import Live
 from .web import SecurityHeaders, error_page, missing_page
 
@@ -37,7 +38,9 @@ class Dashboard:
     ) -> None:
         self.service = service
         self.trust_proxy = trust_proxy
-        self.sessions = Sessions(secret)
+        backend = service.allocator.backend
+        shared = backend.call_map() if isinstance(backend, CallMapSupport) else None
+        self.sessions = Sessions(secret, signed_out=SignOuts(shared, service.allocator.clock))
         self.throttle = Throttle()
         self.live = Live(service.allocator)
         self.secret_name = "Password" if password else "API token"  # the field's label

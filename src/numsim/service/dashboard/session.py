@@ -6,7 +6,8 @@ HMAC over them. The key is derived from the dashboard's secret (the API token, o
 dashboard password), so every `serve` process sharing that secret accepts the same
 cookie, and changing the secret ends every session. A visitor gets a session before
 signing in, so the sign-in form has a CSRF token too; signing in starts a new one.
-Signing out forgets the session id in this process until it would have expired.
+Signing out refuses the session id until it would have expired: in this process, and
+in every process sharing the allocator's backend (its call map: Redis with --redis).
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ...allocator.callmap import CallMap
+
+log = logging.getLogger("numsim.service")
 
 COOKIE = "numsim_session"
 LIFETIME = 8 * 3600  # seconds a signed-in session lasts
@@ -37,15 +43,62 @@ class Session:
     csrf: str  # the token every form of this session carries
 
 
+class SignOuts:
+    """The sessions signed out, each until it would have expired: kept in this process
+    and, given `shared` (a backend's call map, read with that backend's `clock`), where
+    every process sharing the backend reads them. If the shared store cannot be reached,
+    this process's own sign-outs still hold (and the failure is logged): the dashboard
+    stays usable through a Redis outage."""
+
+    def __init__(
+        self, shared: CallMap | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._shared = shared
+        self._shared_clock = clock
+        self._here: dict[str, float] = {}  # session id -> when it would expire
+        self._lock = threading.Lock()
+
+    def add(self, session_id: str, seconds_left: float, now: float) -> None:
+        with self._lock:
+            self._here = {s: t for s, t in self._here.items() if t > now}
+            self._here[session_id] = now + seconds_left
+        if self._shared is not None:
+            try:
+                record = {"signed_out": "1"}
+                self._shared.put(_key(session_id), record, seconds_left, self._shared_clock())
+            except Exception as error:
+                log.warning("a sign-out holds in this process only: %s", error)
+
+    def __contains__(self, session_id: str) -> bool:
+        with self._lock:
+            if session_id in self._here:
+                return True
+        if self._shared is None:
+            return False
+        try:
+            return self._shared.get(_key(session_id), self._shared_clock()) is not None
+        except Exception as error:
+            log.warning("other processes' sign-outs cannot be read: %s", error)
+            return False
+
+
+def _key(session_id: str) -> str:
+    return f"signed-out:{session_id}"
+
+
 class Sessions:
     """Makes and reads session cookies signed with a key derived from `secret`."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        secret: str,
+        clock: Callable[[], float] = time.time,
+        signed_out: SignOuts | None = None,
+    ) -> None:
         self._key = hmac.new(secret.encode(), b"numsim dashboard session v1", "sha256").digest()
         self._secret_digest = hashlib.sha256(secret.encode()).digest()
         self._clock = clock
-        self._ended: dict[str, int] = {}  # signed-out session id -> when it would expire
-        self._lock = threading.Lock()
+        self._signed_out = SignOuts() if signed_out is None else signed_out
 
     def matches(self, given: str) -> bool:
         """Whether `given` is the secret, compared in constant time (digests of equal length)."""
@@ -68,18 +121,14 @@ class Sessions:
             return None
         session_id, expires_text, signed_in = payload.split(".")
         expires = int(expires_text)
-        with self._lock:
-            ended = session_id in self._ended
-        if ended or expires <= self._clock():
+        if expires <= self._clock() or session_id in self._signed_out:
             return None
         return self._session(session_id, expires, signed_in == "1")
 
     def end(self, session: Session) -> None:
-        """Sign out: this process refuses the session's cookie from now on."""
+        """Sign out: the session's cookie is refused from now on (see SignOuts)."""
         now = self._clock()
-        with self._lock:
-            self._ended = {s: t for s, t in self._ended.items() if t > now}
-            self._ended[session.id] = session.expires
+        self._signed_out.add(session.id, max(session.expires - now, 1.0), now)
 
     def csrf_ok(self, session: Session, given: object) -> bool:
         return isinstance(given, str) and hmac.compare_digest(given.encode(), session.csrf.encode())

@@ -14,6 +14,7 @@ from .web import (
     base,
     client_address,
     dashboard,
+    end_session,
     forbidden,
     from_another_site,
     guarded,
@@ -21,6 +22,7 @@ from .web import (
     redirect,
     reload,
     render,
+    session_of,
 )
 
 
@@ -37,19 +39,18 @@ def _cookie(request: Request, response: Response, value: str, max_age: int) -> N
     )
 
 
-def _visit(request: Request) -> tuple[Session, str | None]:
+async def _visit(request: Request) -> tuple[Session, str | None]:
     """This visitor's session, or a new one (and its cookie) if it has none."""
-    sessions = dashboard(request).sessions
-    session = sessions.read(request.cookies.get(COOKIE))
+    session = await session_of(request)
     if session is not None:
         return session, None
-    return sessions.start(signed_in=False)
+    return dashboard(request).sessions.start(signed_in=False)
 
 
 async def sign_in_page(request: Request) -> Response:
     if from_another_site(request):
         return reload(request)
-    session, cookie = _visit(request)
+    session, cookie = await _visit(request)
     if session.signed_in:
         return redirect(request, "/numbers")
     return _sign_in_form(request, session, cookie, None)
@@ -67,7 +68,7 @@ def _sign_in_form(
 
 async def sign_in(request: Request) -> Response:
     board = dashboard(request)
-    session = board.sessions.read(request.cookies.get(COOKIE))
+    session = await session_of(request)
     form = await request.form()
     if session is None or not board.sessions.csrf_ok(session, form.get("csrf")):
         return forbidden(request, session)
@@ -82,7 +83,7 @@ async def sign_in(request: Request) -> Response:
         error = f"That is not {board.secret_words}."
         return _sign_in_form(request, session, None, error, status=401)
     _, cookie = board.sessions.start(signed_in=True)  # a new id: the visitor's is not reused
-    board.sessions.end(session)
+    await end_session(request, session)
     response = redirect(request, "/numbers")
     _cookie(request, response, cookie, LIFETIME)
     return response
@@ -90,7 +91,7 @@ async def sign_in(request: Request) -> Response:
 
 @guarded
 async def sign_out(request: Request, session: Session, form: FormData | None) -> Response:
-    dashboard(request).sessions.end(session)
+    await end_session(request, session)
     response = redirect(request, "/sign-in")
     response.delete_cookie(COOKIE, path=base(request) or "/", httponly=True, samesite="strict")
     return response

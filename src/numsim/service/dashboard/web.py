@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -96,13 +97,25 @@ def render(
     return HTMLResponse(html, status_code=status)
 
 
+async def session_of(request: Request) -> Session | None:
+    """The request's session, if its cookie holds a live one. Off the event loop: the
+    sign-outs may be read from Redis."""
+    sessions = dashboard(request).sessions
+    return await run_in_threadpool(sessions.read, request.cookies.get(COOKIE))
+
+
+async def end_session(request: Request, session: Session) -> None:
+    """Refuse `session`'s cookie from now on (off the event loop, as session_of)."""
+    await run_in_threadpool(dashboard(request).sessions.end, session)
+
+
 def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """A page for signed-in sessions only: others go to sign in. A POST must carry the
     session's CSRF token (the form's hidden `csrf` field), else 403 and nothing changes."""
 
     @functools.wraps(handler)
     async def page(request: Request) -> Response:
-        session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
+        session = await session_of(request)
         if session is None or not session.signed_in:
             if from_another_site(request):
                 return reload(request)
@@ -134,7 +147,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
     """A numsim error no form took (the registry locked by another process, Redis down):
     its message on a page, with the status the API gives it; never a traceback."""
     status = next((code for kind, code in STATUS if isinstance(exc, kind)), 500)
-    session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
+    session = await session_of(request)
     return render(request, session, "error.html", {"message": str(exc)}, status=status)
 
 
@@ -144,7 +157,7 @@ async def missing_page(request: Request, exc: Exception) -> Response:
     status, message = 404, "The dashboard has no page at this address."
     if isinstance(exc, HTTPException) and exc.status_code != 404:
         status, message = exc.status_code, exc.detail
-    session = dashboard(request).sessions.read(request.cookies.get(COOKIE))
+    session = await session_of(request)
     return render(request, session, "error.html", {"message": message}, status=status)
 
 
