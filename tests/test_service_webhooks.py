@@ -385,3 +385,31 @@ def test_a_new_numbers_account_can_verify_before_the_number_is_in_the_pool(
     monkeypatch.setattr(service.allocator, "add_number", watched)
     assert service.refresh()
     assert accounts_when_added == [{TWILIO_SID, NEW_ACCOUNT}]
+
+
+def test_a_plivo_webhook_for_a_number_another_process_just_added_is_no_replay(
+    monkeypatch, tmp_path
+):
+    """Plivo signs with a nonce, claimed once a webhook verifies. A number another
+    process added, under an account this one has: the first try verifies but cannot
+    place the number, so it must not claim the nonce the retry after the re-read needs."""
+    credentials(monkeypatch)
+    path = tmp_path / "numbers.db"
+    account = {"account": PLIVO_ID, "credentials": "env:PLIVO_TOKEN"}
+    with numsim.NumberRegistry(path) as mine, numsim.NumberRegistry(path) as theirs:
+        mine.add(numsim.OutboundNumber(PL, "plivo", **account))
+        with make_client(mine, public_url=PUBLIC) as client:
+            new = "+919122400002"
+            theirs.add(numsim.OutboundNumber(new, "plivo", **account))
+            params = {"CallUUID": "u-7", "To": new.lstrip("+"), "From": CALLER}
+            url = f"{PUBLIC}/callbacks/plivo/inbound"
+            headers = {
+                "X-Plivo-Signature-V3": plivo_signature(PLIVO_TOKEN, url, params, "n7"),
+                "X-Plivo-Signature-V3-Nonce": "n7",
+                **JSON,
+            }
+            answer = client.post("/callbacks/plivo/inbound", data=params, headers=headers)
+            assert answer.status_code == 200, answer.text
+            assert in_use(client, new) == 1
+            again = client.post("/callbacks/plivo/inbound", data=params, headers=headers)
+            assert again.status_code == 403 and "replayed" in again.json()["error"]

@@ -283,7 +283,9 @@ class Dialer:
         except LookupError:
             owners = []
         signed = {} if method.upper() == "GET" else params
-        adapter = self._verified(provider, url, signed, headers, owners)
+        # A number not ours (yet: the service re-reads the registry and tries again)
+        # leaves the nonce for that try.
+        adapter = self._verified(provider, url, signed, headers, owners, claim_nonce=ours)
         if not ours:
             raise UnknownNumberError(f"{inbound.number} is not a number of this allocator")
         now = self._clock()
@@ -445,10 +447,13 @@ class Dialer:
         params: Mapping[str, str],
         headers: Mapping[str, str],
         candidates: Iterable[ProviderAdapter | None],
+        *,
+        claim_nonce: bool = True,
     ) -> ProviderAdapter:
         """The first of `candidates` (the accounts the webhook may come from) whose
         credentials verify it. An account whose credentials do not resolve verifies
-        nothing, and stops no other. A nonce seen before (Plivo) is a replay."""
+        nothing, and stops no other. A nonce seen before (Plivo) is a replay; with
+        `claim_nonce` False it is checked by the caller's retry, not claimed now."""
         for adapter in candidates:
             if adapter is None:
                 continue
@@ -457,13 +462,14 @@ class Dialer:
             except CredentialError as error:
                 log.warning("%s account %s cannot verify webhooks: %s", *_named(adapter), error)
                 continue
-            if verified:
-                nonce = adapter.nonce(headers)
-                now = self._clock()
+            if not verified:
+                continue
+            nonce = adapter.nonce(headers) if claim_nonce else None
+            if nonce:
                 key = f"nonce:{provider.value}:{nonce}"
-                if nonce and not self._calls.claim(key, {"seen": "1"}, REPLAY_WINDOW, now):
+                if not self._calls.claim(key, {"seen": "1"}, REPLAY_WINDOW, self._clock()):
                     raise ReplayedCallback(f"{provider.value} webhook replayed; nothing changed")
-                return adapter
+            return adapter
         raise InvalidCallback(f"{provider.value} callback did not verify; nothing changed")
 
     def _confirm(self, adapter: ProviderAdapter, call_id: str, *, ended: bool) -> None:
