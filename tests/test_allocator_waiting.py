@@ -475,3 +475,45 @@ def test_closing_while_a_round_tries_a_waiting_call_ends_that_call_too():
     waiter.join(5)
     assert not waiter.is_alive()
     assert str(waiter.error) == "the allocator was closed while the request waited"
+
+
+@pytest.mark.redis
+def test_a_number_granted_to_a_call_closed_meanwhile_goes_back_to_a_shared_pool(redis_server):
+    """close() ends a waiting call whose try is under way; if that try then grants a
+    number, the number goes back to the pool other processes share, not held until its
+    lease expires (hours) because the worker that would give it back has stopped."""
+    import uuid
+
+    from numsim.allocator.redis import RedisBackend
+
+    class Gated(RedisBackend):
+        armed = False
+        reached, go = threading.Event(), threading.Event()
+
+        def grant(self, *args, **options):
+            if self.armed:
+                self.reached.set()
+                self.go.wait(10)
+            return super().grant(*args, **options)
+
+    number = twilio(0)
+    namespace = f"close-{uuid.uuid4().hex}"
+    backend = Gated(redis_server.url, namespace=namespace)
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend)
+    other = numsim.Allocator(
+        [number], {"t": pool(number)}, backend=RedisBackend(redis_server.url, namespace=namespace)
+    )
+    held = allocator.acquire("t", us(0))
+    waiter = start_waiting(allocator, "t", us(1), 60)
+    backend.armed = True
+    assert other.release(held)  # another process frees it: this one's round tries the waiter
+    assert backend.reached.wait(10)
+    closing = threading.Thread(target=allocator.close, daemon=True)
+    closing.start()
+    waiter.join(5)
+    assert str(waiter.error) == "the allocator was closed while the request waited"
+    time.sleep(0.3)  # close() is past stopping its worker
+    backend.go.set()
+    closing.join(10)
+    assert other.in_use(number.e164) == 0
+    other.close()

@@ -949,13 +949,16 @@ class Allocator:
             self._give_back(request.lease)
 
     def _give_back(self, lease: Lease) -> None:
-        """Release a lease nobody will use (its caller gave up): in the worker on a backend
-        that may stall; a failure leaves it to expire at its TTL."""
+        """Release a lease nobody will use (its caller gave up, or close() ended its
+        wait): in the worker on a backend that may stall, here once the worker has
+        stopped (close() closes the backend after); a failure leaves it to its TTL."""
         if not self._backend.remote:
             self._release_quietly(lease)
             return
-        with contextlib.suppress(RuntimeError):  # the worker is shut down: it expires
+        try:
             self._worker.submit(self._release_quietly, lease)
+        except RuntimeError:  # the worker is shut down: closing
+            self._release_quietly(lease)
 
     def _release_quietly(self, lease: Lease) -> None:
         try:
