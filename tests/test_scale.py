@@ -245,3 +245,43 @@ def test_destinations_resolved_once_stand_in_for_their_numbers():
         other_rules.try_grant("t", targets[0])
     with pytest.raises(ValueError, match="12345"):
         resolved.resolve([people[0], "12345"])
+
+
+def test_a_run_resolves_only_the_people_it_calls(monkeypatch):
+    """A population of 200,000 in a short run: each person is parsed when first called,
+    not all of them before the run (at 1,000,000: tens of seconds and hundreds of MB a
+    run)."""
+    from numsim.sim import Arrivals, NumberGroup, Scenario, simulate
+
+    resolved = []
+    resolve = numsim.Allocator.resolve
+
+    def counted(self, destinations):
+        destinations = list(destinations)
+        resolved.extend(destinations)
+        return resolve(self, destinations)
+
+    monkeypatch.setattr(numsim.Allocator, "resolve", counted)
+    scenario = Scenario(
+        name="a million people",
+        numbers=(NumberGroup(count=2),),
+        arrivals=(Arrivals(calls_per_hour=60.0, population=200_000),),
+        hours=1.0,
+    )
+    attempts = simulate(scenario, seed=1).summary()["attempts"]
+    assert 0 < len(resolved) <= attempts
+
+
+def test_fake_people_are_of_their_country_and_run_out_with_one_clear_error():
+    """Canada's are Canadian (they were American), the US has enough for the largest
+    population a scenario takes, and a country without enough says so."""
+    from numsim.phone import phone_info
+    from numsim.sim.pool import fake_destinations
+    from numsim.sim.scenario import MAX_DESTINATIONS, ScenarioError
+
+    assert {phone_info(e164).region for e164 in fake_destinations("CA", 50)} == {"CA"}
+    us = fake_destinations("US", 120_000)  # past the ten first area codes' 100,000
+    assert len(set(us)) == len(us) and {phone_info(us[-1]).region} == {"US"}
+    assert us[:3] == ["+14155550000", "+12125550000", "+13125550000"]  # as always
+    with pytest.raises(ScenarioError, match=r"population: numsim has [0-9,]+ fake numbers of CA"):
+        fake_destinations("CA", MAX_DESTINATIONS)

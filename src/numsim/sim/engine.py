@@ -97,7 +97,9 @@ class Engine:
         self.number_code = {n.e164: i for i, n in enumerate(numbers)}
         self.template_code = {t: i for i, t in enumerate(self.templates)}
         self.destinations: list[str] = []  # by code: the trace's labels
-        self._targets: list[Destination] = []  # by code: resolved once, passed per call
+        # By code: each resolved when first called, then passed per call (a population
+        # may be 1,000,000 people, most never called in a short run).
+        self._targets: list[Destination | None] = []
         self.records = bytearray()  # trace.pack()ed, one record per attempt
         self._append = self.records.extend
         self._try_grant = self.allocator.try_grant  # try_acquire without a Lease object
@@ -132,7 +134,7 @@ class Engine:
         """Register a source's destinations; returns the code of the first one."""
         first = len(self.destinations)
         self.destinations.extend(destinations)
-        self._targets.extend(self.allocator.resolve(destinations))
+        self._targets.extend([None] * len(destinations))
         return first
 
     # -- attempts -------------------------------------------------------------------------
@@ -159,12 +161,16 @@ class Engine:
         lost = self._p_lost > 0.0 and self.rng.random() < self._p_lost
         arrival = self.env._now  # what `now` returns, without the property call (see SimClock)
         call = (template, destination, attempt, arrival, answered, hold, lost, done)
+        target = self._targets[destination]
+        if target is None:
+            (target,) = self.allocator.resolve((self.destinations[destination],))
+            self._targets[destination] = target
         if max_wait is None:
             max_wait = self._max_wait
         if max_wait == 0.0:
             outcome = self._try_grant(
                 template,
-                self._targets[destination],
+                target,
                 ttl=None if lost else hold,
                 explain=self._explain,
             )
@@ -182,7 +188,7 @@ class Engine:
 
         self.allocator.request(
             template,
-            self._targets[destination],
+            target,
             timeout=max_wait,
             ttl=None if lost else hold,
             callback=settle,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
 import phonenumbers
@@ -14,8 +14,12 @@ from ..phone import phone_info
 from ..registry import NumberRegistry
 from .scenario import Scenario, ScenarioError
 
-# Bases for NANP numbers: 555 exchanges are reserved for fiction.
-_NANP_AREAS = ("415", "212", "312", "206", "617", "303", "404", "512", "702", "305")
+# NANP numbers use the 555 exchange, reserved for fiction, in the country's area codes:
+# these first (the order generated numbers have always had), then its others.
+_NANP_FIRST = {
+    "US": ("415", "212", "312", "206", "617", "303", "404", "512", "702", "305"),
+    "CA": ("416", "604", "514", "403", "613", "780", "902", "204", "306", "519"),
+}
 
 
 def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dict[str, list[str]]]:
@@ -56,28 +60,59 @@ def fake_destinations(country: str, count: int) -> list[str]:
 @lru_cache(maxsize=16)
 def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
     """Generated and validated once per process: every run of a worker reuses them."""
-    source = fake_numbers(country, PhoneNumberType.MOBILE)
-    return tuple(next(source) for _ in range(count))
+    made: list[str] = []
+    try:
+        for e164 in fake_numbers(country, PhoneNumberType.MOBILE):
+            made.append(e164)
+            if len(made) == count:
+                return tuple(made)
+    except ScenarioError:
+        pass
+    raise ScenarioError(
+        f"population: numsim has {len(made):,} fake numbers of {country} to call, not "
+        f"{count:,}; ask for fewer"
+    )
 
 
 def fake_numbers(country: str, kind: int) -> Iterator[str]:
     """Valid numbers of a country, in a fixed order: fiction ranges where they exist."""
-    if country in ("US", "CA"):
-        yield from _valid(f"+1{area}555{i:04d}" for i in range(10_000) for area in _NANP_AREAS)
-        return
-    example = phonenumbers.example_number_for_type(country, kind)
-    if example is None:
-        raise ScenarioError(f"phonenumbers has no example number for country {country!r}")
-    e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
-    width = min(7, len(e164) - 4)
-    prefix = e164[:-width]
-    yield from _valid(f"{prefix}{i:0{width}d}" for i in range(10**width))
+    first = _NANP_FIRST.get(country)
+    if first is not None:
+        for areas in (first, _other_areas(country, first)):
+            candidates = (f"+1{area}555{i:04d}" for i in range(10_000) for area in areas)
+            yield from _valid(candidates, country)
+    else:
+        example = phonenumbers.example_number_for_type(country, kind)
+        if example is None:
+            raise ScenarioError(f"phonenumbers has no example number for country {country!r}")
+        e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+        width = min(7, len(e164) - 4)
+        prefix = e164[:-width]
+        yield from _valid((f"{prefix}{i:0{width}d}" for i in range(10**width)), country)
     raise ScenarioError(f"ran out of fake numbers for {country}")
 
 
-def _valid(candidates: Iterator[str]) -> Iterator[str]:
+def _other_areas(country: str, first: tuple[str, ...]) -> list[str]:
+    """The country's other NANP area codes (those whose 555 numbers are its own)."""
+    return [
+        area
+        for area in map(str, range(201, 1000))
+        if area not in first and _of_country(f"+1{area}5550100", country) is not None
+    ]
+
+
+def _valid(candidates: Iterable[str], country: str) -> Iterator[str]:
+    """The candidates that are valid numbers of `country`."""
     for candidate in candidates:
-        try:
-            yield phone_info(candidate).e164
-        except ValueError:
-            continue
+        e164 = _of_country(candidate, country)
+        if e164 is not None:
+            yield e164
+
+
+def _of_country(candidate: str, country: str) -> str | None:
+    """The candidate in E.164 if it is a valid number of `country`, else None."""
+    try:
+        info = phone_info(candidate)
+    except ValueError:
+        return None
+    return info.e164 if info.region == country else None
