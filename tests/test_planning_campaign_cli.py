@@ -131,9 +131,10 @@ def test_evaluate_reports_a_campaigns_completion_per_pool_size(capsys, campaign)
     assert "service_level" not in rows[4]
 
 
-def test_evaluate_in_python_gives_a_campaign_the_clis_figures(capsys, campaign):
-    """numsim.planning.evaluate() on a campaign: hours until done per size, as the CLI
-    prints them (one definition), its plot, and bad input named."""
+def test_evaluate_campaign_in_python_gives_the_clis_figures(capsys, campaign):
+    """numsim.planning.evaluate_campaign(): hours until done per size, as the CLI
+    prints them (one definition), its plot, and bad input named; evaluate() on a
+    campaign points to it rather than give service levels that mean nothing."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,7 +142,7 @@ def test_evaluate_in_python_gives_a_campaign_the_clis_figures(capsys, campaign):
     from numsim.planning import CampaignEvaluation, evaluate, evaluate_campaign
 
     scenario = Scenario.from_toml(campaign)
-    evaluation = evaluate(scenario, [10, 4], replications=3, workers=1, progress=False)
+    evaluation = evaluate_campaign(scenario, [10, 4], replications=3, workers=1, progress=False)
     assert isinstance(evaluation, CampaignEvaluation)
     assert list(evaluation.table.index) == [4, 10]
     assert "service_level" not in evaluation.table
@@ -154,3 +155,5 @@ def test_evaluate_in_python_gives_a_campaign_the_clis_figures(capsys, campaign):
         evaluate_campaign(scenario, [4], replications=1)
     with pytest.raises(ValueError, match="numbers must be whole numbers >= 1"):
         evaluate_campaign(scenario, [0])
+    with pytest.raises(ValueError, match=r"evaluate_campaign\(scenario, numbers\) gives the hours"):
+        evaluate(scenario, [4, 10])

@@ -2,9 +2,11 @@
 `numsim size` answering (or saying why not in one line) over a grid of questions."""
 
 import contextlib
+import copy
 import io
 import itertools
 import json
+import pickle
 import re
 
 import pytest
@@ -236,6 +238,12 @@ def test_destinations_resolved_once_stand_in_for_their_numbers():
     resolved.request("t", targets[3], timeout=10.0, callback=done.append)
     resolved.release(numsim.Lease(mine[0], mine[1], "t", mine[2], None, mine[3]))
     assert done and done[0].lease.destination == people[3]
+
+    for copied in (pickle.loads(pickle.dumps(targets[0])), copy.deepcopy(targets[0])):
+        assert copied.rules is targets[0].rules  # the process's own rules: still usable
+        assert resolved.try_grant("t", copied) is not None
+    with pytest.raises(TypeError, match="resolve takes a list of destinations, got one"):
+        resolved.resolve(people[0])
 
     other_rules = numsim.Allocator(numbers, templates, compliance=False)
     with pytest.raises(

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ..clock import Clock, SchedulingClock, TimerThread
 from ..errors import BackendUnavailable, UnknownNumberError, UnknownTemplateError
@@ -79,10 +79,12 @@ _INFINITY = float("inf")
 log = logging.getLogger(__name__)
 
 
-class Destination(NamedTuple):
+@dataclass(frozen=True, slots=True, eq=False)
+class Destination:
     """A destination parsed and given its region's routing rules by an allocator
     (Allocator.resolve): passed in place of its E.164 to an allocator with the same
-    rules, it skips the lookup per call."""
+    rules, it skips the lookup per call. Made by allocators only; a copy or an
+    unpickled one keeps the rules of the process it lands in."""
 
     e164: str
     info: PhoneInfo
@@ -678,6 +680,8 @@ class Allocator:
         pass in place of their E.164 (to acquire, try_grant, request...): a caller that
         dials the same people again and again (the simulator) then skips the lookup
         per call. Raises ValueError naming an invalid one."""
+        if isinstance(destinations, str):
+            raise TypeError(f"resolve takes a list of destinations, got one: {destinations!r}")
         return [self._destination(value) for value in destinations]
 
     def _destination(self, value: object) -> Destination:
@@ -1051,20 +1055,25 @@ def _rules(
     """One _Rules per set of routing rules in the process, shared by the allocators
     with those rules: the simulator's runs, a new allocator each, resolve each
     destination once."""
-    return _Rules(dict(compliance), strategy, dict(hours))
+    return _Rules(compliance, strategy, hours)
 
 
 class _Rules:
     """One set of routing rules (compliance, strategy, calling hours: all a resolved
     destination depends on) and the destinations resolved under it, the
-    DESTINATION_CACHE most recently used kept (`cached`)."""
+    DESTINATION_CACHE most recently used kept (`cached`). Copied or unpickled, it is
+    the process's own _Rules for the same rules (so a Destination stays usable)."""
 
     def __init__(
-        self, compliance: dict[str, str], strategy: Strategy, hours: dict[str, CallingHours]
+        self,
+        compliance: tuple[tuple[str, str], ...],
+        strategy: Strategy,
+        hours: tuple[tuple[str, CallingHours], ...],
     ) -> None:
-        self.compliance = compliance
+        self.key = (compliance, strategy, hours)
+        self.compliance = dict(compliance)
         self.strategy = strategy
-        self.hours = hours
+        self.hours = dict(hours)
         # One tuple per route, not per person: less memory for every call to touch.
         self.routes: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.cached = functools.lru_cache(DESTINATION_CACHE)(self.resolve)
@@ -1076,6 +1085,15 @@ class _Rules:
         groups = self.strategy.preferences(info, required)
         groups = self.routes.setdefault(groups, groups)
         return Destination(info.e164, info, required, groups, self.hours.get(info.region), self)
+
+    def __reduce__(self) -> tuple[Callable[..., _Rules], tuple[Any, ...]]:
+        return _rules, self.key
+
+    def __copy__(self) -> _Rules:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Rules:
+        return self
 
 
 def _lease(

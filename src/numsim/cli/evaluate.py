@@ -49,7 +49,8 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with needs_extra("sim", "numsim evaluate"):
-        from ..planning import CampaignEvaluation, evaluate
+        from ..planning import evaluate, evaluate_campaign
+        from ..planning.evaluation import is_campaign
         from ..sim import Scenario
         from ..sim.scenario import MAX_POOL
 
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     if args.price_per_month is not None and scenario.numbers:
         prices = {scenario.numbers[0].provider: args.price_per_month}
     quiet = args.json or args.csv
-    evaluation = evaluate(
+    campaign = is_campaign(scenario)
+    evaluation = (evaluate_campaign if campaign else evaluate)(
         scenario,
         args.sizes,
         replications=args.replications,
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(clean_json(evaluation.to_dict())))
     elif args.csv:
         print(evaluation.table.to_csv(), end="")
-    elif isinstance(evaluation, CampaignEvaluation):
+    elif campaign:
         print(_campaign_report(evaluation))
     else:
         print(_report(evaluation))

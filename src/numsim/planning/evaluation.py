@@ -90,24 +90,18 @@ def evaluate(
     progress: bool = True,
     prices: Mapping[str, float] | None = None,
     steady_state_runs: bool = True,
-) -> Evaluation | CampaignEvaluation:
+) -> Evaluation:
     """The figures of `scenario` with each of `numbers` numbers in its first group,
     `replications` runs each with the same seeds (common random numbers: differences
     between sizes are the sizes'), in steady state as size_pool() runs them. A
-    campaign scenario gets a CampaignEvaluation: hours until done, not service levels."""
+    campaign (no open arrivals) has no service level: evaluate_campaign() gives the
+    hours until it is done."""
     sizes = _checked(scenario, numbers, replications)
     load = offered_load(scenario)
-    if scenario.campaigns and load is None:
-        return evaluate_campaign(
-            scenario,
-            sizes,
-            replications=replications,
-            confidence=confidence,
-            seed=seed,
-            executor=executor,
-            workers=workers,
-            progress=progress,
-            prices=prices,
+    if is_campaign(scenario):
+        raise ValueError(
+            "a campaign has no service level to evaluate: evaluate_campaign(scenario, "
+            "numbers) gives the hours until its contacts are done"
         )
     if steady_state_runs and load is not None:
         scenario = steady_state(scenario, load)
@@ -182,6 +176,11 @@ class CampaignEvaluation:
             (deadline, "deadline"),
             "hours until every contact is done",
         )
+
+
+def is_campaign(scenario: Scenario) -> bool:
+    """A contact list and no open arrivals: judged by when it is done."""
+    return bool(scenario.campaigns) and offered_load(scenario) is None
 
 
 def evaluate_campaign(
