@@ -8,7 +8,7 @@ import time
 import pytest
 
 import numsim
-from conftest import IN, india, plivo, pool, twilio, us
+from conftest import IN, START, india, plivo, pool, twilio, us
 from numsim import DestinationLimit, NoNumberAvailable
 
 FRONTS = ("sync", "async")  # every test here runs through both (conftest.AsyncFront)
@@ -517,3 +517,39 @@ def test_a_number_granted_to_a_call_closed_meanwhile_goes_back_to_a_shared_pool(
     closing.join(10)
     assert other.in_use(number.e164) == 0
     other.close()
+
+
+def test_closing_while_a_round_ends_timed_out_calls_ends_the_rest_as_closed():
+    """A round takes the calls whose time is up and gives each a last try; close()
+    during the first one's try ends the others as closed, with no try on a closing
+    backend."""
+
+    class Gated(numsim.MemoryBackend):
+        def __init__(self):
+            super().__init__()
+            self.armed, self.tries = False, 0
+            self.reached, self.go = threading.Event(), threading.Event()
+
+        def grant(self, *args, **options):
+            if self.armed:
+                self.tries += 1
+                self.reached.set()
+                self.go.wait(10)
+            return super().grant(*args, **options)
+
+    number = twilio(0)
+    clock = numsim.ManualClock(START)
+    backend = Gated()
+    allocator = numsim.Allocator([number], {"t": pool(number)}, backend=backend, clock=clock)
+    allocator.acquire("t", us(0))
+    first = allocator.request("t", us(1), timeout=1)
+    second = allocator.request("t", us(2), timeout=1)
+    backend.armed = True
+    round_ = threading.Thread(target=clock.advance, args=(2,), daemon=True)
+    round_.start()  # both are out of time: the wake-up's round gives each a last try
+    assert backend.reached.wait(10)
+    allocator.close()
+    backend.go.set()
+    round_.join(5)
+    assert first.done and second.done and second.closed
+    assert backend.tries == 1
