@@ -157,3 +157,25 @@ def test_evaluate_campaign_in_python_gives_the_clis_figures(capsys, campaign):
         evaluate_campaign(scenario, [0])
     with pytest.raises(ValueError, match=r"evaluate_campaign\(scenario, numbers\) gives the hours"):
         evaluate(scenario, [4, 10])
+
+
+def test_a_run_that_did_not_finish_counts_as_lasting_the_whole_run(capsys, tmp_path):
+    """Runs that missed the scenario's hours are not left out (which made the figure
+    look faster the more runs failed): each counts as lasting the whole run, the figure
+    is then a lower bound, and the report says so."""
+    from numsim.cli import main
+    from numsim.planning import campaign_completion
+    from numsim.sim.run import with_numbers
+
+    path = _file(tmp_path, UNCAPPED.replace('name = "600 contacts"', 'name = "short"\nhours = 2'))
+    scenario = Scenario.from_toml(path)
+    done = campaign_completion(with_numbers(scenario, 2), replications=3, progress=False)
+    assert done.finished == 0 and done.at_least
+    assert (done.hours, done.low, done.high) == (2.0, 2.0, 2.0)
+    enough = campaign_completion(with_numbers(scenario, 10), replications=3, progress=False)
+    assert enough.finished == 1 and not enough.at_least and enough.hours < 2
+    argv = ["evaluate", path, "--numbers", "2,10", "--replications", "3", "--workers", "1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert ">=2.00" in out and "nan" not in out
+    assert "did not finish within the scenario's 2 h" in out

@@ -87,10 +87,11 @@ def _campaign_report(evaluation: Any) -> str:
     """A contact list has no service level to speak of: what a planner compares is when
     it is done, so each size gets its completion time with its interval, beside the
     closed form's hours and the limit that dominates."""
+    at_least = evaluation.table["finished"] < 1.0
     rows = [
         [
             str(n),
-            f"{row['hours']:.2f}",
+            (">=" if at_least[n] else "") + f"{row['hours']:.2f}",
             f"{row['hours_low']:.2f}-{row['hours_high']:.2f}",
             f"{row['finished']:.0%}",
             f"{row['estimate_hours']:.2f}",
@@ -107,11 +108,19 @@ def _campaign_report(evaluation: Any) -> str:
         "estimate h",
         "limited by",
     ]
+    note = ""
+    if at_least.any():
+        note = (
+            f"\n>=: some runs did not finish within the scenario's {evaluation.end_hours:g} h; "
+            "each counts as lasting that long, so the hours are at least these"
+        )
     return (
         f"{evaluation.scenario}: {evaluation.provider} numbers, campaigns: hours until every "
         f"contact is answered or out of attempts; {evaluation.replications} runs a size "
         "(numsim size SCENARIO --finish-by "
-        "HOURS: the fewest numbers for a deadline)\n" + format_table([*headers, "cost/month"], rows)
+        "HOURS: the fewest numbers for a deadline)\n"
+        + format_table([*headers, "cost/month"], rows)
+        + note
     )
 
 

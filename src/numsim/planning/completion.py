@@ -3,17 +3,20 @@ with an interval, beside the closed-form estimate that names the dominant limit.
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from ..sim.run import replicate
+from ..sim.run import interval, replicate
 from ..sim.scenario import Scenario
 from .campaign import CampaignEstimate, campaign_estimate
 
 
 @dataclass(frozen=True)
 class CampaignCompletion:
-    """Hours until every campaign is done (answered or out of attempts)."""
+    """Hours until every campaign is done (answered or out of attempts). A run whose
+    campaigns had not finished by the scenario's end counts as lasting until then: with
+    any such run (`at_least`), the figures are lower bounds."""
 
     hours: float  # mean over replications
     low: float  # confidence interval
@@ -24,6 +27,11 @@ class CampaignCompletion:
     @property
     def binding_constraint(self) -> str:
         return self.estimate.binding_constraint
+
+    @property
+    def at_least(self) -> bool:
+        """Whether some run did not finish (so the hours are a lower bound)."""
+        return self.finished < 1.0
 
 
 def campaign_completion(
@@ -42,7 +50,8 @@ def campaign_completion(
     runs = replicate(
         scenario, replications, seed=seed, executor=executor, workers=workers, progress=progress
     )
-    mean, low, high = runs.interval("campaign_completion_hours", confidence)
     done = runs.values("campaign_completion_hours")
-    finished = sum(1 for hours in done if hours == hours) / len(done)
+    finished = sum(1 for hours in done if not math.isnan(hours)) / len(done)
+    end = scenario.duration_seconds / 3600.0
+    mean, low, high = interval([end if math.isnan(h) else h for h in done], confidence)
     return CampaignCompletion(mean, low, high, finished, estimate)

@@ -153,6 +153,7 @@ class CampaignEvaluation:
     table: pd.DataFrame  # hours, hours_low, hours_high, finished, estimate_hours, ...
     replications: int
     confidence: float
+    end_hours: float  # when a run stops: an unfinished one counts as lasting this long
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON values: the settings and one record per pool size."""
@@ -161,6 +162,7 @@ class CampaignEvaluation:
             "provider": self.provider,
             "replications": self.replications,
             "confidence": self.confidence,
+            "end_hours": self.end_hours,
             "rows": _records(self.table),
         }
 
@@ -220,7 +222,8 @@ def evaluate_campaign(
             "cost_per_month": cost_per_month(provider, n, prices),
         }
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("numbers")
-    return CampaignEvaluation(scenario.name, provider, table, replications, confidence)
+    end = scenario.duration_seconds / 3600.0
+    return CampaignEvaluation(scenario.name, provider, table, replications, confidence, end)
 
 
 def _plot_by_size(
