@@ -483,3 +483,35 @@ def test_runs_that_disagree_with_the_formula_hand_over_to_the_search(monkeypatch
     assert sizing.found_by == "simulation" and sizing.formula_blind_spot is None
     assert sizing.decided_by in ("interval", "tolerance")
     assert sizing.numbers == 15  # the search's answer, not the skewed formula's
+
+
+def test_every_planning_refusal_is_a_numsim_error_naming_what_is_wrong():
+    """The README promises one clause, `except numsim.NumsimError`, for every error
+    numsim raises on purpose; planning raised plain ValueErrors (and an AttributeError
+    for a bare number as the target)."""
+    import numsim
+    from numsim.planning import evaluate, evaluate_campaign
+
+    twilio = NumberGroup(count=3, provider="twilio")
+    open_ = open_load(twilio)
+    campaign = Scenario(
+        name="list",
+        numbers=(twilio,),
+        campaigns=(Campaign(contacts=50, country="US", max_in_flight=3),),
+        call=CallModel(talk_seconds=Distribution("exponential", mean=HOLD)),
+    )
+    cases = {
+        "a campaign has no service level": lambda: evaluate(campaign, [3]),
+        "the scenario's load is campaigns": lambda: fast(campaign, ServiceLevel(0.9)),
+        "numbers must be whole numbers": lambda: evaluate(open_, [0]),
+        "a FinishBy target needs a scenario with campaigns": lambda: fast(open_, FinishBy(5)),
+        "share must be": lambda: ServiceLevel(1.5),
+        "share must be strictly between 0 and 1, got -1": lambda: MaxBlocking(-1),
+        "hours must be": lambda: FinishBy(hours=0),
+        "target must be a Target such as ServiceLevel": lambda: fast(open_, 0.9),
+        "no campaigns": lambda: evaluate_campaign(open_, [3], replications=2),
+    }
+    for words, call in cases.items():
+        with pytest.raises(PlanningError, match=words) as raised:
+            call()
+        assert isinstance(raised.value, numsim.NumsimError) and isinstance(raised.value, ValueError)

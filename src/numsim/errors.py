@@ -42,6 +42,11 @@ class ImportFileError(NumsimError, ValueError):
     """A bulk-import file refused as a whole (not CSV, missing columns, ...)."""
 
 
+class PlanningError(NumsimError, ValueError):
+    """A planning question numsim cannot answer as asked (a bad argument, a target the
+    scenario cannot meet): the message names what is wrong, or the limit in the way."""
+
+
 class BackendUnavailable(NumsimError, RuntimeError):
     """The allocator's backend (Redis) cannot be reached; nothing was taken."""
 

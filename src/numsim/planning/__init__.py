@@ -7,6 +7,7 @@ size_pool() simulates, so it needs the sim extra and is imported on first use.
 import importlib
 from typing import Any
 
+from ..errors import PlanningError
 from ..formulas.analytic import OfferedLoad, erlang_figures, offered_load
 from ..formulas.erlang import (
     Impatient,
@@ -31,7 +32,6 @@ _SIMULATED = {
     "evaluate": "evaluation",
     "IntervalSizing": "intervals",
     "size_intervals": "intervals",
-    "PlanningError": "sizing",
     "Sizing": "sizing",
     "size_pool": "sizing",
 }

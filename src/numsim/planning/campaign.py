@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from ..allocator.rules import calling_hours_map
+from ..errors import PlanningError
 from ..formulas.analytic import channels_per_number
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def campaign_estimate(scenario: Scenario, numbers: int | None = None) -> Campaig
     """The estimate for `scenario`'s campaigns; `numbers`: its first number group's
     count instead of the scenario's."""
     if not scenario.campaigns:
-        raise ValueError("the scenario has no campaigns to estimate")
+        raise PlanningError("the scenario has no campaigns to estimate")
     groups = list(scenario.numbers)
     if numbers is not None and groups:
         groups[0] = replace(groups[0], count=numbers)

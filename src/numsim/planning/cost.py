@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ..errors import PlanningError
 from ..numbers import Provider
 from ..validation import finite
 
@@ -26,7 +27,7 @@ def monthly_price(provider: str, prices: Mapping[str, float] | None = None) -> f
     price = table.get(name)
     if price is None:
         return None
-    return finite(f"the monthly price of a {name} number", price)
+    return finite(f"the monthly price of a {name} number", price, error=PlanningError)
 
 
 def cost_per_month(

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..allocator.refusal import BUSY, DAILY_CAP, HOURLY_CAP, REASONS
+from ..errors import PlanningError
 from ..formulas.analytic import channels_per_number, expected_attempts, offered_load, pool_channels
 from ..formulas.erlang import Impatient
 from ..sim.parallel import Summary, executor_for, progress_bar, run_all
@@ -99,7 +100,7 @@ def evaluate(
     sizes = _checked(scenario, numbers, replications)
     load = offered_load(scenario)
     if is_campaign(scenario):
-        raise ValueError(
+        raise PlanningError(
             "a campaign has no service level to evaluate: evaluate_campaign(scenario, "
             "numbers) gives the hours until its contacts are done"
         )
@@ -313,11 +314,11 @@ def _checked(scenario: Scenario, numbers: Sequence[int], replications: int) -> l
     if not sizes or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes
     ):
-        raise ValueError(f"numbers must be whole numbers >= 1, got {numbers!r}")
+        raise PlanningError(f"numbers must be whole numbers >= 1, got {numbers!r}")
     if isinstance(replications, bool) or not isinstance(replications, int) or replications < 2:
-        raise ValueError(f"replications must be a whole number >= 2, got {replications!r}")
+        raise PlanningError(f"replications must be a whole number >= 2, got {replications!r}")
     if not scenario.numbers:
-        raise ValueError("evaluate varies a number group: the scenario has none (a registry?)")
+        raise PlanningError("evaluate varies a number group: the scenario has none (a registry?)")
     return sorted(set(sizes))
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ..errors import PlanningError
 from ..formulas.analytic import channels_per_number, offered_load, pool_channels
 from .targets import FinishBy, Target
 
@@ -92,9 +93,9 @@ def size_intervals(
     """Per interval of the run, its mean rate and the fewest numbers of the first group
     whose M/M/c+D figure meets `target` at that rate held steady."""
     if minutes not in INTERVAL_MINUTES:
-        raise ValueError(f"interval minutes must be one of {INTERVAL_MINUTES}, got {minutes!r}")
+        raise PlanningError(f"interval minutes must be one of {INTERVAL_MINUTES}, got {minutes!r}")
     if isinstance(target, FinishBy) or not scenario.arrivals or scenario.hours is None:
-        raise ValueError("interval sizing needs open arrivals over a run of given hours")
+        raise PlanningError("interval sizing needs open arrivals over a run of given hours")
     scenario = target.prepare(scenario)
     rows = {}
     for start, rates in _interval_rates(scenario, minutes):

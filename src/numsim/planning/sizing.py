@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..allocator.refusal import BUSY, REASONS, SHORTAGE_REASONS
-from ..errors import NumsimError
+from ..errors import PlanningError
 from ..formulas.analytic import (
     OfferedLoad,
     channels_per_number,
@@ -66,10 +66,6 @@ SEARCH_RUNS, CAMPAIGN_RUNS = (5, 50), (3, 12)
 # A campaign run stops at this many times its deadline, counted as lasting that long:
 # a pool far too small is known short without dialling its whole list.
 CAMPAIGN_HORIZON = 3.0
-
-
-class PlanningError(NumsimError, ValueError):
-    """No pool size meets the target: the message names the limit in the way."""
 
 
 @dataclass
@@ -246,6 +242,11 @@ def size_pool(
     simulated only to confirm it (that size and the one below, in short runs); if the
     runs disagree with the formula, the search runs as elsewhere (`formula_first`
     False: always the search)."""
+    if not isinstance(target, Target):
+        raise PlanningError(
+            f"target must be a Target such as ServiceLevel(0.9, within_seconds=30) or "
+            f"FinishBy(hours=8), got {target!r}"
+        )
     options = dict(
         target=target,
         replications=replications,
@@ -297,13 +298,15 @@ def _size_pool(
     """size_pool() over the whole run: its figure as one average."""
     deadline = isinstance(target, FinishBy)
     first, most = CAMPAIGN_RUNS if deadline else SEARCH_RUNS
-    replications = whole("replications", replications or first, minimum=2)
-    max_replications = whole("max_replications", max_replications or most, minimum=replications)
-    max_numbers = whole("max_numbers", max_numbers, minimum=1)
+    replications = whole("replications", replications or first, minimum=2, error=PlanningError)
+    max_replications = whole(
+        "max_replications", max_replications or most, minimum=replications, error=PlanningError
+    )
+    max_numbers = whole("max_numbers", max_numbers, minimum=1, error=PlanningError)
     if tolerance is not None:
-        tolerance = finite("tolerance", tolerance)
+        tolerance = finite("tolerance", tolerance, error=PlanningError)
     if not scenario.numbers:
-        raise ValueError("size_pool sizes a number group: the scenario has none (a registry?)")
+        raise PlanningError("size_pool sizes a number group: the scenario has none (a registry?)")
     started = time.perf_counter()
     scenario = target.prepare(scenario)
     load = offered_load(scenario)
@@ -312,14 +315,14 @@ def _size_pool(
         _check_campaign_feasible(scenario, target, max_numbers)
     elif load is None:
         if scenario.campaigns:
-            raise ValueError(
+            raise PlanningError(
                 f"{target.describe()}: the scenario's load is campaigns, sized against a "
                 "deadline: FinishBy(hours) (numsim size --finish-by HOURS)"
             )
-        raise ValueError(f"{target.describe()}: the scenario needs open arrivals to size for")
+        raise PlanningError(f"{target.describe()}: the scenario needs open arrivals to size for")
     else:
         if not math.isfinite(load.erlangs):
-            raise ValueError(
+            raise PlanningError(
                 f"the load is {load.calls_per_hour:g} calls an hour held {load.hold_seconds:g} s "
                 "each: too large to size (is a mean duration too large?)"
             )

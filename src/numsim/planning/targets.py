@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from ..errors import PlanningError
 from ..formulas.erlang import Impatient, erlang_b, mean_wait, wait_exceeds
 from ..validation import finite, share
 
@@ -86,7 +87,7 @@ class MaxBlocking(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _set(self, "share", share("share", self.share, strict=True))
+        _set(self, "share", share("share", self.share, strict=True, error=PlanningError))
 
     @property
     def goal(self) -> float:
@@ -117,9 +118,13 @@ class ServiceLevel(Target):
     higher_is_better: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        _set(self, "share", share("share", self.share, strict=True))
+        _set(self, "share", share("share", self.share, strict=True, error=PlanningError))
         if self.within_seconds is not None:
-            _set(self, "within_seconds", finite("within_seconds", self.within_seconds))
+            _set(
+                self,
+                "within_seconds",
+                finite("within_seconds", self.within_seconds, error=PlanningError),
+            )
 
     @property
     def goal(self) -> float:
@@ -162,7 +167,7 @@ class MaxMeanWait(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _set(self, "seconds", finite("seconds", self.seconds, inclusive=False))
+        _set(self, "seconds", finite("seconds", self.seconds, inclusive=False, error=PlanningError))
 
     @property
     def goal(self) -> float:
@@ -188,7 +193,7 @@ class FinishBy(Target):
     higher_is_better: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        _set(self, "hours", finite("hours", self.hours, inclusive=False))
+        _set(self, "hours", finite("hours", self.hours, inclusive=False, error=PlanningError))
 
     @property
     def goal(self) -> float:
@@ -196,7 +201,7 @@ class FinishBy(Target):
 
     def prepare(self, scenario: Scenario) -> Scenario:
         if not scenario.campaigns:
-            raise ValueError("a FinishBy target needs a scenario with campaigns")
+            raise PlanningError("a FinishBy target needs a scenario with campaigns")
         return scenario
 
     def describe(self) -> str:
