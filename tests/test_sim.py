@@ -266,7 +266,21 @@ def test_proportion_intervals_stay_inside_zero_and_one():
     mean, low, high = interval([0.0, 0.0, 0.0, 0.02], proportion=True)
     assert low == 0.0 and 0 < mean < high < 1
     assert interval([0.99, 1.0, 1.0, 1.0], proportion=True)[2] == 1.0
-    assert interval([0.0, 0.0, 0.0, 0.02])[1] < 0  # a count may go below: no clipping
+    assert interval([0.0, 0.0, 0.0, 0.02])[1] < 0  # any value: no clipping here
+
+
+def test_a_figure_of_runs_never_has_a_negative_interval():
+    """Waits, counts and shares cannot be negative: a few runs with one long wait
+    gave wait_mean 0.31 (-0.17 to 0.78)."""
+    from numsim.sim.run import Replications
+
+    runs = [
+        {"wait_mean": w, "refusals": {"busy": b}} for w, b in ((0, 0), (0, 0), (0, 0), (1.2, 1))
+    ]
+    replications = Replications(small(), [1, 2, 3, 4], runs)
+    for figure in ("wait_mean", "refused_busy"):
+        mean, low, high = replications.interval(figure)
+        assert low == 0.0 < mean < high
 
 
 def test_parallel_and_serial_runs_give_identical_tables():

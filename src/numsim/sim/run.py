@@ -193,8 +193,12 @@ class Replications:
         return [figure_value(summary, figure) for summary in self.summaries]
 
     def interval(self, figure: str, confidence: float = 0.95) -> tuple[float, float, float]:
-        """(mean, low, high) of `figure` across runs: Student t interval."""
-        return interval(self.values(figure), confidence, proportion=figure in PROPORTIONS)
+        """(mean, low, high) of `figure` across runs: Student t interval, its low end at
+        least 0 (every figure counts or times something)."""
+        mean, low, high = interval(
+            self.values(figure), confidence, proportion=figure in PROPORTIONS
+        )
+        return mean, max(low, 0.0), high  # max keeps a NaN (too few runs) as it is
 
     def figures(self) -> list[str]:
         """The figures of summary(): the standard ones, the refusal reasons the runs saw,
