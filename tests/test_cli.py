@@ -262,6 +262,13 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 def test_usage_errors_exit_1(capsys):
     code, _, err = run(capsys, "frobnicate")
     assert code == 1 and "invalid choice" in err
+    # A flag the command does not take: refused in the command's name, pointing to its
+    # own --help (not numsim's, which does not list it).
+    code, _, err = run(capsys, "evaluate", "--numbers", "29", "--finish-by", "8", "x.toml")
+    assert code == 1 and err == (
+        "numsim evaluate: error: unrecognized arguments: --finish-by x.toml "
+        "(see numsim evaluate --help)\n"
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
 
 from ..credentials import CredentialError
 from ..errors import (
@@ -38,14 +38,28 @@ USER_ERRORS = (
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **options: Any) -> None:
+        super().__init__(*args, **options)
+        self.subcommands: Mapping[str, argparse.ArgumentParser] = {}  # numsim's commands
+
     def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage block: bad input is one readable line."""
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_command(self, argv: Sequence[str] | None) -> argparse.Namespace:
+        """parse_args, but an argument the command does not take is refused in the name
+        of that command (whose --help lists what it takes), not of numsim."""
+        parsed, extras = self.parse_known_args(argv)
+        if extras:
+            where = self.subcommands.get(parsed.command, self)
+            where.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser() -> _Parser:
     parser = _Parser(prog="numsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.subcommands = commands.choices
     numbers.register(commands)
     simulate.register(commands)
     size.register(commands)
@@ -58,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_command(argv)
     except SystemExit as exit_:  # usage errors (1) and --help (0)
         return int(exit_.code or 0)
     try:

@@ -10,6 +10,7 @@ from concurrent.futures import Executor
 from contextlib import contextmanager
 from typing import Any
 
+from ..errors import PlanningError
 from ..extras import needs_extra
 from ..validation import share
 from .numbers import format_table
@@ -81,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     with needs_extra("sim", "numsim size"):
         from ..planning import size_pool
         from ..sim import Scenario
+        from ..sim.scenario import MAX_POOL
 
     scenario = Scenario.from_toml(args.scenario) if args.scenario else None
     scenario = apply_scenario_flags(scenario, args, name="numsim size")
@@ -102,6 +104,11 @@ def run(args: argparse.Namespace) -> int:
             interval_minutes=None if args.day_average else args.interval or 60,
         )
     spare = _spare_numbers(args.spare, sizing.numbers)
+    if spare is not None and sizing.numbers + spare > MAX_POOL:
+        raise PlanningError(
+            f"--spare {_spare_text(args.spare)}: {sizing.numbers:,} + {spare:,} numbers is more "
+            f"than a pool holds ({MAX_POOL:,})"
+        )
     if args.json:
         answer = sizing.to_dict()
         answer["number_groups"] = len(scenario.numbers)
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         money = "" if cost is None else f", ${cost:,.2f} a month"
         notes.append(
             f"with spare:  {sizing.numbers} + {spare} = {sizing.numbers + spare} numbers{money} "
-            f"(--spare {args.spare[0]:g}{'%' if args.spare[1] else ''}, not simulated)"
+            f"(--spare {_spare_text(args.spare)}, not simulated)"
         )
     if sizing.campaign is not None:
         report = _campaign_report(scenario.name, sizing)
@@ -146,6 +153,13 @@ def _spare(text: str) -> tuple[float, bool]:
             f"--spare takes a share like 10% or whole numbers like 2, got {text!r}"
         )
     return value, percent
+
+
+def _spare_text(spare: tuple[float, bool]) -> str:
+    """--spare as typed, without exponents: 10%, 2, 1,000,000."""
+    value, percent = spare
+    text = f"{value:,.0f}" if value.is_integer() else f"{value:g}"
+    return text + ("%" if percent else "")
 
 
 def _spare_numbers(spare: tuple[float, bool] | None, numbers: int) -> int | None:
