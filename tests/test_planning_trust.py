@@ -124,8 +124,10 @@ def test_cli_size_spare_groups_and_twilio_channels(capsys, tmp_path):
     assert main(["size", *flags, "--spare", "1.5"]) == 1
     assert "--spare takes" in capsys.readouterr().err
     assert main(["size", *flags, "--workers", "1", "--spare", "1000000"]) == 1
-    assert capsys.readouterr().err.strip().endswith(
-        "--spare 1,000,000: 29 + 1,000,000 numbers is more than a pool holds (100,000)"
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("--spare 1,000,000: 29 + 1,000,000 numbers is more than a pool holds (100,000)")
     )
     path = tmp_path / "two.toml"
     path.write_text(

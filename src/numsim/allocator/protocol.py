@@ -94,7 +94,7 @@ ARGUMENTS: Mapping[str, Arguments] = {
     "acquire_number": Arguments("now", "e164", "id", "ttl", "era"),
     "release": Arguments("now", "id", "number"),
     "renew": Arguments("now", "id", "number", "ttl"),
-    "numbers": Arguments("now", "subset", rest="numbers"),  # subset "1": only those numbers
+    "numbers": Arguments("now", rest="numbers"),
     "next_expiry": Arguments("now"),
     "check": Arguments("now", "repair", rest="numbers"),
     "waiting": Arguments("now", "token", "ttl"),

@@ -1,21 +1,14 @@
--- ARGV: now, subset, then numbers. subset "1": only those numbers' keys are read (a page's
--- numbers); "0": every number's. Returns NUMBERS, then a NUMBERS_ROW for each number with
--- state (a number never added, or removed and idle, has none): calls is "window count"
--- pairs (window in us, space-separated) for each window the number keeps.
+-- ARGV: now, then numbers: only their keys are read (a page's numbers, or one chunk of a
+-- read of every number: one call over a big pool would hold Redis for all of it).
+-- Returns NUMBERS, then a NUMBERS_ROW for each number with state (a number never added,
+-- or removed and idle, has none): calls is "window count" pairs (window in us,
+-- space-separated) for each window the number keeps.
 if not CFGV then return {-1} end
 local now = clock(ARGV[ARG_NOW])
 reclaim(now)
 local result = {[NUMBERS_NOW] = now}
-local wanted
-if ARGV[ARG_SUBSET] == "1" then
-  wanted = {}
-  for i = ARG_NUMBERS, #ARGV do
-    wanted[#wanted + 1] = ARGV[i]
-  end
-else
-  wanted = redis.call("SMEMBERS", key("numbers"))
-end
-for _, e in ipairs(wanted) do
+for i = ARG_NUMBERS, #ARGV do
+  local e = ARGV[i]
   local n = state(e)
   local calls = trim(e, now, n.caps)
   local counts, made = {}, 0
