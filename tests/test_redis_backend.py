@@ -571,3 +571,26 @@ def test_reading_every_number_never_holds_redis_for_the_whole_pool(redis_server,
     assert sorted(everything) == sorted(n.e164 for n in numbers)
     assert sum(state.in_use for state in everything.values()) == 4
     backend.close()
+
+
+def test_a_refusal_itemizes_a_sample_of_a_big_pool(redis_server):
+    """Itemizing every number of a fully busy pool held Redis 63 ms per refused call at
+    10,000 numbers: a refusal names at most EXPLAIN_LIMIT of them, all really busy; a
+    pool that small or smaller is itemized whole, as in memory."""
+    from numsim.allocator.protocol import EXPLAIN_LIMIT
+
+    numbers = [twilio(i) for i in range(EXPLAIN_LIMIT + 20)]
+    backend = RedisBackend(redis_server.url, namespace=namespace())
+    allocator = numsim.Allocator(numbers, {"t": pool(*numbers)}, backend=backend)
+    for i in range(len(numbers)):
+        allocator.try_grant("t", us(i % 50))
+    refused = allocator.try_acquire("t", us(0), explain=True)
+    assert refused.reason == "busy" and len(refused.reasons) == EXPLAIN_LIMIT
+    assert set(refused.reasons) <= {n.e164 for n in numbers}
+    assert set(refused.reasons.values()) == {"busy"}
+    small = numbers[:3]
+    allocator.assign("small", [n.e164 for n in small])
+    assert set(allocator.try_acquire("small", us(0), explain=True).reasons) == {
+        n.e164 for n in small
+    }
+    backend.close()

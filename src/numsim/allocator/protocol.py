@@ -101,10 +101,17 @@ ARGUMENTS: Mapping[str, Arguments] = {
 }
 
 
+# A refusal on Redis itemizes at most this many of the pool's numbers (a random sample
+# of a bigger pool): one refused call must not hold Redis for the whole pool (a fully
+# busy 10,000-number template took 63 ms of Redis per refusal, at the worst time).
+EXPLAIN_LIMIT = 100
+
+
 def lua_shapes() -> str:
     """Every reply shape's constants, for the top of the library (1-based), and each
     refusal reason the functions name (`REASON_BUSY = "busy"`: refusal.KINDS declares
-    them; a cap's reason comes with the cap's row), and the refusal counters' prefixes."""
+    them; a cap's reason comes with the cap's row), the refusal counters' prefixes and
+    EXPLAIN_LIMIT."""
     reasons = [r for r in KINDS if r not in {c.cap.reason for c in CAPS if c.cap}]
     names = ", ".join(f"REASON_{r.upper()}" for r in reasons)
     values = ", ".join(f'"{r}"' for r in reasons)
@@ -113,6 +120,7 @@ def lua_shapes() -> str:
             *(_lua_constants(type(shape).__name__, shape._fields, width=True) for shape in SHAPES),
             f"local {names} = {values}",
             f'local COUNT_REFUSALS, COUNT_TEMPLATE_REFUSALS = "{REFUSALS}", "{TEMPLATE_REFUSALS}"',
+            f"local EXPLAIN_LIMIT = {EXPLAIN_LIMIT}",
         ]
     )
 

@@ -115,8 +115,8 @@ if not pick then
     reason = blocker and status(blocker, now) or REASON_BUSY
   end
   local statuses = {}
-  if explain then
-    for _, e in ipairs(redis.call("SMEMBERS", key("p", template))) do
+  if explain then  -- a sample of a big pool: see EXPLAIN_LIMIT
+    for _, e in ipairs(redis.call("SRANDMEMBER", key("p", template), EXPLAIN_LIMIT)) do
       statuses[#statuses + 1] = e
       statuses[#statuses + 1] = status(e, now)
     end
