@@ -324,6 +324,34 @@ def test_simulations_that_cannot_finish_are_one_line(capsys, argv, message):
     assert len(err.strip().splitlines()) == 1
 
 
+BAD_SCENARIO = """hours = 1
+[[numbers]]
+count = 2
+[[arrivals]]
+calls_per_hour = 10
+"""
+
+
+@pytest.mark.parametrize("command", ["simulate", "size"])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('calling_hours = "weekends"', 'calling_hours must be "default" or a table'),
+        ("calling_hours = 5", "calling_hours must be"),
+        ('calling_hours = ["08:00", "21:00"]', "calling_hours must be"),
+    ],
+)
+def test_a_bad_scenario_file_is_one_line_naming_the_field(
+    capsys, tmp_path, command, setting, message
+):
+    """Found by a new user's trial: these were tracebacks, or messages naming no field."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f"{setting}\n{BAD_SCENARIO}")
+    code, out, err = run(capsys, command, str(path))
+    assert code == 1 and out == "" and message in err, err
+    assert err.startswith("numsim: error: ") and len(err.strip().splitlines()) == 1
+
+
 def test_simulating_twilio_channels_warns_once(capsys):
     argv = ["--provider", "twilio", "--channels", "10", "--hours", "0.1", "--json"]
     code, out, err = run(capsys, "simulate", *argv)

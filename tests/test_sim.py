@@ -94,6 +94,26 @@ def test_bad_scenarios_are_refused_naming_the_field(data, message):
 OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
 
 
+CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[start, end\]\}'
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"calling_hours": "weekends"}, f"^scenario: {CALLING_HOURS_TAKE}, got 'weekends'$"),
+        ({"calling_hours": 5}, f"{CALLING_HOURS_TAKE}, got 5$"),
+        ({"calling_hours": ["08:00", "21:00"]}, rf"{CALLING_HOURS_TAKE}, got \['08:00', '21:00'\]"),
+        ({"calling_hours": {"US": "x"}}, "^scenario: calling_hours: .*for US must be"),
+        ({"calling_hours": {"us": ["08:00", "21:00"]}}, "^scenario: calling_hours: .*got 'us'"),
+    ],
+)
+def test_bad_rules_are_refused_naming_the_field(changes, message):
+    """Found by a new user's trial: these reached the allocator, as a traceback
+    (AttributeError, TypeError) or a message naming no field."""
+    with pytest.raises(ScenarioError, match=message):
+        Scenario.from_dict(OPEN | changes)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -7,7 +7,7 @@ so a typo never silently turns into a default.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from numbers import Real
@@ -264,8 +264,14 @@ class Scenario:
                 raise ScenarioError(f"destination_limit: {error}") from None
         if self.calling_hours == "default":
             _set(self, "calling_hours", dict(DEFAULT_CALLING_HOURS))
+        _rule(
+            self,
+            "calling_hours",
+            calling_hours_map,
+            takes='"default" or a table {COUNTRY = [start, end]}',
+            plain=type(None),
+        )
         try:
-            calling_hours_map(self.calling_hours)
             Strategy.named(self.strategy)
         except ValueError as error:
             raise ScenarioError(str(error)) from None
@@ -418,6 +424,20 @@ def _country(obj: object, name: str) -> None:
     if not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
         raise ScenarioError(f"{name} must be an ISO country code like 'IN', got {value!r}")
     _set(obj, name, value.upper())
+
+
+def _rule(obj: object, name: str, parse: Callable[[Any], Any], *, takes: str, plain: type) -> None:
+    """A rule of the allocator's: a table (or a `plain` value), its contents checked and
+    normalized by the allocator's own `parse`; refused naming the field and what it takes."""
+    value = getattr(obj, name)
+    if isinstance(value, plain):
+        return
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{name} must be {takes}, got {value!r}")
+    try:
+        _set(obj, name, parse(value))
+    except ValueError as error:
+        raise ScenarioError(f"{name}: {error}") from None
 
 
 def _templates(obj: object, name: str) -> None:
