@@ -339,6 +339,8 @@ calls_per_hour = 10
         ('calling_hours = "weekends"', 'calling_hours must be "default" or a table'),
         ("calling_hours = 5", "calling_hours must be"),
         ('calling_hours = ["08:00", "21:00"]', "calling_hours must be"),
+        ('destination_limit = "x"', "destination_limit must be a table of settings (max_calls"),
+        ("destination_limit = {calls = 1}", "destination_limit: unknown setting(s) calls; known"),
     ],
 )
 def test_a_bad_scenario_file_is_one_line_naming_the_field(

@@ -105,6 +105,25 @@ CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[
         ({"calling_hours": ["08:00", "21:00"]}, rf"{CALLING_HOURS_TAKE}, got \['08:00', '21:00'\]"),
         ({"calling_hours": {"US": "x"}}, "^scenario: calling_hours: .*for US must be"),
         ({"calling_hours": {"us": ["08:00", "21:00"]}}, "^scenario: calling_hours: .*got 'us'"),
+        (
+            {"destination_limit": "x"},
+            r"^scenario: destination_limit must be a table of settings \(max_calls, per_seconds\), "
+            "got 'x'$",
+        ),
+        ({"destination_limit": 5}, r"destination_limit must be a table .*got 5$"),
+        (
+            {"destination_limit": {"calls": 1}},
+            r"^scenario: destination_limit: unknown setting\(s\) calls; "
+            "known: max_calls, per_seconds$",
+        ),
+        (
+            {"destination_limit": {"max_calls": 1}},
+            r"^scenario: destination_limit: missing setting\(s\) per_seconds$",
+        ),
+        (
+            {"destination_limit": {"max_calls": 1, "per_seconds": "x"}},
+            "^scenario: destination_limit: per_seconds must be a finite number > 0, got 'x'$",
+        ),
     ],
 )
 def test_bad_rules_are_refused_naming_the_field(changes, message):

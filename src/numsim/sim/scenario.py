@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime
 from numbers import Real
 from pathlib import Path
@@ -256,12 +256,9 @@ class Scenario:
         _seconds(self, "max_wait_seconds")
         if self.service_level_seconds is not None:
             _seconds(self, "service_level_seconds")
-        if isinstance(self.destination_limit, Mapping):
-            limit = self.destination_limit
-            try:
-                _set(self, "destination_limit", DestinationLimit(**limit))
-            except (TypeError, ValueError) as error:
-                raise ScenarioError(f"destination_limit: {error}") from None
+        if self.destination_limit is not None:
+            limit = _build(DestinationLimit, self.destination_limit, "destination_limit")
+            _set(self, "destination_limit", limit)
         if self.calling_hours == "default":
             _set(self, "calling_hours", dict(DEFAULT_CALLING_HOURS))
         _rule(
@@ -351,14 +348,22 @@ class Scenario:
 def _build(cls: type, data: Any, where: str) -> Any:
     if isinstance(data, cls):
         return data
-    if not isinstance(data, Mapping):
-        raise ScenarioError(f"{where} must be a table of settings, got {data!r}")
     known = {f.name for f in fields(cls)}
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            f"{where} must be a table of settings ({', '.join(sorted(known))}), got {data!r}"
+        )
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(
             f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    required = (
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    )
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ScenarioError(f"{where}: missing setting(s) {', '.join(missing)}")
     try:
         return cls(**data)
     except ScenarioError as error:
