@@ -341,6 +341,8 @@ calls_per_hour = 10
         ('calling_hours = ["08:00", "21:00"]', "calling_hours must be"),
         ('destination_limit = "x"', "destination_limit must be a table of settings (max_calls"),
         ("destination_limit = {calls = 1}", "destination_limit: unknown setting(s) calls; known"),
+        ('[[arrivals]]\ncountry = "ZZ"\ncalls_per_hour = 5', "arrivals[1]: unknown country 'ZZ'"),
+        ('[[numbers]]\ncountry = "ZZ"', "numbers[1]: unknown country 'ZZ'"),
     ],
 )
 def test_a_bad_scenario_file_is_one_line_naming_the_field(
@@ -348,7 +350,8 @@ def test_a_bad_scenario_file_is_one_line_naming_the_field(
 ):
     """Found by a new user's trial: these were tracebacks, or messages naming no field."""
     path = tmp_path / "bad.toml"
-    path.write_text(f"{setting}\n{BAD_SCENARIO}")
+    table = setting.startswith("[")  # after the scenario's own tables, else before them
+    path.write_text(f"{BAD_SCENARIO}{setting}\n" if table else f"{setting}\n{BAD_SCENARIO}")
     code, out, err = run(capsys, command, str(path))
     assert code == 1 and out == "" and message in err, err
     assert err.startswith("numsim: error: ") and len(err.strip().splitlines()) == 1

@@ -124,13 +124,47 @@ CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[
             {"destination_limit": {"max_calls": 1, "per_seconds": "x"}},
             "^scenario: destination_limit: per_seconds must be a finite number > 0, got 'x'$",
         ),
+        (
+            {"arrivals": [{"calls_per_hour": 6, "country": "ZZ"}]},
+            r"^scenario: arrivals\[0\]: unknown country 'ZZ'$",
+        ),
+        (
+            {"arrivals": [{"calls_per_hour": 6, "country": "XX"}]},
+            r"arrivals\[0\]: unknown country 'XX'$",
+        ),
+        (
+            {"arrivals": [{"calls_per_hour": 6, "country": "aq"}]},
+            r"arrivals\[0\]: unknown country 'aq'$",
+        ),
+        ({"numbers": [{"country": "ZZ"}]}, r"^scenario: numbers\[0\]: unknown country 'ZZ'$"),
+        (
+            {"campaigns": [{"calls_per_hour": 5, "country": "ZZ"}], "arrivals": []},
+            r"^scenario: campaigns\[0\]: unknown country 'ZZ'$",
+        ),
+        (
+            {"calling_hours": {"UK": ["08:00", "21:00"]}},
+            "^scenario: calling_hours: unknown country 'UK'$",
+        ),
     ],
 )
-def test_bad_rules_are_refused_naming_the_field(changes, message):
-    """Found by a new user's trial: these reached the allocator, as a traceback
-    (AttributeError, TypeError) or a message naming no field."""
+def test_bad_settings_are_refused_naming_the_field(changes, message):
+    """Found by a new user's trial: these reached the allocator or the pool, as a
+    traceback (AttributeError, TypeError) or a message naming no field."""
     with pytest.raises(ScenarioError, match=message):
         Scenario.from_dict(OPEN | changes)
+
+
+def test_countries_are_those_phonenumbers_knows_in_either_case():
+    scenario = Scenario.from_dict(
+        OPEN
+        | {
+            "numbers": [{"country": "gb"}],
+            "arrivals": [{"calls_per_hour": 6, "country": "ca"}],
+            "calling_hours": {"GB": ["09:00", "20:00"]},
+        }
+    )
+    assert (scenario.numbers[0].country, scenario.arrivals[0].country) == ("GB", "CA")
+    assert set(scenario.calling_hours) == {"GB"}
 
 
 @pytest.mark.parametrize(

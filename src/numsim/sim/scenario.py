@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
+
 from ..allocator.allocator import DEFAULT_LEASE_TTL
 from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
 from ..allocator.strategy import Strategy
@@ -428,21 +430,34 @@ def _country(obj: object, name: str) -> None:
     value = getattr(obj, name)
     if not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
         raise ScenarioError(f"{name} must be an ISO country code like 'IN', got {value!r}")
-    _set(obj, name, value.upper())
+    _set(obj, name, _known_country(value.upper(), value))
+
+
+def _known_country(code: object, given: object) -> object:
+    """`code` if phonenumbers knows the country (numsim makes its numbers, and a rule for
+    it can match a number): a typo would otherwise surface only while generating
+    numbers, or match no destination at all."""
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ScenarioError(f"unknown country {given!r}")
+    return code
 
 
 def _rule(obj: object, name: str, parse: Callable[[Any], Any], *, takes: str, plain: type) -> None:
-    """A rule of the allocator's: a table (or a `plain` value), its contents checked and
-    normalized by the allocator's own `parse`; refused naming the field and what it takes."""
+    """A rule of the allocator's: a table by country (or a `plain` value), its contents
+    checked and normalized by the allocator's own `parse`, its countries known; refused
+    naming the field and what it takes."""
     value = getattr(obj, name)
     if isinstance(value, plain):
         return
     if not isinstance(value, Mapping):
         raise ScenarioError(f"{name} must be {takes}, got {value!r}")
     try:
-        _set(obj, name, parse(value))
+        table = parse(value)
+        for country in table:
+            _known_country(country, country)
     except ValueError as error:
         raise ScenarioError(f"{name}: {error}") from None
+    _set(obj, name, table)
 
 
 def _templates(obj: object, name: str) -> None:
