@@ -343,6 +343,10 @@ calls_per_hour = 10
         ("destination_limit = {calls = 1}", "destination_limit: unknown setting(s) calls; known"),
         ('[[arrivals]]\ncountry = "ZZ"\ncalls_per_hour = 5', "arrivals[1]: unknown country 'ZZ'"),
         ('[[numbers]]\ncountry = "ZZ"', "numbers[1]: unknown country 'ZZ'"),
+        ('compliance = "yes"', "compliance must be true, false or a table"),
+        ("calls_per_second = 5", "calls_per_second must be a table"),
+        ("lease_ttl_seconds = 1e9", "scenario: lease_ttl_seconds must be a finite number"),
+        ("[[numbers]]\ntemplates = 5", "numbers[1]: templates must be a template id or a list"),
     ],
 )
 def test_a_bad_scenario_file_is_one_line_naming_the_field(
@@ -355,6 +359,16 @@ def test_a_bad_scenario_file_is_one_line_naming_the_field(
     code, out, err = run(capsys, command, str(path))
     assert code == 1 and out == "" and message in err, err
     assert err.startswith("numsim: error: ") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["simulate", "size"])
+def test_a_scenario_file_that_is_not_text_is_one_line_naming_the_file(capsys, tmp_path, command):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe" + BAD_SCENARIO.encode())
+    code, out, err = run(capsys, command, str(path))
+    assert code == 1 and out == ""
+    assert err.startswith(f"numsim: error: {path} is not valid TOML: not UTF-8")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_simulating_twilio_channels_warns_once(capsys):

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import random
+import re
 from pathlib import Path
 
 import matplotlib
@@ -95,6 +96,9 @@ OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
 
 
 CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[start, end\]\}'
+COMPLIANCE_TAKES = (
+    r'compliance must be true, false or a table \{COUNTRY = "trai" or "stir_shaken"\}'
+)
 
 
 @pytest.mark.parametrize(
@@ -145,6 +149,27 @@ CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[
             {"calling_hours": {"UK": ["08:00", "21:00"]}},
             "^scenario: calling_hours: unknown country 'UK'$",
         ),
+        ({"compliance": "yes"}, f"^scenario: {COMPLIANCE_TAKES}, got 'yes'$"),
+        ({"compliance": 1}, f"^scenario: {COMPLIANCE_TAKES}, got 1$"),
+        (
+            {"compliance": {"IN": "dnd"}},
+            "^scenario: compliance: .*'IN' must be one of trai, stir_shaken, got 'dnd'$",
+        ),
+        ({"compliance": {"ZZ": "trai"}}, "^scenario: compliance: unknown country 'ZZ'$"),
+        (
+            {"calls_per_second": 5},
+            r"^scenario: calls_per_second must be a table \{PROVIDER or ACCOUNT = calls per "
+            r"second\}, got 5$",
+        ),
+        (
+            {"numbers": [{"templates": 5}]},
+            r"^scenario: numbers\[0\]: templates must be a template id or a list of them, got 5$",
+        ),
+        (
+            {"lease_ttl_seconds": 1e9},
+            r"^scenario: lease_ttl_seconds must be a finite number > 0 and <= 86,400, "
+            r"got 1000000000\.0$",
+        ),
     ],
 )
 def test_bad_settings_are_refused_naming_the_field(changes, message):
@@ -165,6 +190,12 @@ def test_countries_are_those_phonenumbers_knows_in_either_case():
     )
     assert (scenario.numbers[0].country, scenario.arrivals[0].country) == ("GB", "CA")
     assert set(scenario.calling_hours) == {"GB"}
+
+
+def test_compliance_takes_a_table_of_the_rules_by_country():
+    assert Scenario.from_dict(OPEN | {"compliance": False}).compliance is False
+    table = Scenario.from_dict(OPEN | {"compliance": {"GB": "stir_shaken"}}).compliance
+    assert table == {"GB": "stir_shaken"}
 
 
 @pytest.mark.parametrize(
@@ -218,6 +249,12 @@ def test_toml_errors(tmp_path):
         Scenario.from_toml(broken)
     with pytest.raises(ScenarioError, match="cannot read"):
         Scenario.from_toml(tmp_path / "missing.toml")
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfehours = 1\n")
+    with pytest.raises(
+        ScenarioError, match=f"^{re.escape(str(binary))} is not valid TOML: not UTF-8"
+    ):
+        Scenario.from_toml(binary)
 
 
 def test_runs_repeat_exactly_with_a_seed():

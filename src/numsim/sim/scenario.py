@@ -6,8 +6,10 @@ so a typo never silently turns into a default.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime
 from numbers import Real
@@ -17,8 +19,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from ..allocator.allocator import DEFAULT_LEASE_TTL
-from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
+from ..allocator.allocator import DEFAULT_LEASE_TTL, MAX_LEASE_TTL
+from ..allocator.rules import (
+    DEFAULT_CALLING_HOURS,
+    DestinationLimit,
+    calling_hours_map,
+    compliance_map,
+)
 from ..allocator.strategy import Strategy
 from ..errors import NumsimError
 from ..numbers import SETTINGS, check_template_id
@@ -222,7 +229,8 @@ class Scenario:
     )
     destination_limit: DestinationLimit | None = None  # {max_calls, per_seconds}
     calling_hours: Any = None  # "default" (IN 09-21, US 08-21), {country = [start, end]}, or None
-    compliance: bool = True  # TRAI for India, STIR/SHAKEN for the US and Canada
+    # TRAI for India, STIR/SHAKEN for the US and Canada; or {country = "trai" | "stir_shaken"}
+    compliance: bool | Mapping[str, str] = True
     strategy: str = "least_loaded"  # least_loaded | round_robin | random | local_presence | sticky
     lease_ttl_seconds: float = float(DEFAULT_LEASE_TTL)  # a lost status callback holds this long
     calls_per_second: Mapping[str, float] = field(default_factory=dict)  # per account or provider
@@ -270,17 +278,29 @@ class Scenario:
             takes='"default" or a table {COUNTRY = [start, end]}',
             plain=type(None),
         )
+        _rule(
+            self,
+            "compliance",
+            compliance_map,
+            takes='true, false or a table {COUNTRY = "trai" or "stir_shaken"}',
+            plain=bool,
+        )
         try:
             Strategy.named(self.strategy)
         except ValueError as error:
             raise ScenarioError(str(error)) from None
-        _seconds(self, "lease_ttl_seconds", positive=True)
+        _seconds(self, "lease_ttl_seconds", positive=True, maximum=MAX_LEASE_TTL)
         _seconds(self, "timeline_seconds", positive=True)
+        if not isinstance(self.calls_per_second, Mapping):
+            raise ScenarioError(
+                "calls_per_second must be a table {PROVIDER or ACCOUNT = calls per second}, "
+                f"got {self.calls_per_second!r}"
+            )
         rates = {
             account: finite(
                 f"calls_per_second for {account!r}", rate, inclusive=False, error=ScenarioError
             )
-            for account, rate in dict(self.calls_per_second).items()
+            for account, rate in self.calls_per_second.items()
         }
         _set(self, "calls_per_second", rates)
         _check_size(self)
@@ -302,6 +322,11 @@ class Scenario:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as error:
             raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            byte = error.object[error.start]
+            raise ScenarioError(
+                f"{path} is not valid TOML: not UTF-8 (byte 0x{byte:02x} at position {error.start})"
+            ) from None
         except tomllib.TOMLDecodeError as error:
             raise ScenarioError(f"{path} is not valid TOML: {error}") from None
         base = path.parent
@@ -421,8 +446,9 @@ def _rates(arrivals: Arrivals) -> list[float]:
     return [float(v) if not isinstance(v, tuple) else float(v[2]) for v in arrivals.profile]
 
 
-def _seconds(obj: object, name: str, *, positive: bool = False) -> None:
-    value = finite(name, getattr(obj, name), inclusive=not positive, error=ScenarioError)
+def _seconds(obj: object, name: str, *, positive: bool = False, maximum: float = math.inf) -> None:
+    value = getattr(obj, name)
+    value = finite(name, value, inclusive=not positive, maximum=maximum, error=ScenarioError)
     _set(obj, name, value)
 
 
@@ -464,6 +490,8 @@ def _templates(obj: object, name: str) -> None:
     value = getattr(obj, name)
     if isinstance(value, str):
         value = (value,)
+    if not isinstance(value, Sequence | AbstractSet):
+        raise ScenarioError(f"{name} must be a template id or a list of them, got {value!r}")
     try:
         _set(obj, name, tuple(check_template_id(t) for t in value))
     except (TypeError, ValueError) as error:
