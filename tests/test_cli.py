@@ -345,6 +345,7 @@ calls_per_hour = 10
         ('[[numbers]]\ncountry = "ZZ"', "numbers[1]: unknown country 'ZZ'"),
         ('compliance = "yes"', "compliance must be true, false or a table"),
         ("calls_per_second = 5", "calls_per_second must be a table"),
+        ("calls_per_second = {nexmo = 1}", "calls_per_second: 'nexmo' is neither a provider"),
         ("lease_ttl_seconds = 1e9", "scenario: lease_ttl_seconds must be a finite number"),
         ("[[numbers]]\ntemplates = 5", "numbers[1]: templates must be a template id or a list"),
     ],

@@ -96,6 +96,9 @@ OPEN = {"numbers": [{}], "arrivals": [{"calls_per_hour": 600}], "hours": 8}
 
 
 CALLING_HOURS_TAKE = r'calling_hours must be "default" or a table \{COUNTRY = \[start, end\]\}'
+PACING_TAKES = (  # the providers, and the accounts of the number groups (none in OPEN)
+    r"is neither a provider \(twilio, plivo, exotel\) nor an account of the number groups$"
+)
 COMPLIANCE_TAKES = (
     r'compliance must be true, false or a table \{COUNTRY = "trai" or "stir_shaken"\}'
 )
@@ -166,6 +169,15 @@ COMPLIANCE_TAKES = (
             r"^scenario: numbers\[0\]: templates must be a template id or a list of them, got 5$",
         ),
         (
+            {"calls_per_second": {"nexmo": 1}},
+            f"^scenario: calls_per_second: 'nexmo' {PACING_TAKES}",
+        ),
+        (
+            {"calls_per_second": {"twlio": 1}},
+            f"^scenario: calls_per_second: 'twlio' {PACING_TAKES}",
+        ),
+        ({"calls_per_second": {"twilio": 1, "Twilio": 2}}, "calls_per_second: twilio twice"),
+        (
             {"lease_ttl_seconds": 1e9},
             r"^scenario: lease_ttl_seconds must be a finite number > 0 and <= 86,400, "
             r"got 1000000000\.0$",
@@ -190,6 +202,37 @@ def test_countries_are_those_phonenumbers_knows_in_either_case():
     )
     assert (scenario.numbers[0].country, scenario.arrivals[0].country) == ("GB", "CA")
     assert set(scenario.calling_hours) == {"GB"}
+
+
+def test_calls_per_second_takes_providers_and_the_number_groups_accounts():
+    numbers = [{"provider": "plivo", "account": "MA1"}, {"provider": "twilio", "account": "AC1"}]
+    scenario = Scenario.from_dict(
+        OPEN | {"numbers": numbers, "calls_per_second": {"Plivo": 1, "AC1": 2}}
+    )
+    assert scenario.calls_per_second == {"plivo": 1.0, "AC1": 2.0}
+    with pytest.raises(ScenarioError, match=r"'AC2' is neither .* \(accounts: AC1, MA1\)$"):
+        scenario.replace(calls_per_second={"AC2": 1})
+
+
+def test_calls_per_second_takes_the_accounts_of_a_registry(tmp_path):
+    path = tmp_path / "pool.db"
+    with NumberRegistry(path) as registry:
+        registry.import_csv(str(DATA / "numbers.csv"))
+    scenario = Scenario(
+        registry=str(path),
+        arrivals=(Arrivals(template="loan-reminders", calls_per_hour=100.0, country="IN"),),
+        hours=1.0,
+        calls_per_second={"MA00000000000000DEMO": 1.0, "exotel": 1.0},
+    )
+    assert simulate(scenario, seed=1).summary()["attempts"] > 0
+    typo = scenario.replace(calls_per_second={"MA00000000000000DEM0": 1.0})
+    with pytest.raises(
+        ScenarioError,
+        match=r"^calls_per_second: 'MA00000000000000DEM0' is neither a provider "
+        r"\(twilio, plivo, exotel\) nor an account of the registry's numbers \(accounts: "
+        "AC00000000000000000000000000000001, MA00000000000000DEMO, demo-exotel-sid\\)$",
+    ):
+        simulate(typo, seed=1)
 
 
 def test_compliance_takes_a_table_of_the_rules_by_country():

@@ -28,7 +28,7 @@ from ..allocator.rules import (
 )
 from ..allocator.strategy import Strategy
 from ..errors import NumsimError
-from ..numbers import SETTINGS, check_template_id
+from ..numbers import SETTINGS, Provider, check_template_id
 from ..validation import finite, share, whole
 from .distributions import Distribution
 
@@ -291,18 +291,7 @@ class Scenario:
             raise ScenarioError(str(error)) from None
         _seconds(self, "lease_ttl_seconds", positive=True, maximum=MAX_LEASE_TTL)
         _seconds(self, "timeline_seconds", positive=True)
-        if not isinstance(self.calls_per_second, Mapping):
-            raise ScenarioError(
-                "calls_per_second must be a table {PROVIDER or ACCOUNT = calls per second}, "
-                f"got {self.calls_per_second!r}"
-            )
-        rates = {
-            account: finite(
-                f"calls_per_second for {account!r}", rate, inclusive=False, error=ScenarioError
-            )
-            for account, rate in self.calls_per_second.items()
-        }
-        _set(self, "calls_per_second", rates)
+        _set(self, "calls_per_second", _pacing(self))
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
         loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
@@ -444,6 +433,47 @@ def _check_size(scenario: Scenario) -> None:
 
 def _rates(arrivals: Arrivals) -> list[float]:
     return [float(v) if not isinstance(v, tuple) else float(v[2]) for v in arrivals.profile]
+
+
+def _pacing(scenario: Scenario) -> dict[str, float]:
+    """calls_per_second by provider (in any case) or account. A key that is neither (a
+    typo, a provider numsim does not have) would pace nothing: refused. A registry's
+    accounts are known once it is read: numbers_and_templates checks those keys."""
+    value = scenario.calls_per_second
+    if not isinstance(value, Mapping):
+        raise ScenarioError(
+            f"calls_per_second must be a table {{PROVIDER or ACCOUNT = calls per second}}, "
+            f"got {value!r}"
+        )
+    accounts = {group.account for group in scenario.numbers if group.account is not None}
+    rates: dict[str, float] = {}
+    given: dict[str, object] = {}
+    for key, rate in value.items():
+        name = key
+        if key not in accounts:
+            try:
+                name = Provider(key).value
+            except ValueError:
+                if scenario.registry is None:
+                    raise ScenarioError(
+                        unknown_pacing_key(key, "the number groups", accounts)
+                    ) from None
+        if name in rates:
+            raise ScenarioError(f"calls_per_second: {name} twice, as {given[name]!r} and {key!r}")
+        given[name] = key
+        rates[name] = finite(
+            f"calls_per_second for {key!r}", rate, inclusive=False, error=ScenarioError
+        )
+    return rates
+
+
+def unknown_pacing_key(key: object, where: str, accounts: set[str]) -> str:
+    """Why a calls_per_second key paces nothing: it names no provider and no account."""
+    message = (
+        f"calls_per_second: {key!r} is neither a provider "
+        f"({', '.join(p.value for p in Provider)}) nor an account of {where}"
+    )
+    return message + (f" (accounts: {', '.join(sorted(accounts))})" if accounts else "")
 
 
 def _seconds(obj: object, name: str, *, positive: bool = False, maximum: float = math.inf) -> None:
