@@ -348,6 +348,18 @@ calls_per_hour = 10
         ("calls_per_second = {nexmo = 1}", "calls_per_second: 'nexmo' is neither a provider"),
         ("lease_ttl_seconds = 1e9", "scenario: lease_ttl_seconds must be a finite number"),
         ("[[numbers]]\ntemplates = 5", "numbers[1]: templates must be a template id or a list"),
+        (  # Tokelau: 2,600 fake mobile numbers
+            '[[arrivals]]\ncountry = "TK"\ncalls_per_hour = 5\npopulation = 3000',
+            "population: numsim has 2,600 fake numbers of TK to call, not 3,000; ask for fewer",
+        ),
+        (
+            '[[campaigns]]\ncountry = "TK"\ncalls_per_hour = 5\ncontacts = 3000',
+            "contacts: numsim has 2,600 fake numbers of TK to call, not 3,000; ask for fewer",
+        ),
+        (  # Tristan da Cunha: phonenumbers knows no mobile numbers
+            '[[arrivals]]\ncountry = "TA"\ncalls_per_hour = 5',
+            "population: numsim has no fake numbers of TA to call",
+        ),
     ],
 )
 def test_a_bad_scenario_file_is_one_line_naming_the_field(
@@ -360,6 +372,21 @@ def test_a_bad_scenario_file_is_one_line_naming_the_field(
     code, out, err = run(capsys, command, str(path))
     assert code == 1 and out == "" and message in err, err
     assert err.startswith("numsim: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_population_canada_cannot_fill_is_one_line(capsys, tmp_path):
+    """Found by a new user's trial: Canada has 590,000 fake destinations (its area codes
+    times the 10,000 numbers of the 555 exchange), found out while generating them."""
+    path = tmp_path / "canada.toml"
+    path.write_text(
+        f'{BAD_SCENARIO}[[arrivals]]\ncountry = "CA"\ncalls_per_hour = 5\npopulation = 600000\n'
+    )
+    code, out, err = run(capsys, "simulate", str(path))
+    assert code == 1 and out == ""
+    assert err == (
+        "numsim: error: population: numsim has 590,000 fake numbers of CA to call, "
+        "not 600,000; ask for fewer\n"
+    )
 
 
 @pytest.mark.parametrize("command", ["simulate", "size"])

@@ -57,13 +57,14 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
     return numbers, templates
 
 
-def fake_destinations(country: str, count: int) -> list[str]:
-    """`count` distinct valid mobile numbers of `country`, the same every time."""
-    return list(_fake_destinations(country, count))
+def fake_destinations(country: str, count: int, what: str = "population") -> list[str]:
+    """`count` distinct valid mobile numbers of `country`, the same every time; `what`
+    is the setting that asks for them, named if the country has fewer."""
+    return list(_fake_destinations(country, count, what))
 
 
 @lru_cache(maxsize=16)
-def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
+def _fake_destinations(country: str, count: int, what: str) -> tuple[str, ...]:
     """Generated and validated once per process: every run of a worker reuses them."""
     made: list[str] = []
     try:
@@ -73,8 +74,10 @@ def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
                 return tuple(made)
     except ScenarioError:
         pass
+    if not made:
+        raise ScenarioError(f"{what}: numsim has no fake numbers of {country} to call")
     raise ScenarioError(
-        f"population: numsim has {len(made):,} fake numbers of {country} to call, not "
+        f"{what}: numsim has {len(made):,} fake numbers of {country} to call, not "
         f"{count:,}; ask for fewer"
     )
 
