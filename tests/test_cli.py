@@ -331,6 +331,81 @@ def test_simulations_that_cannot_finish_are_one_line(capsys, argv, message):
     assert len(err.strip().splitlines()) == 1
 
 
+BAD_SCENARIO = """hours = 1
+[[numbers]]
+count = 2
+[[arrivals]]
+calls_per_hour = 10
+"""
+
+
+@pytest.mark.parametrize("command", ["simulate", "size"])
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ('calling_hours = "weekends"', 'calling_hours must be "default" or a table'),
+        ("calling_hours = 5", "calling_hours must be"),
+        ('calling_hours = ["08:00", "21:00"]', "calling_hours must be"),
+        ('destination_limit = "x"', "destination_limit must be a table of settings (max_calls"),
+        ("destination_limit = {calls = 1}", "destination_limit: unknown setting(s) calls; known"),
+        ('[[arrivals]]\ncountry = "ZZ"\ncalls_per_hour = 5', "arrivals[1]: unknown country 'ZZ'"),
+        ('[[numbers]]\ncountry = "ZZ"', "numbers[1]: unknown country 'ZZ'"),
+        ('compliance = "yes"', "compliance must be true, false or a table"),
+        ("calls_per_second = 5", "calls_per_second must be a table"),
+        ("calls_per_second = {nexmo = 1}", "calls_per_second: 'nexmo' is neither a provider"),
+        ("lease_ttl_seconds = 1e9", "scenario: lease_ttl_seconds must be a finite number"),
+        ("[[numbers]]\ntemplates = 5", "numbers[1]: templates must be a template id or a list"),
+        (  # Tokelau: 2,600 fake mobile numbers
+            '[[arrivals]]\ncountry = "TK"\ncalls_per_hour = 5\npopulation = 3000',
+            "population: numsim has 2,600 fake numbers of TK to call, not 3,000; ask for fewer",
+        ),
+        (
+            '[[campaigns]]\ncountry = "TK"\ncalls_per_hour = 5\ncontacts = 3000',
+            "contacts: numsim has 2,600 fake numbers of TK to call, not 3,000; ask for fewer",
+        ),
+        (  # Tristan da Cunha: phonenumbers knows no mobile numbers
+            '[[arrivals]]\ncountry = "TA"\ncalls_per_hour = 5',
+            "population: numsim has no fake numbers of TA to call",
+        ),
+    ],
+)
+def test_a_bad_scenario_file_is_one_line_naming_the_field(
+    capsys, tmp_path, command, setting, message
+):
+    """Found by a new user's trial: these were tracebacks, or messages naming no field."""
+    path = tmp_path / "bad.toml"
+    table = setting.startswith("[")  # after the scenario's own tables, else before them
+    path.write_text(f"{BAD_SCENARIO}{setting}\n" if table else f"{setting}\n{BAD_SCENARIO}")
+    code, out, err = run(capsys, command, str(path))
+    assert code == 1 and out == "" and message in err, err
+    assert err.startswith("numsim: error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_population_canada_cannot_fill_is_one_line(capsys, tmp_path):
+    """Found by a new user's trial: Canada has 590,000 fake destinations (its area codes
+    times the 10,000 numbers of the 555 exchange), found out while generating them."""
+    path = tmp_path / "canada.toml"
+    path.write_text(
+        f'{BAD_SCENARIO}[[arrivals]]\ncountry = "CA"\ncalls_per_hour = 5\npopulation = 600000\n'
+    )
+    code, out, err = run(capsys, "simulate", str(path))
+    assert code == 1 and out == ""
+    assert err == (
+        "numsim: error: population: numsim has 590,000 fake numbers of CA to call, "
+        "not 600,000; ask for fewer\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["simulate", "size"])
+def test_a_scenario_file_that_is_not_text_is_one_line_naming_the_file(capsys, tmp_path, command):
+    path = tmp_path / "binary.toml"
+    path.write_bytes(b"\xff\xfe" + BAD_SCENARIO.encode())
+    code, out, err = run(capsys, command, str(path))
+    assert code == 1 and out == ""
+    assert err.startswith(f"numsim: error: {path} is not valid TOML: not UTF-8")
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_simulating_twilio_channels_warns_once(capsys):
     argv = ["--provider", "twilio", "--channels", "10", "--hours", "0.1", "--json"]
     code, out, err = run(capsys, "simulate", *argv)

@@ -281,7 +281,7 @@ class CampaignDialer:
 
 def _contacts(spec: Campaign) -> list[str]:
     if spec.contacts_file is None:
-        return fake_destinations(spec.country, spec.contacts)
+        return fake_destinations(spec.country, spec.contacts, "contacts")
     try:
         with open(spec.contacts_file, newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))

@@ -9,10 +9,10 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from ..errors import RegistryError
-from ..numbers import OutboundNumber
+from ..numbers import OutboundNumber, Provider
 from ..phone import phone_info
 from ..registry import NumberRegistry
-from .scenario import Scenario, ScenarioError
+from .scenario import Scenario, ScenarioError, unknown_pacing_key
 
 # NANP numbers use the 555 exchange, reserved for fiction, in the country's area codes:
 # these first (the order generated numbers have always had), then its others.
@@ -20,6 +20,7 @@ _NANP_FIRST = {
     "US": ("415", "212", "312", "206", "617", "303", "404", "512", "702", "305"),
     "CA": ("416", "604", "514", "403", "613", "780", "902", "204", "306", "519"),
 }
+_PROVIDERS = {provider.value for provider in Provider}
 
 
 def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dict[str, list[str]]]:
@@ -34,6 +35,10 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
             assigned = {t.id: list(t.numbers) for t in registry.templates().values()}
         if not registered:
             raise ScenarioError(f"registry {scenario.registry} holds no numbers")
+        accounts = {n.account for n in registered if n.account is not None}
+        for key in scenario.calls_per_second:  # its providers checked, its accounts not yet
+            if key not in accounts and key not in _PROVIDERS:
+                raise ScenarioError(unknown_pacing_key(key, "the registry's numbers", accounts))
         return registered, assigned
     numbers: list[OutboundNumber] = []
     templates: dict[str, list[str]] = {}
@@ -52,13 +57,14 @@ def numbers_and_templates(scenario: Scenario) -> tuple[list[OutboundNumber], dic
     return numbers, templates
 
 
-def fake_destinations(country: str, count: int) -> list[str]:
-    """`count` distinct valid mobile numbers of `country`, the same every time."""
-    return list(_fake_destinations(country, count))
+def fake_destinations(country: str, count: int, what: str = "population") -> list[str]:
+    """`count` distinct valid mobile numbers of `country`, the same every time; `what`
+    is the setting that asks for them, named if the country has fewer."""
+    return list(_fake_destinations(country, count, what))
 
 
 @lru_cache(maxsize=16)
-def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
+def _fake_destinations(country: str, count: int, what: str) -> tuple[str, ...]:
     """Generated and validated once per process: every run of a worker reuses them."""
     made: list[str] = []
     try:
@@ -68,8 +74,10 @@ def _fake_destinations(country: str, count: int) -> tuple[str, ...]:
                 return tuple(made)
     except ScenarioError:
         pass
+    if not made:
+        raise ScenarioError(f"{what}: numsim has no fake numbers of {country} to call")
     raise ScenarioError(
-        f"population: numsim has {len(made):,} fake numbers of {country} to call, not "
+        f"{what}: numsim has {len(made):,} fake numbers of {country} to call, not "
         f"{count:,}; ask for fewer"
     )
 

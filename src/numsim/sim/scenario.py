@@ -6,20 +6,29 @@ so a typo never silently turns into a default.
 
 from __future__ import annotations
 
+import math
 import tomllib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import MISSING, dataclass, field, fields, replace
 from datetime import datetime
 from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..allocator.allocator import DEFAULT_LEASE_TTL
-from ..allocator.rules import DEFAULT_CALLING_HOURS, DestinationLimit, calling_hours_map
+import phonenumbers
+
+from ..allocator.allocator import DEFAULT_LEASE_TTL, MAX_LEASE_TTL
+from ..allocator.rules import (
+    DEFAULT_CALLING_HOURS,
+    DestinationLimit,
+    calling_hours_map,
+    compliance_map,
+)
 from ..allocator.strategy import Strategy
 from ..errors import NumsimError
-from ..numbers import SETTINGS, check_template_id
+from ..numbers import SETTINGS, Provider, check_template_id
 from ..validation import finite, share, whole
 from .distributions import Distribution
 
@@ -220,7 +229,8 @@ class Scenario:
     )
     destination_limit: DestinationLimit | None = None  # {max_calls, per_seconds}
     calling_hours: Any = None  # "default" (IN 09-21, US 08-21), {country = [start, end]}, or None
-    compliance: bool = True  # TRAI for India, STIR/SHAKEN for the US and Canada
+    # TRAI for India, STIR/SHAKEN for the US and Canada; or {country = "trai" | "stir_shaken"}
+    compliance: bool | Mapping[str, str] = True
     strategy: str = "least_loaded"  # least_loaded | round_robin | random | local_presence | sticky
     lease_ttl_seconds: float = float(DEFAULT_LEASE_TTL)  # a lost status callback holds this long
     calls_per_second: Mapping[str, float] = field(default_factory=dict)  # per account or provider
@@ -256,28 +266,32 @@ class Scenario:
         _seconds(self, "max_wait_seconds")
         if self.service_level_seconds is not None:
             _seconds(self, "service_level_seconds")
-        if isinstance(self.destination_limit, Mapping):
-            limit = self.destination_limit
-            try:
-                _set(self, "destination_limit", DestinationLimit(**limit))
-            except (TypeError, ValueError) as error:
-                raise ScenarioError(f"destination_limit: {error}") from None
+        if self.destination_limit is not None:
+            limit = _build(DestinationLimit, self.destination_limit, "destination_limit")
+            _set(self, "destination_limit", limit)
         if self.calling_hours == "default":
             _set(self, "calling_hours", dict(DEFAULT_CALLING_HOURS))
+        _rule(
+            self,
+            "calling_hours",
+            calling_hours_map,
+            takes='"default" or a table {COUNTRY = [start, end]}',
+            plain=type(None),
+        )
+        _rule(
+            self,
+            "compliance",
+            compliance_map,
+            takes='true, false or a table {COUNTRY = "trai" or "stir_shaken"}',
+            plain=bool,
+        )
         try:
-            calling_hours_map(self.calling_hours)
             Strategy.named(self.strategy)
         except ValueError as error:
             raise ScenarioError(str(error)) from None
-        _seconds(self, "lease_ttl_seconds", positive=True)
+        _seconds(self, "lease_ttl_seconds", positive=True, maximum=MAX_LEASE_TTL)
         _seconds(self, "timeline_seconds", positive=True)
-        rates = {
-            account: finite(
-                f"calls_per_second for {account!r}", rate, inclusive=False, error=ScenarioError
-            )
-            for account, rate in dict(self.calls_per_second).items()
-        }
-        _set(self, "calls_per_second", rates)
+        _set(self, "calls_per_second", _pacing(self))
         _check_size(self)
         templates = {t for group in self.numbers for t in group.templates}
         loads: tuple[Arrivals | Campaign, ...] = (*self.arrivals, *self.campaigns)
@@ -297,6 +311,11 @@ class Scenario:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except OSError as error:
             raise ScenarioError(f"cannot read {path}: {error.strerror}") from None
+        except UnicodeDecodeError as error:
+            byte = error.object[error.start]
+            raise ScenarioError(
+                f"{path} is not valid TOML: not UTF-8 (byte 0x{byte:02x} at position {error.start})"
+            ) from None
         except tomllib.TOMLDecodeError as error:
             raise ScenarioError(f"{path} is not valid TOML: {error}") from None
         base = path.parent
@@ -345,14 +364,22 @@ class Scenario:
 def _build(cls: type, data: Any, where: str) -> Any:
     if isinstance(data, cls):
         return data
-    if not isinstance(data, Mapping):
-        raise ScenarioError(f"{where} must be a table of settings, got {data!r}")
     known = {f.name for f in fields(cls)}
+    if not isinstance(data, Mapping):
+        raise ScenarioError(
+            f"{where} must be a table of settings ({', '.join(sorted(known))}), got {data!r}"
+        )
     unknown = sorted(set(data) - known)
     if unknown:
         raise ScenarioError(
             f"{where}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
+    required = (
+        f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING
+    )
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise ScenarioError(f"{where}: missing setting(s) {', '.join(missing)}")
     try:
         return cls(**data)
     except ScenarioError as error:
@@ -408,8 +435,50 @@ def _rates(arrivals: Arrivals) -> list[float]:
     return [float(v) if not isinstance(v, tuple) else float(v[2]) for v in arrivals.profile]
 
 
-def _seconds(obj: object, name: str, *, positive: bool = False) -> None:
-    value = finite(name, getattr(obj, name), inclusive=not positive, error=ScenarioError)
+def _pacing(scenario: Scenario) -> dict[str, float]:
+    """calls_per_second by provider (in any case) or account. A key that is neither (a
+    typo, a provider numsim does not have) would pace nothing: refused. A registry's
+    accounts are known once it is read: numbers_and_templates checks those keys."""
+    value = scenario.calls_per_second
+    if not isinstance(value, Mapping):
+        raise ScenarioError(
+            f"calls_per_second must be a table {{PROVIDER or ACCOUNT = calls per second}}, "
+            f"got {value!r}"
+        )
+    accounts = {group.account for group in scenario.numbers if group.account is not None}
+    rates: dict[str, float] = {}
+    given: dict[str, object] = {}
+    for key, rate in value.items():
+        name = key
+        if key not in accounts:
+            try:
+                name = Provider(key).value
+            except ValueError:
+                if scenario.registry is None:
+                    raise ScenarioError(
+                        unknown_pacing_key(key, "the number groups", accounts)
+                    ) from None
+        if name in rates:
+            raise ScenarioError(f"calls_per_second: {name} twice, as {given[name]!r} and {key!r}")
+        given[name] = key
+        rates[name] = finite(
+            f"calls_per_second for {key!r}", rate, inclusive=False, error=ScenarioError
+        )
+    return rates
+
+
+def unknown_pacing_key(key: object, where: str, accounts: set[str]) -> str:
+    """Why a calls_per_second key paces nothing: it names no provider and no account."""
+    message = (
+        f"calls_per_second: {key!r} is neither a provider "
+        f"({', '.join(p.value for p in Provider)}) nor an account of {where}"
+    )
+    return message + (f" (accounts: {', '.join(sorted(accounts))})" if accounts else "")
+
+
+def _seconds(obj: object, name: str, *, positive: bool = False, maximum: float = math.inf) -> None:
+    value = getattr(obj, name)
+    value = finite(name, value, inclusive=not positive, maximum=maximum, error=ScenarioError)
     _set(obj, name, value)
 
 
@@ -417,13 +486,42 @@ def _country(obj: object, name: str) -> None:
     value = getattr(obj, name)
     if not (isinstance(value, str) and len(value) == 2 and value.isalpha()):
         raise ScenarioError(f"{name} must be an ISO country code like 'IN', got {value!r}")
-    _set(obj, name, value.upper())
+    _set(obj, name, _known_country(value.upper(), value))
+
+
+def _known_country(code: object, given: object) -> object:
+    """`code` if phonenumbers knows the country (numsim makes its numbers, and a rule for
+    it can match a number): a typo would otherwise surface only while generating
+    numbers, or match no destination at all."""
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ScenarioError(f"unknown country {given!r}")
+    return code
+
+
+def _rule(obj: object, name: str, parse: Callable[[Any], Any], *, takes: str, plain: type) -> None:
+    """A rule of the allocator's: a table by country (or a `plain` value), its contents
+    checked and normalized by the allocator's own `parse`, its countries known; refused
+    naming the field and what it takes."""
+    value = getattr(obj, name)
+    if isinstance(value, plain):
+        return
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{name} must be {takes}, got {value!r}")
+    try:
+        table = parse(value)
+        for country in table:
+            _known_country(country, country)
+    except ValueError as error:
+        raise ScenarioError(f"{name}: {error}") from None
+    _set(obj, name, table)
 
 
 def _templates(obj: object, name: str) -> None:
     value = getattr(obj, name)
     if isinstance(value, str):
         value = (value,)
+    if not isinstance(value, Sequence | AbstractSet):
+        raise ScenarioError(f"{name} must be a template id or a list of them, got {value!r}")
     try:
         _set(obj, name, tuple(check_template_id(t) for t in value))
     except (TypeError, ValueError) as error:
