@@ -319,6 +319,7 @@ def test_install_command_outside_a_checkout(monkeypatch, tmp_path):
     [
         (["--hours", "1e9"], "over max_attempts = 5,000,000"),
         (["--calls-per-hour", "1e15"], "over max_attempts"),
+        (["--calls-per-hour", "1e308"], "up to more attempts than can be counted"),
         (["--numbers", "100000000"], "--numbers must be a whole number between 1 and 100,000"),
         (["--numbers", "0"], "--numbers must be a whole number between 1 and 100,000"),
         (["--hours", "nan"], "hours must be a finite number > 0"),

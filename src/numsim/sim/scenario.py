@@ -424,9 +424,12 @@ def _check_size(scenario: Scenario) -> None:
         )
     expected = scenario.expected_attempts
     if expected > scenario.max_attempts:
+        cost = "more attempts than can be counted (the load overflows)"
+        if math.isfinite(expected * 420e-6):
+            cost = f"{expected:,.0f} attempts (~{expected / 160_000:,.0f} s, "
+            cost += f"~{expected * 420e-6:,.0f} MB)"
         raise ScenarioError(
-            f"this run would make up to {expected:,.0f} attempts (~{expected / 160_000:,.0f} s, "
-            f"~{expected * 420e-6:,.0f} MB), over max_attempts = {scenario.max_attempts:,}: "
+            f"this run would make up to {cost}, over max_attempts = {scenario.max_attempts:,}: "
             "shorten hours or lower the load, or raise max_attempts if the machine can take it"
         )
 
