@@ -36,7 +36,7 @@ DEFAULT_TEMPLATE = "default"
 MAX_OPEN_ENDED_HOURS = 24 * 60  # a run without `hours` stops here at the latest
 # Sizes a run can finish with: ~220,000 attempts a second and ~420 MB per million attempts.
 MAX_ATTEMPTS = 5_000_000  # the default bound; a scenario's max_attempts raises it
-MAX_POOL = 100_000  # simulated numbers (the fake US ranges hold 100,000)
+MAX_POOL = 100_000  # simulated numbers (the numbers the registry and service are built for)
 MAX_DESTINATIONS = 1_000_000  # generated destinations: population + contacts
 
 
