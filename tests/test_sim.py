@@ -214,12 +214,17 @@ def test_calls_per_second_takes_providers_and_the_number_groups_accounts():
         scenario.replace(calls_per_second={"AC2": 1})
 
 
-def test_calls_per_second_takes_the_accounts_of_a_registry(tmp_path):
+def sample_registry(tmp_path):
+    """A registry file of the sample numbers (data/numbers.csv)."""
     path = tmp_path / "pool.db"
     with NumberRegistry(path) as registry:
         registry.import_csv(str(DATA / "numbers.csv"))
+    return str(path)
+
+
+def test_calls_per_second_takes_the_accounts_of_a_registry(tmp_path):
     scenario = Scenario(
-        registry=str(path),
+        registry=sample_registry(tmp_path),
         arrivals=(Arrivals(template="loan-reminders", calls_per_hour=100.0, country="IN"),),
         hours=1.0,
         calls_per_second={"MA00000000000000DEMO": 1.0, "exotel": 1.0},
@@ -785,11 +790,9 @@ def test_a_holding_time_beyond_a_day_is_refused_not_held_forever(mean):
 
 
 def test_pool_from_a_registry_file(tmp_path):
-    path = tmp_path / "pool.db"
-    with NumberRegistry(path) as registry:
-        registry.import_csv(str(DATA / "numbers.csv"))
+    path = sample_registry(tmp_path)
     scenario = Scenario(
-        registry=str(path),
+        registry=path,
         arrivals=(Arrivals(template="loan-reminders", calls_per_hour=100.0, country="IN"),),
         hours=2.0,
     )
