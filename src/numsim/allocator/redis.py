@@ -547,12 +547,16 @@ class RedisBackend(AsyncBackend, CallMapSupport):
         numbers a call: one function over a big pool would hold Redis, and every other
         worker's acquire, for all of it (100,000 numbers: ~1.2 s). Each number is read
         atomically; the numbers of different calls are moments apart."""
+        rows: list[Any] = []
         if e164s is None:
-            listed = self._client.sscan_iter(f"{{{self.namespace}}}:numbers", count=READ_CHUNK)
-            wanted = sorted({_text(e164) for e164 in listed})
+            # A call for no number first: if Redis lost the namespace, it is restored
+            # before the list of its numbers is read.
+            self._call("numbers", *ARGUMENTS["numbers"].pack((), now=self._now(now)))
+            with _mapped_errors("numbers"):
+                listed = self._client.sscan_iter(f"{{{self.namespace}}}:numbers", count=READ_CHUNK)
+                wanted = sorted({_text(e164) for e164 in listed})
         else:
             wanted = list(e164s)
-        rows: list[Any] = []
         for start in range(0, len(wanted), READ_CHUNK):
             chunk = tuple(wanted[start : start + READ_CHUNK])
             reply = self._call("numbers", *ARGUMENTS["numbers"].pack(chunk, now=self._now(now)))
