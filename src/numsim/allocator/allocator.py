@@ -795,9 +795,10 @@ class Allocator:
         )
 
     def _refused(self, outcome: Refusal, template: str, target: Destination) -> NoNumberAvailable:
-        reasons = None
+        reasons = pool_size = None
         if outcome.statuses is not None:
             reasons = self._reasons(outcome.statuses, target.required_tag)
+            pool_size = len(self._pools.get(template, ()))
         retry_at = outcome.retry_at
         return NoNumberAvailable(
             outcome.reason,
@@ -805,6 +806,7 @@ class Allocator:
             retry_after=None if retry_at is None else max(retry_at - outcome.now, 0.0),
             template=template,
             destination=target.e164,
+            pool_size=pool_size,
         )
 
     def _reasons(self, statuses: dict[str, str], required_tag: str | None) -> dict[str, str]:
@@ -1117,6 +1119,7 @@ def _standing(refusal: NoNumberAvailable, retry_at: float | None, now: float) ->
         retry_after=max(retry_at - now, 0.0),
         template=refusal.template,
         destination=refusal.destination,
+        pool_size=refusal.pool_size,
     )
 
 

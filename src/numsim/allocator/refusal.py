@@ -68,7 +68,8 @@ class NoNumberAvailable(NumsimError):
     """No number of the pool can take the call now.
 
     `reason` is the call's one reason; `reasons` maps each pool number to why it
-    could not take the call (empty when a rule for the whole call refused it).
+    could not take the call (empty when a rule for the whole call refused it; on
+    Redis, a sample of a bigger pool: `pool_size` then says how many it holds).
     `retry_after` is the seconds until time alone could let the call through
     (a rolling window or the destination limit frees a slot, calling hours
     open), or None when only a release can help.
@@ -82,9 +83,11 @@ class NoNumberAvailable(NumsimError):
         retry_after: float | None = None,
         template: str | None = None,
         destination: str | None = None,
+        pool_size: int | None = None,
     ) -> None:
         self.reason = reason
         self.reasons = dict(reasons or {})
+        self.pool_size = pool_size
         self.retry_after = retry_after
         self.template = template
         self.destination = destination
@@ -103,7 +106,12 @@ class NoNumberAvailable(NumsimError):
             text = f"{self.destination or 'the number'} cannot take an inbound call: {self.reason}"
         if self.reasons:
             counts = Counter(self.reasons.values())
-            text += " (" + ", ".join(f"{n} {why}" for why, n in sorted(counts.items())) + ")"
+            listed = ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+            if self.pool_size is not None and self.pool_size > len(self.reasons):
+                listed = (
+                    f"a sample of {len(self.reasons)} of its {self.pool_size} numbers: {listed}"
+                )
+            text += f" ({listed})"
         if self.retry_after is not None:
             text += f"; retry after {self.retry_after:.3f} s"
         return text
@@ -111,7 +119,14 @@ class NoNumberAvailable(NumsimError):
     def __reduce__(self) -> tuple[object, ...]:  # picklable across processes
         return (
             _rebuild,
-            (self.reason, self.reasons, self.retry_after, self.template, self.destination),
+            (
+                self.reason,
+                self.reasons,
+                self.retry_after,
+                self.template,
+                self.destination,
+                self.pool_size,
+            ),
         )
 
 
@@ -121,6 +136,7 @@ def _rebuild(
     retry_after: float | None,
     template: str | None,
     destination: str | None,
+    pool_size: int | None = None,
 ) -> NoNumberAvailable:
     return NoNumberAvailable(
         reason,
@@ -128,4 +144,5 @@ def _rebuild(
         retry_after=retry_after,
         template=template,
         destination=destination,
+        pool_size=pool_size,
     )
