@@ -6,7 +6,7 @@ import json
 import pytest
 
 from numsim.planning import campaign_estimate
-from numsim.sim import Scenario, simulate
+from numsim.sim import Scenario, replicate, simulate
 
 CAMPAIGN = """
 name = "600 contacts"
@@ -172,6 +172,9 @@ def test_a_run_that_did_not_finish_counts_as_lasting_the_whole_run(capsys, tmp_p
     done = campaign_completion(with_numbers(scenario, 2), replications=3, progress=False)
     assert done.finished == 0 and done.at_least
     assert (done.hours, done.low, done.high) == (2.0, 2.0, 2.0)
+    runs = replicate(with_numbers(scenario, 2), 3, seed=0, workers=1)  # simulate, sweep()
+    assert runs.interval("campaign_completion_hours") == (2.0, 2.0, 2.0)
+    assert runs.summary().loc["campaign_finished", "mean"] == 0.0
     enough = campaign_completion(with_numbers(scenario, 10), replications=3, progress=False)
     assert enough.finished == 1 and not enough.at_least and enough.hours < 2
     argv = ["evaluate", path, "--numbers", "2,10", "--replications", "3", "--workers", "1"]

@@ -3,11 +3,10 @@ with an interval, beside the closed-form estimate that names the dominant limit.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from ..sim.run import interval, replicate
+from ..sim.run import CAMPAIGN_FINISHED, COMPLETION, replicate
 from ..sim.scenario import Scenario
 from .campaign import CampaignEstimate, campaign_estimate
 
@@ -50,8 +49,6 @@ def campaign_completion(
     runs = replicate(
         scenario, replications, seed=seed, executor=executor, workers=workers, progress=progress
     )
-    done = runs.values("campaign_completion_hours")
-    finished = sum(1 for hours in done if not math.isnan(hours)) / len(done)
-    end = scenario.duration_seconds / 3600.0
-    mean, low, high = interval([end if math.isnan(h) else h for h in done], confidence)
-    return CampaignCompletion(mean, low, high, finished, estimate)
+    mean, low, high = runs.interval(COMPLETION, confidence)
+    finished = runs.values(CAMPAIGN_FINISHED)
+    return CampaignCompletion(mean, low, high, sum(finished) / len(finished), estimate)
