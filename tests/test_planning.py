@@ -490,7 +490,7 @@ def test_every_planning_refusal_is_a_numsim_error_naming_what_is_wrong():
     numsim raises on purpose; planning raised plain ValueErrors (and an AttributeError
     for a bare number as the target)."""
     import numsim
-    from numsim.planning import evaluate, evaluate_campaign
+    from numsim.planning import evaluate, evaluate_campaign, size_intervals
 
     twilio = NumberGroup(count=3, provider="twilio")
     open_ = open_load(twilio)
@@ -509,6 +509,10 @@ def test_every_planning_refusal_is_a_numsim_error_naming_what_is_wrong():
         "share must be strictly between 0 and 1, got -1": lambda: MaxBlocking(-1),
         "hours must be": lambda: FinishBy(hours=0),
         "target must be a Target such as ServiceLevel": lambda: fast(open_, 0.9),
+        "target must be a Target such": lambda: size_intervals(open_, 0.9),
+        "max_numbers must be a whole number >= 1": lambda: size_intervals(
+            open_, ServiceLevel(0.9), max_numbers=0
+        ),
         "no campaigns": lambda: evaluate_campaign(open_, [3], replications=2),
     }
     for words, call in cases.items():

@@ -19,7 +19,8 @@ import pandas as pd
 
 from ..errors import PlanningError
 from ..formulas.analytic import channels_per_number, offered_load, pool_channels
-from .targets import FinishBy, Target
+from ..validation import whole
+from .targets import FinishBy, Target, checked_target
 
 if TYPE_CHECKING:
     from ..sim.scenario import Scenario
@@ -92,6 +93,8 @@ def size_intervals(
 ) -> IntervalSizing:
     """Per interval of the run, its mean rate and the fewest numbers of the first group
     whose M/M/c+D figure meets `target` at that rate held steady."""
+    target = checked_target(target)
+    max_numbers = whole("max_numbers", max_numbers, minimum=1, error=PlanningError)
     if minutes not in INTERVAL_MINUTES:
         raise PlanningError(f"interval minutes must be one of {INTERVAL_MINUTES}, got {minutes!r}")
     if isinstance(target, FinishBy) or not scenario.arrivals or scenario.hours is None:

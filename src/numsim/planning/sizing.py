@@ -49,7 +49,7 @@ from .exact import formula_blind_spot
 from .intervals import IntervalSizing, at_rates, busiest, has_profile, size_intervals
 from .steady import steady_state as _steady
 from .steady import warmup_hours as _warmup_hours
-from .targets import FinishBy, Target
+from .targets import FinishBy, Target, checked_target
 
 # The refusal reasons more numbers remove, and the constraint each one names.
 # The refusals a bigger pool removes, by the name of the limit each binds.
@@ -242,13 +242,8 @@ def size_pool(
     simulated only to confirm it (that size and the one below, in short runs); if the
     runs disagree with the formula, the search runs as elsewhere (`formula_first`
     False: always the search)."""
-    if not isinstance(target, Target):
-        raise PlanningError(
-            f"target must be a Target such as ServiceLevel(0.9, within_seconds=30) or "
-            f"FinishBy(hours=8), got {target!r}"
-        )
     options = dict(
-        target=target,
+        target=checked_target(target),
         replications=replications,
         max_replications=max_replications,
         confidence=confidence,

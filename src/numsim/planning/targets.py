@@ -208,5 +208,15 @@ class FinishBy(Target):
         return f"campaigns finished within {self.hours:g} h"
 
 
+def checked_target(target: object) -> Target:
+    """`target`, if it is a Target; else PlanningError saying what one looks like."""
+    if not isinstance(target, Target):
+        raise PlanningError(
+            f"target must be a Target such as ServiceLevel(0.9, within_seconds=30) or "
+            f"FinishBy(hours=8), got {target!r}"
+        )
+    return target
+
+
 def _set(target: Target, name: str, value: float) -> None:
     object.__setattr__(target, name, value)
