@@ -269,6 +269,26 @@ def test_usage_errors_exit_1(capsys):
         "numsim evaluate: error: unrecognized arguments: --finish-by x.toml "
         "(see numsim evaluate --help)\n"
     )
+    code, _, err = run(capsys, "numbers", "list", "--bogus", "1")
+    assert code == 1 and err.endswith("--bogus 1 (see numsim numbers list --help)\n")
+
+
+@pytest.fixture
+def numsim_modules_restored():
+    """numsim's modules as they were before the test, whatever it imported again: a
+    module imported afresh while an extra was hidden must not outlive the test (later
+    tests then pickled functions of two copies of one module)."""
+    import sys
+
+    saved = {name: module for name, module in sys.modules.items() if name.startswith("numsim")}
+    yield
+    for name in [name for name in sys.modules if name.startswith("numsim")]:
+        del sys.modules[name]
+    sys.modules.update(saved)
+    for name, module in saved.items():  # a package's attribute for each of its modules
+        parent, _, child = name.rpartition(".")
+        if parent in saved:
+            setattr(saved[parent], child, module)
 
 
 @pytest.mark.parametrize(
@@ -282,6 +302,7 @@ def test_usage_errors_exit_1(capsys):
         (["check", "--redis", "redis://127.0.0.1:1"], "redis", "redis"),
     ],
 )
+@pytest.mark.usefixtures("numsim_modules_restored")
 def test_a_command_without_its_extra_says_what_to_install(capsys, monkeypatch, argv, module, extra):
     import sys
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from collections.abc import Sequence
+from typing import NoReturn
 
 from ..credentials import CredentialError
 from ..errors import (
@@ -38,28 +38,32 @@ USER_ERRORS = (
 
 
 class _Parser(argparse.ArgumentParser):
-    def __init__(self, *args: Any, **options: Any) -> None:
-        super().__init__(*args, **options)
-        self.subcommands: Mapping[str, argparse.ArgumentParser] = {}  # numsim's commands
-
     def error(self, message: str) -> NoReturn:
         """One line, not argparse's usage block: bad input is one readable line."""
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def parse_command(self, argv: Sequence[str] | None) -> argparse.Namespace:
         """parse_args, but an argument the command does not take is refused in the name
-        of that command (whose --help lists what it takes), not of numsim."""
+        of that command (`numsim numbers add`), whose --help lists what it takes."""
         parsed, extras = self.parse_known_args(argv)
         if extras:
-            where = self.subcommands.get(parsed.command, self)
-            where.error(f"unrecognized arguments: {' '.join(extras)}")
+            _given(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed
+
+
+def _given(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+    """The innermost (sub)command of `parser` that `parsed` names."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(parsed, action.dest, None) or "")
+            if chosen is not None:
+                return _given(chosen, parsed)
+    return parser
 
 
 def build_parser() -> _Parser:
     parser = _Parser(prog="numsim", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    parser.subcommands = commands.choices
     numbers.register(commands)
     simulate.register(commands)
     size.register(commands)
