@@ -111,7 +111,7 @@ COMPLIANCE_TAKES = (
         ({"calling_hours": 5}, f"{CALLING_HOURS_TAKE}, got 5$"),
         ({"calling_hours": ["08:00", "21:00"]}, rf"{CALLING_HOURS_TAKE}, got \['08:00', '21:00'\]"),
         ({"calling_hours": {"US": "x"}}, "^scenario: calling_hours: .*for US must be"),
-        ({"calling_hours": {"us": ["08:00", "21:00"]}}, "^scenario: calling_hours: .*got 'us'"),
+        ({"calling_hours": {"ZZ": ["08:00", "21:00"]}}, "^scenario: calling_hours: .*'ZZ'"),
         (
             {"destination_limit": "x"},
             r"^scenario: destination_limit must be a table of settings \(max_calls, per_seconds\), "
@@ -244,6 +244,10 @@ def test_compliance_takes_a_table_of_the_rules_by_country():
     assert Scenario.from_dict(OPEN | {"compliance": False}).compliance is False
     table = Scenario.from_dict(OPEN | {"compliance": {"GB": "stir_shaken"}}).compliance
     assert table == {"GB": "stir_shaken"}
+    lower = Scenario.from_dict(OPEN | {"compliance": {"in": "trai"}}).compliance
+    assert lower == {"IN": "trai"}  # as a country field takes "in"
+    hours = Scenario.from_dict(OPEN | {"calling_hours": {"in": ["09:00", "21:00"]}})
+    assert list(hours.calling_hours) == ["IN"]
 
 
 @pytest.mark.parametrize(

@@ -503,15 +503,16 @@ def _known_country(code: object, given: object) -> object:
 
 def _rule(obj: object, name: str, parse: Callable[[Any], Any], *, takes: str, plain: type) -> None:
     """A rule of the allocator's: a table by country (or a `plain` value), its contents
-    checked and normalized by the allocator's own `parse`, its countries known; refused
-    naming the field and what it takes."""
+    checked and normalized by the allocator's own `parse`, its countries known (in
+    either case, as a country field takes them); refused naming the field and what it
+    takes."""
     value = getattr(obj, name)
     if isinstance(value, plain):
         return
     if not isinstance(value, Mapping):
         raise ScenarioError(f"{name} must be {takes}, got {value!r}")
     try:
-        table = parse(value)
+        table = parse({k.upper() if isinstance(k, str) else k: v for k, v in value.items()})
         for country in table:
             _known_country(country, country)
     except ValueError as error:
