@@ -189,21 +189,27 @@ def gc_held() -> Iterator[None]:
 
 
 def _count(accounts: Counter[AccountKey], number: OutboundNumber | None, step: int) -> None:
-    if number is None or number.account is None or number.credentials is None:
+    if number is None:
         return
-    key = (number.provider, number.account, str(number.credentials))
+    key = _account_key(number.provider, number.account, number.credentials)
+    if key is None:
+        return
     accounts[key] += step
     if accounts[key] <= 0:
         del accounts[key]
 
 
 def _accounts_named(rows: Iterable[Mapping[str, object]]) -> set[AccountKey]:
-    """The accounts registry rows name (as _count keys them)."""
-    return {
-        (Provider(str(row["provider"])), str(row["account"]), str(row["credentials"]))
-        for row in rows
-        if row["account"] is not None and row["credentials"] is not None
-    }
+    """The accounts registry rows name."""
+    keys = (_account_key(row["provider"], row["account"], row["credentials"]) for row in rows)
+    return {key for key in keys if key is not None}
+
+
+def _account_key(provider: object, account: object, credentials: object) -> AccountKey | None:
+    """A number's account as the Dialer's adapters are keyed (None: it names none)."""
+    if account is None or credentials is None:
+        return None
+    return Provider(str(provider)), str(account), str(credentials)
 
 
 def _adapters(
